@@ -1,0 +1,164 @@
+/**
+ * Generator and discriminator architectures, by name, as tf.LayersModel
+ * builders. Every generator maps z (zDim) to a 64x64x3 image in [-1, 1];
+ * every discriminator maps such an image to one logit (the sigmoid is folded
+ * into the loss, which is the numerically stable way to train it).
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+
+export const IMAGE_SIZE = 64;
+export const CHANNELS = 3;
+
+export const ARCHS = ['dcgan', 'seed-classic', 'seed-improved'] as const;
+export type Arch = (typeof ARCHS)[number];
+
+export interface ModelConfig {
+  arch: Arch;
+  /** Channel width: ngf/ndf for dcgan, the base width for seed-improved; ignored by seed-classic. */
+  width: number;
+  zDim: number;
+}
+
+export const DEFAULT_WIDTH: Record<Arch, number> = { dcgan: 64, 'seed-classic': 64, 'seed-improved': 64 };
+
+export function isArch(name: string): name is Arch {
+  return (ARCHS as readonly string[]).includes(name);
+}
+
+export function modelConfig(arch: Arch, width?: number, zDim = 100): ModelConfig {
+  return { arch, width: width ?? DEFAULT_WIDTH[arch], zDim };
+}
+
+/** DCGAN's N(0, 0.02) weight init and N(1, 0.02) BatchNorm scale init. */
+const convInit = () => tfl.initializers.randomNormal({ mean: 0, stddev: 0.02 });
+const gammaInit = () => tfl.initializers.randomNormal({ mean: 1, stddev: 0.02 });
+
+/** PyTorch's BatchNorm defaults (momentum 0.1 there is 0.9 here), which DCGAN was tuned with. */
+const dcganBN = (name: string) =>
+  tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, gammaInitializer: gammaInit(), name });
+
+function dcganGenerator({ width: w, zDim }: ModelConfig): tfl.Sequential {
+  const g = tfl.sequential({ name: 'generator' });
+  // Dense to 4x4x8w is the 1x1 -> 4x4 transposed conv of the paper, same parameters and FLOPs.
+  g.add(tfl.layers.dense({ inputShape: [zDim], units: 4 * 4 * 8 * w, useBias: false, kernelInitializer: convInit(), name: 'g_project' }));
+  g.add(tfl.layers.reshape({ targetShape: [4, 4, 8 * w], name: 'g_reshape' }));
+  g.add(dcganBN('g_bn0'));
+  g.add(tfl.layers.reLU({ name: 'g_relu0' }));
+  [4 * w, 2 * w, w].forEach((filters, i) => {
+    g.add(tfl.layers.conv2dTranspose({ filters, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `g_deconv${i + 1}` }));
+    g.add(dcganBN(`g_bn${i + 1}`));
+    g.add(tfl.layers.reLU({ name: `g_relu${i + 1}` }));
+  });
+  g.add(tfl.layers.conv2dTranspose({ filters: CHANNELS, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: 'g_deconv4' }));
+  g.add(tfl.layers.activation({ activation: 'tanh', name: 'g_tanh' }));
+  return g;
+}
+
+function dcganDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
+  const d = tfl.sequential({ name: 'discriminator' });
+  d.add(tfl.layers.conv2d({ inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS], filters: w, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: 'd_conv0' }));
+  d.add(tfl.layers.leakyReLU({ alpha: 0.2, name: 'd_lrelu0' }));
+  [2 * w, 4 * w, 8 * w].forEach((filters, i) => {
+    d.add(tfl.layers.conv2d({ filters, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `d_conv${i + 1}` }));
+    d.add(dcganBN(`d_bn${i + 1}`));
+    d.add(tfl.layers.leakyReLU({ alpha: 0.2, name: `d_lrelu${i + 1}` }));
+  });
+  // 4x4x8w -> logit: the paper's final 4x4 valid conv, written as flatten + dense.
+  d.add(tfl.layers.flatten({ name: 'd_flatten' }));
+  d.add(tfl.layers.dense({ units: 1, kernelInitializer: convInit(), name: 'd_logit' }));
+  return d;
+}
+
+/** The original write-up's generator, exactly: 34,031,363 parameters. */
+function classicGenerator({ zDim }: ModelConfig): tfl.Sequential {
+  const g = tfl.sequential({ name: 'generator' });
+  g.add(tfl.layers.dense({ inputShape: [zDim], units: 1024, activation: 'tanh', name: 'g_dense0' }));
+  g.add(tfl.layers.dense({ units: 128 * 16 * 16, name: 'g_dense1' }));
+  g.add(tfl.layers.batchNormalization({ name: 'g_bn1' }));
+  g.add(tfl.layers.activation({ activation: 'tanh', name: 'g_tanh1' }));
+  g.add(tfl.layers.reshape({ targetShape: [16, 16, 128], name: 'g_reshape' }));
+  g.add(tfl.layers.upSampling2d({ size: [2, 2], name: 'g_up1' }));
+  g.add(tfl.layers.conv2d({ filters: 64, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'g_conv1' }));
+  g.add(tfl.layers.upSampling2d({ size: [2, 2], name: 'g_up2' }));
+  g.add(tfl.layers.conv2d({ filters: CHANNELS, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'g_conv2' }));
+  return g;
+}
+
+/** The original write-up's discriminator, exactly: 25,901,953 parameters (sigmoid moved into the loss). */
+function classicDiscriminator(): tfl.Sequential {
+  const d = tfl.sequential({ name: 'discriminator' });
+  d.add(tfl.layers.conv2d({ inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS], filters: 64, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'd_conv1' }));
+  d.add(tfl.layers.maxPooling2d({ poolSize: 2, name: 'd_pool1' }));
+  d.add(tfl.layers.conv2d({ filters: 128, kernelSize: 5, padding: 'valid', activation: 'tanh', name: 'd_conv2' }));
+  d.add(tfl.layers.maxPooling2d({ poolSize: 2, name: 'd_pool2' }));
+  d.add(tfl.layers.flatten({ name: 'd_flatten' }));
+  d.add(tfl.layers.dense({ units: 1024, activation: 'tanh', name: 'd_dense1' }));
+  d.add(tfl.layers.dense({ units: 1, name: 'd_logit' }));
+  return d;
+}
+
+/** The write-up's improved generator (UpSampling + Conv + BN(0.8) + ReLU), from 16x16 to 64x64. */
+function improvedGenerator({ width: w, zDim }: ModelConfig): tfl.Sequential {
+  const g = tfl.sequential({ name: 'generator' });
+  g.add(tfl.layers.dense({ inputShape: [zDim], units: 2 * w * 16 * 16, activation: 'relu', name: 'g_dense0' }));
+  g.add(tfl.layers.reshape({ targetShape: [16, 16, 2 * w], name: 'g_reshape' }));
+  [2 * w, w].forEach((filters, i) => {
+    g.add(tfl.layers.upSampling2d({ size: [2, 2], name: `g_up${i + 1}` }));
+    g.add(tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', name: `g_conv${i + 1}` }));
+    g.add(tfl.layers.batchNormalization({ momentum: 0.8, name: `g_bn${i + 1}` }));
+    g.add(tfl.layers.reLU({ name: `g_relu${i + 1}` }));
+  });
+  g.add(tfl.layers.conv2d({ filters: CHANNELS, kernelSize: 3, padding: 'same', activation: 'tanh', name: 'g_out' }));
+  return g;
+}
+
+/** The write-up's improved discriminator: strided convs, BN(0.8), LeakyReLU(0.2), Dropout(0.25). */
+function improvedDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
+  const d = tfl.sequential({ name: 'discriminator' });
+  const widths = [w / 2, w, 2 * w, 4 * w].map((c) => Math.max(1, Math.round(c)));
+  widths.forEach((filters, i) => {
+    d.add(tfl.layers.conv2d({
+      ...(i === 0 ? { inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS] } : {}),
+      filters, kernelSize: 3, strides: i < 3 ? 2 : 1, padding: 'same', name: `d_conv${i}`,
+    }));
+    if (i > 0) d.add(tfl.layers.batchNormalization({ momentum: 0.8, name: `d_bn${i}` }));
+    d.add(tfl.layers.leakyReLU({ alpha: 0.2, name: `d_lrelu${i}` }));
+    d.add(tfl.layers.dropout({ rate: 0.25, name: `d_drop${i}` }));
+  });
+  d.add(tfl.layers.flatten({ name: 'd_flatten' }));
+  d.add(tfl.layers.dense({ units: 1, name: 'd_logit' }));
+  return d;
+}
+
+export function buildGenerator(cfg: ModelConfig): tfl.LayersModel {
+  switch (cfg.arch) {
+    case 'dcgan': return dcganGenerator(cfg);
+    case 'seed-classic': return classicGenerator(cfg);
+    case 'seed-improved': return improvedGenerator(cfg);
+  }
+}
+
+export function buildDiscriminator(cfg: ModelConfig): tfl.LayersModel {
+  switch (cfg.arch) {
+    case 'dcgan': return dcganDiscriminator(cfg);
+    case 'seed-classic': return classicDiscriminator();
+    case 'seed-improved': return improvedDiscriminator(cfg);
+  }
+}
+
+export interface GanModels {
+  config: ModelConfig;
+  generator: tfl.LayersModel;
+  discriminator: tfl.LayersModel;
+}
+
+export function buildGan(cfg: ModelConfig): GanModels {
+  return { config: cfg, generator: buildGenerator(cfg), discriminator: buildDiscriminator(cfg) };
+}
+
+/** One line per layer plus totals, like Keras' model.summary(). */
+export function summarize(model: tfl.LayersModel): { lines: string[]; params: number } {
+  const lines: string[] = [];
+  model.summary(100, undefined, (line?: string) => lines.push(line ?? ''));
+  return { lines, params: model.countParams() };
+}
