@@ -8,8 +8,8 @@
 
 export const Z_DIM = 100;
 
-/** The full internal state of a Rng; JSON-serialisable for checkpoints. */
-export type RngState = [number, number, number, number];
+/** The full internal state of a Rng (4 words, then a pending normal sample or null); JSON-serialisable. */
+export type RngState = [number, number, number, number, number | null];
 
 function splitmix32(seed: number): () => number {
   let s = seed >>> 0;
@@ -25,13 +25,14 @@ function splitmix32(seed: number): () => number {
 const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 
 export class Rng {
-  private s: RngState;
+  private s: [number, number, number, number];
   /** A spare normal sample from the last Box-Muller pair. */
   private spare: number | null = null;
 
   constructor(seed: number | RngState = 0) {
     if (Array.isArray(seed)) {
-      this.s = [...seed] as RngState;
+      this.s = [seed[0], seed[1], seed[2], seed[3]];
+      this.spare = seed[4] ?? null;
     } else {
       const sm = splitmix32(seed);
       this.s = [sm(), sm(), sm(), sm()];
@@ -88,10 +89,9 @@ export class Rng {
     return items;
   }
 
-  /** State to resume from; the cached Box-Muller spare is dropped on purpose (states stay 4 ints). */
+  /** State to resume from: a Rng built from it continues the exact same sequence. */
   getState(): RngState {
-    this.spare = null;
-    return [...this.s] as RngState;
+    return [...this.s, this.spare];
   }
 }
 

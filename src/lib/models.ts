@@ -17,6 +17,8 @@ export interface ModelConfig {
   /** Channel width: ngf/ndf for dcgan, the base width for seed-improved; ignored by seed-classic. */
   width: number;
   zDim: number;
+  /** Seed for weight initialisation; the same seed builds the same weights. Unseeded when absent. */
+  seed?: number;
 }
 
 export const DEFAULT_WIDTH: Record<Arch, number> = { dcgan: 64, 'seed-classic': 64, 'seed-improved': 64 };
@@ -25,13 +27,30 @@ export function isArch(name: string): name is Arch {
   return (ARCHS as readonly string[]).includes(name);
 }
 
-export function modelConfig(arch: Arch, width?: number, zDim = 100): ModelConfig {
-  return { arch, width: width ?? DEFAULT_WIDTH[arch], zDim };
+export function modelConfig(arch: Arch, width?: number, zDim = 100, seed?: number): ModelConfig {
+  return { arch, width: width ?? DEFAULT_WIDTH[arch], zDim, ...(seed === undefined ? {} : { seed }) };
+}
+
+/**
+ * Initialisers draw from a per-model counter of seeds, so a run's --seed
+ * fixes every initial weight (layers are built in a fixed order).
+ */
+let nextSeed: number | undefined;
+const seed = () => (nextSeed === undefined ? undefined : nextSeed++);
+function withSeed<T>(cfg: ModelConfig, offset: number, build: () => T): T {
+  nextSeed = cfg.seed === undefined ? undefined : cfg.seed * 1000 + offset;
+  try {
+    return build();
+  } finally {
+    nextSeed = undefined;
+  }
 }
 
 /** DCGAN's N(0, 0.02) weight init and N(1, 0.02) BatchNorm scale init. */
-const convInit = () => tfl.initializers.randomNormal({ mean: 0, stddev: 0.02 });
-const gammaInit = () => tfl.initializers.randomNormal({ mean: 1, stddev: 0.02 });
+const convInit = () => tfl.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: seed() });
+const gammaInit = () => tfl.initializers.randomNormal({ mean: 1, stddev: 0.02, seed: seed() });
+/** Keras' default, seeded. */
+const glorot = () => tfl.initializers.glorotUniform({ seed: seed() });
 
 /** PyTorch's BatchNorm defaults (momentum 0.1 there is 0.9 here), which DCGAN was tuned with. */
 const dcganBN = (name: string) =>
@@ -72,43 +91,43 @@ function dcganDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
 /** The original write-up's generator, exactly: 34,031,363 parameters. */
 function classicGenerator({ zDim }: ModelConfig): tfl.Sequential {
   const g = tfl.sequential({ name: 'generator' });
-  g.add(tfl.layers.dense({ inputShape: [zDim], units: 1024, activation: 'tanh', name: 'g_dense0' }));
-  g.add(tfl.layers.dense({ units: 128 * 16 * 16, name: 'g_dense1' }));
+  g.add(tfl.layers.dense({ kernelInitializer: glorot(), inputShape: [zDim], units: 1024, activation: 'tanh', name: 'g_dense0' }));
+  g.add(tfl.layers.dense({ kernelInitializer: glorot(), units: 128 * 16 * 16, name: 'g_dense1' }));
   g.add(tfl.layers.batchNormalization({ name: 'g_bn1' }));
   g.add(tfl.layers.activation({ activation: 'tanh', name: 'g_tanh1' }));
   g.add(tfl.layers.reshape({ targetShape: [16, 16, 128], name: 'g_reshape' }));
   g.add(tfl.layers.upSampling2d({ size: [2, 2], name: 'g_up1' }));
-  g.add(tfl.layers.conv2d({ filters: 64, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'g_conv1' }));
+  g.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters: 64, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'g_conv1' }));
   g.add(tfl.layers.upSampling2d({ size: [2, 2], name: 'g_up2' }));
-  g.add(tfl.layers.conv2d({ filters: CHANNELS, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'g_conv2' }));
+  g.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters: CHANNELS, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'g_conv2' }));
   return g;
 }
 
 /** The original write-up's discriminator, exactly: 25,901,953 parameters (sigmoid moved into the loss). */
 function classicDiscriminator(): tfl.Sequential {
   const d = tfl.sequential({ name: 'discriminator' });
-  d.add(tfl.layers.conv2d({ inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS], filters: 64, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'd_conv1' }));
+  d.add(tfl.layers.conv2d({ kernelInitializer: glorot(), inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS], filters: 64, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'd_conv1' }));
   d.add(tfl.layers.maxPooling2d({ poolSize: 2, name: 'd_pool1' }));
-  d.add(tfl.layers.conv2d({ filters: 128, kernelSize: 5, padding: 'valid', activation: 'tanh', name: 'd_conv2' }));
+  d.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters: 128, kernelSize: 5, padding: 'valid', activation: 'tanh', name: 'd_conv2' }));
   d.add(tfl.layers.maxPooling2d({ poolSize: 2, name: 'd_pool2' }));
   d.add(tfl.layers.flatten({ name: 'd_flatten' }));
-  d.add(tfl.layers.dense({ units: 1024, activation: 'tanh', name: 'd_dense1' }));
-  d.add(tfl.layers.dense({ units: 1, name: 'd_logit' }));
+  d.add(tfl.layers.dense({ kernelInitializer: glorot(), units: 1024, activation: 'tanh', name: 'd_dense1' }));
+  d.add(tfl.layers.dense({ kernelInitializer: glorot(), units: 1, name: 'd_logit' }));
   return d;
 }
 
 /** The write-up's improved generator (UpSampling + Conv + BN(0.8) + ReLU), from 16x16 to 64x64. */
 function improvedGenerator({ width: w, zDim }: ModelConfig): tfl.Sequential {
   const g = tfl.sequential({ name: 'generator' });
-  g.add(tfl.layers.dense({ inputShape: [zDim], units: 2 * w * 16 * 16, activation: 'relu', name: 'g_dense0' }));
+  g.add(tfl.layers.dense({ kernelInitializer: glorot(), inputShape: [zDim], units: 2 * w * 16 * 16, activation: 'relu', name: 'g_dense0' }));
   g.add(tfl.layers.reshape({ targetShape: [16, 16, 2 * w], name: 'g_reshape' }));
   [2 * w, w].forEach((filters, i) => {
     g.add(tfl.layers.upSampling2d({ size: [2, 2], name: `g_up${i + 1}` }));
-    g.add(tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', name: `g_conv${i + 1}` }));
+    g.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters, kernelSize: 3, padding: 'same', name: `g_conv${i + 1}` }));
     g.add(tfl.layers.batchNormalization({ momentum: 0.8, name: `g_bn${i + 1}` }));
     g.add(tfl.layers.reLU({ name: `g_relu${i + 1}` }));
   });
-  g.add(tfl.layers.conv2d({ filters: CHANNELS, kernelSize: 3, padding: 'same', activation: 'tanh', name: 'g_out' }));
+  g.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters: CHANNELS, kernelSize: 3, padding: 'same', activation: 'tanh', name: 'g_out' }));
   return g;
 }
 
@@ -117,7 +136,7 @@ function improvedDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
   const d = tfl.sequential({ name: 'discriminator' });
   const widths = [w / 2, w, 2 * w, 4 * w].map((c) => Math.max(1, Math.round(c)));
   widths.forEach((filters, i) => {
-    d.add(tfl.layers.conv2d({
+    d.add(tfl.layers.conv2d({ kernelInitializer: glorot(),
       ...(i === 0 ? { inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS] } : {}),
       filters, kernelSize: 3, strides: i < 3 ? 2 : 1, padding: 'same', name: `d_conv${i}`,
     }));
@@ -126,23 +145,23 @@ function improvedDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
     d.add(tfl.layers.dropout({ rate: 0.25, name: `d_drop${i}` }));
   });
   d.add(tfl.layers.flatten({ name: 'd_flatten' }));
-  d.add(tfl.layers.dense({ units: 1, name: 'd_logit' }));
+  d.add(tfl.layers.dense({ kernelInitializer: glorot(), units: 1, name: 'd_logit' }));
   return d;
 }
 
 export function buildGenerator(cfg: ModelConfig): tfl.LayersModel {
   switch (cfg.arch) {
-    case 'dcgan': return dcganGenerator(cfg);
-    case 'seed-classic': return classicGenerator(cfg);
-    case 'seed-improved': return improvedGenerator(cfg);
+    case 'dcgan': return withSeed(cfg, 0, () => dcganGenerator(cfg));
+    case 'seed-classic': return withSeed(cfg, 0, () => classicGenerator(cfg));
+    case 'seed-improved': return withSeed(cfg, 0, () => improvedGenerator(cfg));
   }
 }
 
 export function buildDiscriminator(cfg: ModelConfig): tfl.LayersModel {
   switch (cfg.arch) {
-    case 'dcgan': return dcganDiscriminator(cfg);
-    case 'seed-classic': return classicDiscriminator();
-    case 'seed-improved': return improvedDiscriminator(cfg);
+    case 'dcgan': return withSeed(cfg, 500, () => dcganDiscriminator(cfg));
+    case 'seed-classic': return withSeed(cfg, 500, () => classicDiscriminator());
+    case 'seed-improved': return withSeed(cfg, 500, () => improvedDiscriminator(cfg));
   }
 }
 

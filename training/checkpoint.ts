@@ -1,0 +1,135 @@
+/**
+ * Checkpoints: everything a run needs to continue exactly where it stopped
+ * (G, D, both Adam states, step, RNG state, sampler position), in one file
+ * written atomically (temporary file, then rename): a crash or Ctrl-C during
+ * a save leaves the previous checkpoint intact.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { fromArtifacts, toArtifacts } from '../src/lib/weights.ts';
+import type { RngState } from '../src/lib/latent.ts';
+import { writeAtomic, type SamplerState } from './data.ts';
+
+const MAGIC = 'FGCK1';
+
+/** Progress and state that is not a tensor. */
+export interface RunState {
+  step: number;
+  imagesSeen: number;
+  wallSeconds: number;
+  rng: RngState;
+  sampler: SamplerState;
+}
+
+export interface Checkpoint<C> {
+  config: C;
+  state: RunState;
+  generator: LayersModel;
+  discriminator: LayersModel;
+}
+
+interface Section { offset: number; length: number }
+interface Header<C> {
+  config: C;
+  state: RunState;
+  models: Record<'generator' | 'discriminator', { topology: object; specs: tf.io.WeightsManifestEntry[]; data: Section }>;
+  optimizers: Record<'d' | 'g', { specs: tf.io.WeightsManifestEntry[]; data: Section; accBeta: [number, number] } | null>;
+}
+
+/** Adam keeps beta^t in private variables; setWeights recomputes them with pow(), which is not bit-exact. */
+type AdamInternals = { accBeta1: tf.Variable; accBeta2: tf.Variable };
+
+async function optimizerBlob(opt: tf.AdamOptimizer) {
+  const internals = opt as unknown as AdamInternals;
+  // Before the first step Adam has no moments yet: nothing to save.
+  if ((opt as unknown as { accumulatedFirstMoment?: unknown }).accumulatedFirstMoment == null) return null;
+  const weights = await opt.getWeights();
+  const { data, specs } = await tf.io.encodeWeights(weights);
+  const accBeta: [number, number] = [internals.accBeta1.dataSync()[0], internals.accBeta2.dataSync()[0]];
+  return { data: new Uint8Array(data as ArrayBuffer), specs, accBeta };
+}
+
+export async function saveCheckpoint<C>(path: string, ck: Checkpoint<C>, optD: tf.AdamOptimizer, optG: tf.AdamOptimizer): Promise<void> {
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  const add = (bytes: Uint8Array): Section => {
+    blobs.push(bytes);
+    const s = { offset, length: bytes.length };
+    offset += bytes.length;
+    return s;
+  };
+  const model = async (m: LayersModel) => {
+    const a = await toArtifacts(m);
+    const data = a.weightData as ArrayBuffer;
+    return { topology: a.modelTopology as object, specs: a.weightSpecs!, data: add(new Uint8Array(data)) };
+  };
+  const opt = async (o: tf.AdamOptimizer) => {
+    const b = await optimizerBlob(o);
+    return b && { specs: b.specs, accBeta: b.accBeta, data: add(b.data) };
+  };
+  const header: Header<C> = {
+    config: ck.config,
+    state: ck.state,
+    models: { generator: await model(ck.generator), discriminator: await model(ck.discriminator) },
+    optimizers: { d: await opt(optD), g: await opt(optG) },
+  };
+  const headBytes = new TextEncoder().encode(JSON.stringify(header));
+  const prefix = new Uint8Array(MAGIC.length + 4);
+  prefix.set(new TextEncoder().encode(MAGIC));
+  new DataView(prefix.buffer).setUint32(MAGIC.length, headBytes.length, true);
+  writeAtomic(path, Buffer.concat([prefix, headBytes, ...blobs]));
+}
+
+function readHeader<C>(path: string): { header: Header<C>; body: Uint8Array } {
+  const file = new Uint8Array(readFileSync(path));
+  if (new TextDecoder().decode(file.subarray(0, MAGIC.length)) !== MAGIC) throw new Error(`not a facegan checkpoint: ${path}`);
+  const len = new DataView(file.buffer, file.byteOffset).getUint32(MAGIC.length, true);
+  const start = MAGIC.length + 4;
+  const header = JSON.parse(new TextDecoder().decode(file.subarray(start, start + len))) as Header<C>;
+  return { header, body: file.subarray(start + len) };
+}
+
+const slice = (body: Uint8Array, s: Section) => body.slice(s.offset, s.offset + s.length).buffer;
+
+export function checkpointExists(path: string): boolean {
+  return existsSync(path);
+}
+
+export interface LoadedCheckpoint<C> extends Checkpoint<C> {
+  /** Put the saved Adam moments into the optimizers of a trainer built on the loaded models. */
+  restoreOptimizers(optD: tf.AdamOptimizer, optG: tf.AdamOptimizer): Promise<void>;
+}
+
+export async function loadCheckpoint<C>(path: string): Promise<LoadedCheckpoint<C>> {
+  const { header, body } = readHeader<C>(path);
+  const model = (m: Header<C>['models']['generator']) =>
+    fromArtifacts({ modelTopology: m.topology, weightSpecs: m.specs, weightData: slice(body, m.data) });
+  const restore = async (opt: tf.AdamOptimizer, saved: Header<C>['optimizers']['d']) => {
+    if (!saved) return;
+    const named = tf.io.decodeWeights(slice(body, saved.data), saved.specs);
+    await opt.setWeights(saved.specs.map((s) => ({ name: s.name, tensor: named[s.name] })));
+    tf.dispose(Object.values(named));
+    const internals = opt as unknown as AdamInternals;
+    tf.tidy(() => {
+      internals.accBeta1.assign(tf.scalar(saved.accBeta[0]));
+      internals.accBeta2.assign(tf.scalar(saved.accBeta[1]));
+    });
+  };
+  return {
+    config: header.config,
+    state: header.state,
+    generator: await model(header.models.generator),
+    discriminator: await model(header.models.discriminator),
+    restoreOptimizers: async (optD, optG) => {
+      await restore(optD, header.optimizers.d);
+      await restore(optG, header.optimizers.g);
+    },
+  };
+}
+
+/** Just the config and state, without building models (for --resume's flag checks). */
+export function peekCheckpoint<C>(path: string): { config: C; state: RunState } {
+  const { header } = readHeader<C>(path);
+  return { config: header.config, state: header.state };
+}

@@ -1,0 +1,144 @@
+/**
+ * Every knob of a training run, its default, and the command line that sets
+ * it. Read this file to know what `npm run train` can do.
+ */
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ARCHS, DEFAULT_WIDTH, isArch, type Arch } from '../src/lib/models.ts';
+import { DEFAULT_TRAIN } from '../src/lib/gan.ts';
+import type { ExportDtype } from './export.ts';
+
+export const DEFAULT_DATA = '../shared/celeba/img_align_celeba';
+
+export interface TrainOptions {
+  data: string;
+  arch: Arch;
+  width: number;
+  zDim: number;
+  batch: number;
+  /** Total optimisation steps; when null, `epochs` decides. */
+  steps: number | null;
+  epochs: number | null;
+  lr: number;
+  beta1: number;
+  labelSmoothing: number;
+  seed: number;
+  out: string;
+  resume: boolean;
+  backend: string;
+  /** Where to export for the site; null disables export. */
+  export: string | null;
+  exportDtype: ExportDtype;
+  /** Use only the first N training images (quick experiments, tests). */
+  limit: number | null;
+  logEvery: number;
+  sampleEvery: number;
+  checkpointEvery: number;
+  /** Stop after this many wall-clock minutes (a checkpoint is written); null for no limit. */
+  maxMinutes: number | null;
+  summary: boolean;
+  quiet: boolean;
+}
+
+export const HELP = `Usage: npm run train -- [options]
+
+Trains the face GAN on a folder of CelebA-style photos and exports it for the site.
+
+Data and model
+  --data DIR            folder of .jpg/.png/.webp faces (default ${DEFAULT_DATA})
+  --limit N             use only the first N training images
+  --arch NAME           ${ARCHS.join(' | ')} (default dcgan)
+  --width N             channel width (default 64; ignored by seed-classic)
+  --summary             print every layer and the parameter counts of G and D, then exit
+Optimisation
+  --batch N             batch size (default 64)
+  --steps N             optimisation steps (default: 1 epoch when --epochs is absent too)
+  --epochs N            passes over the data (instead of --steps)
+  --lr X                Adam learning rate (default ${DEFAULT_TRAIN.learningRate})
+  --beta1 X             Adam beta1 (default ${DEFAULT_TRAIN.beta1})
+  --label-smoothing X   one-sided: real targets become 1 - X (default 0)
+  --seed N              seed for init, noise, shuffling and flips (default 1)
+  --backend NAME        auto | tensorflow | webgpu | native | wasm | cpu (default auto)
+  --max-minutes N       stop (with a checkpoint) after N minutes
+Run folder and export
+  --out DIR             run folder: log, sample grids, checkpoint (default runs/default)
+  --resume              continue the run in --out from its last checkpoint
+  --log-every N         steps between metrics log lines (default 10)
+  --sample-every N      steps between sample grids (default 500)
+  --checkpoint-every N  steps between checkpoints (default 500)
+  --export DIR          export G, D and manifest here at the end (default public/models)
+  --no-export           do not export
+  --export-dtype T      float16 | float32 weight storage (default float16)
+  --quiet               no progress bar
+  --help                this text
+`;
+
+export class UsageError extends Error {}
+
+function num(name: string, value: string | undefined, integer: boolean, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got "${value}"`);
+  }
+  return n;
+}
+
+export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        data: { type: 'string' }, limit: { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' },
+        summary: { type: 'boolean' }, batch: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
+        lr: { type: 'string' }, beta1: { type: 'string' }, 'label-smoothing': { type: 'string' }, seed: { type: 'string' },
+        backend: { type: 'string' }, 'max-minutes': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
+        'log-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
+        export: { type: 'string' }, 'no-export': { type: 'boolean' }, 'export-dtype': { type: 'string' },
+        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.help) return 'help';
+  const arch = parsed.arch ?? 'dcgan';
+  if (!isArch(arch)) throw new UsageError(`--arch must be one of ${ARCHS.join(', ')}, got "${arch}"`);
+  const steps = num('steps', parsed.steps, true, 1) ?? null;
+  const epochs = num('epochs', parsed.epochs, false, 0.001) ?? null;
+  if (steps !== null && epochs !== null) throw new UsageError('give --steps or --epochs, not both');
+  const dtype = parsed['export-dtype'] ?? 'float16';
+  if (dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--export-dtype must be float16 or float32, got "${dtype}"`);
+  return {
+    data: parsed.data ?? DEFAULT_DATA,
+    arch,
+    width: num('width', parsed.width, true, 1) ?? DEFAULT_WIDTH[arch],
+    zDim: 100,
+    batch: num('batch', parsed.batch, true, 1) ?? 64,
+    steps,
+    epochs: steps === null && epochs === null ? 1 : epochs,
+    lr: num('lr', parsed.lr, false, 0) ?? DEFAULT_TRAIN.learningRate,
+    beta1: num('beta1', parsed.beta1, false, 0) ?? DEFAULT_TRAIN.beta1,
+    labelSmoothing: num('label-smoothing', parsed['label-smoothing'], false, 0) ?? 0,
+    seed: num('seed', parsed.seed, true, 0) ?? 1,
+    out: parsed.out ?? 'runs/default',
+    resume: parsed.resume ?? false,
+    backend: parsed.backend ?? 'auto',
+    export: parsed['no-export'] ? null : (parsed.export ?? 'public/models'),
+    exportDtype: dtype,
+    limit: num('limit', parsed.limit, true, 1) ?? null,
+    logEvery: num('log-every', parsed['log-every'], true, 1) ?? 10,
+    sampleEvery: num('sample-every', parsed['sample-every'], true, 1) ?? 500,
+    checkpointEvery: num('checkpoint-every', parsed['checkpoint-every'], true, 1) ?? 500,
+    maxMinutes: num('max-minutes', parsed['max-minutes'], false, 0) ?? null,
+    summary: parsed.summary ?? false,
+    quiet: parsed.quiet ?? false,
+  };
+}
+
+/** The data folder exists check that --summary does not need. */
+export function dataFolderHint(dir: string): string {
+  return existsSync(dir) ? '' : ` (pass --data DIR; the default ${DEFAULT_DATA} exists only beside the shared CelebA folder)`;
+}

@@ -1,0 +1,201 @@
+/**
+ * The training loop: data in, checkpoints, logs, sample grids and an export
+ * out. The step itself is src/lib/gan.ts, the same code the page runs.
+ */
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
+import { buildGan, modelConfig, IMAGE_SIZE, type GanModels } from '../src/lib/models.ts';
+import { GanTrainer, NonFiniteLossError, generate, type StepResult } from '../src/lib/gan.ts';
+import { Rng, latentBatch, sampleLatents } from '../src/lib/latent.ts';
+import { gridRgba } from '../src/lib/images.ts';
+import { BatchSampler, loadDataset, type Dataset } from './data.ts';
+import { loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.ts';
+import { exportModels } from './export.ts';
+import type { TrainOptions } from './config.ts';
+import { HELD_OUT_RULE } from './split.ts';
+
+/** The sample grid always uses these seeds, so grids compare across steps and runs. */
+export const SAMPLE_SEEDS = Array.from({ length: 64 }, (_, i) => i);
+
+export interface Backend { name: string; detail: string }
+
+export interface TrainHooks {
+  /** Human-readable lines (start-up, skipped files, saves). */
+  say?: (line: string) => void;
+  onDataProgress?: (done: number, total: number) => void;
+  onStart?: (info: { startStep: number; totalSteps: number; batch: number }) => void;
+  onStep?: (info: { step: number; totalSteps: number; result: StepResult; imagesPerSecond: number }) => void;
+  /** Checked after every step: true stops the run with a checkpoint (SIGINT / SIGTERM). */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainOutcome {
+  status: 'finished' | 'stopped' | 'diverged';
+  step: number;
+  last?: StepResult;
+  checkpoint: string;
+  exportDir?: string;
+  message?: string;
+}
+
+export const runPaths = (out: string) => ({
+  checkpoint: join(out, 'checkpoint.bin'),
+  log: join(out, 'metrics.jsonl'),
+  options: join(out, 'options.json'),
+  samples: join(out, 'samples'),
+  latestGrid: join(out, 'samples', 'latest.png'),
+});
+
+export async function writeSampleGrid(models: GanModels, path: string): Promise<void> {
+  const z = tf.tensor2d(latentBatch(SAMPLE_SEEDS, models.config.zDim), [SAMPLE_SEEDS.length, models.config.zDim]);
+  const images = generate(models.generator, z);
+  const pixels = (await images.data()) as Float32Array;
+  tf.dispose([z, images]);
+  const grid = gridRgba(pixels, SAMPLE_SEEDS.length, 8, IMAGE_SIZE);
+  mkdirSync(dirname(path), { recursive: true });
+  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } }).png().toFile(path);
+}
+
+function totalSteps(opts: TrainOptions, data: Dataset): number {
+  return opts.steps ?? Math.max(1, Math.ceil(((opts.epochs ?? 1) * data.files.length) / opts.batch));
+}
+
+/** A new run, or the saved one (its own options win over the command line, except how long to run and where to export). */
+async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths>) {
+  if (!opts.resume) {
+    const models = buildGan(modelConfig(opts.arch, opts.width, opts.zDim, opts.seed));
+    const rng = new Rng(opts.seed);
+    return { opts, models, state: null, rng, restore: async () => {} };
+  }
+  if (!existsSync(paths.checkpoint)) throw new ResumeError(`--resume: no checkpoint at ${paths.checkpoint}`);
+  const ck = await loadCheckpoint<TrainOptions>(paths.checkpoint);
+  const merged: TrainOptions = {
+    ...ck.config,
+    steps: opts.steps ?? ck.config.steps, epochs: opts.steps ? null : (opts.epochs ?? ck.config.epochs),
+    backend: opts.backend, export: opts.export, exportDtype: opts.exportDtype, quiet: opts.quiet,
+    maxMinutes: opts.maxMinutes, out: opts.out, resume: true,
+  };
+  const models: GanModels = { config: modelConfig(merged.arch, merged.width, merged.zDim), generator: ck.generator, discriminator: ck.discriminator };
+  return { opts: merged, models, state: ck.state, rng: new Rng(ck.state.rng), restore: ck.restoreOptimizers };
+}
+
+export class ResumeError extends Error {}
+
+export async function train(cliOpts: TrainOptions, backend: Backend, hooks: TrainHooks = {}): Promise<TrainOutcome> {
+  const say = hooks.say ?? (() => {});
+  const paths = runPaths(cliOpts.out);
+  mkdirSync(paths.samples, { recursive: true });
+  const start = await startModels(cliOpts, paths);
+  const opts = start.opts;
+  const { models, rng } = start;
+
+  const data = await loadDataset(opts.data, {
+    cacheDir: join(dirname(resolve(opts.out)), '.cache'),
+    limit: opts.limit ?? undefined,
+    onProgress: hooks.onDataProgress,
+  });
+  say(`data: ${data.files.length} training images from ${opts.data}${data.fromCache ? ' (cached)' : ''}; ` +
+    `${data.heldOut} held out (${HELD_OUT_RULE}); ${data.skipped.length} skipped`);
+  for (const s of data.skipped) say(`skipped ${s.file}: ${s.reason}`);
+  if (!opts.resume) writeFileSync(paths.options, `${JSON.stringify(opts, null, 2)}\n`);
+
+  const trainer = new GanTrainer(models.generator, models.discriminator, {
+    learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing,
+  });
+  await start.restore(trainer.optD, trainer.optG);
+  const st = start.state;
+  const sampler = new BatchSampler(data, rng, st?.sampler);
+  let step = st?.step ?? 0;
+  let imagesSeen = st?.imagesSeen ?? 0;
+  const wallBefore = st?.wallSeconds ?? 0;
+  const total = totalSteps(opts, data);
+  const t0 = performance.now();
+  const wall = () => wallBefore + (performance.now() - t0) / 1000;
+  const deadline = opts.maxMinutes === null ? Infinity : t0 + opts.maxMinutes * 60_000;
+
+  const state = (): RunState => ({
+    step, imagesSeen, wallSeconds: wall(), rng: rng.getState(), sampler: sampler.snapshot(),
+  });
+  const checkpoint = async () => {
+    await saveCheckpoint(paths.checkpoint, { config: opts, state: state(), generator: models.generator, discriminator: models.discriminator }, trainer.optD, trainer.optG);
+  };
+
+  say(`model: ${opts.arch} width ${opts.width}: G ${models.generator.countParams().toLocaleString('en-US')} params, ` +
+    `D ${models.discriminator.countParams().toLocaleString('en-US')} params; backend ${backend.name} (${backend.detail})`);
+  if (st) say(`resumed at step ${step} of ${total}`);
+  hooks.onStart?.({ startStep: step, totalSteps: total, batch: opts.batch });
+
+  const realBuf = new Float32Array(opts.batch * IMAGE_SIZE * IMAGE_SIZE * 3);
+  let last: StepResult | undefined;
+  let rateT = performance.now(), rateImages = 0, imagesPerSecond = 0;
+  let status: TrainOutcome['status'] = 'finished';
+  let message: string | undefined;
+  while (step < total) {
+    const real = tf.tensor4d(sampler.next(opts.batch, realBuf), [opts.batch, IMAGE_SIZE, IMAGE_SIZE, 3]);
+    const z = tf.tensor2d(sampleLatents(rng, opts.batch, opts.zDim), [opts.batch, opts.zDim]);
+    try {
+      last = await trainer.step(real, z);
+    } catch (err) {
+      if (!(err instanceof NonFiniteLossError)) throw err;
+      status = 'diverged';
+      message = `step ${step + 1}: ${err.message}; the last good checkpoint is kept at ${paths.checkpoint}`;
+      break;
+    } finally {
+      tf.dispose([real, z]);
+    }
+    step++;
+    imagesSeen += opts.batch;
+    rateImages += opts.batch;
+    const now = performance.now();
+    if (now - rateT > 2000) { imagesPerSecond = (rateImages * 1000) / (now - rateT); rateT = now; rateImages = 0; }
+    hooks.onStep?.({ step, totalSteps: total, result: last, imagesPerSecond });
+    if (step % opts.logEvery === 0 || step === total) {
+      appendFileSync(paths.log, `${JSON.stringify({ step, epoch: sampler.epoch, ...roundAll(last), images_per_s: round(imagesPerSecond), wall_s: round(wall()) })}\n`);
+    }
+    if (step % opts.sampleEvery === 0) {
+      await writeSampleGrid(models, join(paths.samples, `step-${String(step).padStart(7, '0')}.png`));
+      await writeSampleGrid(models, paths.latestGrid);
+    }
+    if (step % opts.checkpointEvery === 0) await checkpoint();
+    if (hooks.shouldStop?.() || performance.now() > deadline) { status = 'stopped'; break; }
+  }
+
+  if (status !== 'diverged') {
+    await checkpoint();
+    await writeSampleGrid(models, paths.latestGrid);
+  }
+  let exportDir: string | undefined;
+  if (status === 'finished' && opts.export) {
+    await exportModels({
+      dir: opts.export, generator: models.generator, discriminator: models.discriminator, dtype: opts.exportDtype,
+      sampleGridPng: paths.latestGrid, metricsLog: paths.log,
+      manifest: {
+        name: `facegan ${opts.arch}-${opts.width}`,
+        placeholder: step < 5000,
+        ...(step < 5000 ? { note: `short run (${step} steps): a placeholder until the full training run` } : {}),
+        model: models.config,
+        training: {
+          steps: step, imagesSeen, epochs: round(imagesSeen / data.files.length), batch: opts.batch,
+          learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing, seed: opts.seed,
+          data: { dir: opts.data, images: data.files.length, skipped: data.skipped.length, heldOut: data.heldOut },
+          wallSeconds: round(wall()), backend: `${backend.name} (${backend.detail})`,
+          machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
+          ...(last ? { finalMetrics: roundAll(last) } : {}),
+        },
+      },
+    });
+    exportDir = opts.export;
+  }
+  trainer.dispose();
+  models.generator.dispose();
+  models.discriminator.dispose();
+  return { status, step, last, checkpoint: paths.checkpoint, exportDir, message };
+}
+
+const round = (x: number) => Math.round(x * 10000) / 10000;
+function roundAll<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v])) as T;
+}
