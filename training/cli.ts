@@ -77,7 +77,13 @@ async function main(argv: string[]): Promise<number> {
 
   const hooks = progressHooks(opts.quiet);
   try {
-    const backend = await initNodeBackend(opts.backend);
+    let backend;
+    try {
+      backend = await initNodeBackend(opts.backend);
+    } catch (err) {
+      console.error(`error: --backend ${opts.backend}: ${(err as Error).message}`);
+      return 2;
+    }
     console.log(`backend: ${backend.name} (${backend.detail})`);
     for (const f of backend.fallbacks) console.log(`  skipped ${f.name}: ${f.reason}`);
     const outcome = await train(opts, backend, { ...hooks, shouldStop: () => stopRequested });

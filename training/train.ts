@@ -153,7 +153,10 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     if (now - rateT > 2000) { imagesPerSecond = (rateImages * 1000) / (now - rateT); rateT = now; rateImages = 0; }
     hooks.onStep?.({ step, totalSteps: total, result: last, imagesPerSecond });
     if (step % opts.logEvery === 0 || step === total) {
-      appendFileSync(paths.log, `${JSON.stringify({ step, epoch: sampler.epoch, ...roundAll(last), images_per_s: round(imagesPerSecond), wall_s: round(wall()) })}\n`);
+      appendFileSync(paths.log, `${JSON.stringify({
+        step, epoch: sampler.epoch, d_loss: round(last.dLoss), g_loss: round(last.gLoss), d_real: round(last.dReal),
+        d_fake: round(last.dFake), images_per_s: round(imagesPerSecond), wall_s: round(wall()),
+      })}\n`);
     }
     if (step % opts.sampleEvery === 0) {
       await writeSampleGrid(models, join(paths.samples, `step-${String(step).padStart(7, '0')}.png`));
