@@ -1,0 +1,104 @@
+/**
+ * A grid of generated faces, one 64x64 canvas per face, scaled up by CSS.
+ * Used by the home page and reusable by any page that shows faces: mount it
+ * on the element that src/components/FaceGrid.astro renders, then call
+ * `show(faces)` as often as needed (tiles are reused).
+ */
+import { IMAGE_SIZE } from '../lib/models.ts';
+import type { Face } from './generator.ts';
+
+export interface FaceGridOptions {
+  /** Makes every tile a button; called with the face and its index. */
+  onSelect?: (face: Face, index: number) => void;
+  /** Accessible name of a face (the canvas' alt text). */
+  describe?: (face: Face, index: number) => string;
+}
+
+const defaultDescribe = (face: Face, i: number) =>
+  face.seed === null ? `Generated face ${i + 1}` : `Generated face, seed ${face.seed}`;
+
+/** Paint 64x64 RGBA pixels into a canvas of the same size. */
+export function drawFace(canvas: HTMLCanvasElement, rgba: Uint8ClampedArray): void {
+  canvas.width = IMAGE_SIZE;
+  canvas.height = IMAGE_SIZE;
+  const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('this browser cannot draw into a 2D canvas');
+  ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba), IMAGE_SIZE, IMAGE_SIZE), 0, 0);
+}
+
+function makeCanvas(): HTMLCanvasElement {
+  const canvas = document.createElement('canvas');
+  canvas.width = IMAGE_SIZE;
+  canvas.height = IMAGE_SIZE;
+  canvas.className = 'face-canvas';
+  canvas.setAttribute('role', 'img');
+  return canvas;
+}
+
+export class FaceGrid {
+  private faces: Face[] = [];
+
+  constructor(readonly root: HTMLElement, private readonly options: FaceGridOptions = {}) {
+    root.classList.add('face-grid');
+    // Replace the server-rendered placeholders with tiles of the right kind.
+    root.replaceChildren(...Array.from(root.children, () => this.makeTile()));
+    this.markEmpty(true);
+    root.addEventListener('click', (event) => this.onClick(event));
+  }
+
+  /** Empty tiles while the model loads or a batch is being drawn. */
+  setBusy(busy: boolean, placeholders = 0): void {
+    this.root.setAttribute('aria-busy', String(busy));
+    if (placeholders > 0 && this.faces.length === 0) this.resize(placeholders, true);
+  }
+
+  show(faces: Face[]): void {
+    this.faces = faces;
+    this.resize(faces.length, false);
+    faces.forEach((face, i) => this.paint(this.root.children[i] as HTMLElement, face, i));
+    this.setBusy(false);
+  }
+
+  /** The canvases, in grid order (for tests and callers that read pixels). */
+  canvases(): HTMLCanvasElement[] {
+    return [...this.root.querySelectorAll<HTMLCanvasElement>('canvas.face-canvas')];
+  }
+
+  private resize(count: number, empty: boolean): void {
+    while (this.root.children.length > count) this.root.lastElementChild!.remove();
+    while (this.root.children.length < count) this.root.append(this.makeTile());
+    this.markEmpty(empty);
+  }
+
+  private markEmpty(empty: boolean): void {
+    for (const tile of this.root.children) {
+      tile.classList.toggle('is-empty', empty);
+      if (tile instanceof HTMLButtonElement) tile.disabled = empty;
+    }
+  }
+
+  private makeTile(): HTMLElement {
+    const tile = document.createElement(this.options.onSelect ? 'button' : 'div');
+    tile.className = 'face-tile';
+    if (tile instanceof HTMLButtonElement) tile.type = 'button';
+    tile.append(makeCanvas());
+    return tile;
+  }
+
+  private paint(tile: HTMLElement, face: Face, i: number): void {
+    const canvas = tile.querySelector('canvas')!;
+    drawFace(canvas, face.rgba);
+    const name = (this.options.describe ?? defaultDescribe)(face, i);
+    canvas.setAttribute('aria-label', name);
+    tile.dataset.seed = face.seed === null ? '' : String(face.seed);
+    if (this.options.onSelect) tile.setAttribute('aria-label', `Open ${name.charAt(0).toLowerCase()}${name.slice(1)}`);
+  }
+
+  private onClick(event: Event): void {
+    if (!this.options.onSelect) return;
+    const tile = (event.target as HTMLElement).closest('.face-tile');
+    if (!tile || tile.classList.contains('is-empty')) return;
+    const index = [...this.root.children].indexOf(tile);
+    if (this.faces[index]) this.options.onSelect(this.faces[index], index);
+  }
+}

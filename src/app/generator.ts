@@ -1,0 +1,81 @@
+/**
+ * The shipped generator in the page: loading it (with download progress and
+ * readable errors) and turning seeds or latents into RGBA faces.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { generate } from '../lib/gan.ts';
+import { toRgba } from '../lib/images.ts';
+import { latentBatch } from '../lib/latent.ts';
+import { CHANNELS, IMAGE_SIZE } from '../lib/models.ts';
+
+export const MODEL_URL = `${import.meta.env.BASE_URL.replace(/\/$/, '')}/models/generator.json`;
+
+export interface FaceModel {
+  model: tfl.LayersModel;
+  zDim: number;
+}
+
+/** One face: the seed it came from (if any) and its 64x64 RGBA pixels. */
+export interface Face {
+  seed: number | null;
+  rgba: Uint8ClampedArray;
+}
+
+export class ModelLoadError extends Error {
+  constructor(message: string, readonly cause?: unknown) {
+    super(message);
+    this.name = 'ModelLoadError';
+  }
+}
+
+function explainLoadFailure(url: string, err: unknown): ModelLoadError {
+  const text = err instanceof Error ? err.message : String(err);
+  if (/\b404\b/.test(text)) {
+    return new ModelLoadError(`The generator's weights are missing: ${url} (or one of its weight files) was not found on this site.`, err);
+  }
+  if (/fetch|network/i.test(text)) {
+    return new ModelLoadError(`The generator's weights could not be downloaded from ${url}: ${text}`, err);
+  }
+  return new ModelLoadError(`The generator at ${url} could not be loaded: ${text}`, err);
+}
+
+function checkShape(model: tfl.LayersModel, url: string): number {
+  const input = model.inputs[0]?.shape;
+  const output = model.outputs[0]?.shape;
+  const ok = input?.length === 2 && output?.length === 4
+    && output[1] === IMAGE_SIZE && output[2] === IMAGE_SIZE && output[3] === CHANNELS;
+  if (!ok || typeof input[1] !== 'number') {
+    throw new ModelLoadError(`${url} is not a face generator: expected z -> ${IMAGE_SIZE}x${IMAGE_SIZE}x${CHANNELS}, got [${input}] -> [${output}]`);
+  }
+  return input[1];
+}
+
+/** Load the generator; `onProgress` gets the downloaded fraction, 0 to 1. */
+export async function loadFaceModel(url = MODEL_URL, onProgress?: (fraction: number) => void): Promise<FaceModel> {
+  let model: tfl.LayersModel;
+  try {
+    model = await tfl.loadLayersModel(url, { onProgress });
+  } catch (err) {
+    throw explainLoadFailure(url, err);
+  }
+  return { model, zDim: checkShape(model, url) };
+}
+
+/** Run the generator on `count` latents stored row-major in `latents`. */
+export async function renderLatents(fm: FaceModel, latents: Float32Array, count: number): Promise<Uint8ClampedArray[]> {
+  const images = tf.tidy(() => generate(fm.model, tf.tensor2d(latents, [count, fm.zDim])));
+  try {
+    const data = (await images.data()) as Float32Array;
+    const stride = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
+    return Array.from({ length: count }, (_, i) => toRgba(data, i * stride));
+  } finally {
+    images.dispose();
+  }
+}
+
+/** The faces for a list of seeds, in order. */
+export async function renderSeeds(fm: FaceModel, seeds: readonly number[]): Promise<Face[]> {
+  const rgba = await renderLatents(fm, latentBatch(seeds, fm.zDim), seeds.length);
+  return rgba.map((pixels, i) => ({ seed: seeds[i], rgba: pixels }));
+}

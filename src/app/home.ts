@@ -1,0 +1,149 @@
+/**
+ * The home page: start a backend, load the generator, show a grid of faces,
+ * "Generate" for new ones, and a face's own view (seed in the URL) when one
+ * is clicked or a shared link names it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { randomSeed } from '../lib/latent.ts';
+import { FaceGrid } from './face-grid.ts';
+import { FaceView, type FaceViewElements } from './face-view.ts';
+import { loadFaceModel, renderSeeds, type FaceModel } from './generator.ts';
+import { readFaceLink, withFaceLink, type FaceLink } from './seed-url.ts';
+import { StatusLine, type StatusElements } from './status.ts';
+import { startRuntime, webglCanvas } from './tf-runtime.ts';
+
+const GRID_SIZE = 16;
+
+/** What the end-to-end tests and benchmarks read from the page. */
+export interface FaceganHook {
+  numTensors(): number;
+  backend(): string;
+}
+
+declare global {
+  interface Window {
+    __facegan?: FaceganHook;
+  }
+}
+
+function byId<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page is missing #${id}`);
+  return el as T;
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+function faceViewElements(): FaceViewElements {
+  return {
+    root: byId('face-view'),
+    canvas: byId('face-large'),
+    title: byId('face-title'),
+    download: byId('download'),
+    close: byId('close-face'),
+    morphNew: byId('morph-new'),
+    morphPlay: byId('morph-play'),
+    slider: byId('morph-t'),
+    morphLabel: byId('morph-label'),
+  };
+}
+
+function watchContextLoss(status: StatusLine, generateButton: HTMLButtonElement): void {
+  webglCanvas()?.addEventListener('webglcontextlost', () => {
+    generateButton.disabled = true;
+    const retry = withFaceLink(new URL(location.href), null);
+    retry.searchParams.set('backend', 'wasm');
+    status.showError('The WebGL context was lost (the graphics driver reset or the tab used too much GPU memory), so no more faces can be drawn with WebGL.', { text: 'Reload using WASM instead', href: retry.href });
+  });
+}
+
+/** The link in the address bar, or null (with a visible error) when it is malformed. */
+function linkFromAddress(status: StatusLine): FaceLink | null {
+  try {
+    return readFaceLink(new URL(location.href));
+  } catch (err) {
+    status.showError(`${message(err)}. Showing new faces instead.`);
+    return null;
+  }
+}
+
+class HomePage {
+  private generation = 0;
+  private readonly grid: FaceGrid;
+  private readonly view: FaceView;
+
+  constructor(private readonly model: FaceModel, private readonly button: HTMLButtonElement, private readonly status: StatusLine) {
+    this.grid = new FaceGrid(byId('faces'), { onSelect: (face) => void this.openFace({ seed: face.seed!, morph: null }, true) });
+    this.view = new FaceView(faceViewElements(), model, (link) => this.setAddress(link, false));
+    button.addEventListener('click', () => void this.generate());
+    addEventListener('popstate', () => void this.followAddress());
+  }
+
+  async generate(): Promise<void> {
+    this.button.disabled = true;
+    this.grid.setBusy(true);
+    try {
+      const seeds = Array.from({ length: GRID_SIZE }, randomSeed);
+      this.grid.show(await renderSeeds(this.model, seeds));
+      this.generation++;
+      this.grid.root.dataset.generation = String(this.generation);
+      if (this.generation === 1) performance.mark('facegan:first-faces');
+    } finally {
+      this.button.disabled = false;
+    }
+  }
+
+  async openFace(link: FaceLink, push: boolean): Promise<void> {
+    if (push) this.setAddress(link, true);
+    await this.view.open(link);
+    const title = byId('face-title');
+    title.focus();
+    title.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  }
+
+  /** Back/forward: show whatever the address now names. */
+  async followAddress(): Promise<void> {
+    const link = linkFromAddress(this.status);
+    if (link) await this.view.open(link);
+    else if (this.view.isOpen) byId('face-view').hidden = true;
+  }
+
+  private setAddress(link: FaceLink | null, push: boolean): void {
+    const next = withFaceLink(new URL(location.href), link);
+    if (next.href === location.href) return;
+    if (push) history.pushState(null, '', next);
+    else history.replaceState(null, '', next);
+  }
+}
+
+function statusElements(): StatusElements {
+  return {
+    backend: byId('backend'),
+    fallbacks: byId('fallbacks'),
+    loading: byId('loading'),
+    progress: byId<HTMLProgressElement>('progress'),
+    error: byId('error'),
+  };
+}
+
+async function main(): Promise<void> {
+  const status = new StatusLine(statusElements());
+  const button = byId<HTMLButtonElement>('generate');
+  window.__facegan = { numTensors: () => tf.memory().numTensors, backend: () => tf.getBackend() };
+  try {
+    const link = linkFromAddress(status);
+    const runtime = await startRuntime(new URL(location.href).searchParams.get('backend'));
+    status.showBackend(runtime);
+    watchContextLoss(status, button);
+    const model = await loadFaceModel(undefined, (f) => status.showProgress(f));
+    status.doneLoading();
+    const page = new HomePage(model, button, status);
+    await page.generate();
+    if (link) await page.openFace(link, false);
+  } catch (err) {
+    console.error(err);
+    status.showError(message(err));
+  }
+}
+
+void main();
