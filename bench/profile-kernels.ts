@@ -1,0 +1,52 @@
+/**
+ * Where a training step's time goes, kernel by kernel:
+ *   npx tsx bench/profile-kernels.ts [--backend native|cpu] [--width 32] [--batch 64]
+ * Times each kernel call of one GanTrainer.step (after a warm-up step) and
+ * prints the slowest kernels with their call counts.
+ */
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { buildGan, modelConfig } from '../src/lib/models.ts';
+import { GanTrainer } from '../src/lib/gan.ts';
+import { registerNativeBackend } from '../training/native/index.ts';
+
+const { values: opts } = parseArgs({
+  options: { backend: { type: 'string', default: 'native' }, width: { type: 'string', default: '32' }, batch: { type: 'string', default: '64' } },
+});
+const width = Number(opts.width), batch = Number(opts.batch), backend = opts.backend!;
+
+if (backend === 'native') {
+  const reg = await registerNativeBackend();
+  if (!reg.ok) throw new Error(reg.reason);
+}
+await tf.setBackend(backend);
+
+const times = new Map<string, { ms: number; calls: number }>();
+for (const k of tf.getKernelsForBackend(backend)) {
+  const run = k.kernelFunc;
+  (k as { kernelFunc: tf.KernelFunc }).kernelFunc = (args) => {
+    const t0 = performance.now();
+    const out = run(args);
+    const e = times.get(k.kernelName) ?? { ms: 0, calls: 0 };
+    e.ms += performance.now() - t0;
+    e.calls++;
+    times.set(k.kernelName, e);
+    return out;
+  };
+}
+
+const gan = buildGan(modelConfig('dcgan', width));
+const trainer = new GanTrainer(gan.generator, gan.discriminator);
+const real = tf.randomUniform([batch, 64, 64, 3], -1, 1) as tf.Tensor4D;
+const z = tf.randomNormal([batch, 100]) as tf.Tensor2D;
+await trainer.step(real, z);
+times.clear();
+const t0 = performance.now();
+await trainer.step(real, z);
+const total = performance.now() - t0;
+const inKernels = [...times.values()].reduce((s, e) => s + e.ms, 0);
+console.log(`${backend} width ${width} batch ${batch}: step ${total.toFixed(0)} ms, ${inKernels.toFixed(0)} ms in kernels`);
+for (const [name, e] of [...times.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) {
+  console.log(`${name.padEnd(24)} ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls`);
+}

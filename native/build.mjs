@@ -1,0 +1,61 @@
+// Builds the native training kernels (run by `npm install` as postinstall).
+// It never fails the install: where the addon cannot build (no compiler, no
+// OpenBLAS, no Node headers) it writes why to native/build/UNAVAILABLE and the
+// trainer falls back to the other backends, quoting that reason.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const buildDir = join(here, 'build');
+const reasonFile = join(buildDir, 'UNAVAILABLE');
+
+function findNodeGyp() {
+  // npm tells lifecycle scripts where its bundled node-gyp is.
+  const candidates = [process.env.npm_config_node_gyp];
+  if (process.env.npm_execpath) candidates.push(join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  candidates.push(join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  try {
+    candidates.push(createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js'));
+  } catch {
+    // not installed as a package; the other places may still have it
+  }
+  return candidates.find((p) => p && existsSync(p)) ?? null;
+}
+
+/** Node's own headers, so that node-gyp never needs the network. */
+function findNodeDir() {
+  const prefix = join(dirname(process.execPath), '..');
+  return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
+}
+
+function fail(reason) {
+  mkdirSync(buildDir, { recursive: true });
+  // A stale addon from an earlier build must not outlive the reason it is unavailable.
+  rmSync(join(buildDir, 'Release', 'facegan_native.node'), { force: true });
+  writeFileSync(reasonFile, `${reason}\n`);
+  console.warn(`facegan: native training backend not built: ${reason}`);
+  process.exit(0);
+}
+
+function build() {
+  if (process.env.FACEGAN_SKIP_NATIVE) fail('FACEGAN_SKIP_NATIVE is set');
+  if (process.platform !== 'linux') fail(`native kernels are built for Linux only (this is ${process.platform})`);
+  const nodeGyp = findNodeGyp();
+  if (!nodeGyp) fail('node-gyp was not found (it ships with npm)');
+  const nodeDir = findNodeDir();
+  const args = [nodeGyp, 'rebuild', '--jobs=2', ...(nodeDir ? [`--nodedir=${nodeDir}`] : [])];
+  rmSync(reasonFile, { force: true });
+  const run = spawnSync(process.execPath, args, { cwd: here, encoding: 'utf8' });
+  if (run.status !== 0) {
+    const log = `${run.stdout ?? ''}\n${run.stderr ?? ''}`;
+    const hint = /cblas\.h|lopenblas/.test(log) ? ' (install Debian package libopenblas-dev)' : '';
+    const lastError = log.split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' | ');
+    fail(`node-gyp failed${hint}: ${lastError || run.error?.message || `exit ${run.status}`}`);
+  }
+  console.log('facegan: native training backend built');
+}
+
+build();

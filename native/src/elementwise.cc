@@ -1,0 +1,157 @@
+// Element-wise, broadcast, reduction and batch-norm kernels. The formulas
+// follow TensorFlow.js' cpu backend so that results agree to float rounding.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels.h"
+
+namespace facegan {
+
+namespace {
+
+template <typename F>
+void Map(const float* x, float* y, size_t n, F f) {
+  for (size_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+// Innermost loop of a broadcast op; the stride-1 and stride-0 cases are
+// written out so that the compiler vectorises them.
+template <typename T, typename F>
+void Row(const float* a, int64_t as, const float* b, int64_t bs, T* out, int64_t n, F f) {
+  if (as == 1 && bs == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (as == 1 && bs == 0) {
+    const float bv = *b;
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], bv);
+  } else if (as == 0 && bs == 1) {
+    const float av = *a;
+    for (int64_t i = 0; i < n; ++i) out[i] = f(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i * as], b[i * bs]);
+  }
+}
+
+template <typename T, typename F>
+void Broadcast(const float* a, const int64_t* as, const float* b, const int64_t* bs, T* out, const int64_t* shape,
+               F f) {
+  for (int64_t i0 = 0; i0 < shape[0]; ++i0) {
+    for (int64_t i1 = 0; i1 < shape[1]; ++i1) {
+      for (int64_t i2 = 0; i2 < shape[2]; ++i2) {
+        const float* pa = a + i0 * as[0] + i1 * as[1] + i2 * as[2];
+        const float* pb = b + i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
+        Row(pa, as[3], pb, bs[3], out, shape[3], f);
+        out += shape[3];
+      }
+    }
+  }
+}
+
+float Sigmoid(float v) {
+  // cpu backend's formula: 1 / (1 + exp(-x)).
+  return 1.0f / (1.0f + std::exp(-v));
+}
+
+}  // namespace
+
+void Unary(UnaryOp op, const float* x, float* y, size_t n, float alpha) {
+  switch (op) {
+    case UnaryOp::kRelu: return Map(x, y, n, [](float v) { return v < 0.0f ? 0.0f : v; });
+    case UnaryOp::kLeakyRelu: return Map(x, y, n, [alpha](float v) { return v < 0.0f ? alpha * v : v; });
+    case UnaryOp::kTanh: return Map(x, y, n, [](float v) { return std::tanh(v); });
+    case UnaryOp::kSigmoid: return Map(x, y, n, Sigmoid);
+    case UnaryOp::kNeg: return Map(x, y, n, [](float v) { return -v; });
+    case UnaryOp::kSquare: return Map(x, y, n, [](float v) { return v * v; });
+    case UnaryOp::kSqrt: return Map(x, y, n, [](float v) { return std::sqrt(v); });
+    case UnaryOp::kRsqrt: return Map(x, y, n, [](float v) { return 1.0f / std::sqrt(v); });
+    case UnaryOp::kAbs: return Map(x, y, n, [](float v) { return std::fabs(v); });
+    case UnaryOp::kExp: return Map(x, y, n, [](float v) { return std::exp(v); });
+    case UnaryOp::kLog1p: return Map(x, y, n, [](float v) { return std::log1p(v); });
+    case UnaryOp::kStep:
+      return Map(x, y, n, [alpha](float v) { return std::isnan(v) ? NAN : (v > 0.0f ? 1.0f : alpha); });
+    case UnaryOp::kLog: return Map(x, y, n, [](float v) { return std::log(v); });
+    case UnaryOp::kReciprocal: return Map(x, y, n, [](float v) { return 1.0f / v; });
+    case UnaryOp::kRelu6: return Map(x, y, n, [](float v) { return std::min(std::max(v, 0.0f), 6.0f); });
+    case UnaryOp::kElu: return Map(x, y, n, [](float v) { return v >= 0.0f ? v : std::exp(v) - 1.0f; });
+    case UnaryOp::kCount: return;
+  }
+}
+
+void Binary(BinaryOp op, const float* a, const int64_t* as, const float* b, const int64_t* bs, float* out,
+            const int64_t* shape) {
+  switch (op) {
+    case BinaryOp::kAdd: return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return x + y; });
+    case BinaryOp::kSub: return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return x - y; });
+    case BinaryOp::kMul: return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return x * y; });
+    case BinaryOp::kDiv: return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return x / y; });
+    case BinaryOp::kSquaredDifference:
+      return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return (x - y) * (x - y); });
+    case BinaryOp::kMaximum:
+      return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return std::isnan(x) || x > y ? x : y; });
+    case BinaryOp::kMinimum:
+      return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return std::isnan(x) || x < y ? x : y; });
+    case BinaryOp::kCount: return;
+  }
+}
+
+void Compare(CompareOp op, const float* a, const int64_t* as, const float* b, const int64_t* bs, uint8_t* out,
+             const int64_t* shape) {
+  switch (op) {
+    case CompareOp::kGreater: return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return uint8_t(x > y); });
+    case CompareOp::kGreaterEqual:
+      return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return uint8_t(x >= y); });
+    case CompareOp::kLess: return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return uint8_t(x < y); });
+    case CompareOp::kLessEqual:
+      return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return uint8_t(x <= y); });
+    case CompareOp::kEqual: return Broadcast(a, as, b, bs, out, shape, [](float x, float y) { return uint8_t(x == y); });
+    case CompareOp::kCount: return;
+  }
+}
+
+void ReduceSum(const float* x, size_t outer, size_t mid, size_t inner, float scale, float* out) {
+  if (inner == 1) {
+    // Contiguous rows: a scalar sum per row, in double for long rows.
+    for (size_t o = 0; o < outer; ++o) {
+      const float* row = x + o * mid;
+      double s = 0.0;
+      for (size_t m = 0; m < mid; ++m) s += row[m];
+      out[o] = float(s * scale);
+    }
+    return;
+  }
+  // Column sums: accumulate whole rows so the inner loop is vectorised.
+  std::vector<double> acc(inner);
+  for (size_t o = 0; o < outer; ++o) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    const float* block = x + o * mid * inner;
+    for (size_t m = 0; m < mid; ++m) {
+      const float* row = block + m * inner;
+      for (size_t i = 0; i < inner; ++i) acc[i] += row[i];
+    }
+    for (size_t i = 0; i < inner; ++i) out[o * inner + i] = float(acc[i] * scale);
+  }
+}
+
+void Select(const uint8_t* cond, const float* a, const float* b, float* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = cond[i] ? a[i] : b[i];
+}
+
+void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, size_t meanLen, const float* variance,
+               size_t varLen, const float* scale, size_t scaleLen, const float* offset, size_t offsetLen, float eps,
+               float* y) {
+  std::vector<float> mul(channels), add(channels), sub(channels);
+  for (size_t c = 0; c < channels; ++c) {
+    const float s = scale ? scale[c % scaleLen] : 1.0f;
+    mul[c] = s / std::sqrt(variance[c % varLen] + eps);
+    add[c] = offset ? offset[c % offsetLen] : 0.0f;
+    sub[c] = mean[c % meanLen];
+  }
+  for (size_t i = 0; i < n; i += channels) {
+    const float* xr = x + i;
+    float* yr = y + i;
+    for (size_t c = 0; c < channels; ++c) yr[c] = add[c] + (xr[c] - sub[c]) * mul[c];
+  }
+}
+
+}  // namespace facegan

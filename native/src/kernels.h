@@ -1,0 +1,54 @@
+// The addon's kernels, free of any Node API so they read as plain numerics.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace facegan {
+
+// One NHWC convolution: the forward input x is [batch, inH, inW, inC], the
+// output y is [batch, outH, outW, outC], the filter is [kH, kW, inC, outC].
+struct ConvShape {
+  int batch, inH, inW, inC;
+  int outH, outW, outC;
+  int kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft;
+  int PatchSize() const { return kH * kW * inC; }
+};
+
+void Conv2D(const ConvShape& s, const float* x, const float* filter, float* y);
+void Conv2DBackpropInput(const ConvShape& s, const float* dy, const float* filter, float* dx);
+void Conv2DBackpropFilter(const ConvShape& s, const float* x, const float* dy, float* dfilter);
+void MatMul(bool transA, bool transB, int m, int n, int k, const float* a, const float* b, float* c);
+
+enum class UnaryOp : int {
+  kRelu = 0, kLeakyRelu, kTanh, kSigmoid, kNeg, kSquare, kSqrt, kRsqrt, kAbs, kExp, kLog1p, kStep, kLog,
+  kReciprocal, kRelu6, kElu, kCount
+};
+void Unary(UnaryOp op, const float* x, float* y, size_t n, float alpha);
+
+enum class BinaryOp : int {
+  kAdd = 0, kSub, kMul, kDiv, kSquaredDifference, kMaximum, kMinimum, kCount
+};
+// Broadcasting over at most four dims: out[i] = op(a[i . aStride], b[i . bStride]);
+// a stride of 0 repeats an operand along that dim.
+constexpr int kMaxDims = 4;
+void Binary(BinaryOp op, const float* a, const int64_t* aStride, const float* b, const int64_t* bStride, float* out,
+            const int64_t* shape);
+
+enum class CompareOp : int { kGreater = 0, kGreaterEqual, kLess, kLessEqual, kEqual, kCount };
+void Compare(CompareOp op, const float* a, const int64_t* aStride, const float* b, const int64_t* bStride,
+             uint8_t* out, const int64_t* shape);
+
+// x viewed as [outer, mid, inner]; out[o, i] = scale * sum over m of x[o, m, i].
+void ReduceSum(const float* x, size_t outer, size_t mid, size_t inner, float scale, float* out);
+
+// out = cond ? a : b, all of one shape.
+void Select(const uint8_t* cond, const float* a, const float* b, float* out, size_t n);
+
+// y = (x - mean) * rsqrt(variance + eps) * scale + offset per channel (last dim);
+// each per-channel operand has length 1 or channels, scale and offset may be null.
+void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, size_t meanLen, const float* variance,
+               size_t varLen, const float* scale, size_t scaleLen, const float* offset, size_t offsetLen, float eps,
+               float* y);
+
+}  // namespace facegan

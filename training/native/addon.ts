@@ -1,0 +1,56 @@
+/**
+ * Loading the compiled kernels (native/build/Release/facegan_native.node).
+ * Loading never throws: a missing or broken build becomes a reason string
+ * that the CLI shows when it falls back to another backend.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** One NHWC convolution: [batch, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft]. */
+export type ConvDims = Int32Array;
+
+/** Every function fills its last typed-array argument in place and checks lengths first (RangeError). */
+export interface NativeAddon {
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, dims: ConvDims): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, dims: ConvDims): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dfilter: Float32Array, dims: ConvDims): void;
+  matMul(a: Float32Array, b: Float32Array, c: Float32Array, transA: boolean, transB: boolean, m: number, n: number, k: number): void;
+  unary(op: number, x: Float32Array, y: Float32Array, alpha: number): void;
+  /** layout: shape[4], a's strides[4], b's strides[4] (0 repeats). */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, layout: Int32Array): void;
+  compare(op: number, a: Float32Array, b: Float32Array, out: Uint8Array, layout: Int32Array): void;
+  /** x as [outer, mid, inner] summed over mid, times scale. */
+  reduceSum(x: Float32Array, out: Float32Array, outer: number, mid: number, inner: number, scale: number): void;
+  select(cond: Uint8Array, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  batchNorm(x: Float32Array, channels: number, mean: Float32Array, variance: Float32Array,
+    scale: Float32Array | null, offset: Float32Array | null, eps: number, y: Float32Array): void;
+  setThreads(n: number): void;
+  info(): { blasConfig: string; threads: number };
+}
+
+export type AddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
+
+const buildDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build');
+export const ADDON_PATH = join(buildDir, 'Release', 'facegan_native.node');
+
+let cached: AddonLoad | null = null;
+
+export function loadAddon(): AddonLoad {
+  if (cached) return cached;
+  cached = tryLoad();
+  return cached;
+}
+
+function tryLoad(): AddonLoad {
+  const reasonFile = join(buildDir, 'UNAVAILABLE');
+  if (existsSync(reasonFile)) return { ok: false, reason: `native kernels were not built: ${readFileSync(reasonFile, 'utf8').trim()}` };
+  if (!existsSync(ADDON_PATH)) return { ok: false, reason: 'native kernels are not built (run `node native/build.mjs`)' };
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    return { ok: true, addon };
+  } catch (err) {
+    return { ok: false, reason: `native kernels failed to load: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}

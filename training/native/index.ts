@@ -1,0 +1,34 @@
+/**
+ * The native CPU training backend for the Node trainer. registerNativeBackend()
+ * is idempotent and never throws: where the addon is not built (no compiler
+ * or OpenBLAS at install time) it says why, and the trainer uses wasm or cpu.
+ */
+import '@tensorflow/tfjs-backend-cpu'; // the cpu kernels must be registered before they are copied
+import { loadAddon } from './addon.ts';
+import { NATIVE_BACKEND, registerBackendKernels } from './backend.ts';
+
+export type NativeRegistration = { ok: true; name: 'native'; detail: string } | { ok: false; reason: string };
+
+let registration: NativeRegistration | null = null;
+
+function describe(blasConfig: string, threads: number): string {
+  const version = /OpenBLAS\s+([\d.]+)/.exec(blasConfig)?.[1];
+  return `${version ? `OpenBLAS ${version}` : blasConfig.trim()}, ${threads} thread${threads === 1 ? '' : 's'}`;
+}
+
+export async function registerNativeBackend(): Promise<NativeRegistration> {
+  if (registration) return registration;
+  const load = loadAddon();
+  if (!load.ok) {
+    registration = { ok: false, reason: load.reason };
+    return registration;
+  }
+  try {
+    registerBackendKernels(load.addon);
+    const { blasConfig, threads } = load.addon.info();
+    registration = { ok: true, name: NATIVE_BACKEND, detail: describe(blasConfig, threads) };
+  } catch (err) {
+    registration = { ok: false, reason: `native backend failed to register: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  return registration;
+}
