@@ -158,6 +158,7 @@ export const elementwiseKernels = (addon: NativeAddon): NativeKernel[] => [
  * vectors to full activations, which the cpu kernel does one index at a time.
  */
 export function tileFloats(x: Float32Array, shape: readonly number[], reps: readonly number[]): Float32Array {
+  if (reps.includes(0) || x.length === 0) return new Float32Array(0);
   let cur = x;
   const curShape = [...shape];
   for (let d = shape.length - 1; d >= 0; d--) {

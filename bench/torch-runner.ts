@@ -1,0 +1,53 @@
+/**
+ * The PyTorch side of the benchmark: one long-lived bench/torch_dcgan.py
+ * process, asked for a few steps at a time so that the two trainers can be
+ * timed alternately in one run.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'torch_dcgan.py');
+
+/** Debian's python3-torch is installed for the system interpreter, which a pyenv or venv `python3` may hide. */
+function pythonPath(): string {
+  return process.env.FACEGAN_TORCH_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+}
+
+export class TorchRunner {
+  private readonly proc: ChildProcessWithoutNullStreams;
+  private readonly lines: Interface;
+  private stderr = '';
+  version = '';
+
+  constructor() {
+    this.proc = spawn(pythonPath(), [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stderr.on('data', (chunk: Buffer) => { this.stderr += chunk.toString(); });
+    this.proc.on('error', (err) => { this.stderr += err.message; });
+    this.lines = createInterface({ input: this.proc.stdout });
+  }
+
+  /** Seconds that `steps` training steps took. */
+  async run(width: number, batch: number, steps: number): Promise<number> {
+    const reply = new Promise<string>((resolve, reject) => {
+      this.lines.once('line', resolve);
+      this.proc.once('exit', (code) => reject(new Error(`PyTorch reference exited (${code}): ${this.reason()}`)));
+    });
+    this.proc.stdin.write(`${JSON.stringify({ width, batch, steps })}\n`);
+    const parsed = JSON.parse(await reply) as { seconds: number; torch: string };
+    this.version = parsed.torch;
+    return parsed.seconds;
+  }
+
+  /** The last line of the child's error output: "No module named 'torch'" and the like. */
+  reason(): string {
+    return this.stderr.trim().split('\n').pop() ?? 'no output';
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+    this.proc.kill();
+  }
+}

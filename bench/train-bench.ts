@@ -1,0 +1,110 @@
+/**
+ * Training throughput of the Node trainer against PyTorch, measured in one
+ * run: `npm run bench [-- --width 32 --batch 64 --steps 3 --backend native]`.
+ * For each configuration it warms both up, then times one GanTrainer.step
+ * and one PyTorch step alternately, `steps` times each, so that both see the
+ * same machine load. One JSON line per configuration on stdout.
+ */
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { buildGan, modelConfig } from '../src/lib/models.ts';
+import { GanTrainer } from '../src/lib/gan.ts';
+import { registerNativeBackend } from '../training/native/index.ts';
+import { stepFlopsPerImage } from './flops.ts';
+import { TorchRunner } from './torch-runner.ts';
+
+const { values: opts } = parseArgs({
+  options: {
+    width: { type: 'string' },
+    batch: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '3' },
+    backend: { type: 'string', default: 'native' },
+    'no-torch': { type: 'boolean', default: false },
+  },
+});
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+const widths = opts.width ? [positiveInt('width', opts.width)] : [32, 64];
+const batch = positiveInt('batch', opts.batch!);
+const steps = positiveInt('steps', opts.steps!);
+
+async function chooseBackend(wanted: string): Promise<string> {
+  if (wanted === 'native') {
+    const reg = await registerNativeBackend();
+    if (!reg.ok) {
+      console.error(`native backend unavailable (${reg.reason}); measuring cpu instead`);
+      wanted = 'cpu';
+    } else {
+      console.error(`native backend: ${reg.detail}`);
+    }
+  }
+  if (!(await tf.setBackend(wanted))) throw new Error(`backend "${wanted}" failed to start`);
+  return wanted;
+}
+
+async function timeStep(trainer: GanTrainer, real: tf.Tensor4D, z: tf.Tensor2D): Promise<number> {
+  const t0 = performance.now();
+  await trainer.step(real, z);
+  return (performance.now() - t0) / 1000;
+}
+
+async function benchWidth(backend: string, width: number, torch: TorchRunner | null) {
+  const gan = buildGan(modelConfig('dcgan', width));
+  const trainer = new GanTrainer(gan.generator, gan.discriminator);
+  const real = tf.randomUniform([batch, 64, 64, 3], -1, 1) as tf.Tensor4D;
+  const z = tf.randomNormal([batch, 100]) as tf.Tensor2D;
+  let torchNote: string | null = null;
+  const run = async (f: () => Promise<number>) => {
+    try {
+      return await f();
+    } catch (err) {
+      torchNote = err instanceof Error ? err.message : String(err);
+      torch = null;
+      return 0;
+    }
+  };
+  await timeStep(trainer, real, z);
+  if (torch) await run(() => torch!.run(width, batch, 1));
+  let ours = 0, theirs = 0;
+  for (let i = 0; i < steps; i++) {
+    ours += await timeStep(trainer, real, z);
+    if (torch) theirs += await run(() => torch!.run(width, batch, 1));
+  }
+  const images = batch * steps;
+  const flops = stepFlopsPerImage(gan.generator, gan.discriminator);
+  const imagesPerS = images / ours;
+  const torchImagesPerS = torch && theirs > 0 ? images / theirs : null;
+  tf.dispose([real, z]);
+  trainer.dispose();
+  gan.generator.dispose();
+  gan.discriminator.dispose();
+  return {
+    width, batch, backend,
+    images_per_s: round(imagesPerS),
+    gflops: round((imagesPerS * flops) / 1e9),
+    torch_images_per_s: torchImagesPerS && round(torchImagesPerS),
+    ratio: torchImagesPerS && round(imagesPerS / torchImagesPerS),
+    steps,
+    ...(torchNote || !torch ? { torch: `unavailable: ${torchNote ?? 'disabled with --no-torch'}` } : { torch: torch.version }),
+  };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+const backend = await chooseBackend(opts.backend!);
+let torch: TorchRunner | null = opts['no-torch'] ? null : new TorchRunner();
+for (const width of widths) {
+  const result = await benchWidth(backend, width, torch);
+  if (result.torch_images_per_s === null && torch) {
+    torch.close();
+    torch = null;
+  }
+  console.log(JSON.stringify(result));
+}
+torch?.close();

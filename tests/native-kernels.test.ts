@@ -1,0 +1,258 @@
+/**
+ * The native backend against the reference cpu backend: every replaced
+ * kernel's forward result and gradients on odd shapes, and whole GAN
+ * training steps. Skipped, with the reason in the suite's name, where the
+ * addon is not built.
+ */
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { registerNativeBackend } from '../training/native/index.ts';
+import { loadAddon } from '../training/native/addon.ts';
+import { buildGan, modelConfig } from '../src/lib/models.ts';
+import { GanTrainer } from '../src/lib/gan.ts';
+import { Rng } from '../src/lib/latent.ts';
+
+const registration = await registerNativeBackend();
+const suiteName = registration.ok ? 'native backend kernels' : `native backend kernels (skipped: ${registration.reason})`;
+
+type Build = (inputs: tf.Tensor[]) => tf.Tensor[];
+
+function randomData(shape: number[], seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+/** Runs `build` on both backends with the same inputs; returns the outputs' values per backend. */
+async function onBoth(shapes: number[][], build: Build, transform: (v: Float32Array) => Float32Array = (v) => v) {
+  const data = shapes.map((s, i) => transform(randomData(s, 1000 + i)));
+  const results: Record<string, Float32Array[]> = {};
+  for (const backend of ['cpu', 'native']) {
+    await tf.setBackend(backend);
+    const inputs = data.map((d, i) => tf.tensor(d, shapes[i]));
+    const outputs = build(inputs);
+    results[backend] = await Promise.all(outputs.map(async (o) => Float32Array.from(await o.data())));
+    tf.dispose([...inputs, ...outputs]);
+  }
+  return results;
+}
+
+function expectClose(actual: Float32Array, expected: Float32Array, label: string, rtol = 1e-4) {
+  expect(actual.length, label).toBe(expected.length);
+  let scale = 0, worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i]));
+    worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+    if (Number.isNaN(expected[i]) !== Number.isNaN(actual[i])) throw new Error(`${label}: NaN mismatch at ${i}`);
+  }
+  expect(worst, `${label}: max |native - cpu| vs max |cpu| ${scale}`).toBeLessThanOrEqual(rtol * (1 + scale));
+}
+
+/** Forward outputs and the gradients of sum(output * dy) with respect to every input, on both backends. */
+async function expectSameWithGrads(shapes: number[][], f: (...xs: tf.Tensor[]) => tf.Tensor, label: string,
+  transform?: (v: Float32Array) => Float32Array) {
+  const build: Build = (inputs) => {
+    const y = f(...inputs);
+    const dy = tf.tensor(randomData(y.shape, 77), y.shape);
+    const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), dy)))(inputs);
+    dy.dispose();
+    return [y, ...grads];
+  };
+  const r = await onBoth(shapes, build, transform);
+  r.cpu.forEach((expected, i) => expectClose(r.native[i], expected, `${label} ${i === 0 ? 'forward' : `grad ${i - 1}`}`));
+}
+
+describe.skipIf(!registration.ok)(suiteName, () => {
+  it('registers once and describes its BLAS', async () => {
+    const again = await registerNativeBackend();
+    expect(again).toBe(registration);
+    if (registration.ok) expect(registration.detail).toMatch(/OpenBLAS [\d.]+, \d+ threads?/);
+  });
+
+  const convCases: [string, number[], number[], number | [number, number], 'same' | 'valid' | number][] = [
+    ['3x3 stride 1 same, odd sizes, batch 1', [1, 7, 9, 3], [3, 3, 3, 5], 1, 'same'],
+    ['4x4 stride 2 same (DCGAN)', [2, 8, 8, 4], [4, 4, 4, 6], 2, 'same'],
+    ['3x3 stride 2 valid, odd sizes', [3, 9, 7, 2], [3, 3, 2, 3], 2, 'valid'],
+    ['1x1 valid', [1, 5, 5, 1], [1, 1, 1, 2], 1, 'valid'],
+    ['5x3 strides [2, 1] explicit pad 1', [2, 6, 5, 3], [5, 3, 3, 4], [2, 1], 1],
+  ];
+  for (const [label, xShape, wShape, strides, pad] of convCases) {
+    it(`conv2d ${label}: forward and gradients`, async () => {
+      await expectSameWithGrads([xShape, wShape], (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad), label);
+    });
+  }
+
+  it('fused conv2d with bias and activations', async () => {
+    for (const activation of ['linear', 'relu', 'leakyrelu', 'elu', 'relu6', 'sigmoid'] as const) {
+      await expectSameWithGrads([[2, 7, 6, 3], [3, 3, 3, 4], [4]], (x, w, b) =>
+        tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, bias: b, strides: 2, pad: 'same', activation, leakyreluAlpha: 0.3 }),
+      `fused ${activation}`);
+    }
+  });
+
+  const deconvCases: [string, number[], number[], number, 'same' | 'valid'][] = [
+    ['4x4 stride 2 same (DCGAN)', [2, 4, 4, 6], [4, 4, 3, 6], 2, 'same'],
+    ['3x3 stride 2 valid, odd sizes, batch 1', [1, 3, 5, 2], [3, 3, 4, 2], 2, 'valid'],
+    ['3x3 stride 1 same', [1, 5, 5, 3], [3, 3, 2, 3], 1, 'same'],
+  ];
+  for (const [label, xShape, wShape, stride, pad] of deconvCases) {
+    it(`conv2dTranspose ${label}: forward and gradients`, async () => {
+      const [, h, w] = xShape;
+      const [kh, kw, outC] = wShape;
+      const size = (n: number, k: number) => (pad === 'same' ? n * stride : (n - 1) * stride + k);
+      const outShape: [number, number, number, number] = [xShape[0], size(h, kh), size(w, kw), outC];
+      await expectSameWithGrads([xShape, wShape], (x, f) =>
+        tf.conv2dTranspose(x as tf.Tensor4D, f as tf.Tensor4D, outShape, stride, pad), label);
+    });
+  }
+
+  it('matMul: plain, transposed, batched and broadcast, with gradients', async () => {
+    await expectSameWithGrads([[5, 7], [7, 3]], (a, b) => tf.matMul(a, b), 'matMul');
+    await expectSameWithGrads([[7, 5], [3, 7]], (a, b) => tf.matMul(a, b, true, true), 'matMul tt');
+    await expectSameWithGrads([[4, 2, 6], [4, 6, 3]], (a, b) => tf.matMul(a, b), 'batched');
+    // tfjs-core's BatchMatMul gradient does not reduce broadcast batches (on any backend): forward only.
+    const r = await onBoth([[4, 2, 6], [1, 3, 6]], ([a, b]) => [tf.matMul(a, b, false, true), tf.matMul(b, a, false, true)]);
+    r.cpu.forEach((expected, i) => expectClose(r.native[i], expected, `broadcast batch ${i}`));
+    await expectSameWithGrads([[1, 9], [9, 1]], (a, b) => tf.matMul(a, b), 'batch 1, vector');
+  });
+
+  it('fused matMul with bias and activation (dense layers)', async () => {
+    for (const activation of ['linear', 'relu', 'leakyrelu'] as const) {
+      await expectSameWithGrads([[6, 10], [10, 4], [4]], (a, b, bias) =>
+        tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, activation }), `fused matMul ${activation}`);
+    }
+  });
+
+  it('unary ops and their gradients', async () => {
+    const ops: [string, (x: tf.Tensor) => tf.Tensor][] = [
+      ['relu', tf.relu], ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)], ['tanh', tf.tanh], ['sigmoid', tf.sigmoid],
+      ['neg', tf.neg], ['square', tf.square], ['abs', tf.abs], ['exp', tf.exp], ['elu', tf.elu], ['relu6', tf.relu6],
+    ];
+    for (const [name, op] of ops) await expectSameWithGrads([[3, 5, 7]], op, name);
+    // Ops defined for positive inputs only.
+    const positive = (v: Float32Array) => v.map((x) => Math.abs(x) + 0.1);
+    const posOps: [string, (x: tf.Tensor) => tf.Tensor][] = [
+      ['sqrt', tf.sqrt], ['rsqrt', tf.rsqrt], ['log', tf.log], ['log1p', tf.log1p], ['reciprocal', tf.reciprocal],
+    ];
+    for (const [name, op] of posOps) await expectSameWithGrads([[4, 9]], op, name, positive);
+  });
+
+  it('binary ops with broadcasting, and their gradients', async () => {
+    const shapes: [number[], number[]][] = [
+      [[2, 3, 4, 5], [2, 3, 4, 5]], [[2, 3, 4, 5], [5]], [[5], [2, 3, 4, 5]], [[2, 1, 4, 1], [3, 1, 5]],
+      [[3, 4], []], [[], [3, 4]], [[1, 1, 1, 6], [2, 3, 3, 6]], [[2, 3, 1, 5, 1, 2], [3, 4, 1, 1, 2]],
+    ];
+    const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+      ['add', tf.add], ['sub', tf.sub], ['mul', tf.mul], ['div', tf.div]];
+    for (const [a, b] of shapes) {
+      for (const [name, op] of ops) await expectSameWithGrads([a, b], op, `${name} ${a} ${b}`);
+    }
+    // tfjs-core's gradients of these do not reduce broadcast dims (on any backend): gradients on equal shapes only.
+    const unreduced: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+      ['squaredDifference', tf.squaredDifference], ['maximum', tf.maximum], ['minimum', tf.minimum],
+    ];
+    for (const [name, op] of unreduced) {
+      await expectSameWithGrads([[2, 3, 4, 5], [2, 3, 4, 5]], op, name);
+      for (const [a, b] of shapes) {
+        const r = await onBoth([a, b], ([x, y]) => [op(x, y)]);
+        expectClose(r.native[0], r.cpu[0], `${name} ${a} ${b}`);
+      }
+    }
+  });
+
+  it('comparisons and select', async () => {
+    const r = await onBoth([[3, 4, 5], [5], [3, 4, 5]], ([a, b, c]) => [
+      tf.cast(tf.greater(a, b), 'float32'), tf.cast(tf.greaterEqual(a, b), 'float32'), tf.cast(tf.less(a, b), 'float32'),
+      tf.cast(tf.lessEqual(a, b), 'float32'), tf.cast(tf.equal(a, tf.round(a)), 'float32'), tf.where(tf.greater(a, c), a, c),
+    ]);
+    r.cpu.forEach((expected, i) => expect(Array.from(r.native[i]), `output ${i}`).toEqual(Array.from(expected)));
+  });
+
+  it('sum and mean over any axes, keepDims or not', async () => {
+    const axesCases: (number | number[] | undefined)[] = [undefined, 0, 3, -1, [0, 1, 2], [1, 2], [0, 2], [1, 3], [3, 1]];
+    for (const axis of axesCases) {
+      for (const keepDims of [false, true]) {
+        await expectSameWithGrads([[3, 4, 5, 6]], (x) => tf.sum(x, axis, keepDims), `sum ${axis} ${keepDims}`);
+        await expectSameWithGrads([[3, 4, 5, 6]], (x) => tf.mean(x, axis, keepDims), `mean ${axis} ${keepDims}`);
+      }
+    }
+  });
+
+  it('batch norm with per-channel statistics, and its gradients', async () => {
+    const positive = (v: Float32Array) => v.map((x) => Math.abs(x) + 0.5);
+    await expectSameWithGrads([[2, 5, 3, 4], [4], [4], [4], [4]], (x, mean, variance, offset, scale) =>
+      tf.batchNorm(x, mean, tf.abs(variance), offset, scale, 1e-5), 'batchNorm');
+    // Without scale, tfjs-core's batch-norm gradient fails on every backend: forward only.
+    const r = await onBoth([[3, 2, 2, 6], [6], [6], [1]], ([x, mean, variance, offset]) =>
+      [tf.batchNorm(x, mean, variance), tf.batchNorm(x, mean, variance, offset)], positive);
+    r.cpu.forEach((expected, i) => expectClose(r.native[i], expected, `batchNorm no scale ${i}`));
+  });
+
+  it('tile', async () => {
+    const cases: [number[], number[]][] = [[[1, 1, 1, 4], [2, 3, 5, 1]], [[2, 3], [3, 2]], [[3], [7]], [[2, 1, 3], [1, 1, 1]], [[2, 2], [0, 2]]];
+    for (const [shape, reps] of cases) {
+      await expectSameWithGrads([shape], (x) => tf.tile(x, reps), `tile ${shape} x ${reps}`);
+    }
+  });
+
+  it('GanTrainer steps on native match cpu: losses and weights', async () => {
+    const cfg = modelConfig('dcgan', 4);
+    const steps = 3, batch = 3;
+    const real = randomData([batch, 64, 64, 3], 5).map((v) => Math.tanh(v));
+    const z = randomData([batch, cfg.zDim], 6);
+    let initial: Float32Array[] | null = null;
+    const runs: Record<string, { losses: number[]; weights: Float32Array[] }> = {};
+    for (const backend of ['cpu', 'native']) {
+      await tf.setBackend(backend);
+      const gan = buildGan(cfg);
+      const models = [gan.generator, gan.discriminator];
+      if (!initial) initial = await Promise.all(models.flatMap((m) => m.getWeights()).map(async (w) => Float32Array.from(await w.data())));
+      let i = 0;
+      for (const m of models) m.setWeights(m.getWeights().map((w) => tf.tensor(initial![i++], w.shape)));
+      const trainer = new GanTrainer(gan.generator, gan.discriminator);
+      const realT = tf.tensor4d(real, [batch, 64, 64, 3]), zT = tf.tensor2d(z, [batch, cfg.zDim]);
+      const before = tf.memory().numTensors;
+      const losses: number[] = [];
+      for (let s = 0; s < steps; s++) {
+        const r = await trainer.step(realT, zT);
+        losses.push(r.dLoss, r.gLoss, r.dReal, r.dFake);
+        // Adam's slots appear on the first step; after it the count must stay flat.
+        if (s === 0) expect(tf.memory().numTensors).toBeGreaterThan(before);
+      }
+      const afterTwo = tf.memory().numTensors;
+      await trainer.step(realT, zT);
+      expect(tf.memory().numTensors, `${backend} leaks tensors`).toBe(afterTwo);
+      runs[backend] = { losses, weights: await Promise.all(models.flatMap((m) => m.getWeights()).map(async (w) => Float32Array.from(await w.data()))) };
+      tf.dispose([realT, zT]);
+      trainer.dispose();
+      models.forEach((m) => m.dispose());
+    }
+    runs.cpu.losses.forEach((l, i) => expect(runs.native.losses[i]).toBeCloseTo(l, 4));
+    // Adam's step is about lr * sign(gradient) where gradients are tiny, so a few weights may differ by up to
+    // 2 * lr per step; nearly all must agree far more closely, and all must have moved off their start.
+    const lr = 2e-4;
+    let total = 0, loose = 0;
+    runs.cpu.weights.forEach((w, i) => {
+      const n = runs.native.weights[i];
+      for (let j = 0; j < w.length; j++) {
+        const d = Math.abs(w[j] - n[j]);
+        expect(d).toBeLessThanOrEqual(2 * lr * (steps + 1) + 1e-6);
+        total++;
+        if (d > 1e-5) loose++;
+      }
+    });
+    expect(loose / total).toBeLessThan(0.01);
+    const moved = runs.native.weights.some((w, i) => w.some((v, j) => Math.abs(v - initial![i][j]) > 1e-6));
+    expect(moved).toBe(true);
+  });
+
+  it('rejects typed arrays that are too short or of the wrong type', () => {
+    const load = loadAddon();
+    if (!load.ok) throw new Error(load.reason);
+    const dims = Int32Array.from([1, 4, 4, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 0, 0]);
+    expect(() => load.addon.conv2d(new Float32Array(15), new Float32Array(4), new Float32Array(4), dims)).toThrow(/x holds 15 values, needs 16/);
+    expect(() => load.addon.conv2d(new Float32Array(16), new Float32Array(4), new Float32Array(4), new Int32Array(3))).toThrow(/conv shape/);
+    expect(() => load.addon.matMul(new Float64Array(4) as unknown as Float32Array, new Float32Array(4), new Float32Array(4), false, false, 2, 2, 2)).toThrow(/wrong element type/);
+  });
+});
