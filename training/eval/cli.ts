@@ -1,0 +1,98 @@
+/**
+ * `npm run eval -- ...`: judge generated faces and print one JSON object.
+ *
+ *   --generator public/models/generator.json   a saved generator
+ *   --images DIR                               a folder of images
+ *   --held-out                                 held-out half vs half (the floor)
+ *   --untrained --arch dcgan --width 64        a fresh generator (the ceiling)
+ *   --samples N (500)  --seed S (1)  --reference N (all held-out)  --data DIR  --backend wasm|cpu
+ */
+import { parseArgs } from 'node:util';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { preferBackend, selectBackend } from '../../src/lib/backends.ts';
+import { ARCHS, isArch, modelConfig } from '../../src/lib/models.ts';
+import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateUntrained, type EvalOptions, type EvalResult } from './evaluate.ts';
+
+/** WASM runs these convolutions several times faster than plain JS. */
+const NODE_ORDER = ['wasm', 'cpu'] as const;
+const DEFAULT_SAMPLES = 500;
+
+const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | --held-out | --untrained [--arch ${ARCHS.join('|')}] [--width N])
+                     [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}]`;
+
+function integer(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      generator: { type: 'string' },
+      images: { type: 'string' },
+      'held-out': { type: 'boolean', default: false },
+      untrained: { type: 'boolean', default: false },
+      arch: { type: 'string', default: 'dcgan' },
+      width: { type: 'string' },
+      samples: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      reference: { type: 'string' },
+      data: { type: 'string' },
+      backend: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  return values;
+}
+
+type Args = ReturnType<typeof parse>;
+
+function run(args: Args): Promise<EvalResult> {
+  const sources = [args.generator !== undefined, args.images !== undefined, args['held-out'], args.untrained].filter(Boolean).length;
+  if (sources !== 1) throw new Error(`choose exactly one of --generator, --images, --held-out, --untrained\n${USAGE}`);
+  const samples = integer('samples', args.samples);
+  const opts: EvalOptions = {
+    // The held-out floor uses a whole half unless told otherwise.
+    samples: samples ?? (args['held-out'] ? Number.MAX_SAFE_INTEGER : DEFAULT_SAMPLES),
+    seed: integer('seed', args.seed)!,
+    reference: integer('reference', args.reference),
+    dataDir: args.data,
+  };
+  if (args.generator !== undefined) return evaluateGenerator(args.generator, opts);
+  if (args.images !== undefined) return evaluateFolder(args.images, opts);
+  if (args['held-out']) return evaluateHeldOut(opts);
+  if (!isArch(args.arch!)) throw new Error(`unknown --arch "${args.arch}": one of ${ARCHS.join(', ')}`);
+  return evaluateUntrained(modelConfig(args.arch, integer('width', args.width)), opts);
+}
+
+/** Numbers rounded for reading; the API returns them unrounded. */
+function rounded(result: EvalResult): EvalResult {
+  return { ...result, detection_rate: Number(result.detection_rate.toFixed(4)), fid: Number(result.fid.toFixed(4)) };
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  const { order, note } = preferBackend(NODE_ORDER, args.backend ?? null);
+  if (note) console.error(note);
+  const backend = await selectBackend(order);
+  for (const f of backend.fallbacks) console.error(`backend ${f.name} skipped: ${f.reason}`);
+  const started = performance.now();
+  const result = await run(args);
+  // Timing goes to stderr so that stdout is the same JSON for the same seed.
+  console.error(`evaluated in ${((performance.now() - started) / 1000).toFixed(1)} s on ${backend.name}`);
+  console.log(JSON.stringify(rounded(result)));
+}
+
+main().catch((err: unknown) => {
+  console.error(`eval: ${err instanceof Error ? err.message : err}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,156 @@
+/**
+ * Where evaluated faces come from: a saved generator, a freshly initialised
+ * one, a folder of image files, or the held-out CelebA photos. Every source
+ * yields 64x64 images in [-1, 1] (HWC, row-major, concatenated), the same
+ * form training feeds the discriminator.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import sharp from 'sharp';
+import { generate } from '../../src/lib/gan.ts';
+import { centreCrop, cropResize, preprocessAligned, type RawImage } from '../../src/lib/images.ts';
+import { Rng, sampleLatents } from '../../src/lib/latent.ts';
+import { buildGenerator, IMAGE_SIZE, type ModelConfig } from '../../src/lib/models.ts';
+import { fromArtifacts, fromFiles } from '../../src/lib/weights.ts';
+import { readIdentities, splitFiles } from '../split.ts';
+
+const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
+
+/** The shared CelebA images, from the repository root: ../shared/celeba/img_align_celeba. */
+export const DEFAULT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/celeba/img_align_celeba');
+
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+
+/** Load a layers-format generator from its model.json and the shards it names (paths relative to it). */
+export async function loadGeneratorFile(modelJsonPath: string): Promise<LayersModel> {
+  if (!existsSync(modelJsonPath)) throw new Error(`generator not found: ${modelJsonPath}`);
+  let modelJson: Record<string, unknown>;
+  try {
+    modelJson = JSON.parse(readFileSync(modelJsonPath, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${modelJsonPath} is not valid JSON: ${err instanceof Error ? err.message : err}`);
+  }
+  const manifest = modelJson.weightsManifest as tf.io.WeightsManifestConfig | undefined;
+  if (!modelJson.modelTopology || !Array.isArray(manifest)) {
+    throw new Error(`${modelJsonPath} is not a TensorFlow.js layers model (no modelTopology / weightsManifest)`);
+  }
+  const shards = manifest.flatMap((group) => group.paths).map((p) => {
+    const file = join(dirname(modelJsonPath), p);
+    if (!existsSync(file)) throw new Error(`weight shard ${p} named by ${modelJsonPath} is missing`);
+    return new Uint8Array(readFileSync(file));
+  });
+  return fromArtifacts(fromFiles(modelJson, shards));
+}
+
+/** The generator's zDim, read from its input layer. */
+export function latentSize(generator: LayersModel): number {
+  const shape = generator.inputs[0].shape;
+  const zDim = shape[shape.length - 1];
+  if (typeof zDim !== 'number') throw new Error('generator input has no fixed latent size');
+  return zDim;
+}
+
+/** `samples` faces from latents drawn by Rng(seed), in batches to bound memory. */
+export async function generatorImages(generator: LayersModel, samples: number, seed: number, batch = 50): Promise<Float32Array> {
+  const zDim = latentSize(generator);
+  const latents = sampleLatents(new Rng(seed), samples, zDim);
+  const out = new Float32Array(samples * PIXELS);
+  for (let start = 0; start < samples; start += batch) {
+    const n = Math.min(batch, samples - start);
+    const z = tf.tensor2d(latents.subarray(start * zDim, (start + n) * zDim), [n, zDim]);
+    const images = generate(generator, z);
+    out.set(await images.data() as Float32Array, start * PIXELS);
+    tf.dispose([z, images]);
+  }
+  return out;
+}
+
+/**
+ * A freshly initialised generator whose initial weights depend only on
+ * `seed`. TensorFlow.js' initializers draw their seeds from Math.random when
+ * the layers give none (ours don't), so Math.random is pointed at a seeded
+ * Rng for the synchronous build and restored at once.
+ */
+export function untrainedGenerator(config: ModelConfig, seed: number): LayersModel {
+  const rng = new Rng(seed);
+  const original = Math.random;
+  Math.random = () => rng.uniform();
+  try {
+    return buildGenerator(config);
+  } finally {
+    Math.random = original;
+  }
+}
+
+/** Decode any image file to RGB pixels. */
+export async function decodeImage(path: string): Promise<RawImage> {
+  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels };
+}
+
+/** Decode and preprocess files into one concatenated batch, a few at a time (sharp decodes on its own threads). */
+async function loadImages(paths: readonly string[], preprocess: (img: RawImage) => Float32Array): Promise<Float32Array> {
+  const out = new Float32Array(paths.length * PIXELS);
+  const chunk = 16;
+  for (let start = 0; start < paths.length; start += chunk) {
+    const decoded = await Promise.all(paths.slice(start, start + chunk).map(async (p) => {
+      try {
+        return await decodeImage(p);
+      } catch (err) {
+        throw new Error(`cannot decode ${p}: ${err instanceof Error ? err.message : err}`);
+      }
+    }));
+    decoded.forEach((img, i) => out.set(preprocess(img), (start + i) * PIXELS));
+  }
+  return out;
+}
+
+/**
+ * A folder's own images as 64x64 faces. Square images (e.g. saved samples)
+ * are resized whole; others are taken to be CelebA-aligned photos and get
+ * training's face crop. With `samples`, a subset drawn by Rng(seed).
+ */
+export async function folderImages(dir: string, samples: number | undefined, seed: number): Promise<{ images: Float32Array; files: string[] }> {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`image folder not found: ${dir}`);
+  const all = readdirSync(dir).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  if (all.length === 0) throw new Error(`no .jpg, .png or .webp images in ${dir}`);
+  const files = pickFiles(all, samples, seed);
+  const images = await loadImages(files.map((f) => join(dir, f)), (img) =>
+    img.width === img.height ? cropResize(img, centreCrop(img.width, img.height)) : preprocessAligned(img));
+  return { images, files };
+}
+
+/** The held-out split's file names and identities (training/split.ts), sorted by name. */
+export function heldOutFiles(dataDir = DEFAULT_DATA_DIR): { files: string[]; identities: Map<string, number> } {
+  if (!existsSync(dataDir)) throw new Error(`CelebA image folder not found: ${dataDir}`);
+  const identities = readIdentities(dataDir);
+  if (identities.size === 0) throw new Error(`no identity_CelebA.txt beside ${dataDir}: the held-out split needs it`);
+  const all = readdirSync(dataDir).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()));
+  return { files: splitFiles(all, identities).heldOut, identities };
+}
+
+/** Held-out photos preprocessed exactly as training does (sharp decode, then preprocessAligned). */
+export function loadAligned(dataDir: string, files: readonly string[]): Promise<Float32Array> {
+  return loadImages(files.map((f) => join(dataDir, f)), preprocessAligned);
+}
+
+/**
+ * Split held-out files into two halves by person (CelebA identity / 10 even
+ * or odd), so no one is on both sides: the floor then compares different
+ * people, as generated faces vs real ones do.
+ */
+export function heldOutHalves(files: readonly string[], identities: Map<string, number>): [string[], string[]] {
+  const a: string[] = [];
+  const b: string[] = [];
+  for (const f of files) ((identities.get(f)! / 10) % 2 === 0 ? a : b).push(f);
+  return [a, b];
+}
+
+/** A subset of `count` files drawn by Rng(seed), kept in name order; all of them when count is absent or larger. */
+export function pickFiles(files: readonly string[], count: number | undefined, seed: number): string[] {
+  if (count === undefined || count >= files.length) return [...files];
+  return new Rng(seed).shuffle([...files]).slice(0, count).sort();
+}
