@@ -1,7 +1,7 @@
 /**
  * Where a training step's time goes, kernel by kernel:
  *   npx tsx bench/profile-kernels.ts [--backend native|cpu] [--width 32] [--batch 64]
- * Times each kernel call of one GanTrainer.step (after a warm-up step) and
+ * Times (CPU time) each kernel call of one GanTrainer.step (after a warm-up step) and
  * prints the slowest kernels with their call counts.
  */
 import { parseArgs } from 'node:util';
@@ -26,10 +26,13 @@ const times = new Map<string, { ms: number; calls: number }>();
 for (const k of tf.getKernelsForBackend(backend)) {
   const run = k.kernelFunc;
   (k as { kernelFunc: tf.KernelFunc }).kernelFunc = (args) => {
-    const t0 = performance.now();
+    // CPU time, not wall time: a loaded machine stretches the latter. Run with OPENBLAS_NUM_THREADS=1
+    // to see work rather than idle spinning of BLAS threads.
+    const c0 = process.cpuUsage();
     const out = run(args);
+    const c = process.cpuUsage(c0);
     const e = times.get(k.kernelName) ?? { ms: 0, calls: 0 };
-    e.ms += performance.now() - t0;
+    e.ms += (c.user + c.system) / 1000;
     e.calls++;
     times.set(k.kernelName, e);
     return out;
@@ -43,10 +46,12 @@ const z = tf.randomNormal([batch, 100]) as tf.Tensor2D;
 await trainer.step(real, z);
 times.clear();
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 await trainer.step(real, z);
 const total = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
 const inKernels = [...times.values()].reduce((s, e) => s + e.ms, 0);
-console.log(`${backend} width ${width} batch ${batch}: step ${total.toFixed(0)} ms, ${inKernels.toFixed(0)} ms in kernels`);
+console.log(`${backend} width ${width} batch ${batch}: step ${total.toFixed(0)} ms, ${inKernels.toFixed(0)} ms in kernels, ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms of CPU time`);
 for (const [name, e] of [...times.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) {
   console.log(`${name.padEnd(24)} ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls`);
 }

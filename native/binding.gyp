@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "facegan_native",
-      "sources": ["src/addon.cc", "src/conv.cc", "src/elementwise.cc"],
+      "sources": ["src/addon.cc", "src/conv.cc", "src/elementwise.cc", "src/parallel.cc"],
       "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
       "libraries": ["-lopenblas"],
       "cflags_cc": ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-fexceptions"],

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kernels.h"
+#include "parallel.h"
 
 extern "C" {
 // Declared by OpenBLAS' cblas.h in most builds; repeated here for builds whose header omits them.
@@ -260,7 +261,7 @@ napi_value JsBatchNorm(napi_env env, napi_callback_info info) {
 napi_value JsSetThreads(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args a(env, info, 1);
-    openblas_set_num_threads(int(a.Int(0, 1)));
+    SetThreadCount(int(a.Int(0, 1)));
   });
 }
 
@@ -268,7 +269,7 @@ napi_value JsInfo(napi_env env, napi_callback_info) {
   napi_value out = nullptr, config, threads;
   napi_create_object(env, &out);
   napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &config);
-  napi_create_int32(env, openblas_get_num_threads(), &threads);
+  napi_create_int32(env, ThreadCount(), &threads);
   napi_set_named_property(env, out, "blasConfig", config);
   napi_set_named_property(env, out, "threads", threads);
   return out;

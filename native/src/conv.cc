@@ -2,8 +2,10 @@
 // TensorFlow's HWIO layout, so a filter is already the [kh*kw*ci, co] matrix
 // that multiplies an im2col row: no transposes or copies of the weights.
 #include "kernels.h"
+#include "parallel.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -84,50 +86,81 @@ size_t ImageSize(int h, int w, int c) { return size_t(h) * w * c; }
 
 }  // namespace
 
+// Each thread takes a slice of the batch and runs it in chunks through its
+// own im2col buffer and a single-threaded sgemm.
+template <typename F>
+void ForImageChunks(const ConvShape& s, F body) {
+  const int chunk = RowsPerChunk(s);
+  ParallelFor(size_t(s.batch), 1, [&](size_t begin, size_t end, int thread) {
+    float* cols = Scratch(size_t(chunk) * s.outH * s.outW * s.PatchSize()).data();
+    for (int n0 = int(begin); n0 < int(end); n0 += chunk) {
+      const int count = std::min(chunk, int(end) - n0);
+      body(n0, count, cols, thread);
+    }
+  });
+}
+
 void Conv2D(const ConvShape& s, const float* x, const float* filter, float* y) {
   const int k = s.PatchSize();
-  const int chunk = RowsPerChunk(s);
-  float* cols = Scratch(size_t(chunk) * s.outH * s.outW * k).data();
-  for (int n0 = 0; n0 < s.batch; n0 += chunk) {
-    const int count = std::min(chunk, s.batch - n0);
-    const int rows = count * s.outH * s.outW;
+  ForImageChunks(s, [&](int n0, int count, float* cols, int) {
     Im2Col(s, x, n0, count, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, s.outC, k, 1.0f, cols, k, filter,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count * s.outH * s.outW, s.outC, k, 1.0f, cols, k, filter,
                 s.outC, 0.0f, y + size_t(n0) * ImageSize(s.outH, s.outW, s.outC), s.outC);
-  }
+  });
 }
 
 void Conv2DBackpropInput(const ConvShape& s, const float* dy, const float* filter, float* dx) {
   const int k = s.PatchSize();
-  const int chunk = RowsPerChunk(s);
-  float* cols = Scratch(size_t(chunk) * s.outH * s.outW * k).data();
-  std::memset(dx, 0, sizeof(float) * s.batch * ImageSize(s.inH, s.inW, s.inC));
-  for (int n0 = 0; n0 < s.batch; n0 += chunk) {
-    const int count = std::min(chunk, s.batch - n0);
-    const int rows = count * s.outH * s.outW;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, k, s.outC, 1.0f,
+  ForImageChunks(s, [&](int n0, int count, float* cols, int) {
+    std::memset(dx + size_t(n0) * ImageSize(s.inH, s.inW, s.inC), 0, sizeof(float) * count * ImageSize(s.inH, s.inW, s.inC));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count * s.outH * s.outW, k, s.outC, 1.0f,
                 dy + size_t(n0) * ImageSize(s.outH, s.outW, s.outC), s.outC, filter, s.outC, 0.0f, cols, k);
     Col2ImAdd(s, cols, n0, count, dx);
-  }
+  });
 }
 
 void Conv2DBackpropFilter(const ConvShape& s, const float* x, const float* dy, float* dfilter) {
   const int k = s.PatchSize();
-  const int chunk = RowsPerChunk(s);
-  float* cols = Scratch(size_t(chunk) * s.outH * s.outW * k).data();
-  for (int n0 = 0; n0 < s.batch; n0 += chunk) {
-    const int count = std::min(chunk, s.batch - n0);
-    const int rows = count * s.outH * s.outW;
+  const size_t size = size_t(k) * s.outC;
+  // Thread 0 accumulates straight into dfilter, the others into partial sums added at the end.
+  std::vector<std::vector<float>> partials(static_cast<size_t>(ThreadCount()));
+  std::vector<char> used(partials.size(), 0);  // char, not bool: threads write neighbours
+  ForImageChunks(s, [&](int n0, int count, float* cols, int thread) {
+    float* out = dfilter;
+    if (thread > 0) {
+      if (partials[thread].empty()) partials[thread].resize(size);
+      out = partials[thread].data();
+    }
+    const float beta = used[thread] ? 1.0f : 0.0f;
+    used[thread] = 1;
     Im2Col(s, x, n0, count, cols);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, s.outC, rows, 1.0f, cols, k,
-                dy + size_t(n0) * ImageSize(s.outH, s.outW, s.outC), s.outC, n0 == 0 ? 0.0f : 1.0f, dfilter,
-                s.outC);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, s.outC, count * s.outH * s.outW, 1.0f, cols, k,
+                dy + size_t(n0) * ImageSize(s.outH, s.outW, s.outC), s.outC, beta, out, s.outC);
+  });
+  if (!used[0]) std::memset(dfilter, 0, sizeof(float) * size);
+  for (size_t t = 1; t < partials.size(); ++t) {
+    if (!used[t]) continue;
+    const float* p = partials[t].data();
+    for (size_t i = 0; i < size; ++i) dfilter[i] += p[i];
   }
 }
 
 void MatMul(bool transA, bool transB, int m, int n, int k, const float* a, const float* b, float* c) {
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
-              a, transA ? m : k, b, transB ? k : n, 0.0f, c, n);
+  const int lda = transA ? m : k, ldb = transB ? k : n;
+  const auto ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
+  // Split the larger side of C between threads; each slab is an ordinary sgemm on offset pointers.
+  const size_t grain = size_t(m) * n * k < (size_t(1) << 18) ? SIZE_MAX : 64;  // small products stay inline
+  if (n >= m) {
+    ParallelFor(size_t(n), grain, [&](size_t j0, size_t j1, int) {
+      const float* bj = transB ? b + j0 * k : b + j0;
+      cblas_sgemm(CblasRowMajor, ta, tb, m, int(j1 - j0), k, 1.0f, a, lda, bj, ldb, 0.0f, c + j0, n);
+    });
+  } else {
+    ParallelFor(size_t(m), grain, [&](size_t i0, size_t i1, int) {
+      const float* ai = transA ? a + i0 : a + i0 * k;
+      cblas_sgemm(CblasRowMajor, ta, tb, int(i1 - i0), n, k, 1.0f, ai, lda, b, ldb, 0.0f, c + i0 * n, n);
+    });
+  }
 }
 
 }  // namespace facegan

@@ -6,14 +6,20 @@
 #include <vector>
 
 #include "kernels.h"
+#include "parallel.h"
 
 namespace facegan {
 
 namespace {
 
+// Below this many elements per thread, waking another thread costs more than it saves.
+constexpr size_t kGrain = size_t(1) << 14;
+
 template <typename F>
 void Map(const float* x, float* y, size_t n, F f) {
-  for (size_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  ParallelFor(n, kGrain, [&](size_t begin, size_t end, int) {
+    for (size_t i = begin; i < end; ++i) y[i] = f(x[i]);
+  });
 }
 
 // Innermost loop of a broadcast op; the stride-1 and stride-0 cases are
@@ -36,16 +42,22 @@ void Row(const float* a, int64_t as, const float* b, int64_t bs, T* out, int64_t
 template <typename T, typename F>
 void Broadcast(const float* a, const int64_t* as, const float* b, const int64_t* bs, T* out, const int64_t* shape,
                F f) {
-  for (int64_t i0 = 0; i0 < shape[0]; ++i0) {
-    for (int64_t i1 = 0; i1 < shape[1]; ++i1) {
-      for (int64_t i2 = 0; i2 < shape[2]; ++i2) {
-        const float* pa = a + i0 * as[0] + i1 * as[1] + i2 * as[2];
-        const float* pb = b + i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
-        Row(pa, as[3], pb, bs[3], out, shape[3], f);
-        out += shape[3];
-      }
-    }
+  const int64_t rows = shape[0] * shape[1] * shape[2], len = shape[3];
+  if (rows == 1) {
+    // One long row: split the row itself.
+    ParallelFor(size_t(len), kGrain, [&](size_t begin, size_t end, int) {
+      Row(a + int64_t(begin) * as[3], as[3], b + int64_t(begin) * bs[3], bs[3], out + begin, int64_t(end - begin), f);
+    });
+    return;
   }
+  ParallelFor(size_t(rows), std::max<size_t>(1, kGrain / size_t(len)), [&](size_t begin, size_t end, int) {
+    for (int64_t r = int64_t(begin); r < int64_t(end); ++r) {
+      const int64_t i2 = r % shape[2], i1 = (r / shape[2]) % shape[1], i0 = r / (shape[2] * shape[1]);
+      const float* pa = a + i0 * as[0] + i1 * as[1] + i2 * as[2];
+      const float* pb = b + i0 * bs[0] + i1 * bs[1] + i2 * bs[2];
+      Row(pa, as[3], pb, bs[3], out + r * len, len, f);
+    }
+  });
 }
 
 float Sigmoid(float v) {
@@ -110,31 +122,46 @@ void Compare(CompareOp op, const float* a, const int64_t* as, const float* b, co
 }
 
 void ReduceSum(const float* x, size_t outer, size_t mid, size_t inner, float scale, float* out) {
-  if (inner == 1) {
-    // Contiguous rows: a scalar sum per row, in double for long rows.
-    for (size_t o = 0; o < outer; ++o) {
-      const float* row = x + o * mid;
-      double s = 0.0;
-      for (size_t m = 0; m < mid; ++m) s += row[m];
-      out[o] = float(s * scale);
-    }
+  const int threads = ThreadCount();
+  if (outer >= size_t(threads) && outer * mid * inner >= kGrain) {
+    // Independent outputs: each thread sums whole [mid, inner] blocks.
+    ParallelFor(outer, 1, [&](size_t o0, size_t o1, int) {
+      std::vector<double> acc(inner);
+      for (size_t o = o0; o < o1; ++o) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        const float* block = x + o * mid * inner;
+        for (size_t m = 0; m < mid; ++m) {
+          const float* row = block + m * inner;
+          for (size_t i = 0; i < inner; ++i) acc[i] += row[i];
+        }
+        for (size_t i = 0; i < inner; ++i) out[o * inner + i] = float(acc[i] * scale);
+      }
+    });
     return;
   }
-  // Column sums: accumulate whole rows so the inner loop is vectorised.
-  std::vector<double> acc(inner);
-  for (size_t o = 0; o < outer; ++o) {
-    std::fill(acc.begin(), acc.end(), 0.0);
-    const float* block = x + o * mid * inner;
-    for (size_t m = 0; m < mid; ++m) {
-      const float* row = block + m * inner;
-      for (size_t i = 0; i < inner; ++i) acc[i] += row[i];
+  // Few outputs (batch-norm statistics, a loss): threads split the summed axis, then partial sums are added.
+  std::vector<std::vector<double>> partial(size_t(threads), std::vector<double>(outer * inner, 0.0));
+  ParallelFor(mid, std::max<size_t>(1, kGrain / std::max<size_t>(1, outer * inner)), [&](size_t m0, size_t m1, int t) {
+    double* acc = partial[size_t(t)].data();
+    for (size_t o = 0; o < outer; ++o) {
+      for (size_t m = m0; m < m1; ++m) {
+        const float* row = x + (o * mid + m) * inner;
+        double* a = acc + o * inner;
+        for (size_t i = 0; i < inner; ++i) a[i] += row[i];
+      }
     }
-    for (size_t i = 0; i < inner; ++i) out[o * inner + i] = float(acc[i] * scale);
+  });
+  for (size_t j = 0; j < outer * inner; ++j) {
+    double s = 0.0;
+    for (const auto& p : partial) s += p[j];
+    out[j] = float(s * scale);
   }
 }
 
 void Select(const uint8_t* cond, const float* a, const float* b, float* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) out[i] = cond[i] ? a[i] : b[i];
+  ParallelFor(n, kGrain, [&](size_t begin, size_t end, int) {
+    for (size_t i = begin; i < end; ++i) out[i] = cond[i] ? a[i] : b[i];
+  });
 }
 
 void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, size_t meanLen, const float* variance,
@@ -147,11 +174,13 @@ void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, siz
     add[c] = offset ? offset[c % offsetLen] : 0.0f;
     sub[c] = mean[c % meanLen];
   }
-  for (size_t i = 0; i < n; i += channels) {
-    const float* xr = x + i;
-    float* yr = y + i;
-    for (size_t c = 0; c < channels; ++c) yr[c] = add[c] + (xr[c] - sub[c]) * mul[c];
-  }
+  ParallelFor(n / channels, std::max<size_t>(1, kGrain / channels), [&](size_t r0, size_t r1, int) {
+    for (size_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * channels;
+      float* yr = y + r * channels;
+      for (size_t c = 0; c < channels; ++c) yr[c] = add[c] + (xr[c] - sub[c]) * mul[c];
+    }
+  });
 }
 
 }  // namespace facegan
