@@ -1,7 +1,11 @@
 /**
  * Shared end-to-end helpers: build the site when its sources changed, serve
- * dist/ with `astro preview` on a free localhost port, and launch the
+ * the build with `astro preview` on a free localhost port, and launch the
  * system Chromium (with software WebGL, so the WebGL path runs headless).
+ *
+ * Each test file builds into its own folder under .cache/ (not dist/), so a
+ * `npm start` or another test file building at the same time cannot pull
+ * files out from under it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -10,11 +14,10 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const ROOT = resolve(import.meta.dirname, '..');
-export const DIST = join(ROOT, 'dist');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Page flag that lets TensorFlow.js use WebGL on a software renderer (SwiftShader). */
-export const SOFTWARE_WEBGL = 'tfjsflags=SOFTWARE_WEBGL_ENABLED:true';
+/** Where the build for test file `name` goes. */
+export const outDirFor = (name: string) => join(ROOT, '.cache', `e2e-${name}`);
 
 const QUIET_ENV = { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' };
 
@@ -25,9 +28,10 @@ function newestMtime(path: string): number {
   return readdirSync(path).reduce((m, name) => Math.max(m, newestMtime(join(path, name))), st.mtimeMs);
 }
 
-/** True when dist/ is missing or older than anything the build reads. */
-export function siteIsStale(): boolean {
-  const built = existsSync(join(DIST, 'index.html')) ? statSync(join(DIST, 'index.html')).mtimeMs : 0;
+/** True when the build in `outDir` is missing or older than anything the build reads. */
+export function siteIsStale(outDir: string): boolean {
+  const stamp = join(outDir, 'index.html');
+  const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
   const inputs = ['src', 'public', 'astro.config.mjs', 'package-lock.json'].map((p) => newestMtime(join(ROOT, p)));
   return Math.max(...inputs) > built;
 }
@@ -43,10 +47,11 @@ function run(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-/** `astro build`, skipped when dist/ is up to date (or `force`). */
-export async function buildSite(force = false): Promise<void> {
-  if (!force && !siteIsStale()) return;
-  await run(join(ROOT, 'node_modules/.bin/astro'), ['build']);
+/** `astro build` into outDirFor(name); skipped when that build is up to date (unless `force`). Returns the folder. */
+export async function buildSite(name: string, force = false): Promise<string> {
+  const outDir = outDirFor(name);
+  if (force || siteIsStale(outDir)) await run(join(ROOT, 'node_modules/.bin/astro'), ['build', '--outDir', outDir]);
+  return outDir;
 }
 
 export function freePort(): Promise<number> {
@@ -78,11 +83,12 @@ async function waitForHttp(origin: string, child: ChildProcess, timeoutMs: numbe
   throw new Error(`astro preview did not answer at ${origin} within ${timeoutMs} ms`);
 }
 
-/** Serve dist/ exactly as `npm start` does (same headers), on a free port. */
-export async function startPreview(): Promise<Server> {
+/** Serve a build (from buildSite) exactly as `npm start` does (same headers), on a free port. */
+export async function startPreview(outDir: string): Promise<Server> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const child = spawn(join(ROOT, 'node_modules/.bin/astro'), ['preview', '--host', '127.0.0.1', '--port', String(port)], {
+  const args = ['preview', '--outDir', outDir, '--host', '127.0.0.1', '--port', String(port)];
+  const child = spawn(join(ROOT, 'node_modules/.bin/astro'), args, {
     cwd: ROOT, env: QUIET_ENV, stdio: 'ignore',
   });
   await waitForHttp(origin, child, 60_000);

@@ -131,6 +131,8 @@ export class FaceView {
       const [rgba] = await renderLatents(this.model, this.latentAt(t), 1);
       drawFace(this.el.canvas, rgba);
       this.el.canvas.setAttribute('aria-label', this.describe(t));
+      // Lets scripts (and tests) tell which frame is on screen.
+      this.el.canvas.dataset.t = t.toFixed(3);
     }
   }
 

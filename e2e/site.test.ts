@@ -1,0 +1,217 @@
+/**
+ * The site in headless Chromium, served from dist/ as `npm start` serves it:
+ * faces appear on WebGL (SwiftShader here), WASM and CPU; shared seed links
+ * reproduce a face; nothing leaks; nothing is fetched from another origin.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { buildSite, launchBrowser, ROOT, startPreview, watchPage, type PageProblems, type Server } from './helpers.ts';
+
+let server: Server;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  server = await startPreview(await buildSite('site'));
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function newPage(width = 1280): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true });
+  contexts.push(context);
+  return context.newPage();
+}
+
+/** Open the home page and wait until the first grid of faces is drawn. */
+async function openHome(query = '', width?: number): Promise<{ page: Page; problems: PageProblems }> {
+  const page = await newPage(width);
+  const problems = watchPage(page, server.origin);
+  await page.goto(`${server.origin}/${query}`);
+  await page.waitForSelector('#faces[data-generation="1"]', { timeout: 90_000 });
+  return { page, problems };
+}
+
+interface GridStats {
+  count: number;
+  /** Per face: standard deviation of its RGB values (0 for a flat, blank tile). */
+  spread: number[];
+  /** Smallest mean absolute pixel difference between any two faces. */
+  minPairDiff: number;
+  labels: (string | null)[];
+}
+
+function gridStats(page: Page): Promise<GridStats> {
+  return page.evaluate(() => {
+    const canvases = [...document.querySelectorAll<HTMLCanvasElement>('#faces canvas')];
+    const pixels = canvases.map((c) => c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+    const rgb = (d: Uint8ClampedArray) => d.filter((_, i) => i % 4 !== 3);
+    const spread = pixels.map((d) => {
+      const v = rgb(d);
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      return Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+    });
+    let minPairDiff = Infinity;
+    for (let i = 0; i < pixels.length; i++) {
+      for (let j = i + 1; j < pixels.length; j++) {
+        let sum = 0;
+        for (let k = 0; k < pixels[i].length; k++) sum += Math.abs(pixels[i][k] - pixels[j][k]);
+        minPairDiff = Math.min(minPairDiff, sum / pixels[i].length);
+      }
+    }
+    return { count: canvases.length, spread, minPairDiff, labels: canvases.map((c) => c.getAttribute('aria-label')) };
+  });
+}
+
+const largeFacePixels = (page: Page) =>
+  page.evaluate(() => {
+    const c = document.querySelector<HTMLCanvasElement>('#face-large')!;
+    return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+  });
+
+const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+const backendOf = (page: Page) =>
+  page.$eval('#backend', (el) => ({ label: el.textContent ?? '', name: (el as HTMLElement).dataset.backend }));
+
+function expectGoodGrid(stats: GridStats): void {
+  expect(stats.count).toBe(16);
+  // A blank tile (never drawn, or the model emitting a constant) has no spread at all.
+  for (const s of stats.spread) expect(s).toBeGreaterThan(0);
+  // Two identical faces would differ by exactly 0.
+  expect(stats.minPairDiff).toBeGreaterThan(0);
+  for (const label of stats.labels) expect(label).toMatch(/^Generated face, seed \d+$/);
+}
+
+describe('home page', () => {
+  it('shows 16 distinct faces on WebGL, with no console errors and no request to another origin', async () => {
+    const { page, problems } = await openHome();
+    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WebGL/), name: 'webgl' });
+    expect(await page.isHidden('#fallbacks')).toBe(true);
+    expectGoodGrid(await gridStats(page));
+    expect(await page.isHidden('#loading')).toBe(true);
+    expect(await page.isHidden('#error')).toBe(true);
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+  });
+
+  it('opens a face from the keyboard with its seed in the URL, and the link shows the same face after reload', async () => {
+    const { page, problems } = await openHome();
+    const tile = page.locator('#faces .face-tile').nth(2);
+    const seed = await tile.getAttribute('data-seed');
+    expect(seed).toMatch(/^\d+$/);
+    await tile.focus();
+    await page.keyboard.press('Enter');
+    const shown = `#face-large[aria-label="Generated face, seed ${seed}"]`;
+    await page.waitForSelector(shown);
+    expect(new URL(page.url()).searchParams.get('seed')).toBe(seed);
+    expect(await page.textContent('#face-title')).toBe(`Seed ${seed}`);
+    const before = await largeFacePixels(page);
+
+    await page.reload();
+    await page.waitForSelector(shown, { timeout: 90_000 });
+    expect(await page.isVisible('#face-view')).toBe(true);
+    expect(maxDiff(before, await largeFacePixels(page))).toBeLessThanOrEqual(2);
+    expect(problems.consoleErrors).toEqual([]);
+  });
+
+  it('downloads the open face as a PNG named after its seed', async () => {
+    const { page } = await openHome('?seed=1234');
+    await page.waitForSelector('#face-large[aria-label="Generated face, seed 1234"]');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(download.suggestedFilename()).toBe('facegan-seed-1234.png');
+    const bytes = readFileSync((await download.path())!);
+    expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  });
+
+  it('morphs to another face, and the slider scrubs back to the start', async () => {
+    const { page } = await openHome('?seed=1');
+    await page.waitForSelector('#face-large[data-t="0.000"]');
+    const start = await largeFacePixels(page);
+    await page.click('#morph-new');
+    // The animation ends by writing the target and t=1 into the address.
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('t') === '1.000', null, { timeout: 60_000 });
+    await page.waitForSelector('#face-large[data-t="1.000"]');
+    const end = await largeFacePixels(page);
+    expect(maxDiff(start, end)).toBeGreaterThan(0);
+    const to = new URL(page.url()).searchParams.get('to');
+    expect(to).toMatch(/^\d+$/);
+
+    const slider = page.locator('#morph-t');
+    await slider.focus();
+    await page.keyboard.press('Home');
+    await page.waitForSelector('#face-large[data-t="0.000"]');
+    expect(maxDiff(start, await largeFacePixels(page))).toBeLessThanOrEqual(2);
+
+    // The end of the morph is the target face itself.
+    await page.goto(`${server.origin}/?seed=${to}`);
+    await page.waitForSelector(`#face-large[aria-label="Generated face, seed ${to}"]`, { timeout: 90_000 });
+    expect(maxDiff(end, await largeFacePixels(page))).toBeLessThanOrEqual(2);
+  });
+
+  for (const backend of ['wasm', 'cpu'] as const) {
+    it(`runs on ${backend} when forced with ?backend=${backend}`, async () => {
+      const { page, problems } = await openHome(`?backend=${backend}`);
+      const expected = backend === 'wasm' ? /^WASM \(SIMD/ : /^CPU/;
+      expect(await backendOf(page)).toEqual({ label: expect.stringMatching(expected), name: backend });
+      expectGoodGrid(await gridStats(page));
+      expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+    });
+  }
+
+  it('says so when ?backend= names an unknown backend, and chooses one itself', async () => {
+    const { page } = await openHome('?backend=metal');
+    expect(await page.textContent('#fallbacks')).toContain('Unknown backend "metal"');
+    expect((await backendOf(page)).name).toBe('webgl');
+  });
+
+  it('shows a readable error for a malformed seed link and still draws faces', async () => {
+    const { page } = await openHome('?seed=banana');
+    expect(await page.textContent('#error')).toContain('"banana" is not a seed');
+    expect((await gridStats(page)).count).toBe(16);
+  });
+
+  it('keeps tf.memory().numTensors flat over 50 regenerations', async () => {
+    const { page } = await openHome();
+    const numTensors = () => page.evaluate(() => window.__facegan!.numTensors());
+    const first = await numTensors();
+    for (let i = 2; i <= 51; i++) {
+      await page.click('#generate');
+      await page.waitForSelector(`#faces[data-generation="${i}"]`);
+    }
+    expect(await numTensors()).toBe(first);
+  });
+
+  it('explains missing weights instead of failing silently', async () => {
+    const page = await newPage();
+    await page.route('**/models/generator.json', (route) => route.fulfill({ status: 404, body: 'not found' }));
+    await page.goto(`${server.origin}/`);
+    await page.waitForSelector('#error:not([hidden])', { timeout: 60_000 });
+    expect(await page.textContent('#error')).toMatch(/weights are missing/);
+  });
+
+  it('fits a phone screen without sideways scrolling', async () => {
+    const { page } = await openHome('?seed=5', 375);
+    await page.waitForSelector('#face-view:not([hidden])');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+  });
+});
+
+describe('about page', () => {
+  it('shows the shipped model\'s parameter count, and links every page', async () => {
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'public/models/manifest.json'), 'utf8'));
+    const page = await newPage();
+    const problems = watchPage(page, server.origin);
+    await page.goto(`${server.origin}/about/`);
+    expect(await page.textContent('h1')).toBe('About the model');
+    expect(await page.textContent('main')).toContain(manifest.generator.params.toLocaleString('en-US'));
+    const nav = await page.$$eval('nav a', (as) => as.map((a) => a.textContent));
+    expect(nav).toEqual(['Home', 'Fine-tune', 'About the model']);
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+  });
+});
