@@ -51,9 +51,10 @@ function toMatrix(values: Float64Array, dim: number): Matrix {
   return Matrix.from1DArray(dim, dim, values);
 }
 
-/** Eigenvalues of a symmetric matrix (made exactly symmetric first: rounding can break it). */
+/** Eigen-decomposition of a symmetric matrix (made exactly symmetric first: rounding can break it). */
 function symmetricEigen(m: Matrix): EigenvalueDecomposition {
-  const sym = m.add(m.transpose()).mul(0.5);
+  // ml-matrix's add/mul work in place: start from a copy so `m` is left alone.
+  const sym = m.clone().add(m.transpose()).mul(0.5);
   return new EigenvalueDecomposition(sym, { assumeSymmetric: true });
 }
 
@@ -62,7 +63,7 @@ function sqrtPsd(m: Matrix): Matrix {
   const eig = symmetricEigen(m);
   const v = eig.eigenvectorMatrix;
   const roots = eig.realEigenvalues.map((l) => Math.sqrt(Math.max(l, 0)));
-  return v.mulRowVector(roots).mmul(v.transpose());
+  return v.clone().mulRowVector(roots).mmul(v.transpose());
 }
 
 /** tr((S1 S2)^1/2) for symmetric positive semi-definite S1, S2. */
