@@ -1,0 +1,225 @@
+/**
+ * The fine-tune page in Chromium: photos in (faces of one CelebA identity and
+ * every kind of bad input), crops shown, fine-tuning on WebGL and on WASM,
+ * a lost WebGL context, IndexedDB across a reload, flat tensor counts, and
+ * no request that could carry the photos anywhere.
+ *
+ * The page is pointed at a small DCGAN made here (`?model=/test-models/`), so
+ * the run stays short on a software GPU whatever model the site ships.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildGan, modelConfig } from '../src/lib/models.ts';
+import { toArtifacts, toFiles } from '../src/lib/weights.ts';
+import { buildSite, launchBrowser, startPreview, watchPage, type PageProblems, type Server } from './helpers.ts';
+import { badInputs, celebaFile, identityPhotos, type FilePayload } from './fixtures/photos.ts';
+
+const MODEL_DIR = 'test-models';
+
+/** Polls wait on the page's own work (detection, training, IndexedDB), slow on a software GPU: 30 s unless told. */
+const poll = <T>(fn: () => T | Promise<T>, options: { timeout?: number } = {}) => expect.poll(fn, { timeout: 30_000, ...options });
+const STEPS = 20;
+const LOST_STEPS = 12;
+
+/** A small DCGAN pair in the build's test-models/ (width 8: ~40k parameters in G). */
+async function writeTestModel(outDir: string): Promise<void> {
+  await tf.setBackend('cpu');
+  const { generator, discriminator } = buildGan({ ...modelConfig('dcgan', 8), seed: 3 });
+  const dir = join(outDir, MODEL_DIR);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, model] of [['generator', generator], ['discriminator', discriminator]] as const) {
+    const files = toFiles(await toArtifacts(model), name);
+    writeFileSync(join(dir, `${name}.json`), JSON.stringify(files.modelJson));
+    for (const [shard, bytes] of files.shards) writeFileSync(join(dir, shard), bytes);
+  }
+}
+
+interface Inspect { numTensors: number; backend: string; weightChange: number; stepsDone: number }
+type Hooks = { inspect(): Promise<Inspect>; loseContext(): Promise<boolean>; losses(): { step: number; dLoss: number; gLoss: number }[] };
+const inspect = () => page.evaluate(() => (window as unknown as { faceganFinetune: Hooks }).faceganFinetune.inspect());
+const losses = () => page.evaluate(() => (window as unknown as { faceganFinetune: Hooks }).faceganFinetune.losses());
+const loseContext = () => page.evaluate(() => (window as unknown as { faceganFinetune: Hooks }).faceganFinetune.loseContext());
+
+let server: Server;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let problems: PageProblems;
+const requests: Request[] = [];
+let faces: FilePayload[];
+
+async function openPage(backend: 'webgl' | 'wasm'): Promise<void> {
+  await page.goto(`${server.origin}/finetune/?model=/${MODEL_DIR}/&backend=${backend}`);
+  await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 60_000 });
+  await poll(() => page.locator('#compare-pretrained').evaluate((c: HTMLCanvasElement) => c.width), { timeout: 30_000 }).toBeGreaterThan(1);
+}
+
+const sampleGrid = () => page.locator('#train-samples').evaluate((c: HTMLCanvasElement) => c.toDataURL());
+
+async function train(steps: number): Promise<void> {
+  await page.fill('input[name=steps]', String(steps));
+  await page.fill('input[name=batch]', '4');
+  await page.click('#train-start');
+}
+
+/** How the run ended, with the page's own words (so a failure shows its reason). */
+async function waitDone(timeout = 180_000): Promise<string> {
+  await page.locator('#train-status[data-done]').waitFor({ timeout });
+  const reason = await page.locator('#train-status').getAttribute('data-done');
+  return `${reason}: ${await page.locator('#train-status').textContent()}`;
+}
+
+beforeAll(async () => {
+  const outDir = await buildSite('finetune');
+  await writeTestModel(outDir);
+  server = await startPreview(outDir);
+  browser = await launchBrowser();
+  context = await browser.newContext();
+  page = await context.newPage();
+  problems = watchPage(page, server.origin);
+  context.on('request', (r) => requests.push(r));
+  const { files } = identityPhotos(8);
+  faces = files.map(celebaFile);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('fine-tune page', () => {
+  it('crops the faces of 8 photos of one person', async () => {
+    await openPage('webgl');
+    await page.setInputFiles('#photo-input', faces);
+    await poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 90_000 }).toBe(8);
+    await poll(() => page.locator('#photo-status').textContent()).toContain('8 of 8 crops will be used');
+    // A crop is a 64x64 face, not a blank or grey square.
+    const spread = await page.locator('#crops canvas').first().evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, 64, 64).data;
+      let min = 255, max = 0;
+      for (let i = 0; i < d.length; i += 4) { min = Math.min(min, d[i]); max = Math.max(max, d[i]); }
+      return { w: c.width, range: max - min };
+    });
+    expect(spread.w).toBe(64);
+    expect(spread.range).toBeGreaterThan(80);
+  });
+
+  it(`fine-tunes ${STEPS} steps on WebGL: losses reported, G changed, samples redrawn, tensors flat`, async () => {
+    expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgl');
+    const before = await inspect();
+    expect(before.weightChange).toBe(0);
+    const gridBefore = await sampleGrid();
+    await train(STEPS);
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+    const got = await losses();
+    expect(got.map((l) => l.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+    for (const l of got) expect(Number.isFinite(l.dLoss) && Number.isFinite(l.gLoss)).toBe(true);
+    expect(await page.locator('#train-eta').textContent()).toContain(`Step ${STEPS} of ${STEPS}`);
+    expect(await page.locator('#samples-step').textContent()).toBe(String(STEPS));
+    expect(await sampleGrid()).not.toBe(gridBefore);
+    const after = await inspect();
+    expect(after.weightChange).toBeGreaterThan(0);
+    expect(after.numTensors).toBe(before.numTensors);
+  });
+
+  it('keeps the fine-tuned model in IndexedDB across a reload, and resets to pretrained', async () => {
+    await page.click('#model-save');
+    await poll(() => page.locator('#model-status').getAttribute('data-result')).toBe('ok');
+    const changed = (await inspect()).weightChange;
+    await openPage('webgl');
+    expect(await page.locator('#ft-model').getAttribute('data-restored')).toBe('true');
+    expect((await inspect()).weightChange).toBeCloseTo(changed, 6);
+    const [pre, tuned] = await Promise.all(['pretrained', 'finetuned'].map((w) => page.locator(`#compare-${w}`).evaluate((c: HTMLCanvasElement) => c.toDataURL())));
+    expect(tuned).not.toBe(pre);
+    await page.click('#model-reset');
+    await poll(() => page.locator('#model-status').textContent()).toContain('Back to the pretrained model');
+    expect((await inspect()).weightChange).toBe(0);
+    await openPage('webgl');
+    expect(await page.locator('#ft-model').getAttribute('data-restored')).toBe('false');
+  });
+
+  it(`fine-tunes ${STEPS} steps on WASM, chosen on the page`, async () => {
+    await page.setInputFiles('#photo-input', faces);
+    await poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 90_000 }).toBe(8);
+    await page.selectOption('#ft-backend-choice', 'wasm');
+    await poll(() => page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
+    await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
+    const before = await inspect();
+    const gridBefore = await sampleGrid();
+    await train(STEPS);
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+    const got = await losses();
+    expect(got).toHaveLength(STEPS);
+    for (const l of got) expect(Number.isFinite(l.dLoss) && Number.isFinite(l.gLoss)).toBe(true);
+    expect(await sampleGrid()).not.toBe(gridBefore);
+    const after = await inspect();
+    expect(after.weightChange).toBeGreaterThan(0);
+    expect(after.numTensors).toBe(before.numTensors);
+  });
+
+  it('continues on WASM from the last completed step when the WebGL context is lost', async () => {
+    await page.selectOption('#ft-backend-choice', 'webgl');
+    await poll(() => page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgl');
+    await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
+    await train(LOST_STEPS);
+    await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), { timeout: 90_000 }).toBeGreaterThanOrEqual(3);
+    const shown = Number(await page.locator('#train-eta').getAttribute('data-step'));
+    expect(await loseContext()).toBe(true);
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+    // The page says what happened, and no step it had shown was lost.
+    const notice = (await page.locator('#train-notice').textContent()) ?? '';
+    expect(notice).toMatch(/WebGL\) context was lost .* continues on WASM from step \d+/);
+    expect(Number(/from step (\d+)/.exec(notice)![1])).toBeGreaterThanOrEqual(shown);
+    expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
+    const got = await losses();
+    expect(got.map((l) => l.step)).toEqual(Array.from({ length: LOST_STEPS }, (_, i) => i + 1));
+    expect((await inspect()).weightChange).toBeGreaterThan(0);
+  });
+
+  it('explains every photo it cannot use, and the page keeps working', async () => {
+    await page.click('#clear-photos');
+    const bad = await badInputs(faces[0].buffer);
+    await page.setInputFiles('#photo-input', Object.values(bad));
+    const problemsList = page.locator('#photo-problems');
+    await poll(() => page.locator('#photo-status').textContent(), { timeout: 120_000 }).not.toContain('Reading');
+    const text = (await problemsList.textContent()) ?? '';
+    expect(text).toMatch(/notes\.txt: This is not a photo/);
+    expect(text).toMatch(/empty\.jpg: This file is empty/);
+    expect(text).toMatch(/corrupt\.jpg: This JPEG file is damaged/);
+    expect(text).toMatch(/huge\.png: This image is 12000 x 12000 pixels, too large/);
+    expect(text).toMatch(/photo\.heic: HEIC\/HEIF photos/);
+    expect(text).toMatch(/noise\.png: No face was found/);
+    // Usable despite their quirks: the animated GIF (first frame), the transparent PNG and the tilted CMYK JPEG.
+    const faceNames = await page.locator('#crops li[data-face=true] .crop-name').allTextContents();
+    expect(faceNames.sort()).toEqual(['animated.gif', 'cmyk.jpg', 'transparent.png']);
+    expect(await page.locator('#crops li', { hasText: 'animated.gif' }).textContent()).toContain('first frame');
+    // The no-face photo can still be used as a centre crop.
+    const noFace = page.locator('#crops li[data-face=false]');
+    await noFace.locator('input[type=checkbox]').check();
+    await poll(() => page.locator('#photo-status').textContent()).toContain('4 of 4 crops will be used');
+    expect(await page.locator('#train-start').isEnabled()).toBe(true);
+  });
+
+  it('takes at most 50 photos at once and says so', async () => {
+    await page.click('#clear-photos');
+    const tiny = await badInputs(faces[0].buffer).then((b) => b.noFace.buffer);
+    const many = Array.from({ length: 200 }, (_, i) => ({ name: `p${String(i).padStart(3, '0')}.png`, mimeType: 'image/png', buffer: tiny }));
+    await page.setInputFiles('#photo-input', many);
+    await poll(() => page.locator('#photo-problems').textContent()).toContain('200 photos were chosen, but a session takes at most 50: 150 were left out');
+    await poll(() => page.locator('#crops li').count(), { timeout: 180_000 }).toBe(50);
+    // Still responsive: a click is handled.
+    await page.click('#clear-photos');
+    expect(await page.locator('#crops li').count()).toBe(0);
+  });
+
+  it('made no request that could carry the photos, and none to another origin', () => {
+    expect(problems.foreignRequests).toEqual([]);
+    const withBody = requests.filter((r) => r.postData() !== null || r.method() !== 'GET');
+    expect(withBody.map((r) => `${r.method()} ${r.url()}`)).toEqual([]);
+    expect(problems.pageErrors).toEqual([]);
+  });
+});

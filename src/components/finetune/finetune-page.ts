@@ -1,0 +1,128 @@
+/**
+ * The fine-tune page: starts the worker (on the backend the visitor or
+ * `?backend=` asks for), loads the pretrained pair (from `?model=`, a path
+ * on this site, for tests and experiments), and wires the three steps.
+ */
+import type { BackendPreference, InitReply, InspectReply } from '../../workers/finetune-protocol.ts';
+import { PhotoPanel } from './photos.ts';
+import { ResultsPanel } from './results.ts';
+import { TrainingPanel } from './training.ts';
+import { FinetuneClient } from './worker-client.ts';
+
+const BASE = import.meta.env.BASE_URL.replace(/\/$/, '');
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** Only paths on this site: the page must never fetch from another origin. */
+export function modelBase(param: string | null): string {
+  if (!param) return `${BASE}/models/`;
+  if (!param.startsWith('/') || param.startsWith('//') || param.includes('\\')) {
+    throw new Error(`?model= must be a path on this site such as /models/, not "${param}"`);
+  }
+  return param.endsWith('/') ? param : `${param}/`;
+}
+
+function backendParam(value: string | null): BackendPreference {
+  return value === 'webgl' || value === 'wasm' || value === 'cpu' ? value : 'auto';
+}
+
+class FinetunePage {
+  private client = new FinetuneClient();
+  private ready = false;
+  private readonly photos = new PhotoPanel();
+  private readonly training: TrainingPanel;
+  private readonly results: ResultsPanel;
+  private readonly backendChoice = $<HTMLSelectElement>('ft-backend-choice');
+
+  constructor(private readonly model: string, backend: BackendPreference) {
+    this.training = new TrainingPanel(this.client, () => this.photos.included);
+    this.results = new ResultsPanel(this.client);
+    this.photos.onChange = () => this.refresh();
+    this.training.onStateChange = () => this.refresh();
+    this.backendChoice.value = backend;
+    this.backendChoice.addEventListener('change', () => void this.start(backendParam(this.backendChoice.value)));
+    void this.start(backend);
+  }
+
+  private wire(client: FinetuneClient): void {
+    client.onEvent = (ev) => {
+      this.training.handle(ev);
+      if (ev.type === 'done') void this.results.compare();
+    };
+    client.onCrash = (message) => {
+      this.ready = false;
+      this.showError(`${message}. Reload the page to start again.`);
+      this.refresh();
+    };
+  }
+
+  private showError(message: string): void {
+    const el = $('train-error');
+    el.textContent = message;
+    el.hidden = false;
+  }
+
+  /** (Re)start the worker: used at load and when the visitor picks another backend. */
+  private async start(backend: BackendPreference): Promise<void> {
+    if (this.training.running) return;
+    if (this.ready) {
+      this.client.onCrash = () => {};
+      this.client.terminate();
+      this.client = new FinetuneClient();
+      this.training.setClient(this.client);
+      this.results.setClient(this.client);
+    }
+    this.ready = false;
+    this.refresh();
+    this.wire(this.client);
+    $('ft-backend').textContent = 'starting…';
+    try {
+      const info = await this.client.request<InitReply>({ type: 'init', modelBase: this.model, wasmPath: `${BASE}/tfjs-wasm/`, backend });
+      this.showRuntime(info);
+      this.ready = true;
+      $('train-error').hidden = true;
+      await this.results.compare();
+    } catch (err) {
+      this.showError(`The fine-tuner could not start: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.refresh();
+  }
+
+  private showRuntime(info: InitReply): void {
+    const el = $('ft-backend');
+    el.textContent = info.backend.toUpperCase();
+    el.dataset.backend = info.backend;
+    const m = (n: number) => `${(n / 1e6).toFixed(2)}M`;
+    $('ft-model').textContent = `(generator ${m(info.generatorParams)} parameters, discriminator ${m(info.discriminatorParams)}${info.restored ? '; your saved fine-tuned model was loaded' : ''})`;
+    $('ft-model').dataset.restored = String(info.restored);
+    const list = $<HTMLUListElement>('ft-fallbacks');
+    list.replaceChildren(...info.fallbacks.map((f) => Object.assign(document.createElement('li'), { textContent: `${f.name.toUpperCase()}: ${f.reason}.` })));
+    list.hidden = info.fallbacks.length === 0;
+  }
+
+  private refresh(): void {
+    const crops = this.photos.included.length;
+    const why = !this.ready ? 'The model is still loading.' : crops === 0 ? 'Add photos with a face first.' : '';
+    this.training.setReady(this.ready && crops > 0 && !this.photos.working, why);
+    this.results.setEnabled(this.ready && !this.training.running);
+    this.backendChoice.disabled = this.training.running;
+  }
+
+  /** For the page's end-to-end tests: tensor counts, weight change, a simulated GPU loss. */
+  testHooks() {
+    return {
+      inspect: () => this.client.request<InspectReply>({ type: 'inspect' }),
+      loseContext: () => this.client.request<boolean>({ type: 'loseContext' }),
+      losses: () => [...this.training.losses],
+    };
+  }
+}
+
+try {
+  const params = new URLSearchParams(location.search);
+  const page = new FinetunePage(modelBase(params.get('model')), backendParam(params.get('backend')));
+  (window as unknown as { faceganFinetune: unknown }).faceganFinetune = page.testHooks();
+} catch (err) {
+  const el = $('train-error');
+  el.textContent = err instanceof Error ? err.message : String(err);
+  el.hidden = false;
+}

@@ -1,0 +1,150 @@
+/**
+ * The photo step: files in (picker or drop), face crops out as thumbnails
+ * the visitor can leave out, and a readable line for every file that could
+ * not be used. Photos are processed one at a time so the page stays
+ * responsive with many of them.
+ */
+import { toRgba } from '../../lib/images.ts';
+import { IMAGE_SIZE } from '../../lib/models.ts';
+import { cropFace, loadFaceDetector } from './face-crops.ts';
+import { PhotoError, capPhotos, readPhoto } from './photo-intake.ts';
+
+export interface CropEntry {
+  id: number;
+  name: string;
+  pixels: Float32Array;
+  face: boolean;
+  included: boolean;
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+export function drawCrop(canvas: HTMLCanvasElement, pixels: Float32Array): void {
+  canvas.width = IMAGE_SIZE;
+  canvas.height = IMAGE_SIZE;
+  canvas.getContext('2d')!.putImageData(new ImageData(toRgba(pixels) as Uint8ClampedArray<ArrayBuffer>, IMAGE_SIZE, IMAGE_SIZE), 0, 0);
+}
+
+export class PhotoPanel {
+  readonly entries: CropEntry[] = [];
+  onChange: () => void = () => {};
+  private nextId = 1;
+  private queue: Promise<void> = Promise.resolve();
+  private busy = 0;
+  private readonly status = $('photo-status');
+  private readonly problems = $<HTMLUListElement>('photo-problems');
+  private readonly list = $<HTMLUListElement>('crops');
+  private readonly clear = $<HTMLButtonElement>('clear-photos');
+
+  constructor() {
+    const input = $<HTMLInputElement>('photo-input');
+    input.addEventListener('change', () => {
+      this.add([...(input.files ?? [])]);
+      input.value = '';
+    });
+    this.wireDrop($('dropzone'));
+    this.clear.addEventListener('click', () => this.removeAll());
+    // Fetch the detector while the visitor picks photos.
+    loadFaceDetector().catch(() => {});
+  }
+
+  private wireDrop(zone: HTMLElement): void {
+    const over = (on: boolean) => (ev: DragEvent) => {
+      ev.preventDefault();
+      zone.classList.toggle('dragging', on);
+    };
+    zone.addEventListener('dragenter', over(true));
+    zone.addEventListener('dragover', over(true));
+    zone.addEventListener('dragleave', over(false));
+    zone.addEventListener('drop', (ev) => {
+      over(false)(ev);
+      this.add([...(ev.dataTransfer?.files ?? [])]);
+    });
+  }
+
+  get included(): Float32Array[] {
+    return this.entries.filter((e) => e.included).map((e) => e.pixels);
+  }
+
+  get working(): boolean {
+    return this.busy > 0;
+  }
+
+  add(files: File[]): void {
+    if (files.length === 0) return;
+    const { take, message } = capPhotos(files, this.entries.length + this.busy);
+    if (message) this.problem('Too many photos', message);
+    this.busy += take.length;
+    this.showCount();
+    for (const file of take) this.queue = this.queue.then(() => this.process(file));
+  }
+
+  private async process(file: File): Promise<void> {
+    try {
+      const photo = await readPhoto(file);
+      try {
+        const crop = await cropFace(photo.bitmap);
+        const entry: CropEntry = { id: this.nextId++, name: photo.name, pixels: crop.pixels, face: crop.face, included: crop.face };
+        this.entries.push(entry);
+        this.list.append(this.thumb(entry, photo.notes));
+        if (!crop.face) this.problem(photo.name, 'No face was found. Its centre crop is shown; tick "use" to train on it anyway.');
+      } finally {
+        photo.bitmap.close();
+      }
+    } catch (err) {
+      const name = err instanceof PhotoError ? err.fileName : file.name;
+      this.problem(name, err instanceof Error ? err.message : String(err));
+    } finally {
+      this.busy--;
+      this.showCount();
+      this.onChange();
+    }
+  }
+
+  private thumb(entry: CropEntry, notes: string[]): HTMLLIElement {
+    const li = document.createElement('li');
+    li.className = entry.face ? 'crop' : 'crop no-face';
+    li.dataset.face = String(entry.face);
+    const canvas = document.createElement('canvas');
+    canvas.className = 'pixelated';
+    drawCrop(canvas, entry.pixels);
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', `${entry.face ? 'Face crop' : 'Centre crop (no face found)'} of ${entry.name}`);
+    const label = document.createElement('label');
+    const box = Object.assign(document.createElement('input'), { type: 'checkbox', checked: entry.included });
+    box.addEventListener('change', () => {
+      entry.included = box.checked;
+      this.showCount();
+      this.onChange();
+    });
+    label.append(box, ` use`);
+    const caption = Object.assign(document.createElement('span'), { className: 'crop-name', textContent: entry.name, title: [entry.name, ...notes].join('\n') });
+    li.append(canvas, label, caption);
+    if (notes.length) li.append(Object.assign(document.createElement('span'), { className: 'crop-note', textContent: notes.join('; ') }));
+    return li;
+  }
+
+  private problem(name: string, message: string): void {
+    const li = document.createElement('li');
+    li.append(Object.assign(document.createElement('strong'), { textContent: name }), `: ${message}`);
+    this.problems.append(li);
+    this.problems.hidden = false;
+  }
+
+  private showCount(): void {
+    const used = this.entries.filter((e) => e.included).length;
+    const parts = [`${used} of ${this.entries.length} crops will be used.`];
+    if (this.busy > 0) parts.push(`Reading ${this.busy} more photo${this.busy === 1 ? '' : 's'}…`);
+    this.status.textContent = parts.join(' ');
+    this.clear.disabled = this.entries.length === 0 && this.problems.childElementCount === 0;
+  }
+
+  private removeAll(): void {
+    this.entries.length = 0;
+    this.list.replaceChildren();
+    this.problems.replaceChildren();
+    this.problems.hidden = true;
+    this.showCount();
+    this.onChange();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The results step: the same seeds through the pretrained and the
+ * fine-tuned generator side by side; save in this browser (IndexedDB),
+ * download the model files, import them again, reset to pretrained.
+ */
+import type { ExportReply, GenerateReply, SaveReply } from '../../workers/finetune-protocol.ts';
+import { drawGrid } from './training.ts';
+import type { FinetuneClient } from './worker-client.ts';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const BUTTONS = ['compare', 'compare-random', 'model-save', 'model-export', 'model-reset'];
+
+/** "1 2, 3" to [1, 2, 3]: whole numbers from 0 to 2^32 - 1, at most 16. */
+export function parseSeeds(text: string): number[] {
+  const parts = text.split(/[\s,]+/).filter(Boolean);
+  if (parts.length === 0) throw new Error('enter at least one seed');
+  if (parts.length > 16) throw new Error('at most 16 seeds at a time');
+  return parts.map((p) => {
+    const n = Number(p);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`"${p}" is not a seed (a whole number from 0 to 4294967295)`);
+    return n;
+  });
+}
+
+export class ResultsPanel {
+  private readonly status = $('model-status');
+  private readonly seedsInput = ($<HTMLFormElement>('compare-form').elements.namedItem('seeds')) as HTMLInputElement;
+
+  constructor(private client: FinetuneClient) {
+    $<HTMLFormElement>('compare-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      void this.compare();
+    });
+    $('compare-random').addEventListener('click', () => {
+      this.seedsInput.value = Array.from({ length: 8 }, () => Math.floor(Math.random() * 1e6)).join(' ');
+      void this.compare();
+    });
+    $('model-save').addEventListener('click', () => void this.act('Saving…', () => this.save()));
+    $('model-export').addEventListener('click', () => void this.act('Preparing the files…', () => this.exportFiles()));
+    $('model-reset').addEventListener('click', () => void this.act('Resetting…', () => this.reset()));
+    const input = $<HTMLInputElement>('model-import');
+    input.addEventListener('change', () => {
+      const files = [...(input.files ?? [])];
+      input.value = '';
+      void this.act('Importing…', () => this.importFiles(files));
+    });
+  }
+
+  setClient(client: FinetuneClient): void {
+    this.client = client;
+  }
+
+  setEnabled(enabled: boolean): void {
+    for (const id of BUTTONS) $<HTMLButtonElement>(id).disabled = !enabled;
+    $<HTMLInputElement>('model-import').disabled = !enabled;
+    $('model-import-label').classList.toggle('disabled', !enabled);
+  }
+
+  private async act(busy: string, work: () => Promise<string>): Promise<void> {
+    this.status.textContent = busy;
+    delete this.status.dataset.result;
+    try {
+      this.status.textContent = await work();
+      this.status.dataset.result = 'ok';
+    } catch (err) {
+      this.status.textContent = `That did not work: ${err instanceof Error ? err.message : String(err)}.`;
+      this.status.dataset.result = 'error';
+    }
+  }
+
+  async compare(): Promise<void> {
+    await this.act('Generating…', async () => {
+      const seeds = parseSeeds(this.seedsInput.value);
+      for (const which of ['pretrained', 'finetuned'] as const) {
+        const { pixels } = await this.client.request<GenerateReply>({ type: 'generate', which, seeds });
+        drawGrid($(`compare-${which}`), pixels, seeds.length, Math.min(seeds.length, 8));
+      }
+      return `Seeds ${seeds.join(', ')}: pretrained above, fine-tuned below.`;
+    });
+  }
+
+  private async save(): Promise<string> {
+    const { savedAt } = await this.client.request<SaveReply>({ type: 'save' });
+    return `Saved in this browser at ${new Date(savedAt).toLocaleTimeString()}. It is loaded again when you come back.`;
+  }
+
+  private async exportFiles(): Promise<string> {
+    const { files } = await this.client.request<ExportReply>({ type: 'export' });
+    for (const f of files) {
+      const url = URL.createObjectURL(new Blob([f.bytes as BlobPart]));
+      const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    }
+    return `Downloaded ${files.map((f) => f.name).join(', ')}. Import them all together to use this model again.`;
+  }
+
+  private async importFiles(files: File[]): Promise<string> {
+    if (files.length === 0) return 'No files chosen.';
+    const payload = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+    const got = await this.client.request<{ generator: boolean; discriminator: boolean }>({ type: 'import', files: payload });
+    await this.compare();
+    return got.discriminator ? 'Imported the generator and discriminator.' : 'Imported the generator (the discriminator is unchanged).';
+  }
+
+  private async reset(): Promise<string> {
+    await this.client.request({ type: 'reset' });
+    await this.compare();
+    return 'Back to the pretrained model; the copy saved in this browser was removed.';
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The fine-tune step: reads the settings, starts, pauses, resumes and stops
+ * the worker's run, and shows progress with ETA, the loss chart and the
+ * live sample grid from fixed noise.
+ */
+import { formatDuration, finetuneConfig, type FinetuneConfig } from '../../lib/finetune.ts';
+import { gridRgba } from '../../lib/images.ts';
+import type { TrainEvent } from '../../workers/finetune-protocol.ts';
+import { LossChart } from './loss-chart.ts';
+import type { FinetuneClient } from './worker-client.ts';
+
+/** The live grid's fixed noise: seeds 1 to 16. */
+export const SAMPLE_SEEDS = Array.from({ length: 16 }, (_, i) => i + 1);
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+export function drawGrid(canvas: HTMLCanvasElement, pixels: Float32Array, count: number, cols: number): void {
+  const grid = gridRgba(pixels, count, cols);
+  canvas.width = grid.width;
+  canvas.height = grid.height;
+  canvas.getContext('2d')!.putImageData(new ImageData(grid.data as Uint8ClampedArray<ArrayBuffer>, grid.width, grid.height), 0, 0);
+}
+
+export class TrainingPanel {
+  running = false;
+  paused = false;
+  /** Losses of the latest run, for the page's own checks and tests. */
+  readonly losses: { step: number; dLoss: number; gLoss: number }[] = [];
+  onStateChange: () => void = () => {};
+  private chart: LossChart | null = null;
+  private readonly form = $<HTMLFormElement>('train-form');
+  private readonly start = $<HTMLButtonElement>('train-start');
+  private readonly pause = $<HTMLButtonElement>('train-pause');
+  private readonly stopButton = $<HTMLButtonElement>('train-stop');
+  private readonly progress = $<HTMLProgressElement>('train-progress');
+  private readonly eta = $('train-eta');
+  private readonly status = $('train-status');
+  private readonly error = $('train-error');
+  private readonly notice = $('train-notice');
+  private readonly samples = $<HTMLCanvasElement>('train-samples');
+
+  constructor(private client: FinetuneClient, private readonly crops: () => Float32Array[]) {
+    this.start.addEventListener('click', () => void this.begin());
+    this.pause.addEventListener('click', () => void this.togglePause());
+    this.stopButton.addEventListener('click', () => void this.client.request({ type: 'stop' }));
+  }
+
+  setClient(client: FinetuneClient): void {
+    this.client = client;
+  }
+
+  /** Enable or disable the start button (the page knows whether the worker and the photos are ready). */
+  setReady(ready: boolean, why = ''): void {
+    this.start.disabled = !ready || this.running;
+    this.start.title = ready ? '' : why;
+  }
+
+  readConfig(): FinetuneConfig {
+    const f = new FormData(this.form);
+    return finetuneConfig({
+      steps: Number(f.get('steps')),
+      batch: Number(f.get('batch')),
+      learningRate: Number(f.get('learningRate')),
+      augment: f.get('augment') === 'on',
+    });
+  }
+
+  private showError(message: string): void {
+    this.error.textContent = message;
+    this.error.hidden = false;
+  }
+
+  private async begin(): Promise<void> {
+    this.error.hidden = true;
+    this.notice.hidden = true;
+    let config: FinetuneConfig;
+    try {
+      config = this.readConfig();
+    } catch (err) {
+      this.showError(`Check the settings: ${(err as Error).message}.`);
+      return;
+    }
+    const crops = this.crops().map((c) => c.slice());
+    this.chart ??= new LossChart($('loss-chart'));
+    this.chart.truncate();
+    this.losses.length = 0;
+    this.setRunning(true);
+    this.status.textContent = `Fine-tuning on ${crops.length} crops…`;
+    try {
+      await this.client.request({ type: 'train', crops, config, sampleSeeds: SAMPLE_SEEDS }, crops.map((c) => c.buffer));
+    } catch (err) {
+      this.setRunning(false);
+      this.showError(`Fine-tuning could not start: ${(err as Error).message}`);
+    }
+  }
+
+  private async togglePause(): Promise<void> {
+    this.paused = !this.paused;
+    await this.client.request({ type: this.paused ? 'pause' : 'resume' });
+    this.pause.textContent = this.paused ? 'Resume' : 'Pause';
+    this.pause.setAttribute('aria-pressed', String(this.paused));
+    this.status.textContent = this.paused ? 'Paused.' : 'Fine-tuning…';
+  }
+
+  private setRunning(running: boolean): void {
+    this.running = running;
+    this.paused = false;
+    this.pause.textContent = 'Pause';
+    this.pause.setAttribute('aria-pressed', 'false');
+    this.pause.disabled = !running;
+    this.stopButton.disabled = !running;
+    this.start.disabled = running;
+    for (const el of this.form.elements) (el as HTMLInputElement).disabled = running;
+    this.onStateChange();
+  }
+
+  handle(event: TrainEvent): void {
+    switch (event.type) {
+      case 'progress': {
+        // After a lost GPU context the run resumes from an earlier step: drop the steps it will redo.
+        if ((this.losses.at(-1)?.step ?? 0) >= event.step) {
+          while ((this.losses.at(-1)?.step ?? 0) >= event.step) this.losses.pop();
+          this.chart?.truncate(event.step - 1);
+        }
+        this.losses.push({ step: event.step, dLoss: event.dLoss, gLoss: event.gLoss });
+        this.chart?.add(event.step, event.dLoss, event.gLoss);
+        this.progress.value = event.step / event.total;
+        const rate = event.stepsPerSecond ? `${event.stepsPerSecond.toFixed(1)} steps/s` : '';
+        this.eta.textContent = `Step ${event.step} of ${event.total} · ${rate} · about ${formatDuration(event.secondsLeft)} left`;
+        this.eta.dataset.step = String(event.step);
+        break;
+      }
+      case 'samples':
+        drawGrid(this.samples, event.pixels, event.count, 4);
+        $('samples-step').textContent = String(event.step);
+        this.samples.dataset.step = String(event.step);
+        break;
+      case 'notice':
+        this.notice.textContent = event.message;
+        this.notice.hidden = false;
+        $('ft-backend').textContent = event.backend.toUpperCase();
+        $('ft-backend').dataset.backend = event.backend;
+        break;
+      case 'done':
+        this.setRunning(false);
+        this.status.textContent = event.message;
+        this.status.dataset.done = event.reason;
+        if (event.reason === 'failed') this.showError(event.message);
+        break;
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Messages between the fine-tuning page and its worker. Every request
+ * carries an id and gets exactly one reply with that id (`ok` or an error
+ * message); training progress arrives as events without an id.
+ */
+import type { Fallback } from '../lib/backends.ts';
+import type { FinetuneConfig } from '../lib/finetune.ts';
+
+export type BackendPreference = 'auto' | 'webgl' | 'wasm' | 'cpu';
+export type Which = 'pretrained' | 'finetuned';
+
+/** A model file as the visitor picked it (export and import). */
+export interface ModelFile {
+  name: string;
+  bytes: Uint8Array;
+}
+
+export type Request =
+  | { type: 'init'; modelBase: string; wasmPath: string; backend: BackendPreference }
+  | { type: 'train'; crops: Float32Array[]; config: Partial<FinetuneConfig>; sampleSeeds: number[] }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'stop' }
+  | { type: 'generate'; which: Which; seeds: number[] }
+  | { type: 'save' }
+  | { type: 'restore' }
+  | { type: 'export' }
+  | { type: 'import'; files: ModelFile[] }
+  | { type: 'reset' }
+  /** Test hooks: the page's e2e test reads tensor counts and weight change, and simulates a lost WebGL context. */
+  | { type: 'inspect' }
+  | { type: 'loseContext' };
+
+export interface InitReply {
+  backend: string;
+  fallbacks: Fallback[];
+  generatorParams: number;
+  discriminatorParams: number;
+  zDim: number;
+  /** A fine-tuned generator saved in this browser from an earlier visit was loaded. */
+  restored: boolean;
+}
+
+export interface InspectReply {
+  numTensors: number;
+  backend: string;
+  /** Mean absolute change of G's weights from the pretrained ones. */
+  weightChange: number;
+  stepsDone: number;
+}
+
+export interface SaveReply {
+  savedAt: string;
+}
+
+export interface RestoreReply {
+  found: boolean;
+}
+
+export interface GenerateReply {
+  /** [seeds.length, 64, 64, 3] in [-1, 1]. */
+  pixels: Float32Array;
+}
+
+export interface ExportReply {
+  files: ModelFile[];
+}
+
+export type DoneReason = 'finished' | 'stopped' | 'failed';
+
+export type TrainEvent =
+  | { type: 'progress'; step: number; total: number; dLoss: number; gLoss: number; dReal: number; dFake: number; stepsPerSecond: number | null; secondsLeft: number | null }
+  | { type: 'samples'; step: number; pixels: Float32Array; count: number }
+  | { type: 'notice'; message: string; backend: string }
+  | { type: 'done'; reason: DoneReason; step: number; message: string };
+
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
+
+export type WorkerMessage = Reply | { id?: undefined; event: TrainEvent };
+
+/** Storage keys for the fine-tuned pair in the visitor's browser. */
+export const IDB_GENERATOR = 'indexeddb://facegan-finetuned-generator';
+export const IDB_DISCRIMINATOR = 'indexeddb://facegan-finetuned-discriminator';

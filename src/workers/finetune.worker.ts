@@ -1,0 +1,314 @@
+/// <reference lib="webworker" />
+/**
+ * The fine-tuning worker: holds the pretrained pair and the visitor's
+ * fine-tuned pair, trains with the shared GanTrainer off the page's main
+ * thread, and answers the page's requests (see finetune-protocol.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { generate } from '../lib/gan.ts';
+import { EtaEstimator, FinetuneSession, meanWeightChange, type FinetuneConfig } from '../lib/finetune.ts';
+import { latentBatch } from '../lib/latent.ts';
+import { fromArtifacts } from '../lib/weights.ts';
+import type {
+  ExportReply, GenerateReply, InitReply, InspectReply, ModelFile, Reply, Request, RestoreReply, SaveReply, TrainEvent, Which,
+} from './finetune-protocol.ts';
+import {
+  artifactsFromFiles, assertCompatible, buildPair, disposePair, exportFiles, fetchPretrained, isDiscriminator, isGenerator, loadFromBrowser,
+  removeFromBrowser, saveToBrowser, snapshotPair, type Pair, type PairArtifacts,
+} from './model-store.ts';
+import { contextLost, leaveWebgl, loseContextForTest, startBackend, whenContextLost } from './worker-backend.ts';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+
+interface State {
+  backend: string;
+  pretrained: PairArtifacts;
+  /** The pretrained generator, for side-by-side comparison. */
+  reference: LayersModel;
+  tuned: Pair;
+}
+
+let state: State | null = null;
+let run: TrainingRun | null = null;
+
+function need(): State {
+  if (!state) throw new Error('the fine-tuner has not started yet');
+  return state;
+}
+
+function emit(event: TrainEvent, transfer: Transferable[] = []): void {
+  scope.postMessage({ event }, transfer);
+}
+
+/** Let queued messages (pause, stop) run between steps: awaiting GPU reads alone may never yield to them. */
+const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+class ContextLostError extends Error {
+  constructor() {
+    super('the WebGL context was lost');
+  }
+}
+
+/**
+ * One training run. On WebGL it snapshots the pair after completed steps
+ * (as often as costs at most a quarter of the training time), so a lost
+ * context resumes on WASM from the last completed step that was saved.
+ */
+class TrainingRun {
+  paused = false;
+  stopped = false;
+  private resume: (() => void) | null = null;
+  private session: FinetuneSession;
+  private checkpoint: { step: number; pair: PairArtifacts } | null = null;
+  private checkpointEvery = 1;
+  private readonly eta = new EtaEstimator();
+  private readonly sampleZ: Float32Array;
+
+  constructor(private readonly crops: Float32Array[], private readonly config: Partial<FinetuneConfig>, private readonly sampleSeeds: number[]) {
+    const s = need();
+    this.session = new FinetuneSession(s.tuned.generator, s.tuned.discriminator, crops, config);
+    this.sampleZ = latentBatch(sampleSeeds, s.reference.inputs[0].shape[1] as number);
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    if (!paused) this.resume?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.resume?.();
+  }
+
+  private async waitWhilePaused(): Promise<void> {
+    while (this.paused && !this.stopped) await new Promise<void>((r) => { this.resume = r; });
+    this.resume = null;
+  }
+
+  private async emitSamples(): Promise<void> {
+    const g = need().tuned.generator;
+    const n = this.sampleSeeds.length;
+    const zDim = this.sampleZ.length / n;
+    const z = tf.tensor2d(this.sampleZ, [n, zDim]);
+    const out = generate(g, z);
+    z.dispose();
+    const pixels = (await out.data()) as Float32Array;
+    out.dispose();
+    emit({ type: 'samples', step: this.session.stepsDone, pixels, count: n }, [pixels.buffer]);
+  }
+
+  private async step(): Promise<void> {
+    if (contextLost()) throw new ContextLostError();
+    const watch = whenContextLost();
+    const started = performance.now();
+    try {
+      const result = await Promise.race([this.session.step(), watch.lost.then(() => { throw new ContextLostError(); })]);
+      if (contextLost()) throw new ContextLostError();
+      // Kept before it is reported: every step the page shows survives a lost context.
+      if (need().backend === 'webgl') await this.maybeCheckpoint(performance.now() - started);
+      this.eta.record(performance.now() - started);
+      const { stepsDone: step, config } = this.session;
+      emit({ type: 'progress', step, total: config.steps, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(config.steps - step) });
+      if (step % config.sampleEvery === 0 || this.session.finished) await this.emitSamples();
+    } finally {
+      watch.cancel();
+    }
+  }
+
+  private async maybeCheckpoint(stepMs: number): Promise<void> {
+    const step = this.session.stepsDone;
+    if (this.checkpoint && step - this.checkpoint.step < this.checkpointEvery && !this.session.finished) return;
+    const started = performance.now();
+    const pair = await snapshotPair(need().tuned);
+    if (contextLost()) throw new ContextLostError();
+    this.checkpoint = { step, pair };
+    const snapMs = performance.now() - started;
+    this.checkpointEvery = Math.max(1, Math.ceil(snapMs / (0.25 * Math.max(stepMs, 1))));
+  }
+
+  /** Rebuild the pair on WASM from the last snapshot (or the pretrained weights) and carry on from there. */
+  private async recover(): Promise<void> {
+    const s = need();
+    disposePair(s.tuned);
+    try { s.reference.dispose(); } catch { /* the context took it */ }
+    const choice = await leaveWebgl();
+    s.backend = choice.name;
+    const from = this.checkpoint ?? { step: 0, pair: s.pretrained };
+    s.tuned = await buildPair(from.pair);
+    s.reference = await fromArtifacts(s.pretrained.generator);
+    this.session = new FinetuneSession(s.tuned.generator, s.tuned.discriminator, this.crops, this.config);
+    this.session.stepsDone = from.step;
+    emit({
+      type: 'notice', backend: choice.name,
+      message: `The GPU (WebGL) context was lost during training. Training continues on ${choice.name.toUpperCase()} from step ${from.step}, the last completed step that was kept.${choice.warning ? ` Note: ${choice.warning}.` : ''}`,
+    });
+  }
+
+  async run(): Promise<void> {
+    let reason: 'finished' | 'stopped' | 'failed' = 'finished';
+    let message = '';
+    try {
+      await this.emitSamples();
+      while (!this.session.finished && !this.stopped) {
+        await this.waitWhilePaused();
+        if (this.stopped) break;
+        try {
+          await this.step();
+        } catch (err) {
+          if (!(err instanceof ContextLostError) && !contextLost()) throw err;
+          await this.recover();
+        }
+        await nextTask();
+      }
+      if (this.stopped) reason = 'stopped';
+      message = this.stopped ? `Stopped after ${this.session.stepsDone} steps.` : `Finished ${this.session.stepsDone} steps.`;
+    } catch (err) {
+      reason = 'failed';
+      message = `Fine-tuning failed at step ${this.session.stepsDone}: ${err instanceof Error ? err.message : String(err)}`;
+    } finally {
+      this.session.dispose();
+    }
+    emit({ type: 'done', reason, step: this.session.stepsDone, message });
+  }
+
+  get stepsDone(): number {
+    return this.session.stepsDone;
+  }
+}
+
+async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply> {
+  if (state) throw new Error('the fine-tuner is already started');
+  const choice = await startBackend(req.backend, req.wasmPath);
+  const pretrained = await fetchPretrained(req.modelBase);
+  const reference = await fromArtifacts(pretrained.generator);
+  if (!isGenerator(reference)) throw new Error(`${req.modelBase}generator.json is not a 64x64 face generator`);
+  const saved = await loadFromBrowser().catch(() => null);
+  let tuned = await buildPair(pretrained);
+  let restored = false;
+  if (saved) {
+    const candidate = await buildPair(saved);
+    try {
+      assertCompatible(candidate.generator, tuned.generator, 'saved generator');
+      assertCompatible(candidate.discriminator, tuned.discriminator, 'saved discriminator');
+      disposePair(tuned);
+      tuned = candidate;
+      restored = true;
+    } catch {
+      // Saved for an older shipped model: keep the new pretrained pair.
+      disposePair(candidate);
+    }
+  }
+  state = { backend: choice.name, pretrained, reference, tuned };
+  const fallbacks = choice.warning ? [...choice.fallbacks, { name: choice.name, reason: choice.warning }] : choice.fallbacks;
+  return {
+    backend: choice.name, fallbacks, restored,
+    generatorParams: reference.countParams(), discriminatorParams: tuned.discriminator.countParams(),
+    zDim: reference.inputs[0].shape[1] as number,
+  };
+}
+
+function startTraining(req: Extract<Request, { type: 'train' }>): void {
+  if (run) throw new Error('a fine-tuning run is already in progress');
+  run = new TrainingRun(req.crops, req.config, req.sampleSeeds);
+  const current = run;
+  void current.run().finally(() => { if (run === current) run = null; });
+}
+
+async function generateFaces(which: Which, seeds: number[]): Promise<GenerateReply> {
+  const s = need();
+  if (seeds.length === 0 || seeds.length > 64) throw new Error('choose between 1 and 64 seeds');
+  const model = which === 'pretrained' ? s.reference : s.tuned.generator;
+  const zDim = model.inputs[0].shape[1] as number;
+  const z = tf.tensor2d(latentBatch(seeds, zDim), [seeds.length, zDim]);
+  const out = generate(model, z);
+  z.dispose();
+  const pixels = (await out.data()) as Float32Array;
+  out.dispose();
+  return { pixels };
+}
+
+function idle(what: string): State {
+  if (run) throw new Error(`stop fine-tuning before you ${what}`);
+  return need();
+}
+
+async function replaceTuned(next: Pair): Promise<void> {
+  const s = need();
+  disposePair(s.tuned);
+  s.tuned = next;
+}
+
+async function importFiles(files: ModelFile[]): Promise<{ generator: boolean; discriminator: boolean }> {
+  const s = idle('import a model');
+  const models = await Promise.all(artifactsFromFiles(files).map((a) => fromArtifacts(a)));
+  const g = models.find((m) => isGenerator(m));
+  const d = models.find((m) => m !== g && isDiscriminator(m));
+  try {
+    if (!g) throw new Error('none of the chosen files is a generator');
+    assertCompatible(g, s.tuned.generator, 'imported generator');
+    if (d) assertCompatible(d, s.tuned.discriminator, 'imported discriminator');
+  } catch (err) {
+    models.forEach((m) => m.dispose());
+    throw err;
+  }
+  models.filter((m) => m !== g && m !== d).forEach((m) => m.dispose());
+  const old = s.tuned;
+  s.tuned = { generator: g, discriminator: d ?? old.discriminator };
+  old.generator.dispose();
+  if (d) old.discriminator.dispose();
+  return { generator: true, discriminator: Boolean(d) };
+}
+
+async function handle(req: Request): Promise<unknown> {
+  switch (req.type) {
+    case 'init': return init(req);
+    case 'train': return startTraining(req);
+    case 'pause': return run?.setPaused(true);
+    case 'resume': return run?.setPaused(false);
+    case 'stop': return run?.stop();
+    case 'generate': return generateFaces(req.which, req.seeds);
+    case 'save': {
+      await saveToBrowser(idle('save').tuned);
+      return { savedAt: new Date().toISOString() } satisfies SaveReply;
+    }
+    case 'restore': {
+      const saved = await loadFromBrowser();
+      if (saved) {
+        const pair = await buildPair(saved);
+        assertCompatible(pair.generator, idle('restore').tuned.generator, 'saved generator');
+        await replaceTuned(pair);
+      }
+      return { found: Boolean(saved) } satisfies RestoreReply;
+    }
+    case 'export': return { files: await exportFiles(idle('export').tuned) } satisfies ExportReply;
+    case 'import': return importFiles(req.files);
+    case 'reset': {
+      const s = idle('reset');
+      await replaceTuned(await buildPair(s.pretrained));
+      await removeFromBrowser();
+      return null;
+    }
+    case 'inspect': {
+      const s = need();
+      const weightChange = await meanWeightChange(s.reference, s.tuned.generator);
+      return { numTensors: tf.memory().numTensors, backend: tf.getBackend(), weightChange, stepsDone: run?.stepsDone ?? 0 } satisfies InspectReply;
+    }
+    case 'loseContext': return loseContextForTest();
+  }
+}
+
+scope.onmessage = async (ev: MessageEvent<Request & { id: number }>) => {
+  const { id } = ev.data;
+  let reply: Reply;
+  try {
+    reply = { id, ok: true, value: await handle(ev.data) };
+  } catch (err) {
+    reply = { id, ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  const transfer: Transferable[] = [];
+  const value = reply.ok ? reply.value as Partial<GenerateReply & ExportReply> | null : null;
+  if (value?.pixels) transfer.push(value.pixels.buffer);
+  value?.files?.forEach((f) => transfer.push(f.bytes.buffer));
+  scope.postMessage(reply, transfer);
+};

@@ -1,0 +1,134 @@
+/**
+ * Where the fine-tuner's models come from and go to: the site's pretrained
+ * pair (fetched once, kept as artifacts so the pair can be rebuilt on another
+ * backend or reset), the visitor's IndexedDB, and model files the visitor
+ * exports and imports.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { fromArtifacts, fromFiles, toArtifacts, toFiles } from '../lib/weights.ts';
+import { CHANNELS, IMAGE_SIZE } from '../lib/models.ts';
+import { IDB_DISCRIMINATOR, IDB_GENERATOR, type ModelFile } from './finetune-protocol.ts';
+
+export interface PairArtifacts {
+  generator: tf.io.ModelArtifacts;
+  discriminator: tf.io.ModelArtifacts;
+}
+
+export interface Pair {
+  generator: LayersModel;
+  discriminator: LayersModel;
+}
+
+async function fetchArtifacts(url: string): Promise<tf.io.ModelArtifacts> {
+  try {
+    return await tf.io.http(url).load!();
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    throw new Error(`could not load the pretrained model ${url}: ${text}`);
+  }
+}
+
+export async function fetchPretrained(base: string): Promise<PairArtifacts> {
+  const root = base.endsWith('/') ? base : `${base}/`;
+  const [generator, discriminator] = await Promise.all([fetchArtifacts(`${root}generator.json`), fetchArtifacts(`${root}discriminator.json`)]);
+  return { generator, discriminator };
+}
+
+const shapeOf = (m: LayersModel, io: 'inputs' | 'outputs') => JSON.stringify(m[io][0].shape);
+
+export function isGenerator(m: LayersModel): boolean {
+  const out = m.outputs[0].shape;
+  return m.inputs[0].shape.length === 2 && out.length === 4 && out[1] === IMAGE_SIZE && out[2] === IMAGE_SIZE && out[3] === CHANNELS;
+}
+
+export function isDiscriminator(m: LayersModel): boolean {
+  const inp = m.inputs[0].shape;
+  return inp.length === 4 && inp[1] === IMAGE_SIZE && inp[2] === IMAGE_SIZE && m.outputs[0].shape.length === 2;
+}
+
+/** A model that can stand in for `reference`: same input and output shapes and the same weight layout. */
+export function assertCompatible(model: LayersModel, reference: LayersModel, what: string): void {
+  const same = shapeOf(model, 'inputs') === shapeOf(reference, 'inputs') && shapeOf(model, 'outputs') === shapeOf(reference, 'outputs')
+    && JSON.stringify(model.weights.map((w) => w.shape)) === JSON.stringify(reference.weights.map((w) => w.shape));
+  if (!same) throw new Error(`the ${what} does not match this site's model (different architecture or size)`);
+}
+
+export async function buildPair(a: PairArtifacts): Promise<Pair> {
+  const [generator, discriminator] = await Promise.all([fromArtifacts(a.generator), fromArtifacts(a.discriminator)]);
+  return { generator, discriminator };
+}
+
+export async function snapshotPair(p: Pair): Promise<PairArtifacts> {
+  return { generator: await toArtifacts(p.generator), discriminator: await toArtifacts(p.discriminator) };
+}
+
+export function disposePair(p: Pair | null): void {
+  if (!p) return;
+  for (const m of [p.generator, p.discriminator]) {
+    // On a lost WebGL context releasing textures can throw; the memory is gone with the context anyway.
+    try { m.dispose(); } catch { /* already unusable */ }
+  }
+}
+
+export async function saveToBrowser(p: Pair): Promise<void> {
+  await p.generator.save(IDB_GENERATOR);
+  await p.discriminator.save(IDB_DISCRIMINATOR);
+}
+
+async function storedKeys(): Promise<Set<string>> {
+  return new Set(Object.keys(await tf.io.listModels()));
+}
+
+/** The pair saved in this browser, or null when there is none. */
+export async function loadFromBrowser(): Promise<PairArtifacts | null> {
+  const keys = await storedKeys();
+  if (!keys.has(IDB_GENERATOR) || !keys.has(IDB_DISCRIMINATOR)) return null;
+  const load = (url: string) => tf.io.getLoadHandlers(url)[0].load!();
+  const [generator, discriminator] = await Promise.all([load(IDB_GENERATOR), load(IDB_DISCRIMINATOR)]);
+  return { generator, discriminator };
+}
+
+export async function removeFromBrowser(): Promise<void> {
+  const keys = await storedKeys();
+  for (const key of [IDB_GENERATOR, IDB_DISCRIMINATOR]) if (keys.has(key)) await tf.io.removeModel(key);
+}
+
+const encoder = new TextEncoder();
+
+/** The pair as downloadable files: facegan-generator.json plus weight shards, and the same for D. */
+export async function exportFiles(p: Pair): Promise<ModelFile[]> {
+  const files: ModelFile[] = [];
+  for (const [name, model] of [['facegan-generator', p.generator], ['facegan-discriminator', p.discriminator]] as const) {
+    const out = toFiles(await toArtifacts(model), name);
+    files.push({ name: `${name}.json`, bytes: encoder.encode(JSON.stringify(out.modelJson)) });
+    for (const [shard, bytes] of out.shards) files.push({ name: shard, bytes: bytes.slice() });
+  }
+  return files;
+}
+
+function parseModelJson(file: ModelFile): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(file.bytes));
+  } catch {
+    throw new Error(`${file.name} is not valid JSON`);
+  }
+  const ok = json && typeof json === 'object' && 'modelTopology' in json && Array.isArray((json as { weightsManifest?: unknown }).weightsManifest);
+  if (!ok) throw new Error(`${file.name} is not a TensorFlow.js layers model (no modelTopology or weightsManifest)`);
+  return json as Record<string, unknown>;
+}
+
+/** Model files picked by the visitor to artifacts, one per .json, each with its shards. */
+export function artifactsFromFiles(files: readonly ModelFile[]): tf.io.ModelArtifacts[] {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const jsons = files.filter((f) => f.name.toLowerCase().endsWith('.json'));
+  if (jsons.length === 0) throw new Error('no model .json file among the chosen files');
+  return jsons.map((file) => {
+    const json = parseModelJson(file);
+    const paths = (json.weightsManifest as tf.io.WeightsManifestConfig).flatMap((g) => g.paths);
+    const missing = paths.filter((p) => !byName.has(p.split('/').pop()!));
+    if (missing.length) throw new Error(`${file.name} needs ${missing.join(', ')}: choose the weight files together with the .json`);
+    return fromFiles(json, paths.map((p) => byName.get(p.split('/').pop()!)!.bytes));
+  });
+}

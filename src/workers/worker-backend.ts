@@ -1,0 +1,90 @@
+/**
+ * TensorFlow.js backends inside the fine-tuning worker: WebGL through an
+ * OffscreenCanvas where the browser allows it and can render float32
+ * (training needs it), else WASM with the project's training kernels, else
+ * plain JS. Also watches the WebGL context, which the browser may take away
+ * at any time (GPU reset, too many contexts, driver update).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { BROWSER_ORDER, preferBackend, selectBackend, type BackendChoice } from '../lib/backends.ts';
+import type { BackendPreference } from './finetune-protocol.ts';
+
+type TrainingKernels = { registerWasmTrainingKernels?: () => void };
+// The gradient kernels the WASM backend lacks; optional at build time so the page builds without them.
+const trainingKernelModules = import.meta.glob<TrainingKernels>('../lib/wasm-training.ts', { eager: true });
+
+function registerTrainingKernels(): string | null {
+  const register = Object.values(trainingKernelModules)[0]?.registerWasmTrainingKernels;
+  if (!register) return 'the WASM training kernels are not part of this build; some layers may not train on WASM';
+  register();
+  return null;
+}
+
+function webglVeto(forced: boolean): () => string | null {
+  return () => {
+    if (typeof OffscreenCanvas === 'undefined') return 'this browser cannot use WebGL in a worker (no OffscreenCanvas)';
+    const probe = new OffscreenCanvas(1, 1);
+    const gl = probe.getContext('webgl2', forced ? {} : { failIfMajorPerformanceCaveat: true });
+    if (!gl) return forced ? 'WebGL 2 is unavailable in workers here' : 'WebGL runs in software only here, which is slower than WASM';
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return null;
+  };
+}
+
+export interface WorkerBackend extends BackendChoice {
+  /** Set when WASM runs without the training kernels. */
+  warning: string | null;
+}
+
+async function afterSelect(choice: BackendChoice, order: string[], checks: Record<string, () => string | null>): Promise<WorkerBackend> {
+  if (choice.name === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE')) {
+    const rest = order.filter((n) => n !== 'webgl');
+    const next = await selectBackend(rest, checks);
+    return afterSelect({ name: next.name, fallbacks: [...choice.fallbacks, { name: 'webgl', reason: 'this GPU cannot render float32 textures, which training needs' }, ...next.fallbacks] }, rest, checks);
+  }
+  const warning = choice.name === 'wasm' ? registerTrainingKernels() : null;
+  return { ...choice, warning };
+}
+
+export async function startBackend(pref: BackendPreference, wasmPath: string): Promise<WorkerBackend> {
+  setWasmPaths(wasmPath);
+  const { order } = preferBackend(BROWSER_ORDER, pref === 'auto' ? null : pref);
+  const checks = { webgl: webglVeto(pref === 'webgl') };
+  return afterSelect(await selectBackend(order, checks), order, checks);
+}
+
+/** Move to WASM (or CPU) after WebGL failed mid-session. */
+export async function leaveWebgl(): Promise<WorkerBackend> {
+  const choice = await selectBackend(['wasm', 'cpu']);
+  return { ...choice, warning: choice.name === 'wasm' ? registerTrainingKernels() : null };
+}
+
+function webglContext(): WebGL2RenderingContext | null {
+  if (tf.getBackend() !== 'webgl') return null;
+  const backend = tf.backend() as unknown as { gpgpu?: { gl?: WebGL2RenderingContext } };
+  return backend.gpgpu?.gl ?? null;
+}
+
+export function contextLost(): boolean {
+  return webglContext()?.isContextLost() ?? false;
+}
+
+/** Resolves when the WebGL context is lost (never on other backends); call `cancel` when done waiting. */
+export function whenContextLost(): { lost: Promise<void>; cancel: () => void } {
+  const canvas = webglContext()?.canvas as OffscreenCanvas | undefined;
+  if (!canvas) return { lost: new Promise(() => {}), cancel: () => {} };
+  let onLost = () => {};
+  const lost = new Promise<void>((resolve) => { onLost = resolve; });
+  canvas.addEventListener('webglcontextlost', onLost);
+  return { lost, cancel: () => canvas.removeEventListener('webglcontextlost', onLost) };
+}
+
+/** Test hook: make the browser drop the WebGL context, as a GPU reset would. */
+export function loseContextForTest(): boolean {
+  const ext = webglContext()?.getExtension('WEBGL_lose_context');
+  ext?.loseContext();
+  return Boolean(ext);
+}
