@@ -114,7 +114,7 @@ export async function evaluateGenerator(modelJsonPath: string, opts: EvalOptions
 }
 
 /** The ceiling: a freshly initialised generator (initial weights from `seed`). */
-export function evaluateUntrained(config: ModelConfig, opts: EvalOptions): Promise<EvalResult> {
+export async function evaluateUntrained(config: ModelConfig, opts: EvalOptions): Promise<EvalResult> {
   checkOptions(opts);
   return evaluateModel(`untrained ${config.arch} width ${config.width}`, untrainedGenerator(config, opts.seed), opts);
 }

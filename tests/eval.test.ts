@@ -1,0 +1,175 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { Matrix } from 'ml-matrix';
+import { Rng } from '../src/lib/latent.ts';
+import { IMAGE_SIZE, modelConfig } from '../src/lib/models.ts';
+import { toArtifacts, toFiles } from '../src/lib/weights.ts';
+import { evaluateGenerator, evaluateHeldOut, evaluateImages, evaluateUntrained } from '../training/eval/evaluate.ts';
+import { detectFaces, disposeFaceNets } from '../training/eval/face-nets.ts';
+import { frechetDistance, gaussianStats, traceSqrtProduct, type GaussianStats } from '../training/eval/frechet.ts';
+import { DEFAULT_DATA_DIR, generatorImages, heldOutFiles, loadAligned, pickFiles, untrainedGenerator } from '../training/eval/sources.ts';
+
+/** `count` rows of `dim` normal features with per-dimension scale and shift. */
+function normalRows(rng: Rng, count: number, dim: number, scale: (i: number) => number, shift = 0): Float64Array {
+  const rows = new Float64Array(count * dim);
+  for (let r = 0; r < count; r++) for (let i = 0; i < dim; i++) rows[r * dim + i] = rng.normal() * scale(i) + shift;
+  return rows;
+}
+
+function diagonalStats(mean: number[], variance: number[]): GaussianStats {
+  const dim = mean.length;
+  const cov = new Float64Array(dim * dim);
+  variance.forEach((v, i) => { cov[i * dim + i] = v; });
+  return { dim, count: 1000, mean: Float64Array.from(mean), cov };
+}
+
+describe('Fréchet distance', () => {
+  const rng = new Rng(7);
+  const base = gaussianStats(normalRows(rng, 400, 8, (i) => 1 + i / 4), 8);
+
+  it('is ~0 between a set and itself', () => {
+    expect(frechetDistance(base, base)).toBeLessThan(1e-9);
+  });
+
+  it('grows with a mean shift, by exactly |shift|^2 when covariances are equal', () => {
+    const shifted = (s: number): GaussianStats => ({ ...base, mean: base.mean.map((m) => m + s) });
+    const small = frechetDistance(base, shifted(0.5));
+    const large = frechetDistance(base, shifted(1));
+    expect(small).toBeCloseTo(8 * 0.25, 6);
+    expect(large).toBeCloseTo(8 * 1, 6);
+    expect(large).toBeGreaterThan(small);
+  });
+
+  it('matches the closed form for diagonal Gaussians: |mu1 - mu2|^2 + sum (sigma1 - sigma2)^2', () => {
+    const a = diagonalStats([0, 1, 2], [1, 4, 9]);
+    const b = diagonalStats([1, 1, 0], [4, 1, 0.25]);
+    const expected = (1 + 0 + 4) + ((1 - 2) ** 2 + (2 - 1) ** 2 + (3 - 0.5) ** 2);
+    expect(frechetDistance(a, b)).toBeCloseTo(expected, 9);
+  });
+
+  it('takes the square root of a non-symmetric product correctly (2x2: tr sqrt M = sqrt(tr M + 2 sqrt det M))', () => {
+    const s1 = new Matrix([[2, 1], [1, 3]]);
+    const s2 = new Matrix([[1, -0.5], [-0.5, 2]]);
+    const m = s1.mmul(s2);
+    const det = m.get(0, 0) * m.get(1, 1) - m.get(0, 1) * m.get(1, 0);
+    expect(traceSqrtProduct(s1, s2)).toBeCloseTo(Math.sqrt(m.trace() + 2 * Math.sqrt(det)), 10);
+    // Inputs are left untouched.
+    expect(s1.to2DArray()).toEqual([[2, 1], [1, 3]]);
+  });
+
+  it('is close to 0 for two samples of one distribution and far for different ones', () => {
+    const other = gaussianStats(normalRows(rng, 400, 8, (i) => 1 + i / 4), 8);
+    const wider = gaussianStats(normalRows(rng, 400, 8, (i) => 3 * (1 + i / 4)), 8);
+    expect(frechetDistance(base, other)).toBeLessThan(1);
+    expect(frechetDistance(base, wider)).toBeGreaterThan(10 * frechetDistance(base, other));
+  });
+
+  it('rejects bad input clearly', () => {
+    expect(() => gaussianStats(new Float64Array(7), 2)).toThrow(/whole number/);
+    expect(() => gaussianStats(new Float64Array(2), 2)).toThrow(/at least 2/);
+    expect(() => gaussianStats([0, NaN, 1, 2], 2)).toThrow(/NaN/);
+    expect(() => frechetDistance(base, diagonalStats([0], [1]))).toThrow(/dimensions differ/);
+  });
+});
+
+describe('face evaluation', () => {
+  const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
+  let real: Float32Array;
+
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+    await tf.ready();
+    const files = pickFiles(heldOutFiles().files, 40, 3);
+    real = await loadAligned(DEFAULT_DATA_DIR, files);
+  });
+
+  afterAll(() => disposeFaceNets());
+
+  it('finds faces in real held-out photos and rarely in noise', async () => {
+    const realFound = await detectFaces(real);
+    expect(realFound.filter(Boolean).length / realFound.length).toBeGreaterThanOrEqual(0.85);
+
+    const rng = new Rng(11);
+    const noise = new Float32Array(20 * PIXELS).map(() => rng.uniform() * 2 - 1);
+    const noiseFound = await detectFaces(noise);
+    expect(noiseFound.filter(Boolean).length / noiseFound.length).toBeLessThanOrEqual(0.1);
+  });
+
+  it('puts an untrained generator much further from held-out photos than held-out halves are from each other', async () => {
+    const opts = { samples: 64, seed: 1, reference: 64 };
+    const floor = await evaluateHeldOut(opts);
+    const ceiling = await evaluateUntrained(modelConfig('dcgan', 16), opts);
+    expect(floor.samples).toBe(64);
+    expect(floor.reference.images).toBe(64);
+    expect(floor.detection_rate).toBeGreaterThan(0.85);
+    expect(ceiling.detection_rate).toBeLessThan(0.1);
+    expect(ceiling.fid).toBeGreaterThan(3 * floor.fid);
+  });
+
+  it('gives the same result for the same seed, another for another seed, and leaks no tensors', async () => {
+    const opts = { samples: 8, seed: 5, reference: 24 };
+    const config = modelConfig('dcgan', 8);
+    const first = await evaluateUntrained(config, opts);
+    const tensors = tf.memory().numTensors;
+    const again = await evaluateUntrained(config, opts);
+    expect(again).toEqual(first);
+    expect(tf.memory().numTensors).toBe(tensors);
+    const other = await evaluateUntrained(config, { ...opts, seed: 6 });
+    expect(other.fid).not.toBe(first.fid);
+  });
+
+  it('evaluates a generator saved as model.json plus shards like the same model in memory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facegan-eval-'));
+    try {
+      const config = modelConfig('dcgan', 8);
+      const model = untrainedGenerator(config, 9);
+      const files = toFiles(await toArtifacts(model), 'generator');
+      writeFileSync(join(dir, 'generator.json'), JSON.stringify(files.modelJson));
+      for (const [name, bytes] of files.shards) writeFileSync(join(dir, name), bytes);
+      const opts = { samples: 10, seed: 2, reference: 64 };
+      const inMemory = await evaluateImages('memory', await generatorImages(model, opts.samples, opts.seed), opts);
+      model.dispose();
+      const fromDisk = await evaluateGenerator(join(dir, 'generator.json'), opts);
+      expect(fromDisk.source).toBe(join(dir, 'generator.json'));
+      expect(fromDisk.samples).toBe(10);
+      expect(fromDisk.fid).toBeCloseTo(inMemory.fid, 6);
+      expect(fromDisk.detection_rate).toBe(inMemory.detection_rate);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad input with a clear error', async () => {
+    await expect(evaluateGenerator('/nonexistent/generator.json', { samples: 10, seed: 1 })).rejects.toThrow(/not found/);
+    await expect(evaluateUntrained(modelConfig('dcgan', 8), { samples: 1, seed: 1 })).rejects.toThrow(/samples/);
+    await expect(detectFaces(new Float32Array(100))).rejects.toThrow(/64x64x3/);
+  });
+});
+
+describe('npm run eval', () => {
+  const run = promisify(execFile);
+  const cli = ['tsx', 'training/eval/cli.ts'];
+
+  it('prints one JSON object on stdout', async () => {
+    const { stdout } = await run('npx', [...cli, '--held-out', '--samples', '8', '--reference', '8', '--seed', '4']);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const result = JSON.parse(lines[0]);
+    expect(result).toMatchObject({ source: expect.stringContaining('held-out'), samples: 8, seed: 4, backend: 'wasm' });
+    expect(result.detection_rate).toBeGreaterThan(0.5);
+    expect(result.fid).toBeGreaterThan(0);
+  });
+
+  it('fails with a usage message when no source is chosen', async () => {
+    await expect(run('npx', [...cli, '--samples', '8'])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('choose exactly one of --generator, --images, --held-out, --untrained'),
+    });
+  });
+});
