@@ -258,6 +258,21 @@ napi_value JsBatchNorm(napi_env env, napi_callback_info info) {
   });
 }
 
+// batchNormGradStats(x, dy, channels, mean, sumDy: Float64Array, sumDyXmu: Float64Array)
+napi_value JsBatchNormGradStats(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args a(env, info, 6);
+    const size_t channels = size_t(a.Int(2, 1));
+    const size_t n = Length(env, a.values[0]);
+    if (n % channels != 0) Throw(env, "x's size is not a multiple of its channels");
+    const size_t meanLen = Length(env, a.values[3]);
+    if (meanLen != 1 && meanLen != channels) Throw(env, "mean must hold 1 or one value per channel");
+    BatchNormGradStats(a.Floats(0, n, "x"), a.Floats(1, n, "dy"), n, channels, a.Floats(3, meanLen, "mean"), meanLen,
+                       a.Array<double>(4, napi_float64_array, channels, "sumDy"),
+                       a.Array<double>(5, napi_float64_array, channels, "sumDyXmu"));
+  });
+}
+
 napi_value JsSetThreads(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args a(env, info, 1);
@@ -287,6 +302,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"reduceSum", nullptr, JsReduceSum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"select", nullptr, JsSelect, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"batchNorm", nullptr, JsBatchNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"batchNormGradStats", nullptr, JsBatchNormGradStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, JsSetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, JsInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

@@ -14,6 +14,7 @@ namespace {
 
 // Below this many elements per thread, waking another thread costs more than it saves.
 constexpr size_t kGrain = size_t(1) << 14;
+size_t GrainRows(size_t rowLength) { return kGrain / std::max<size_t>(1, rowLength); }
 
 template <typename F>
 void Map(const float* x, float* y, size_t n, F f) {
@@ -181,6 +182,34 @@ void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, siz
       for (size_t c = 0; c < channels; ++c) yr[c] = add[c] + (xr[c] - sub[c]) * mul[c];
     }
   });
+}
+
+void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channels, const float* mean, size_t meanLen,
+                        double* sumDy, double* sumDyXmu) {
+  std::vector<float> mu(channels);
+  for (size_t c = 0; c < channels; ++c) mu[c] = mean[c % meanLen];
+  std::vector<std::vector<double>> partial(size_t(ThreadCount()), std::vector<double>(2 * channels, 0.0));
+  ParallelFor(n / channels, std::max<size_t>(1, GrainRows(channels)), [&](size_t r0, size_t r1, int t) {
+    double* sd = partial[size_t(t)].data();
+    double* sx = sd + channels;
+    for (size_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * channels;
+      const float* dr = dy + r * channels;
+      for (size_t c = 0; c < channels; ++c) {
+        sd[c] += dr[c];
+        sx[c] += double(dr[c]) * double(xr[c] - mu[c]);
+      }
+    }
+  });
+  for (size_t c = 0; c < channels; ++c) {
+    double a = 0.0, b = 0.0;
+    for (const auto& p : partial) {
+      a += p[c];
+      b += p[channels + c];
+    }
+    sumDy[c] = a;
+    sumDyXmu[c] = b;
+  }
 }
 
 }  // namespace facegan

@@ -51,4 +51,9 @@ void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, siz
                size_t varLen, const float* scale, size_t scaleLen, const float* offset, size_t offsetLen, float eps,
                float* y);
 
+// Per-channel sums for batch norm's gradient, in one read of x and dy:
+// sumDy[c] = sum of dy, sumDyXmu[c] = sum of dy * (x - mean[c]) over all rows.
+void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channels, const float* mean, size_t meanLen,
+                        double* sumDy, double* sumDyXmu);
+
 }  // namespace facegan

@@ -6,6 +6,7 @@
 import '@tensorflow/tfjs-backend-cpu'; // the cpu kernels must be registered before they are copied
 import { loadAddon } from './addon.ts';
 import { NATIVE_BACKEND, registerBackendKernels } from './backend.ts';
+import { registerNativeGradients } from './gradients.ts';
 
 export type NativeRegistration = { ok: true; name: 'native'; detail: string } | { ok: false; reason: string };
 
@@ -25,6 +26,7 @@ export async function registerNativeBackend(): Promise<NativeRegistration> {
   }
   try {
     registerBackendKernels(load.addon);
+    registerNativeGradients(load.addon);
     const { blasConfig, threads } = load.addon.info();
     registration = { ok: true, name: NATIVE_BACKEND, detail: describe(blasConfig, threads) };
   } catch (err) {
