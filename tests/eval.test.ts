@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import { Rng } from '../src/lib/latent.ts';
 import { IMAGE_SIZE, modelConfig } from '../src/lib/models.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
 import { evaluateGenerator, evaluateHeldOut, evaluateImages, evaluateUntrained } from '../training/eval/evaluate.ts';
+import { DescriptorCache } from '../training/eval/descriptor-cache.ts';
 import { detectFaces, disposeFaceNets } from '../training/eval/face-nets.ts';
 import { frechetDistance, gaussianStats, traceSqrtProduct, type GaussianStats } from '../training/eval/frechet.ts';
 import { DEFAULT_DATA_DIR, generatorImages, heldOutFiles, loadAligned, pickFiles, untrainedGenerator } from '../training/eval/sources.ts';
@@ -78,6 +79,28 @@ describe('Fréchet distance', () => {
   });
 });
 
+describe('held-out descriptor cache', () => {
+  it('returns what was saved, across instances, and misses once a photo changes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facegan-cache-'));
+    try {
+      const photo = join(dir, '000001.jpg');
+      writeFileSync(photo, 'pixels');
+      const descriptor = Float32Array.from({ length: 128 }, (_, i) => Math.fround(i / 7 - 3));
+      const cache = new DescriptorCache(join(dir, 'cache'), '1.7.15', 'wasm');
+      expect(cache.get(photo)).toBeUndefined();
+      cache.set(photo, descriptor);
+      cache.save();
+      expect(new DescriptorCache(join(dir, 'cache'), '1.7.15', 'wasm').get(photo)).toEqual(descriptor);
+      // Another backend or face-api version has its own entries.
+      expect(new DescriptorCache(join(dir, 'cache'), '1.7.15', 'cpu').get(photo)).toBeUndefined();
+      utimesSync(photo, new Date(0), new Date(0));
+      expect(new DescriptorCache(join(dir, 'cache'), '1.7.15', 'wasm').get(photo)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('face evaluation', () => {
   const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
   let real: Float32Array;
@@ -102,7 +125,7 @@ describe('face evaluation', () => {
   });
 
   it('puts an untrained generator much further from held-out photos than held-out halves are from each other', async () => {
-    const opts = { samples: 64, seed: 1, reference: 64 };
+    const opts = { samples: 64, seed: 1, reference: 64, cacheDir: null };
     const floor = await evaluateHeldOut(opts);
     const ceiling = await evaluateUntrained(modelConfig('dcgan', 16), opts);
     expect(floor.samples).toBe(64);
@@ -113,7 +136,7 @@ describe('face evaluation', () => {
   });
 
   it('gives the same result for the same seed, another for another seed, and leaks no tensors', async () => {
-    const opts = { samples: 8, seed: 5, reference: 24 };
+    const opts = { samples: 8, seed: 5, reference: 24, cacheDir: null };
     const config = modelConfig('dcgan', 8);
     const first = await evaluateUntrained(config, opts);
     const tensors = tf.memory().numTensors;
@@ -132,7 +155,7 @@ describe('face evaluation', () => {
       const files = toFiles(await toArtifacts(model), 'generator');
       writeFileSync(join(dir, 'generator.json'), JSON.stringify(files.modelJson));
       for (const [name, bytes] of files.shards) writeFileSync(join(dir, name), bytes);
-      const opts = { samples: 10, seed: 2, reference: 64 };
+      const opts = { samples: 10, seed: 2, reference: 64, cacheDir: null };
       const inMemory = await evaluateImages('memory', await generatorImages(model, opts.samples, opts.seed), opts);
       model.dispose();
       const fromDisk = await evaluateGenerator(join(dir, 'generator.json'), opts);
@@ -157,7 +180,7 @@ describe('npm run eval', () => {
   const cli = ['tsx', 'training/eval/cli.ts'];
 
   it('prints one JSON object on stdout', async () => {
-    const { stdout } = await run('npx', [...cli, '--held-out', '--samples', '8', '--reference', '8', '--seed', '4']);
+    const { stdout } = await run('npx', [...cli, '--held-out', '--samples', '8', '--reference', '8', '--seed', '4', '--no-cache']);
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const result = JSON.parse(lines[0]);

@@ -6,6 +6,7 @@
  *   --held-out                                 held-out half vs half (the floor)
  *   --untrained --arch dcgan --width 64        a fresh generator (the ceiling)
  *   --samples N (500)  --seed S (1)  --reference N (all held-out)  --data DIR  --backend wasm|cpu
+ *   --no-cache   recompute the held-out descriptors instead of reading node_modules/.cache/facegan-eval
  */
 import { parseArgs } from 'node:util';
 import '@tensorflow/tfjs-backend-cpu';
@@ -19,7 +20,7 @@ const NODE_ORDER = ['wasm', 'cpu'] as const;
 const DEFAULT_SAMPLES = 500;
 
 const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | --held-out | --untrained [--arch ${ARCHS.join('|')}] [--width N])
-                     [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}]`;
+                     [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}] [--no-cache]`;
 
 function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -43,6 +44,7 @@ function parse(argv: string[]) {
       reference: { type: 'string' },
       data: { type: 'string' },
       backend: { type: 'string' },
+      'no-cache': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -62,6 +64,7 @@ function run(args: Args): Promise<EvalResult> {
     seed: integer('seed', args.seed)!,
     reference: integer('reference', args.reference),
     dataDir: args.data,
+    cacheDir: args['no-cache'] ? null : undefined,
   };
   if (args.generator !== undefined) return evaluateGenerator(args.generator, opts);
   if (args.images !== undefined) return evaluateFolder(args.images, opts);

@@ -4,11 +4,13 @@
  * descriptors of the faces and of held-out CelebA photos (people training
  * never sees). Lower distance, higher detection rate: more face-like.
  */
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ModelConfig } from '../../src/lib/models.ts';
 import { HELD_OUT_RULE } from '../split.ts';
-import { DESCRIPTOR_DIM, DETECTOR, describeFaces, detectFaces } from './face-nets.ts';
+import { DescriptorCache, DEFAULT_CACHE_DIR } from './descriptor-cache.ts';
+import { DESCRIPTOR_DIM, DETECTOR, describeFaces, detectFaces, faceNets } from './face-nets.ts';
 import { frechetDistance, gaussianStats, type GaussianStats } from './frechet.ts';
 import {
   DEFAULT_DATA_DIR, folderImages, generatorImages, heldOutFiles, heldOutHalves, loadAligned, loadGeneratorFile,
@@ -24,6 +26,8 @@ export interface EvalOptions {
   reference?: number;
   /** CelebA image folder; ../shared/celeba/img_align_celeba by default. */
   dataDir?: string;
+  /** Where held-out descriptors are kept between runs (node_modules/.cache/facegan-eval by default); null: always recompute. */
+  cacheDir?: string | null;
 }
 
 export interface EvalResult {
@@ -43,17 +47,33 @@ export interface EvalResult {
 const DETECTOR_NOTE = `${DETECTOR.net}: 64px face upscaled to ${DETECTOR.faceSize}px on a ${DETECTOR.inputSize}px grey canvas, score >= ${DETECTOR.scoreThreshold}`;
 const DESCRIPTOR_NOTE = `face-api FaceRecognitionNet ${DESCRIPTOR_DIM}-d (64px bilinear to 150px)`;
 
-/** Held-out descriptors by file, kept for the life of the process: they are the slow, shared half of every eval. */
-const descriptorCache = new Map<string, Float32Array>();
+/** Held-out descriptors by backend and path, kept for the life of the process: they are the slow, shared half of every eval. */
+const inMemory = new Map<string, Float32Array>();
 
-async function realDescriptors(dataDir: string, files: readonly string[]): Promise<Float32Array> {
-  const missing = files.filter((f) => !descriptorCache.has(`${dataDir}/${f}`));
+/** Descriptors of held-out photos: from memory, then the disk cache, computing only what neither has. */
+async function realDescriptors(dataDir: string, files: readonly string[], cacheDir: string | null | undefined): Promise<Float32Array> {
+  const backend = tf.getBackend();
+  const memoryKey = (f: string) => `${backend}|${join(dataDir, f)}`;
+  let missing = files.filter((f) => !inMemory.has(memoryKey(f)));
+  const disk = missing.length > 0 && cacheDir !== null ? new DescriptorCache(cacheDir ?? DEFAULT_CACHE_DIR, faceNets().version, backend) : null;
+  if (disk) {
+    for (const f of missing) {
+      const cached = disk.get(join(dataDir, f));
+      if (cached) inMemory.set(memoryKey(f), cached);
+    }
+    missing = missing.filter((f) => !inMemory.has(memoryKey(f)));
+  }
   if (missing.length > 0) {
     const described = await describeFaces(await loadAligned(dataDir, missing));
-    missing.forEach((f, i) => descriptorCache.set(`${dataDir}/${f}`, described.slice(i * DESCRIPTOR_DIM, (i + 1) * DESCRIPTOR_DIM)));
+    missing.forEach((f, i) => {
+      const descriptor = described.slice(i * DESCRIPTOR_DIM, (i + 1) * DESCRIPTOR_DIM);
+      inMemory.set(memoryKey(f), descriptor);
+      disk?.set(join(dataDir, f), descriptor);
+    });
+    disk?.save();
   }
   const out = new Float32Array(files.length * DESCRIPTOR_DIM);
-  files.forEach((f, i) => out.set(descriptorCache.get(`${dataDir}/${f}`)!, i * DESCRIPTOR_DIM));
+  files.forEach((f, i) => out.set(inMemory.get(memoryKey(f))!, i * DESCRIPTOR_DIM));
   return out;
 }
 
@@ -68,7 +88,7 @@ function checkOptions({ samples, seed, reference }: EvalOptions): void {
 async function referenceStats(opts: EvalOptions): Promise<GaussianStats> {
   const dataDir = opts.dataDir ?? DEFAULT_DATA_DIR;
   const files = pickFiles(heldOutFiles(dataDir).files, opts.reference, opts.seed);
-  return gaussianStats(await realDescriptors(dataDir, files), DESCRIPTOR_DIM);
+  return gaussianStats(await realDescriptors(dataDir, files, opts.cacheDir), DESCRIPTOR_DIM);
 }
 
 function detectionRate(found: boolean[]): number {
@@ -138,7 +158,7 @@ export async function evaluateHeldOut(opts: EvalOptions): Promise<EvalResult> {
   const a = pickFiles(halfA, opts.samples, opts.seed);
   const b = pickFiles(halfB, opts.reference, opts.seed);
   const found = await detectFaces(await loadAligned(dataDir, a));
-  const stats = (names: string[]) => realDescriptors(dataDir, names).then((d) => gaussianStats(d, DESCRIPTOR_DIM));
+  const stats = (names: string[]) => realDescriptors(dataDir, names, opts.cacheDir).then((d) => gaussianStats(d, DESCRIPTOR_DIM));
   const fid = frechetDistance(await stats(a), await stats(b));
   const out = result('held-out half A vs half B', opts, a.length, detectionRate(found), fid, b.length);
   out.reference.split = `held-out half B (identity / 10 odd; half A even)`;
