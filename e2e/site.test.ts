@@ -96,9 +96,19 @@ describe('home page', () => {
     expect(await page.isHidden('#fallbacks')).toBe(true);
     expectGoodGrid(await gridStats(page));
     expect(await page.isHidden('#loading')).toBe(true);
+    // The WebGL path must not leak either (the long run below uses WASM).
+    const tensors = await page.evaluate(() => window.__facegan!.numTensors());
+    for (const generation of [2, 3]) {
+      await page.click('#generate');
+      await page.waitForSelector(`#faces[data-generation="${generation}"]`);
+    }
+    expect(await page.evaluate(() => window.__facegan!.numTensors())).toBe(tensors);
     expect(await page.isHidden('#error')).toBe(true);
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
+
+  // Backend-independent checks below run on WASM: SwiftShader's WebGL is ten times slower here.
+  const FAST = 'backend=wasm';
 
   it('opens a face from the keyboard with its seed in the URL, and the link shows the same face after reload', async () => {
     const { page, problems } = await openHome();
@@ -121,7 +131,7 @@ describe('home page', () => {
   });
 
   it('downloads the open face as a PNG named after its seed', async () => {
-    const { page } = await openHome('?seed=1234');
+    const { page } = await openHome(`?seed=1234&${FAST}`);
     await page.waitForSelector('#face-large[aria-label="Generated face, seed 1234"]');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expect(download.suggestedFilename()).toBe('facegan-seed-1234.png');
@@ -130,7 +140,7 @@ describe('home page', () => {
   });
 
   it('morphs to another face, and the slider scrubs back to the start', async () => {
-    const { page } = await openHome('?seed=1');
+    const { page } = await openHome(`?seed=1&${FAST}`);
     await page.waitForSelector('#face-large[data-t="0.000"]');
     const start = await largeFacePixels(page);
     await page.click('#morph-new');
@@ -149,7 +159,7 @@ describe('home page', () => {
     expect(maxDiff(start, await largeFacePixels(page))).toBeLessThanOrEqual(2);
 
     // The end of the morph is the target face itself.
-    await page.goto(`${server.origin}/?seed=${to}`);
+    await page.goto(`${server.origin}/?seed=${to}&${FAST}`);
     await page.waitForSelector(`#face-large[aria-label="Generated face, seed ${to}"]`, { timeout: 90_000 });
     expect(maxDiff(end, await largeFacePixels(page))).toBeLessThanOrEqual(2);
   });
@@ -171,13 +181,13 @@ describe('home page', () => {
   });
 
   it('shows a readable error for a malformed seed link and still draws faces', async () => {
-    const { page } = await openHome('?seed=banana');
+    const { page } = await openHome(`?seed=banana&${FAST}`);
     expect(await page.textContent('#error')).toContain('"banana" is not a seed');
     expect((await gridStats(page)).count).toBe(16);
   });
 
   it('keeps tf.memory().numTensors flat over 50 regenerations', async () => {
-    const { page } = await openHome();
+    const { page } = await openHome(`?${FAST}`);
     const numTensors = () => page.evaluate(() => window.__facegan!.numTensors());
     const first = await numTensors();
     for (let i = 2; i <= 51; i++) {
@@ -196,7 +206,7 @@ describe('home page', () => {
   });
 
   it('fits a phone screen without sideways scrolling', async () => {
-    const { page } = await openHome('?seed=5', 375);
+    const { page } = await openHome(`?seed=5&${FAST}`, 375);
     await page.waitForSelector('#face-view:not([hidden])');
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
   });

@@ -1,0 +1,99 @@
+/**
+ * Web budgets, measured on the built site in headless Chromium:
+ * cold time to the first faces and time to draw 16 faces on WebGL and on
+ * WASM, the home page's JavaScript (gzipped, .wasm excluded) and the
+ * generator's weights. Prints JSON; exits 1 when a budget is exceeded.
+ *
+ *   npm run bench:web            (builds into .cache/e2e-bench when stale)
+ *   BENCH_BATCHES=10 npm run bench:web
+ */
+import { gzipSync } from 'node:zlib';
+import type { Browser, Response } from 'playwright-core';
+import { buildSite, launchBrowser, startPreview } from '../e2e/helpers.ts';
+
+const BUDGET = { pageJsGzipBytes: 1024 * 1024, generatorWeightBytes: 8 * 1024 * 1024 };
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 5);
+
+interface BackendRun {
+  backend: string;
+  label: string;
+  coldFirstFacesMs: number;
+  /** Median of BATCHES "Generate" clicks after the first grid (16 faces each). */
+  generate16Ms: number;
+  generate16AllMs: number[];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const bodyOf = (res: Response) => res.body().catch(() => Buffer.alloc(0));
+
+/** One cold visit (fresh context, empty cache) on one backend, then BATCHES regenerations. */
+async function runBackend(browser: Browser, origin: string, backend: string) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const responses: Response[] = [];
+  page.on('response', (r) => responses.push(r));
+  await page.goto(`${origin}/?backend=${backend}`);
+  await page.waitForSelector('#faces[data-generation="1"]', { timeout: 180_000 });
+  for (let i = 2; i <= BATCHES + 1; i++) {
+    await page.click('#generate');
+    await page.waitForSelector(`#faces[data-generation="${i}"]`, { timeout: 180_000 });
+  }
+  const timing = await page.evaluate(() => ({
+    first: performance.getEntriesByName('facegan:first-faces')[0].startTime,
+    batches: performance.getEntriesByName('facegan:generate').map((e) => e.duration),
+    label: document.getElementById('backend')!.textContent ?? '',
+    name: document.getElementById('backend')!.dataset.backend ?? '',
+  }));
+  if (timing.name !== backend) throw new Error(`asked for ${backend} but the page ran on ${timing.name} (${timing.label})`);
+  const warm = timing.batches.slice(1);
+  const run: BackendRun = {
+    backend,
+    label: timing.label,
+    coldFirstFacesMs: Math.round(timing.first),
+    generate16Ms: Math.round(median(warm)),
+    generate16AllMs: warm.map(Math.round),
+  };
+  // Bodies can only be read while the context is open.
+  const sizes = await transferSizes(responses);
+  await context.close();
+  return { run, sizes };
+}
+
+async function transferSizes(responses: Response[]) {
+  let pageJsGzipBytes = 0;
+  let pageJsRawBytes = 0;
+  let generatorWeightBytes = 0;
+  for (const res of responses) {
+    const path = new URL(res.url()).pathname;
+    if (path.endsWith('.js') || res.request().resourceType() === 'script') {
+      const body = await bodyOf(res);
+      pageJsRawBytes += body.length;
+      pageJsGzipBytes += gzipSync(body, { level: 9 }).length;
+    } else if (/\/models\/generator(\.json|\.weights.*\.bin)$/.test(path)) {
+      generatorWeightBytes += (await bodyOf(res)).length;
+    }
+  }
+  return { pageJsGzipBytes, pageJsRawBytes, generatorWeightBytes };
+}
+
+async function main(): Promise<void> {
+  const server = await startPreview(await buildSite('bench'));
+  const browser = await launchBrowser();
+  try {
+    const webgl = await runBackend(browser, server.origin, 'webgl');
+    const wasm = await runBackend(browser, server.origin, 'wasm');
+    const { sizes } = webgl;
+    const budgets = {
+      pageJsGzipBytes: { value: sizes.pageJsGzipBytes, limit: BUDGET.pageJsGzipBytes, ok: sizes.pageJsGzipBytes <= BUDGET.pageJsGzipBytes },
+      generatorWeightBytes: { value: sizes.generatorWeightBytes, limit: BUDGET.generatorWeightBytes, ok: sizes.generatorWeightBytes <= BUDGET.generatorWeightBytes },
+    };
+    console.log(JSON.stringify({ batches: BATCHES, backends: [webgl.run, wasm.run], ...sizes, budgets }, null, 2));
+    if (!Object.values(budgets).every((b) => b.ok)) process.exitCode = 1;
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+await main();
