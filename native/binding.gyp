@@ -5,7 +5,7 @@
       "sources": ["src/addon.cc", "src/conv.cc", "src/elementwise.cc", "src/parallel.cc"],
       "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
       "libraries": ["-lopenblas"],
-      "cflags_cc": ["-O3", "-march=native", "-fno-math-errno", "-std=c++17", "-fexceptions"],
+      "cflags_cc": ["-O3", "-fno-math-errno", "-std=c++17", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions", "-O2"],
       "defines": ["NAPI_VERSION=8"]
     }

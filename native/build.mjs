@@ -3,7 +3,7 @@
 // OpenBLAS, no Node headers) it writes why to native/build/UNAVAILABLE and the
 // trainer falls back to the other backends, quoting that reason.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,10 +31,21 @@ function findNodeDir() {
   return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
 }
 
+const addonPath = join(buildDir, 'Release', 'facegan_native.node');
+
+/** Every later `npm install` runs this again: skip the compile when nothing changed since the last build. */
+function upToDate() {
+  if (!existsSync(addonPath) || existsSync(reasonFile)) return false;
+  const sources = [join(here, 'binding.gyp'), fileURLToPath(import.meta.url),
+    ...readdirSync(join(here, 'src')).map((f) => join(here, 'src', f))];
+  const built = statSync(addonPath).mtimeMs;
+  return sources.every((f) => statSync(f).mtimeMs < built);
+}
+
 function fail(reason) {
   mkdirSync(buildDir, { recursive: true });
   // A stale addon from an earlier build must not outlive the reason it is unavailable.
-  rmSync(join(buildDir, 'Release', 'facegan_native.node'), { force: true });
+  rmSync(addonPath, { force: true });
   writeFileSync(reasonFile, `${reason}\n`);
   console.warn(`facegan: native training backend not built: ${reason}`);
   process.exit(0);
@@ -42,6 +53,10 @@ function fail(reason) {
 
 function build() {
   if (process.env.FACEGAN_SKIP_NATIVE) fail('FACEGAN_SKIP_NATIVE is set');
+  if (upToDate() && !process.argv.includes('--force')) {
+    console.log('facegan: native training backend is up to date');
+    return;
+  }
   if (process.platform !== 'linux') fail(`native kernels are built for Linux only (this is ${process.platform})`);
   const nodeGyp = findNodeGyp();
   if (!nodeGyp) fail('node-gyp was not found (it ships with npm)');

@@ -15,6 +15,7 @@ import { Rng } from '../src/lib/latent.ts';
 
 const registration = await registerNativeBackend();
 const suiteName = registration.ok ? 'native backend kernels' : `native backend kernels (skipped: ${registration.reason})`;
+if (!registration.ok) console.warn(`native backend kernel tests skipped: ${registration.reason}`);
 
 type Build = (inputs: tf.Tensor[]) => tf.Tensor[];
 

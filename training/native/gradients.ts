@@ -35,13 +35,14 @@ function broadcastBack(dy: tf.Tensor, x: tf.Tensor, axis: number | number[], div
 }
 
 function batchNormGrad(addon: NativeAddon, original: GradFunc): GradFunc {
-  return (dy, saved, attrs) => {
+  return (dyIn, saved, attrs) => {
+    const dy = dyIn as tf.Tensor; // FusedBatchNorm has one output
     const [x, mean, variance, scale] = saved;
     const channels = x.shape[x.shape.length - 1];
     const perChannel = (t?: tf.Tensor) => !t || (t.rank === 1 && t.shape[0] === channels);
     const float = [dy, x, mean, variance, scale].every((t) => !t || t.dtype === 'float32');
     if (!float || x.rank < 2 || mean.rank !== 1 || ![mean, variance, scale].every(perChannel)) {
-      return original(dy, saved, attrs);
+      return original(dyIn, saved, attrs);
     }
     const eps = Number((attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001);
     const varV = variance.dataSync(), scaleV = scale ? scale.dataSync() : null;
@@ -76,12 +77,12 @@ export function registerNativeGradients(addon: NativeAddon): void {
   registered = true;
   override('FusedBatchNorm', (original) => batchNormGrad(addon, original));
   override('Sum', () => (dy, [x], attrs) => {
-    const d = broadcastBack(dy, x, (attrs as { axis: number | number[] }).axis, 1);
+    const d = broadcastBack(dy as tf.Tensor, x, (attrs as { axis: number | number[] }).axis, 1);
     return { x: () => d };
   });
   override('Mean', () => (dy, [x], attrs) => {
     const axis = (attrs as { axis: number | number[] }).axis;
     const reduced = tf.util.parseAxisParam(axis, x.shape).reduce((n, a) => n * x.shape[a], 1);
-    return { x: () => broadcastBack(dy, x, axis, reduced) };
+    return { x: () => broadcastBack(dy as tf.Tensor, x, axis, reduced) };
   });
 }
