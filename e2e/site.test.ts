@@ -205,6 +205,34 @@ describe('home page', () => {
     expect(await page.textContent('#error')).toMatch(/weights are missing/);
   });
 
+  it('explains a lost WebGL context and offers WASM instead', async () => {
+    const page = await newPage();
+    // Keep every WebGL context the page creates, so the test can lose them as a driver reset would.
+    await page.addInitScript(() => {
+      const seen: WebGLRenderingContext[] = [];
+      (window as unknown as { __glContexts: WebGLRenderingContext[] }).__glContexts = seen;
+      for (const proto of [HTMLCanvasElement.prototype, OffscreenCanvas.prototype] as { getContext: (...a: unknown[]) => unknown }[]) {
+        const original = proto.getContext;
+        proto.getContext = function (this: unknown, ...args: unknown[]) {
+          const ctx = original.apply(this, args);
+          if (typeof args[0] === 'string' && args[0].startsWith('webgl') && ctx) seen.push(ctx as WebGLRenderingContext);
+          return ctx;
+        };
+      }
+    });
+    await page.goto(`${server.origin}/`);
+    await page.waitForSelector('#faces[data-generation="1"]', { timeout: 90_000 });
+    await page.evaluate(() => {
+      for (const gl of (window as unknown as { __glContexts: WebGLRenderingContext[] }).__glContexts) {
+        if (!gl.isContextLost()) gl.getExtension('WEBGL_lose_context')?.loseContext();
+      }
+    });
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.textContent('#error')).toContain('WebGL context was lost');
+    expect(new URL((await page.getAttribute('#error a', 'href'))!).searchParams.get('backend')).toBe('wasm');
+    expect(await page.isDisabled('#generate')).toBe(true);
+  });
+
   it('fits a phone screen without sideways scrolling', async () => {
     const { page } = await openHome(`?seed=5&${FAST}`, 375);
     await page.waitForSelector('#face-view:not([hidden])');

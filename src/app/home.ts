@@ -100,7 +100,8 @@ class HomePage {
     if (push) this.setAddress(link, true);
     await this.view.open(link);
     const title = byId('face-title');
-    title.focus();
+    // Move focus only when the visitor asked for the face, not on page load.
+    if (push) title.focus({ preventScroll: true });
     title.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   }
 
