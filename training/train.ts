@@ -2,7 +2,7 @@
  * The training loop: data in, checkpoints, logs, sample grids and an export
  * out. The step itself is src/lib/gan.ts, the same code the page runs.
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,7 +11,7 @@ import { buildGan, modelConfig, IMAGE_SIZE, type GanModels } from '../src/lib/mo
 import { GanTrainer, NonFiniteLossError, generate, type StepResult } from '../src/lib/gan.ts';
 import { Rng, latentBatch, sampleLatents } from '../src/lib/latent.ts';
 import { gridRgba } from '../src/lib/images.ts';
-import { BatchSampler, loadDataset, type Dataset } from './data.ts';
+import { BatchSampler, loadDataset, writeAtomic, type Dataset } from './data.ts';
 import { loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.ts';
 import { exportModels } from './export.ts';
 import type { TrainOptions } from './config.ts';
@@ -101,6 +101,8 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     `${data.heldOut} held out (${HELD_OUT_RULE}); ${data.skipped.length} skipped`);
   for (const s of data.skipped) say(`skipped ${s.file}: ${s.reason}`);
   if (!opts.resume) writeFileSync(paths.options, `${JSON.stringify(opts, null, 2)}\n`);
+  // Lines logged after the checkpoint we resume from will be logged again: drop them.
+  if (start.state && existsSync(paths.log)) trimLog(paths.log, start.state.step);
 
   const trainer = new GanTrainer(models.generator, models.discriminator, {
     learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing,
@@ -196,6 +198,17 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   models.generator.dispose();
   models.discriminator.dispose();
   return { status, step, last, checkpoint: paths.checkpoint, exportDir, message };
+}
+
+function trimLog(path: string, lastStep: number): void {
+  const kept = readFileSync(path, 'utf8').split('\n').filter((line) => {
+    try {
+      return line !== '' && (JSON.parse(line) as { step: number }).step <= lastStep;
+    } catch {
+      return false; // a line cut short by a crash
+    }
+  });
+  writeAtomic(path, kept.map((l) => `${l}\n`).join(''));
 }
 
 const round = (x: number) => Math.round(x * 10000) / 10000;
