@@ -26,10 +26,15 @@ std::vector<float>& Scratch(size_t floats) {
   return buffer;
 }
 
+// ...but never fewer than this many rows: deep layers (4x4 outputs, K in the
+// thousands) need tall sgemms to amortise packing the filter (measured).
+constexpr size_t kMinRows = 512;
+
 int RowsPerChunk(const ConvShape& s) {
   const size_t rowsPerImage = size_t(s.outH) * s.outW;
   const size_t k = s.PatchSize();
   size_t images = std::max<size_t>(1, kScratchFloats / (rowsPerImage * k));
+  images = std::max(images, (kMinRows + rowsPerImage - 1) / rowsPerImage);
   return int(std::min<size_t>(images, size_t(s.batch)));
 }
 
