@@ -7,10 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { Matrix } from 'ml-matrix';
+import sharp from 'sharp';
+import { toRgba } from '../src/lib/images.ts';
 import { Rng } from '../src/lib/latent.ts';
 import { IMAGE_SIZE, modelConfig } from '../src/lib/models.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
-import { evaluateGenerator, evaluateHeldOut, evaluateImages, evaluateUntrained } from '../training/eval/evaluate.ts';
+import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateImages, evaluateUntrained } from '../training/eval/evaluate.ts';
 import { DescriptorCache } from '../training/eval/descriptor-cache.ts';
 import { detectFaces, disposeFaceNets } from '../training/eval/face-nets.ts';
 import { frechetDistance, gaussianStats, traceSqrtProduct, type GaussianStats } from '../training/eval/frechet.ts';
@@ -163,6 +165,29 @@ describe('face evaluation', () => {
       expect(fromDisk.samples).toBe(10);
       expect(fromDisk.fid).toBeCloseTo(inMemory.fid, 6);
       expect(fromDisk.detection_rate).toBe(inMemory.detection_rate);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('judges a folder of saved 64x64 images like the same images in memory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facegan-images-'));
+    try {
+      const count = 8;
+      const images = real.subarray(0, count * PIXELS);
+      for (let i = 0; i < count; i++) {
+        const rgba = toRgba(images, i * PIXELS);
+        await sharp(Buffer.from(rgba.buffer), { raw: { width: IMAGE_SIZE, height: IMAGE_SIZE, channels: 4 } }).png().toFile(join(dir, `face${i}.png`));
+      }
+      writeFileSync(join(dir, 'notes.txt'), 'not an image');
+      const opts = { samples: 500, seed: 1, reference: 24, cacheDir: null };
+      const fromFolder = await evaluateFolder(dir, opts);
+      const inMemory = await evaluateImages('memory', images, opts);
+      expect(fromFolder.samples).toBe(count);
+      expect(fromFolder.detection_rate).toBe(inMemory.detection_rate);
+      // PNG stores 8-bit pixels: the same faces up to rounding.
+      expect(fromFolder.fid).toBeCloseTo(inMemory.fid, 3);
+      await expect(evaluateFolder(join(dir, 'missing'), opts)).rejects.toThrow(/not found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
