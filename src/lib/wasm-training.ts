@@ -33,7 +33,7 @@ function transpose(x: tf.TensorInfo, perm: number[], backend: tf.KernelBackend):
  * forward stride; its [C, kh, kw, F] output transposed is dW [kh, kw, C, F].
  */
 const conv2DBackpropFilter: tf.KernelFunc = ({ inputs, attrs, backend }) => {
-  const { x, dy } = inputs as unknown as tf.Conv2DBackpropFilterInputs;
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (dataFormat === 'NCHW') throw new Error("wasm Conv2DBackpropFilter supports dataFormat 'NHWC' only");
   const [kh, kw] = filterShape;
