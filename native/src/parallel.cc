@@ -1,6 +1,9 @@
 #include "parallel.h"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -85,9 +88,18 @@ class Pool {
   bool stop_ = false;
 };
 
+// FACEGAN_NATIVE_THREADS if set, else the cores this process may run on
+// (its affinity mask, which containers narrow, not the machine's core count).
 int DefaultThreads() {
-  const unsigned hw = std::thread::hardware_concurrency();
-  return int(std::clamp(hw == 0 ? 1u : hw, 1u, 16u));
+  if (const char* env = std::getenv("FACEGAN_NATIVE_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return std::min(n, 64);
+  }
+  cpu_set_t set;
+  int cores = 0;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cores = CPU_COUNT(&set);
+  if (cores <= 0) cores = int(std::thread::hardware_concurrency());
+  return std::clamp(cores, 1, 16);
 }
 
 Pool& ThePool() {

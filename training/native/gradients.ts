@@ -11,6 +11,9 @@
  * check against the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// In Node, tfjs-core's gradients are registered by tfjs-layers' bundle on import. Importing it here
+// means there is always an original to delegate to, and that it cannot later overwrite these overrides.
+import '@tensorflow/tfjs-layers';
 import type { NativeAddon } from './addon.ts';
 import { NATIVE_BACKEND } from './backend.ts';
 
