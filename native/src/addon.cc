@@ -258,6 +258,17 @@ napi_value JsBatchNorm(napi_env env, napi_callback_info info) {
   });
 }
 
+// activationGrad(dy, x, dx, alpha, relu)
+napi_value JsActivationGrad(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args a(env, info, 5);
+    const size_t n = Length(env, a.values[0]);
+    bool relu;
+    Check(env, napi_get_value_bool(env, a.values[4], &relu));
+    ActivationGrad(a.Floats(0, n, "dy"), a.Floats(1, n, "x"), a.Floats(2, n, "dx"), n, float(a.Number(3)), relu);
+  });
+}
+
 // batchNormGradStats(x, dy, channels, mean, sumDy: Float64Array, sumDyXmu: Float64Array)
 napi_value JsBatchNormGradStats(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
@@ -302,6 +313,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"reduceSum", nullptr, JsReduceSum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"select", nullptr, JsSelect, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"batchNorm", nullptr, JsBatchNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"activationGrad", nullptr, JsActivationGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"batchNormGradStats", nullptr, JsBatchNormGradStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, JsSetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, JsInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

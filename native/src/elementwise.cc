@@ -184,6 +184,18 @@ void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, siz
   });
 }
 
+void ActivationGrad(const float* dy, const float* x, float* dx, size_t n, float alpha, bool relu) {
+  ParallelFor(n, kGrain, [&](size_t begin, size_t end, int) {
+    if (relu) {
+      // tfjs-core: dy * step(x), and step(NaN) is NaN.
+      for (size_t i = begin; i < end; ++i) dx[i] = dy[i] * (std::isnan(x[i]) ? NAN : (x[i] > 0.0f ? 1.0f : 0.0f));
+    } else {
+      // tfjs-core: where(x > 0, dy, dy * alpha).
+      for (size_t i = begin; i < end; ++i) dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * alpha;
+    }
+  });
+}
+
 void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channels, const float* mean, size_t meanLen,
                         double* sumDy, double* sumDyXmu) {
   std::vector<float> mu(channels);

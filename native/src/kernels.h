@@ -51,6 +51,10 @@ void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, siz
                size_t varLen, const float* scale, size_t scaleLen, const float* offset, size_t offsetLen, float eps,
                float* y);
 
+// Gradient of relu (alpha 0) and leaky relu through their input x:
+// dx = dy where x > 0, alpha * dy elsewhere; relu's NaN inputs give NaN as in tfjs-core.
+void ActivationGrad(const float* dy, const float* x, float* dx, size_t n, float alpha, bool relu);
+
 // Per-channel sums for batch norm's gradient, in one read of x and dy:
 // sumDy[c] = sum of dy, sumDyXmu[c] = sum of dy * (x - mean[c]) over all rows.
 void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channels, const float* mean, size_t meanLen,

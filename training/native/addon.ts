@@ -26,6 +26,8 @@ export interface NativeAddon {
   select(cond: Uint8Array, a: Float32Array, b: Float32Array, out: Float32Array): void;
   batchNorm(x: Float32Array, channels: number, mean: Float32Array, variance: Float32Array,
     scale: Float32Array | null, offset: Float32Array | null, eps: number, y: Float32Array): void;
+  /** dx = dy where x > 0, else alpha * dy (relu: alpha 0, NaN where x is NaN). */
+  activationGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, alpha: number, relu: boolean): void;
   /** Per-channel sum(dy) and sum(dy * (x - mean)) for batch norm's gradient. */
   batchNormGradStats(x: Float32Array, dy: Float32Array, channels: number, mean: Float32Array, sumDy: Float64Array, sumDyXmu: Float64Array): void;
   /** Threads of the addon's pool (OpenBLAS itself stays single-threaded inside it). */

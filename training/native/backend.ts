@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './addon.ts';
 import { convKernels } from './conv-kernels.ts';
-import { elementwiseKernels } from './elementwise-kernels.ts';
+import { activationGradKernel, elementwiseKernels } from './elementwise-kernels.ts';
 import type { KernelArgs, NativeKernel } from './kernel.ts';
 import { matMulKernels } from './matmul-kernels.ts';
 
@@ -26,6 +26,10 @@ export function registerBackendKernels(addon: NativeAddon): void {
   const cpuKernels = new Map(tf.getKernelsForBackend('cpu').map((k) => [k.kernelName, k]));
   for (const k of cpuKernels.values()) {
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND });
+  }
+  // Native-only kernels, with no cpu counterpart: they never decline their input.
+  for (const nk of [activationGradKernel(addon)]) {
+    tf.registerKernel({ kernelName: nk.kernelName, backendName: NATIVE_BACKEND, kernelFunc: (args) => nk.run(args as unknown as KernelArgs)! });
   }
   for (const nk of nativeKernels(addon)) {
     const cpu = cpuKernels.get(nk.kernelName);

@@ -187,3 +187,20 @@ export const tileKernel: NativeKernel = {
     return backend.makeTensorInfo(x.shape.map((d, i) => d * reps[i]), 'float32', out);
   },
 };
+
+/** Kernels only the native backend has, called from its gradients (gradients.ts). */
+export const ACTIVATION_GRAD = 'FaceganActivationGrad';
+
+export const activationGradKernel = (addon: NativeAddon): NativeKernel => ({
+  kernelName: ACTIVATION_GRAD,
+  run: ({ inputs, backend, attrs }) => {
+    const { dy, x } = inputs;
+    if (!allFloat32(backend, dy, x) || !util.arraysEqual(dy.shape, x.shape)) {
+      throw new Error(`${ACTIVATION_GRAD} needs float32 dy and x of one shape, got ${dy.shape} and ${x.shape}`);
+    }
+    const { alpha, relu } = attrs as unknown as { alpha: number; relu: boolean };
+    const dx = new Float32Array(sizeOf(x.shape));
+    addon.activationGrad(floats(backend, dy), floats(backend, x), dx, alpha, relu);
+    return backend.makeTensorInfo(x.shape, 'float32', dx);
+  },
+});

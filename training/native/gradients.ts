@@ -4,10 +4,11 @@
  * tfjs-core's own gradient, which each of these delegates to).
  *
  * tfjs-core writes FusedBatchNorm's gradient as about ten full-size
- * element-wise passes plus a tile, and Sum's and Mean's as a multiply by a
- * tensor of ones. Here batch norm's per-channel sums come from one native
- * read of x and dy, dx is one broadcast multiply, and Sum/Mean gradients are
- * one broadcast copy. The mathematics is unchanged, which the kernel tests
+ * element-wise passes plus a tile, Sum's and Mean's as a multiply by a
+ * tensor of ones, and relu's and leaky relu's as a mask plus two passes.
+ * Here batch norm's per-channel sums come from one native read of x and dy,
+ * dx is one broadcast multiply, Sum/Mean gradients are one broadcast copy
+ * and activation gradients one native pass. The mathematics is unchanged, which the kernel tests
  * check against the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import type { NativeAddon } from './addon.ts';
 import { NATIVE_BACKEND } from './backend.ts';
+import { ACTIVATION_GRAD } from './elementwise-kernels.ts';
 
 type GradFunc = tf.GradConfig['gradFunc'];
 
@@ -72,6 +74,17 @@ function batchNormGrad(addon: NativeAddon, original: GradFunc): GradFunc {
   };
 }
 
+/** Relu's and leaky relu's gradients as one native pass instead of a mask, a select or step, and a multiply. */
+function activationGrad(relu: boolean): (original: GradFunc) => GradFunc {
+  return (original) => (dy, saved, attrs) => {
+    const [x] = saved;
+    const d = dy as tf.Tensor;
+    if (x.dtype !== 'float32' || d.dtype !== 'float32') return original(dy, saved, attrs);
+    const alpha = relu ? 0 : Number((attrs as { alpha?: number }).alpha ?? 0.2);
+    return { x: () => tf.engine().runKernel(ACTIVATION_GRAD, { dy: d, x }, { alpha, relu }) as tf.Tensor };
+  };
+}
+
 let registered = false;
 
 /** Installs the native-only gradients once per process. */
@@ -79,6 +92,8 @@ export function registerNativeGradients(addon: NativeAddon): void {
   if (registered) return;
   registered = true;
   override('FusedBatchNorm', (original) => batchNormGrad(addon, original));
+  override('Relu', activationGrad(true));
+  override('LeakyRelu', activationGrad(false));
   override('Sum', () => (dy, [x], attrs) => {
     const d = broadcastBack(dy as tf.Tensor, x, (attrs as { axis: number | number[] }).axis, 1);
     return { x: () => d };
