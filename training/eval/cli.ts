@@ -70,7 +70,9 @@ function run(args: Args): Promise<EvalResult> {
   if (args.images !== undefined) return evaluateFolder(args.images, opts);
   if (args['held-out']) return evaluateHeldOut(opts);
   if (!isArch(args.arch!)) throw new Error(`unknown --arch "${args.arch}": one of ${ARCHS.join(', ')}`);
-  return evaluateUntrained(modelConfig(args.arch, integer('width', args.width)), opts);
+  const width = integer('width', args.width);
+  if (width === 0) throw new Error('--width must be at least 1');
+  return evaluateUntrained(modelConfig(args.arch, width), opts);
 }
 
 /** Numbers rounded for reading; the API returns them unrounded. */
