@@ -4,8 +4,10 @@
  * 2 bad usage or data, 3 diverged (NaN or infinite loss).
  */
 import cliProgress from 'cli-progress';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import { buildGan, modelConfig, summarize } from '../src/lib/models.ts';
-import { DataError } from './data.ts';
+import { DataError, listImages } from './data.ts';
 import { HELP, UsageError, dataFolderHint, parseTrainArgs, type TrainOptions } from './config.ts';
 import { ResumeError, train, type TrainHooks } from './train.ts';
 import { initNodeBackend } from './node-backends.ts';
@@ -47,6 +49,8 @@ function progressHooks(quiet: boolean): TrainHooks & { stop(): void } {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // PROD silences TensorFlow.js' console banners, which would bury the CLI's own messages.
+  tf.env().set('PROD', true);
   let opts;
   try {
     opts = parseTrainArgs(argv);
@@ -62,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (opts.summary) {
+    await tf.setBackend('cpu'); // building layers needs a backend; nothing heavy runs
     printSummary(opts);
     return 0;
   }
@@ -77,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
 
   const hooks = progressHooks(opts.quiet);
   try {
+    listImages(opts.data); // fail fast on a bad --data, before any backend starts
     let backend;
     try {
       backend = await initNodeBackend(opts.backend);
