@@ -62,6 +62,8 @@ class TrainingRun {
   private session: FinetuneSession;
   private checkpoint: { step: number; pair: PairArtifacts } | null = null;
   private checkpointEvery = 1;
+  /** Bumped on recovery, so work from before it is recognised. */
+  private epoch = 0;
   private readonly eta = new EtaEstimator();
   private readonly sampleZ: Float32Array;
 
@@ -98,30 +100,37 @@ class TrainingRun {
     emit({ type: 'samples', step: this.session.stepsDone, pixels, count: n }, [pixels.buffer]);
   }
 
-  private async step(): Promise<void> {
+  /** Run GPU work, abandoned as a whole if the WebGL context goes (GPU reads may never return then). */
+  private async guarded(work: () => Promise<void>): Promise<void> {
     if (contextLost()) throw new ContextLostError();
     const watch = whenContextLost();
-    const started = performance.now();
     try {
-      const result = await Promise.race([this.session.step(), watch.lost.then(() => { throw new ContextLostError(); })]);
-      if (contextLost()) throw new ContextLostError();
-      // Kept before it is reported: every step the page shows survives a lost context.
-      if (need().backend === 'webgl') await this.maybeCheckpoint(performance.now() - started);
-      this.eta.record(performance.now() - started);
-      const { stepsDone: step, config } = this.session;
-      emit({ type: 'progress', step, total: config.steps, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(config.steps - step) });
-      if (step % config.sampleEvery === 0 || this.session.finished) await this.emitSamples();
+      await Promise.race([work(), watch.lost.then(() => { throw new ContextLostError(); })]);
     } finally {
       watch.cancel();
     }
   }
 
-  private async maybeCheckpoint(stepMs: number): Promise<void> {
+  private async stepAndReport(epoch: number): Promise<void> {
+    const started = performance.now();
+    const result = await this.session.step();
+    if (contextLost()) throw new ContextLostError();
+    // Kept before it is reported: every step the page shows survives a lost context.
+    if (need().backend === 'webgl') await this.maybeCheckpoint(performance.now() - started, epoch);
+    // A step abandoned after a lost context must not report late.
+    if (epoch !== this.epoch) return;
+    this.eta.record(performance.now() - started);
+    const { stepsDone: step, config } = this.session;
+    emit({ type: 'progress', step, total: config.steps, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(config.steps - step) });
+    if (step % config.sampleEvery === 0 || this.session.finished) await this.emitSamples();
+  }
+
+  private async maybeCheckpoint(stepMs: number, epoch: number): Promise<void> {
     const step = this.session.stepsDone;
     if (this.checkpoint && step - this.checkpoint.step < this.checkpointEvery && !this.session.finished) return;
     const started = performance.now();
     const pair = await snapshotPair(need().tuned);
-    if (contextLost()) throw new ContextLostError();
+    if (contextLost() || epoch !== this.epoch) throw new ContextLostError();
     this.checkpoint = { step, pair };
     const snapMs = performance.now() - started;
     this.checkpointEvery = Math.max(1, Math.ceil(snapMs / (0.25 * Math.max(stepMs, 1))));
@@ -130,6 +139,8 @@ class TrainingRun {
   /** Rebuild the pair on WASM from the last snapshot (or the pretrained weights) and carry on from there. */
   private async recover(): Promise<void> {
     const s = need();
+    this.epoch++;
+    try { this.session.dispose(); } catch { /* optimizer state went with the context */ }
     disposePair(s.tuned);
     try { s.reference.dispose(); } catch { /* the context took it */ }
     const choice = await leaveWebgl();
@@ -148,13 +159,15 @@ class TrainingRun {
   async run(): Promise<void> {
     let reason: 'finished' | 'stopped' | 'failed' = 'finished';
     let message = '';
+    let firstSamples = true;
     try {
-      await this.emitSamples();
       while (!this.session.finished && !this.stopped) {
         await this.waitWhilePaused();
         if (this.stopped) break;
         try {
-          await this.step();
+          if (firstSamples) await this.guarded(() => this.emitSamples());
+          firstSamples = false;
+          await this.guarded(() => this.stepAndReport(this.epoch));
         } catch (err) {
           if (!(err instanceof ContextLostError) && !contextLost()) throw err;
           await this.recover();

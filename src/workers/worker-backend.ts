@@ -16,12 +16,17 @@ type TrainingKernels = { registerWasmTrainingKernels?: () => void };
 // The gradient kernels the WASM backend lacks; optional at build time so the page builds without them.
 const trainingKernelModules = import.meta.glob<TrainingKernels>('../lib/wasm-training.ts', { eager: true });
 
+const registerKernels = Object.values(trainingKernelModules)[0]?.registerWasmTrainingKernels;
+const NO_KERNELS = 'the WASM training kernels are not part of this build, so WASM cannot train here';
+
 function registerTrainingKernels(): string | null {
-  const register = Object.values(trainingKernelModules)[0]?.registerWasmTrainingKernels;
-  if (!register) return 'the WASM training kernels are not part of this build; some layers may not train on WASM';
-  register();
+  if (!registerKernels) return NO_KERNELS;
+  registerKernels();
   return null;
 }
+
+/** Without its training kernels WASM would fail at the first step: skip it unless the visitor asked for it. */
+const wasmVeto = () => (registerKernels ? null : NO_KERNELS);
 
 function webglVeto(forced: boolean): () => string | null {
   return () => {
@@ -52,13 +57,14 @@ async function afterSelect(choice: BackendChoice, order: string[], checks: Recor
 export async function startBackend(pref: BackendPreference, wasmPath: string): Promise<WorkerBackend> {
   setWasmPaths(wasmPath);
   const { order } = preferBackend(BROWSER_ORDER, pref === 'auto' ? null : pref);
-  const checks = { webgl: webglVeto(pref === 'webgl') };
+  const checks: Record<string, () => string | null> = { webgl: webglVeto(pref === 'webgl') };
+  if (pref !== 'wasm') checks.wasm = wasmVeto;
   return afterSelect(await selectBackend(order, checks), order, checks);
 }
 
 /** Move to WASM (or CPU) after WebGL failed mid-session. */
 export async function leaveWebgl(): Promise<WorkerBackend> {
-  const choice = await selectBackend(['wasm', 'cpu']);
+  const choice = await selectBackend(['wasm', 'cpu'], { wasm: wasmVeto });
   return { ...choice, warning: choice.name === 'wasm' ? registerTrainingKernels() : null };
 }
 
@@ -72,14 +78,25 @@ export function contextLost(): boolean {
   return webglContext()?.isContextLost() ?? false;
 }
 
-/** Resolves when the WebGL context is lost (never on other backends); call `cancel` when done waiting. */
-export function whenContextLost(): { lost: Promise<void>; cancel: () => void } {
+/**
+ * Resolves when the WebGL context is lost (never on other backends); call
+ * `cancel` when done waiting. Listens for the event and also polls, since a
+ * lost context can leave GPU reads waiting forever.
+ */
+export function whenContextLost(pollMs = 250): { lost: Promise<void>; cancel: () => void } {
   const canvas = webglContext()?.canvas as OffscreenCanvas | undefined;
   if (!canvas) return { lost: new Promise(() => {}), cancel: () => {} };
   let onLost = () => {};
   const lost = new Promise<void>((resolve) => { onLost = resolve; });
   canvas.addEventListener('webglcontextlost', onLost);
-  return { lost, cancel: () => canvas.removeEventListener('webglcontextlost', onLost) };
+  const timer = setInterval(() => { if (contextLost()) onLost(); }, pollMs);
+  return {
+    lost,
+    cancel: () => {
+      clearInterval(timer);
+      canvas.removeEventListener('webglcontextlost', onLost);
+    },
+  };
 }
 
 /** Test hook: make the browser drop the WebGL context, as a GPU reset would. */

@@ -12,6 +12,8 @@ import type { FinetuneClient } from './worker-client.ts';
 /** The live grid's fixed noise: seeds 1 to 16. */
 export const SAMPLE_SEEDS = Array.from({ length: 16 }, (_, i) => i + 1);
 
+export const STEP_MARK = 'facegan:finetune-step';
+
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 export function drawGrid(canvas: HTMLCanvasElement, pixels: Float32Array, count: number, cols: number): void {
@@ -73,6 +75,8 @@ export class TrainingPanel {
   private async begin(): Promise<void> {
     this.error.hidden = true;
     this.notice.hidden = true;
+    delete this.status.dataset.done;
+    delete this.eta.dataset.step;
     let config: FinetuneConfig;
     try {
       config = this.readConfig();
@@ -84,6 +88,7 @@ export class TrainingPanel {
     this.chart ??= new LossChart($('loss-chart'));
     this.chart.truncate();
     this.losses.length = 0;
+    performance.clearMarks(STEP_MARK);
     this.setRunning(true);
     this.status.textContent = `Fine-tuning on ${crops.length} crops…`;
     try {
@@ -123,6 +128,8 @@ export class TrainingPanel {
           this.chart?.truncate(event.step - 1);
         }
         this.losses.push({ step: event.step, dLoss: event.dLoss, gLoss: event.gLoss });
+        // Step timestamps for bench/finetune-bench.ts.
+        performance.mark(STEP_MARK, { detail: { step: event.step } });
         this.chart?.add(event.step, event.dLoss, event.gLoss);
         this.progress.value = event.step / event.total;
         const rate = event.stepsPerSecond ? `${event.stepsPerSecond.toFixed(1)} steps/s` : '';

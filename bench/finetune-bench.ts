@@ -1,0 +1,103 @@
+/**
+ * Fine-tuning speed on the built site in headless Chromium: steps per second
+ * of the fine-tune page's worker (batch 16 by default) on WebGL and on WASM.
+ * The page marks each completed step (`facegan:finetune-step`); the first
+ * WARMUP steps (shader compilation, first allocations) are left out and the
+ * rest timed between marks.
+ *
+ * Standalone:  npx tsx bench/finetune-bench.ts
+ *   FINETUNE_BENCH_WIDTH=16  fine-tune a fresh DCGAN of that width instead of
+ *                           the shipped pair (which needs public/models/discriminator.json)
+ *   FINETUNE_BENCH_STEPS=12  steps per backend (default 12, of which 2 warm-up)
+ * From another bench: `benchFinetune(browser, origin, 'webgl', { modelBase })`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { celebaFile, identityPhotos } from '../e2e/fixtures/photos.ts';
+
+export interface FinetuneBenchOptions {
+  batch?: number;
+  steps?: number;
+  warmup?: number;
+  /** Path on the site of the pair to fine-tune (default: the shipped /models/). */
+  modelBase?: string;
+}
+
+export interface FinetuneBenchResult {
+  backend: string;
+  batch: number;
+  stepsTimed: number;
+  stepsPerSecond: number;
+  imagesPerSecond: number;
+  /** Median milliseconds per step after warm-up. */
+  medianStepMs: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** One fresh page: 8 photos of one CelebA identity in, `steps` fine-tuning steps on `backend`, timed. */
+export async function benchFinetune(browser: Browser, origin: string, backend: 'webgl' | 'wasm', options: FinetuneBenchOptions = {}): Promise<FinetuneBenchResult> {
+  const { batch = 16, steps = 12, warmup = 2, modelBase = '/models/' } = options;
+  if (steps <= warmup + 1) throw new Error(`steps (${steps}) must exceed warm-up (${warmup}) by at least 2`);
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${origin}/finetune/?backend=${backend}&model=${encodeURIComponent(modelBase)}`);
+    await page.locator('#ft-backend[data-backend]:not([data-backend=""]), #train-error:not([hidden])').first().waitFor({ timeout: 120_000 });
+    const running = await page.locator('#ft-backend').getAttribute('data-backend');
+    if (running !== backend) throw new Error(`asked for ${backend} but the fine-tuner runs on ${running}: ${await page.locator('#train-error').textContent()}`);
+    await page.setInputFiles('#photo-input', identityPhotos(8).files.map(celebaFile));
+    await page.locator('#train-start:enabled').waitFor({ timeout: 180_000 });
+    await page.fill('input[name=steps]', String(steps));
+    await page.fill('input[name=batch]', String(batch));
+    await page.click('#train-start');
+    await page.locator('#train-status[data-done]').waitFor({ timeout: 600_000 });
+    const done = await page.locator('#train-status').getAttribute('data-done');
+    if (done !== 'finished') throw new Error(`fine-tuning on ${backend} did not finish: ${await page.locator('#train-status').textContent()}`);
+    const times = await page.evaluate(() => performance.getEntriesByName('facegan:finetune-step').map((e) => e.startTime));
+    const deltas = times.slice(warmup + 1).map((t, i) => t - times[warmup + i]);
+    const ms = median(deltas);
+    return { backend, batch, stepsTimed: deltas.length, stepsPerSecond: 1000 / ms, imagesPerSecond: (1000 * batch) / ms, medianStepMs: ms };
+  } finally {
+    await context.close();
+  }
+}
+
+/** A fresh DCGAN pair of `width` in `<outDir>/bench-models/`, for machines without the shipped pair. */
+export async function writeBenchModel(outDir: string, width: number): Promise<string> {
+  const tf = await import('@tensorflow/tfjs-core');
+  await import('@tensorflow/tfjs-backend-cpu');
+  const { buildGan, modelConfig } = await import('../src/lib/models.ts');
+  const { toArtifacts, toFiles } = await import('../src/lib/weights.ts');
+  await tf.setBackend('cpu');
+  const dir = join(outDir, 'bench-models');
+  mkdirSync(dir, { recursive: true });
+  const gan = buildGan({ ...modelConfig('dcgan', width), seed: 1 });
+  for (const [name, model] of [['generator', gan.generator], ['discriminator', gan.discriminator]] as const) {
+    const files = toFiles(await toArtifacts(model), name);
+    writeFileSync(join(dir, `${name}.json`), JSON.stringify(files.modelJson));
+    for (const [shard, bytes] of files.shards) writeFileSync(join(dir, shard), bytes);
+  }
+  return '/bench-models/';
+}
+
+async function main(): Promise<void> {
+  const { buildSite, launchBrowser, startPreview } = await import('../e2e/helpers.ts');
+  const outDir = await buildSite('bench-finetune');
+  const width = process.env.FINETUNE_BENCH_WIDTH ? Number(process.env.FINETUNE_BENCH_WIDTH) : null;
+  const modelBase = width ? await writeBenchModel(outDir, width) : '/models/';
+  const steps = Number(process.env.FINETUNE_BENCH_STEPS ?? 12);
+  const server = await startPreview(outDir);
+  const browser = await launchBrowser();
+  try {
+    const results: FinetuneBenchResult[] = [];
+    for (const backend of ['webgl', 'wasm'] as const) results.push(await benchFinetune(browser, server.origin, backend, { modelBase, steps }));
+    console.log(JSON.stringify({ model: width ? `dcgan width ${width} (fresh)` : modelBase, results }, null, 2));
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
