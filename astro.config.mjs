@@ -55,6 +55,18 @@ export default defineConfig({
     // TensorFlow.js is one large chunk by nature; the real budget (1 MB
     // gzipped) is checked by `npm run bench:web`.
     build: { chunkSizeWarningLimit: 2500 },
+    // TensorFlow.js' Node platform requires node-fetch; the page never uses it.
+    resolve: { alias: { 'node-fetch': fileURLToPath(new URL('./src/app/no-node-fetch.ts', import.meta.url)) } },
+    // Pre-bundled for `astro dev`, with one shared tfjs-core instance.
+    optimizeDeps: {
+      include: [
+        '@tensorflow/tfjs-core',
+        '@tensorflow/tfjs-layers',
+        '@tensorflow/tfjs-backend-cpu',
+        '@tensorflow/tfjs-backend-webgl',
+        '@tensorflow/tfjs-backend-wasm',
+      ],
+    },
   },
   devToolbar: { enabled: false },
 });
