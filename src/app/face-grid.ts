@@ -46,10 +46,15 @@ export class FaceGrid {
     root.addEventListener('click', (event) => this.onClick(event));
   }
 
-  /** Empty tiles while the model loads or a batch is being drawn. */
-  setBusy(busy: boolean, placeholders = 0): void {
+  /** Tell assistive technology a new batch is on its way (the old faces stay until it lands). */
+  setBusy(busy: boolean): void {
     this.root.setAttribute('aria-busy', String(busy));
-    if (placeholders > 0 && this.faces.length === 0) this.resize(placeholders, true);
+  }
+
+  /** Back to `count` empty, pulsing tiles (e.g. before the first batch of a new model). */
+  clear(count = this.root.children.length): void {
+    this.faces = [];
+    this.resize(count, true);
   }
 
   show(faces: Face[]): void {
