@@ -7,11 +7,11 @@
  * The page is pointed at a small DCGAN made here (`?model=/test-models/`), so
  * the run stays short on a software GPU whatever model the site ships.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
+import type { Browser, BrowserContext, Download, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
@@ -56,6 +56,23 @@ async function openPage(backend: 'webgl' | 'wasm'): Promise<void> {
   await page.goto(`${server.origin}/finetune/?model=/${MODEL_DIR}/&backend=${backend}`);
   await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 60_000 });
   await poll(() => page.locator('#compare-pretrained').evaluate((c: HTMLCanvasElement) => c.width), { timeout: 30_000 }).toBeGreaterThan(1);
+}
+
+/** Click "Download model files" and collect the four downloads. */
+async function exportModel(): Promise<FilePayload[]> {
+  const files: FilePayload[] = [];
+  const collect = async (d: Download) => {
+    const path = await d.path();
+    files.push({ name: d.suggestedFilename(), mimeType: 'application/octet-stream', buffer: readFileSync(path) });
+  };
+  const pending: Promise<void>[] = [];
+  const onDownload = (d: Download) => pending.push(collect(d));
+  page.on('download', onDownload);
+  await page.click('#model-export');
+  await poll(() => pending.length).toBe(4);
+  await Promise.all(pending);
+  page.off('download', onDownload);
+  return files;
 }
 
 const sampleGrid = () => page.locator('#train-samples').evaluate((c: HTMLCanvasElement) => c.toDataURL());
@@ -126,7 +143,7 @@ describe('fine-tune page', () => {
     expect(after.numTensors).toBe(before.numTensors);
   });
 
-  it('keeps the fine-tuned model in IndexedDB across a reload, and resets to pretrained', async () => {
+  it('keeps the fine-tuned model in IndexedDB across a reload, exports, resets and imports it', async () => {
     await page.click('#model-save');
     await poll(() => page.locator('#model-status').getAttribute('data-result')).toBe('ok');
     const changed = (await inspect()).weightChange;
@@ -135,11 +152,22 @@ describe('fine-tune page', () => {
     expect((await inspect()).weightChange).toBeCloseTo(changed, 6);
     const [pre, tuned] = await Promise.all(['pretrained', 'finetuned'].map((w) => page.locator(`#compare-${w}`).evaluate((c: HTMLCanvasElement) => c.toDataURL())));
     expect(tuned).not.toBe(pre);
+    const exported = await exportModel();
+    expect(exported.map((f) => f.name).sort()).toEqual([
+      'facegan-discriminator.json', 'facegan-discriminator.weights1of1.bin', 'facegan-generator.json', 'facegan-generator.weights1of1.bin',
+    ]);
     await page.click('#model-reset');
     await poll(() => page.locator('#model-status').textContent()).toContain('Back to the pretrained model');
     expect((await inspect()).weightChange).toBe(0);
     await openPage('webgl');
     expect(await page.locator('#ft-model').getAttribute('data-restored')).toBe('false');
+    // The downloaded files bring the fine-tuned model back.
+    await page.setInputFiles('#model-import', exported);
+    await poll(() => page.locator('#model-status').textContent()).toContain('Imported the generator and discriminator');
+    expect((await inspect()).weightChange).toBeCloseTo(changed, 6);
+    // A generator JSON without its weights is refused with the reason.
+    await page.setInputFiles('#model-import', exported.filter((f) => f.name === 'facegan-generator.json'));
+    await poll(() => page.locator('#model-status').textContent()).toContain('needs facegan-generator.weights1of1.bin');
   });
 
   it(`fine-tunes ${STEPS} steps on WASM, chosen on the page`, async () => {
@@ -181,7 +209,7 @@ describe('fine-tune page', () => {
   });
 
   it('explains every photo it cannot use, and the page keeps working', async () => {
-    await page.click('#clear-photos');
+    await openPage('wasm');
     const bad = await badInputs(faces[0].buffer);
     await page.setInputFiles('#photo-input', Object.values(bad));
     const problemsList = page.locator('#photo-problems');
@@ -193,14 +221,14 @@ describe('fine-tune page', () => {
     expect(text).toMatch(/huge\.png: This image is 12000 x 12000 pixels, too large/);
     expect(text).toMatch(/photo\.heic: HEIC\/HEIF photos/);
     expect(text).toMatch(/noise\.png: No face was found/);
-    // Usable despite their quirks: the animated GIF (first frame), the transparent PNG and the tilted CMYK JPEG.
+    // Usable despite their quirks: the animated GIF (first frame), the transparent PNG, the tilted CMYK JPEG and the EXIF-rotated JPEG.
     const faceNames = await page.locator('#crops li[data-face=true] .crop-name').allTextContents();
-    expect(faceNames.sort()).toEqual(['animated.gif', 'cmyk.jpg', 'transparent.png']);
+    expect(faceNames.sort()).toEqual(['animated.gif', 'cmyk.jpg', 'rotated.jpg', 'transparent.png']);
     expect(await page.locator('#crops li', { hasText: 'animated.gif' }).textContent()).toContain('first frame');
     // The no-face photo can still be used as a centre crop.
     const noFace = page.locator('#crops li[data-face=false]');
     await noFace.locator('input[type=checkbox]').check();
-    await poll(() => page.locator('#photo-status').textContent()).toContain('4 of 4 crops will be used');
+    await poll(() => page.locator('#photo-status').textContent()).toContain('5 of 5 crops will be used');
     expect(await page.locator('#train-start').isEnabled()).toBe(true);
   });
 
