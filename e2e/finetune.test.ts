@@ -189,6 +189,21 @@ describe('fine-tune page', () => {
     expect(after.numTensors).toBe(before.numTensors);
   });
 
+  it('pauses, resumes and stops a run', async () => {
+    await train(200);
+    await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
+    await page.click('#train-pause');
+    await poll(() => page.locator('#train-status').textContent()).toBe('Paused.');
+    const pausedAt = (await losses()).length;
+    await page.waitForTimeout(1500);
+    expect((await losses()).length).toBeLessThanOrEqual(pausedAt + 1);
+    await page.click('#train-pause');
+    await poll(async () => (await losses()).length, { timeout: 60_000 }).toBeGreaterThan(pausedAt + 1);
+    await page.click('#train-stop');
+    expect(await waitDone()).toMatch(/^stopped: Stopped after \d+ steps/);
+    expect(await page.locator('#train-start').isEnabled()).toBe(true);
+  });
+
   it('continues on WASM from the last completed step when the WebGL context is lost', async () => {
     await page.selectOption('#ft-backend-choice', 'webgl');
     await poll(() => page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgl');

@@ -80,7 +80,7 @@ class FinetunePage {
       this.showRuntime(info);
       this.ready = true;
       $('train-error').hidden = true;
-      await this.results.compare();
+      await Promise.all([this.results.compare(), this.training.showSamples()]);
     } catch (err) {
       this.showError(`The fine-tuner could not start: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -5,7 +5,7 @@
  */
 import { formatDuration, finetuneConfig, type FinetuneConfig } from '../../lib/finetune.ts';
 import { gridRgba } from '../../lib/images.ts';
-import type { TrainEvent } from '../../workers/finetune-protocol.ts';
+import type { GenerateReply, TrainEvent } from '../../workers/finetune-protocol.ts';
 import { LossChart } from './loss-chart.ts';
 import type { FinetuneClient } from './worker-client.ts';
 
@@ -65,6 +65,12 @@ export class TrainingPanel {
       learningRate: Number(f.get('learningRate')),
       augment: f.get('augment') === 'on',
     });
+  }
+
+  /** Draw the live grid from the current generator (before any training, or after import or reset). */
+  async showSamples(): Promise<void> {
+    const { pixels } = await this.client.request<GenerateReply>({ type: 'generate', which: 'finetuned', seeds: SAMPLE_SEEDS });
+    drawGrid(this.samples, pixels, SAMPLE_SEEDS.length, 4);
   }
 
   private showError(message: string): void {
