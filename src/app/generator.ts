@@ -51,15 +51,34 @@ function checkShape(model: tfl.LayersModel, url: string): number {
   return input[1];
 }
 
-/** Load the generator; `onProgress` gets the downloaded fraction, 0 to 1. */
-export async function loadFaceModel(url = MODEL_URL, onProgress?: (fraction: number) => void): Promise<FaceModel> {
+/**
+ * Fetch the generator's files; `onProgress` gets the downloaded fraction,
+ * 0 to 1. Needs no backend, so the download can overlap backend start-up.
+ */
+export function downloadFaceModel(url = MODEL_URL, onProgress?: (fraction: number) => void): Promise<tf.io.ModelArtifacts> {
+  const handler = tf.io.http(url, { onProgress });
+  const download = handler.load!().catch((err: unknown) => {
+    throw explainLoadFailure(url, err);
+  });
+  // Handled where it is awaited; this keeps the browser from reporting it as unhandled in between.
+  download.catch(() => undefined);
+  return download;
+}
+
+/** Build the generator from downloaded files, on the current backend. */
+export async function buildFaceModel(artifacts: tf.io.ModelArtifacts, url = MODEL_URL): Promise<FaceModel> {
   let model: tfl.LayersModel;
   try {
-    model = await tfl.loadLayersModel(url, { onProgress });
+    model = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (err) {
     throw explainLoadFailure(url, err);
   }
   return { model, zDim: checkShape(model, url) };
+}
+
+/** Download and build the generator in one go (the backend must already be chosen). */
+export async function loadFaceModel(url = MODEL_URL, onProgress?: (fraction: number) => void): Promise<FaceModel> {
+  return buildFaceModel(await downloadFaceModel(url, onProgress), url);
 }
 
 /** Run the generator on `count` latents stored row-major in `latents`. */

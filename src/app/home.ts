@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { randomSeed } from '../lib/latent.ts';
 import { FaceGrid } from './face-grid.ts';
 import { FaceView, type FaceViewElements } from './face-view.ts';
-import { loadFaceModel, renderSeeds, type FaceModel } from './generator.ts';
+import { buildFaceModel, downloadFaceModel, renderSeeds, type FaceModel } from './generator.ts';
 import { readFaceLink, withFaceLink, type FaceLink } from './seed-url.ts';
 import { StatusLine, type StatusElements } from './status.ts';
 import { startRuntime, webglCanvas } from './tf-runtime.ts';
@@ -136,10 +136,12 @@ async function main(): Promise<void> {
   window.__facegan = { numTensors: () => tf.memory().numTensors, backend: () => tf.getBackend() };
   try {
     const link = linkFromAddress(status);
+    // The weights download while the backend starts (WebGL start-up alone can take a second).
+    const download = downloadFaceModel(undefined, (f) => status.showProgress(f));
     const runtime = await startRuntime(new URL(location.href).searchParams.get('backend'));
     status.showBackend(runtime);
     watchContextLoss(status, button);
-    const model = await loadFaceModel(undefined, (f) => status.showProgress(f));
+    const model = await buildFaceModel(await download);
     status.doneLoading();
     const page = new HomePage(model, button, status);
     await page.generate();
