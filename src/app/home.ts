@@ -75,7 +75,7 @@ class HomePage {
   constructor(private readonly model: FaceModel, private readonly button: HTMLButtonElement, private readonly status: StatusLine) {
     this.grid = new FaceGrid(byId('faces'), { onSelect: (face) => void this.openFace({ seed: face.seed!, morph: null }, true) });
     this.view = new FaceView(faceViewElements(), model, (link) => this.setAddress(link, false));
-    button.addEventListener('click', () => void this.generate());
+    button.addEventListener('click', () => this.generate().catch((err) => this.status.showError(message(err))));
     addEventListener('popstate', () => void this.followAddress());
   }
 
