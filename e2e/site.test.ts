@@ -267,5 +267,7 @@ describe('about page', () => {
     const nav = await page.$$eval('nav a', (as) => as.map((a) => a.textContent));
     expect(nav).toEqual(['Home', 'Fine-tune', 'About the model']);
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+    await page.setViewportSize({ width: 375, height: 800 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
   });
 });
