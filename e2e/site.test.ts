@@ -3,7 +3,7 @@
  * faces appear on WebGL (SwiftShader here), WASM and CPU; shared seed links
  * reproduce a face; nothing leaks; nothing is fetched from another origin.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -14,6 +14,9 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'public/models/generator.json'))) {
+    throw new Error('public/models/generator.json is missing: the site needs an exported generator (npm run train exports one)');
+  }
   server = await startPreview(await buildSite('site'));
   browser = await launchBrowser();
 });
