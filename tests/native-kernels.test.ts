@@ -248,6 +248,35 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     expect(moved).toBe(true);
   });
 
+  it('reuses output buffers only when nothing outside can still see them', async () => {
+    await tf.setBackend('native');
+    const n = 1 << 16;
+    const x = tf.tensor1d(randomData([n], 9));
+    const expected = Float32Array.from(x.dataSync(), (v) => Math.max(v, 0));
+    const next = () => tf.neg(x); // same length: would take a recycled buffer
+
+    // Read out, then disposed: the array the caller holds must not be overwritten.
+    const read = tf.relu(x);
+    const values = read.dataSync();
+    read.dispose();
+    const a = next();
+    expect(Array.from(values)).toEqual(Array.from(expected));
+
+    // A cpu kernel's view into a disposed tensor's array (slice) must stay valid.
+    const base = tf.relu(x);
+    const view = tf.slice(base, [0], [n - 1]);
+    base.dispose();
+    const b = next();
+    expect(Array.from(view.dataSync())).toEqual(Array.from(expected.subarray(0, n - 1)));
+
+    // An array nobody saw is reused, and the result is still right.
+    const unseen = tf.relu(x);
+    unseen.dispose();
+    const c = tf.abs(x);
+    expect(Array.from(c.dataSync())).toEqual(Array.from(x.dataSync(), Math.abs));
+    tf.dispose([x, a, b, view, c]);
+  });
+
   it('rejects typed arrays that are too short or of the wrong type', () => {
     const load = loadAddon();
     if (!load.ok) throw new Error(load.reason);

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './addon.ts';
+import { outputBuffers } from './buffers.ts';
 import { convKernels } from './conv-kernels.ts';
 import { activationGradKernel, elementwiseKernels } from './elementwise-kernels.ts';
 import type { KernelArgs, NativeKernel } from './kernel.ts';
@@ -16,16 +17,52 @@ export const NATIVE_BACKEND = 'native';
 /** Below cpu (1), so that importing this never changes anyone's default backend. */
 const PRIORITY = 0;
 
+/**
+ * The cpu backend, plus buffer reuse: arrays of disposed tensors go back to
+ * the pool, and arrays that are read out leave it for good.
+ */
+class NativeBackend extends MathBackendCPU {
+  override readSync(dataId: tf.DataId): tf.BackendValues {
+    outputBuffers.escape(this.data.get(dataId)?.values);
+    return super.readSync(dataId);
+  }
+
+  override disposeData(dataId: tf.DataId, force?: boolean): boolean {
+    const values = this.data.get(dataId)?.values;
+    const deleted = super.disposeData(dataId, force);
+    if (deleted) outputBuffers.recycle(values);
+    return deleted;
+  }
+
+  override dispose(): void {
+    outputBuffers.clear();
+    super.dispose();
+  }
+}
+
+/** cpu kernels that pass tensors on by reference count (same dataId), never by sharing arrays. */
+const NO_ALIASING = new Set(['Reshape', 'Identity']);
+
+/** A cpu kernel may keep or view its inputs' arrays (slice returns subarrays): they leave the pool. */
+function escapingInputs(cpu: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as MathBackendCPU;
+    for (const t of Object.values(args.inputs)) if (t) outputBuffers.escape(backend.data.get(t.dataId)?.values);
+    return cpu(args);
+  };
+}
+
 export function nativeKernels(addon: NativeAddon): NativeKernel[] {
   return [...convKernels(addon), ...matMulKernels(addon), ...elementwiseKernels(addon)];
 }
 
 /** Registers the backend and its kernels; call once per process. */
 export function registerBackendKernels(addon: NativeAddon): void {
-  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), PRIORITY);
+  tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), PRIORITY);
   const cpuKernels = new Map(tf.getKernelsForBackend('cpu').map((k) => [k.kernelName, k]));
   for (const k of cpuKernels.values()) {
-    tf.registerKernel({ ...k, backendName: NATIVE_BACKEND });
+    const kernelFunc = NO_ALIASING.has(k.kernelName) ? k.kernelFunc : escapingInputs(k.kernelFunc);
+    tf.registerKernel({ ...k, backendName: NATIVE_BACKEND, kernelFunc });
   }
   // Native-only kernels, with no cpu counterpart: they never decline their input.
   for (const nk of [activationGradKernel(addon)]) {
@@ -35,10 +72,11 @@ export function registerBackendKernels(addon: NativeAddon): void {
     const cpu = cpuKernels.get(nk.kernelName);
     if (!cpu) throw new Error(`the cpu backend has no ${nk.kernelName} kernel to fall back on`);
     tf.unregisterKernel(nk.kernelName, NATIVE_BACKEND);
+    const fallback = escapingInputs(cpu.kernelFunc);
     tf.registerKernel({
       ...cpu,
       backendName: NATIVE_BACKEND,
-      kernelFunc: (args) => nk.run(args as unknown as KernelArgs) ?? (cpu.kernelFunc(args) as tf.TensorInfo),
+      kernelFunc: (args) => nk.run(args as unknown as KernelArgs) ?? (fallback(args) as tf.TensorInfo),
     });
   }
 }

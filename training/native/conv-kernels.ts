@@ -6,6 +6,7 @@
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './addon.ts';
+import { outputBuffers } from './buffers.ts';
 import { allFloat32, floats, sizeOf } from './data.ts';
 import { applyActivation, addBias } from './elementwise-kernels.ts';
 import type { NativeKernel } from './kernel.ts';
@@ -37,7 +38,7 @@ function conv2dForward(addon: NativeAddon, backend: MathBackendCPU, x: TensorInf
   if (!allFloat32(backend, x, filter)) return null;
   const info = convInfo(x.shape, filter.shape, attrs);
   if (!info) return null;
-  const y = new Float32Array(sizeOf(info.outShape));
+  const y = outputBuffers.take(sizeOf(info.outShape));
   addon.conv2d(floats(backend, x), floats(backend, filter), y, dims(info));
   return { shape: info.outShape, values: y };
 }
@@ -70,7 +71,7 @@ export const convKernels = (addon: NativeAddon): NativeKernel[] => [
       if (!allFloat32(backend, dy, filter)) return null;
       const info = convInfo(a.inputShape, filter.shape, { ...a, dilations: 1 });
       if (!info) return null;
-      const dx = new Float32Array(sizeOf(info.inShape));
+      const dx = outputBuffers.take(sizeOf(info.inShape));
       addon.conv2dBackpropInput(floats(backend, dy), floats(backend, filter), dx, dims(info));
       return backend.makeTensorInfo(info.inShape, 'float32', dx);
     },
@@ -83,7 +84,7 @@ export const convKernels = (addon: NativeAddon): NativeKernel[] => [
       if (!allFloat32(backend, x, dy)) return null;
       const info = convInfo(x.shape, a.filterShape, { ...a, dilations: 1 });
       if (!info) return null;
-      const dw = new Float32Array(sizeOf(a.filterShape));
+      const dw = outputBuffers.take(sizeOf(a.filterShape));
       addon.conv2dBackpropFilter(floats(backend, x), floats(backend, dy), dw, dims(info));
       return backend.makeTensorInfo(a.filterShape, 'float32', dw);
     },

@@ -7,6 +7,7 @@ import { util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './addon.ts';
 import { broadcastLayout } from './broadcast.ts';
+import { outputBuffers } from './buffers.ts';
 import { allFloat32, floats, sizeOf, values } from './data.ts';
 import type { KernelArgs, NativeKernel } from './kernel.ts';
 
@@ -44,7 +45,7 @@ function unaryKernel(kernelName: keyof typeof UNARY, addon: NativeAddon, alphaOf
     run: ({ inputs, backend, attrs }) => {
       const { x } = inputs;
       if (!allFloat32(backend, x)) return null;
-      const y = new Float32Array(sizeOf(x.shape));
+      const y = outputBuffers.take(sizeOf(x.shape));
       addon.unary(UNARY[kernelName], floats(backend, x), y, alphaOf ? alphaOf(attrs) : 0);
       return backend.makeTensorInfo(x.shape, 'float32', y);
     },
@@ -59,7 +60,7 @@ function binaryKernel(kernelName: keyof typeof BINARY, addon: NativeAddon): Nati
       if (!allFloat32(backend, a, b)) return null;
       const plan = broadcastLayout(a.shape, b.shape);
       if (!plan) return null;
-      const out = new Float32Array(sizeOf(plan.outShape));
+      const out = outputBuffers.take(sizeOf(plan.outShape));
       if (out.length > 0) addon.binary(BINARY[kernelName], floats(backend, a), floats(backend, b), out, plan.layout);
       return backend.makeTensorInfo(plan.outShape, 'float32', out);
     },
@@ -113,7 +114,7 @@ function batchNormKernel(addon: NativeAddon): NativeKernel {
       const perChannel = (t?: TensorInfo) => !t || [1, channels].includes(sizeOf(t.shape));
       if (channels === 0 || ![mean, variance, scale, offset].every(perChannel)) return null;
       const eps = (attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001;
-      const y = new Float32Array(sizeOf(x.shape));
+      const y = outputBuffers.take(sizeOf(x.shape));
       addon.batchNorm(floats(backend, x), channels, floats(backend, mean), floats(backend, variance),
         scale ? floats(backend, scale) : null, offset ? floats(backend, offset) : null, eps, y);
       return backend.makeTensorInfo(x.shape, 'float32', y);
@@ -130,7 +131,7 @@ function selectKernel(addon: NativeAddon): NativeKernel {
       if (!util.arraysEqual(condition.shape, t.shape) || !util.arraysEqual(t.shape, e.shape)) return null;
       const cond = values(backend, condition);
       if (!(cond instanceof Uint8Array)) return null;
-      const out = new Float32Array(sizeOf(t.shape));
+      const out = outputBuffers.take(sizeOf(t.shape));
       addon.select(cond, floats(backend, t), floats(backend, e), out);
       return backend.makeTensorInfo(t.shape, 'float32', out);
     },
@@ -164,7 +165,7 @@ export function tileFloats(x: Float32Array, shape: readonly number[], reps: read
   for (let d = shape.length - 1; d >= 0; d--) {
     if (reps[d] === 1) continue;
     const outer = sizeOf(curShape.slice(0, d)), block = sizeOf(curShape.slice(d)), span = block * reps[d];
-    const next = new Float32Array(outer * span);
+    const next = outputBuffers.take(outer * span); // every element is written below
     for (let o = 0; o < outer; o++) {
       const base = o * span;
       next.set(cur.subarray(o * block, (o + 1) * block), base);
@@ -199,7 +200,7 @@ export const activationGradKernel = (addon: NativeAddon): NativeKernel => ({
       throw new Error(`${ACTIVATION_GRAD} needs float32 dy and x of one shape, got ${dy.shape} and ${x.shape}`);
     }
     const { alpha, relu } = attrs as unknown as { alpha: number; relu: boolean };
-    const dx = new Float32Array(sizeOf(x.shape));
+    const dx = outputBuffers.take(sizeOf(x.shape));
     addon.activationGrad(floats(backend, dy), floats(backend, x), dx, alpha, relu);
     return backend.makeTensorInfo(x.shape, 'float32', dx);
   },

@@ -12,6 +12,7 @@
  * check against the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 // In Node, tfjs-core's gradients are registered by tfjs-layers' bundle on import. Importing it here
 // means there is always an original to delegate to, and that it cannot later overwrite these overrides.
 import '@tensorflow/tfjs-layers';
@@ -39,6 +40,9 @@ function broadcastBack(dy: tf.Tensor, x: tf.Tensor, axis: number | number[], div
   return tf.broadcastTo(tf.cast(d, 'float32'), x.shape);
 }
 
+/** The backend's own array, read without dataSync() so that it stays eligible for buffer reuse; not kept. */
+const peek = (t: tf.Tensor) => (tf.backend() as MathBackendCPU).data.get(t.dataId).values as Float32Array;
+
 function batchNormGrad(addon: NativeAddon, original: GradFunc): GradFunc {
   return (dyIn, saved, attrs) => {
     const dy = dyIn as tf.Tensor; // FusedBatchNorm has one output
@@ -50,7 +54,7 @@ function batchNormGrad(addon: NativeAddon, original: GradFunc): GradFunc {
       return original(dyIn, saved, attrs);
     }
     const eps = Number((attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001);
-    const varV = variance.dataSync(), scaleV = scale ? scale.dataSync() : null;
+    const varV = peek(variance), scaleV = scale ? peek(scale) : null;
     const rsqrt = Float64Array.from(varV, (v) => 1 / Math.sqrt(v + eps));
     const gamma = (c: number) => (scaleV ? scaleV[c] : 1);
     // One pass over x and dy, done on first use and shared by the closures (plain arrays: nothing to dispose).
@@ -58,8 +62,7 @@ function batchNormGrad(addon: NativeAddon, original: GradFunc): GradFunc {
     const sums = () => {
       if (!stats) {
         stats = { sumDy: new Float64Array(channels), sumDyXmu: new Float64Array(channels) };
-        addon.batchNormGradStats(x.dataSync() as Float32Array, dy.dataSync() as Float32Array, channels,
-          mean.dataSync() as Float32Array, stats.sumDy, stats.sumDyXmu);
+        addon.batchNormGradStats(peek(x), peek(dy), channels, peek(mean), stats.sumDy, stats.sumDyXmu);
       }
       return stats;
     };

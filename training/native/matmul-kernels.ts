@@ -2,6 +2,7 @@
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './addon.ts';
+import { outputBuffers } from './buffers.ts';
 import { allFloat32, floats, sizeOf } from './data.ts';
 import { addBias, applyActivation } from './elementwise-kernels.ts';
 import type { NativeKernel } from './kernel.ts';
@@ -19,8 +20,8 @@ function batchMatMul(addon: NativeAddon, backend: MathBackendCPU, a: TensorInfo,
   const batch = Math.max(aBatch, bBatch);
   if (sizeOf(batchShape) !== batch) return null;
   const av = floats(backend, a), bv = floats(backend, b);
-  const out = new Float32Array(batch * m * n);
-  if (m * n * k === 0) return { shape: [...batchShape, m, n], values: out };
+  if (m * n * k === 0) return { shape: [...batchShape, m, n], values: new Float32Array(batch * m * n) };
+  const out = outputBuffers.take(batch * m * n);
   for (let i = 0; i < batch; i++) {
     const aOff = (aBatch === 1 ? 0 : i) * m * k, bOff = (bBatch === 1 ? 0 : i) * k * n;
     addon.matMul(av.subarray(aOff, aOff + m * k), bv.subarray(bOff, bOff + k * n), out.subarray(i * m * n, (i + 1) * m * n),
