@@ -223,6 +223,13 @@ describe('fine-tune page', () => {
     expect((await inspect()).weightChange).toBeGreaterThan(0);
   });
 
+  it('trains on WASM where WebGL cannot render float32, and says why', async () => {
+    await page.goto(`${server.origin}/finetune/?model=/${MODEL_DIR}/&backend=webgl&tfjsflags=WEBGL_RENDER_FLOAT32_CAPABLE:false`);
+    await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 60_000 });
+    expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
+    expect(await page.locator('#ft-fallbacks').textContent()).toContain('WEBGL: this GPU cannot render float32 textures, which training needs');
+  });
+
   it('explains every photo it cannot use, and the page keeps working', async () => {
     await openPage('wasm');
     const bad = await badInputs(faces[0].buffer);

@@ -16,7 +16,8 @@ export interface ModelFile {
 }
 
 export type Request =
-  | { type: 'init'; modelBase: string; wasmPath: string; backend: BackendPreference }
+  /** `flags`: TensorFlow.js flags from the page's `?tfjsflags=`, which a worker cannot read from its own URL. */
+  | { type: 'init'; modelBase: string; wasmPath: string; backend: BackendPreference; flags: Record<string, boolean | number> }
   | { type: 'train'; crops: Float32Array[]; config: Partial<FinetuneConfig>; sampleSeeds: number[] }
   | { type: 'pause' }
   | { type: 'resume' }

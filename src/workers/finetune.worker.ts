@@ -192,6 +192,7 @@ class TrainingRun {
 
 async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply> {
   if (state) throw new Error('the fine-tuner is already started');
+  for (const [name, value] of Object.entries(req.flags)) tf.env().set(name, value);
   const choice = await startBackend(req.backend, req.wasmPath);
   const pretrained = await fetchPretrained(req.modelBase);
   const reference = await fromArtifacts(pretrained.generator);

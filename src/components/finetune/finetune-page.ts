@@ -21,6 +21,18 @@ export function modelBase(param: string | null): string {
   return param.endsWith('/') ? param : `${param}/`;
 }
 
+/** `?tfjsflags=NAME:value,...` (TensorFlow.js' own syntax) for the worker; unknown names are rejected there. */
+export function tfjsFlags(param: string | null): Record<string, boolean | number> {
+  const flags: Record<string, boolean | number> = {};
+  for (const pair of (param ?? '').split(',').filter(Boolean)) {
+    const [name, raw] = pair.split(':');
+    const value = raw === 'true' ? true : raw === 'false' ? false : Number(raw);
+    if (!name || (typeof value === 'number' && !Number.isFinite(value))) throw new Error(`?tfjsflags= entry "${pair}" is not NAME:true, NAME:false or NAME:number`);
+    flags[name] = value;
+  }
+  return flags;
+}
+
 function backendParam(value: string | null): BackendPreference {
   return value === 'webgl' || value === 'wasm' || value === 'cpu' ? value : 'auto';
 }
@@ -33,7 +45,7 @@ class FinetunePage {
   private readonly results: ResultsPanel;
   private readonly backendChoice = $<HTMLSelectElement>('ft-backend-choice');
 
-  constructor(private readonly model: string, backend: BackendPreference) {
+  constructor(private readonly model: string, backend: BackendPreference, private readonly flags: Record<string, boolean | number>) {
     this.training = new TrainingPanel(this.client, () => this.photos.included);
     this.results = new ResultsPanel(this.client);
     this.photos.onChange = () => this.refresh();
@@ -76,7 +88,7 @@ class FinetunePage {
     this.wire(this.client);
     $('ft-backend').textContent = 'starting…';
     try {
-      const info = await this.client.request<InitReply>({ type: 'init', modelBase: this.model, wasmPath: `${BASE}/tfjs-wasm/`, backend });
+      const info = await this.client.request<InitReply>({ type: 'init', modelBase: this.model, wasmPath: `${BASE}/tfjs-wasm/`, backend, flags: this.flags });
       this.showRuntime(info);
       this.ready = true;
       $('train-error').hidden = true;
@@ -119,7 +131,7 @@ class FinetunePage {
 
 try {
   const params = new URLSearchParams(location.search);
-  const page = new FinetunePage(modelBase(params.get('model')), backendParam(params.get('backend')));
+  const page = new FinetunePage(modelBase(params.get('model')), backendParam(params.get('backend')), tfjsFlags(params.get('tfjsflags')));
   (window as unknown as { faceganFinetune: unknown }).faceganFinetune = page.testHooks();
 } catch (err) {
   const el = $('train-error');
