@@ -243,14 +243,15 @@ describe('fine-tune page', () => {
     expect(text).toMatch(/huge\.png: This image is 12000 x 12000 pixels, too large/);
     expect(text).toMatch(/photo\.heic: HEIC\/HEIF photos/);
     expect(text).toMatch(/noise\.png: No face was found/);
-    // Usable despite their quirks: the animated GIF (first frame), the transparent PNG, the tilted CMYK JPEG and the EXIF-rotated JPEG.
+    // Usable despite their quirks: the animated GIF (first frame), the transparent PNG, the tilted CMYK JPEG, the EXIF-rotated JPEG and a 24-megapixel photo.
     const faceNames = await page.locator('#crops li[data-face=true] .crop-name').allTextContents();
-    expect(faceNames.sort()).toEqual(['animated.gif', 'cmyk.jpg', 'rotated.jpg', 'transparent.png']);
+    expect(faceNames.sort()).toEqual(['animated.gif', 'big.jpg', 'cmyk.jpg', 'rotated.jpg', 'transparent.png']);
+    expect(await page.locator('#crops li', { hasText: 'big.jpg' }).textContent()).toContain('scaled down from 6000 x 4000');
     expect(await page.locator('#crops li', { hasText: 'animated.gif' }).textContent()).toContain('first frame');
     // The no-face photo can still be used as a centre crop.
     const noFace = page.locator('#crops li[data-face=false]');
     await noFace.locator('input[type=checkbox]').check();
-    await poll(() => page.locator('#photo-status').textContent()).toContain('5 of 5 crops will be used');
+    await poll(() => page.locator('#photo-status').textContent()).toContain('6 of 6 crops will be used');
     expect(await page.locator('#train-start').isEnabled()).toBe(true);
   });
 
