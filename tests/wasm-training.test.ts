@@ -58,6 +58,21 @@ async function filterGradient(c: FilterCase): Promise<{ shape: number[]; data: F
   return out;
 }
 
+const dxOf = (c: FilterCase, dy: tf.Tensor4D, filter: tf.Tensor4D) =>
+  tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
+    strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x, ...(c.rounding ? { dimRoundingMode: c.rounding } : {}),
+  }) as tf.Tensor4D;
+
+/** dx on the current backend for fixed dy and filter (also a transposed conv's forward pass). */
+async function inputGradient(c: FilterCase): Promise<{ shape: number[]; data: Float32Array }> {
+  const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.rounding);
+  const [dy, filter] = [tf.tensor4d(values(tf.util.sizeFromShape(info.outShape), 5), info.outShape), tf.tensor4d(values(tf.util.sizeFromShape(c.filter), 6), c.filter)];
+  const dx = dxOf(c, dy, filter);
+  const out = { shape: dx.shape, data: (await dx.data()) as Float32Array };
+  tf.dispose([dy, filter, dx]);
+  return out;
+}
+
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let max = 0;
@@ -65,30 +80,33 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return max;
 }
 
+const KERNELS = [tf.Conv2DBackpropFilter, tf.Conv2DBackpropInput];
+
 describe('registerWasmTrainingKernels', () => {
-  it('adds the missing Conv2DBackpropFilter and is idempotent', () => {
-    expect(registerWasmTrainingKernels()).toEqual([tf.Conv2DBackpropFilter]);
-    const kernel = tf.getKernel(tf.Conv2DBackpropFilter, 'wasm');
-    expect(registerWasmTrainingKernels()).toEqual([tf.Conv2DBackpropFilter]);
-    expect(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm')).toBe(kernel);
+  it('adds Conv2DBackpropFilter, replaces Conv2DBackpropInput, and is idempotent', () => {
+    expect(registerWasmTrainingKernels()).toEqual(KERNELS);
+    const kernels = KERNELS.map((k) => tf.getKernel(k, 'wasm'));
+    expect(registerWasmTrainingKernels()).toEqual(KERNELS);
+    expect(KERNELS.map((k) => tf.getKernel(k, 'wasm'))).toEqual(kernels);
   });
 });
 
-describe('Conv2DBackpropFilter on wasm', () => {
-  const cases: [string, FilterCase][] = [
-    ['3x3 same stride 1', { x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [1, 1], pad: 'same' }],
-    ['3x3 same stride 2, batch 1, odd size', { x: [1, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 2], pad: 'same' }],
-    ['3x3 valid, strides 2x3 that drop trailing pixels', { x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 3], pad: 'valid' }],
-    ['dcgan 4x4 same stride 2 on RGB', { x: [3, 16, 16, 3], filter: [4, 4, 3, 8], strides: [2, 2], pad: 'same' }],
-    ['seed-classic 5x5 same', { x: [2, 12, 12, 4], filter: [5, 5, 4, 3], strides: [1, 1], pad: 'same' }],
-    ['seed-classic 5x5 valid', { x: [2, 11, 10, 5], filter: [5, 5, 5, 2], strides: [1, 1], pad: 'valid' }],
-    ['non-square 5x4 valid strides 3x2', { x: [2, 11, 10, 5], filter: [5, 4, 5, 2], strides: [3, 2], pad: 'valid' }],
-    ['numeric pad 1 with floor rounding', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: 1, rounding: 'floor' }],
-    ['explicit asymmetric pads', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] }],
-    ['1x1 filter, batch 1', { x: [1, 5, 5, 6], filter: [1, 1, 6, 7], strides: [1, 1], pad: 'valid' }],
-  ];
+const CASES: [string, FilterCase][] = [
+  ['3x3 same stride 1', { x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [1, 1], pad: 'same' }],
+  ['3x3 same stride 2, batch 1, odd size', { x: [1, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 2], pad: 'same' }],
+  ['3x3 valid, strides 2x3 that drop trailing pixels', { x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 3], pad: 'valid' }],
+  ['dcgan 4x4 same stride 2 on RGB', { x: [3, 16, 16, 3], filter: [4, 4, 3, 8], strides: [2, 2], pad: 'same' }],
+  ['seed-classic 5x5 same', { x: [2, 12, 12, 4], filter: [5, 5, 4, 3], strides: [1, 1], pad: 'same' }],
+  ['seed-classic 5x5 valid', { x: [2, 11, 10, 5], filter: [5, 5, 5, 2], strides: [1, 1], pad: 'valid' }],
+  ['non-square 5x4 valid strides 3x2', { x: [2, 11, 10, 5], filter: [5, 4, 5, 2], strides: [3, 2], pad: 'valid' }],
+  ['numeric pad 1 with floor rounding', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: 1, rounding: 'floor' }],
+  ['explicit asymmetric pads', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] }],
+  ['1x1 filter, batch 1', { x: [1, 5, 5, 6], filter: [1, 1, 6, 7], strides: [1, 1], pad: 'valid' }],
+  ['explicit pads larger than the filter', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [4, 0], [0, 5], [0, 0]] }],
+];
 
-  it.each(cases)('%s matches cpu', async (_name, c) => {
+describe('Conv2DBackpropFilter on wasm', () => {
+  it.each(CASES)('%s matches cpu', async (_name, c) => {
     const wasm = await filterGradient(c);
     const cpu = await onBackend('cpu', () => filterGradient(c));
     expect(wasm.shape).toEqual(c.filter);
@@ -97,7 +115,7 @@ describe('Conv2DBackpropFilter on wasm', () => {
   });
 
   it('frees its intermediate buffers', async () => {
-    const c = cases[1][1];
+    const c = CASES[1][1];
     await filterGradient(c);
     const backend = tf.backend();
     const [tensors, buffers] = [tf.memory().numTensors, backend.numDataIds()];
@@ -113,6 +131,26 @@ describe('Conv2DBackpropFilter on wasm', () => {
       strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 2],
     })).toThrow(/NHWC/);
     tf.dispose([x, dy]);
+  });
+});
+
+describe('Conv2DBackpropInput on wasm', () => {
+  it.each(CASES)('%s matches cpu', async (_name, c) => {
+    const wasm = await inputGradient(c);
+    const cpu = await onBackend('cpu', () => inputGradient(c));
+    expect(wasm.shape).toEqual(c.x);
+    const scale = Math.max(1, ...Array.from(cpu.data, Math.abs));
+    expect(maxAbsDiff(wasm.data, cpu.data) / scale).toBeLessThan(1e-5);
+  });
+
+  it('frees its intermediate buffers', async () => {
+    const c = CASES[1][1];
+    await inputGradient(c);
+    const backend = tf.backend();
+    const [tensors, buffers] = [tf.memory().numTensors, backend.numDataIds()];
+    for (let i = 0; i < 3; i++) await inputGradient(c);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(backend.numDataIds()).toBe(buffers);
   });
 });
 
