@@ -179,8 +179,9 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
       sampleGridPng: paths.latestGrid, metricsLog: paths.log,
       manifest: {
         name: `facegan ${opts.arch}-${opts.width}`,
-        placeholder: step < 5000,
-        ...(step < 5000 ? { note: `short run (${step} steps): a placeholder until the full training run` } : {}),
+        // Less than one pass over the data is a smoke test, not a model: say so on the site.
+        placeholder: imagesSeen < data.files.length,
+        ...(imagesSeen < data.files.length ? { note: `short run (${step} steps, ${imagesSeen} images): a placeholder, not a trained model` } : {}),
         model: models.config,
         training: {
           steps: step, imagesSeen, epochs: round(imagesSeen / data.files.length), batch: opts.batch,
