@@ -201,11 +201,22 @@ describe('home page', () => {
     expect(maxDiff(end, await largeFacePixels(page))).toBeLessThanOrEqual(2);
   });
 
-  for (const backend of ['wasm', 'cpu'] as const) {
+  it('runs on WASM with SIMD, and its threaded build because the site is cross-origin isolated, when forced with ?backend=wasm', async () => {
+    const wasmFiles: string[] = [];
+    const { page, problems } = await openHome('?backend=wasm', {
+      prepare: async (p) => { p.on('request', (r) => { if (r.url().endsWith('.wasm')) wasmFiles.push(new URL(r.url()).pathname); }); },
+    });
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    expect(wasmFiles).toEqual(['/tfjs-wasm/tfjs-backend-wasm-threaded-simd.wasm']);
+    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WASM \(SIMD, \d+ threads?\)$/), name: 'wasm' });
+    expectGoodGrid(await gridStats(page));
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+  });
+
+  for (const backend of ['cpu'] as const) {
     it(`runs on ${backend} when forced with ?backend=${backend}`, async () => {
       const { page, problems } = await openHome(`?backend=${backend}`);
-      const expected = backend === 'wasm' ? /^WASM \(SIMD/ : /^CPU/;
-      expect(await backendOf(page)).toEqual({ label: expect.stringMatching(expected), name: backend });
+      expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^CPU/), name: backend });
       expectGoodGrid(await gridStats(page));
       expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     });

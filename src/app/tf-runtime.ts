@@ -54,7 +54,7 @@ async function describe(name: string): Promise<string> {
   if (name === 'cpu') return 'CPU (plain JavaScript)';
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = getThreadsCount();
-  const parts = [simd ? 'SIMD' : 'no SIMD', threads > 1 ? `${threads} threads` : 'single thread'];
+  const parts = [simd ? 'SIMD' : 'no SIMD', threads > 1 ? `${threads} threads` : '1 thread'];
   return `WASM (${parts.join(', ')})`;
 }
 
