@@ -20,6 +20,8 @@ export interface RunState {
   wallSeconds: number;
   rng: RngState;
   sampler: SamplerState;
+  /** The last step's losses and scores, for the manifest of an export made right after a resume. */
+  last?: { dLoss: number; gLoss: number; dReal: number; dFake: number };
 }
 
 export interface Checkpoint<C> {

@@ -119,7 +119,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   const deadline = opts.maxMinutes === null ? Infinity : t0 + opts.maxMinutes * 60_000;
 
   const state = (): RunState => ({
-    step, imagesSeen, wallSeconds: wall(), rng: rng.getState(), sampler: sampler.snapshot(),
+    step, imagesSeen, wallSeconds: wall(), rng: rng.getState(), sampler: sampler.snapshot(), ...(last ? { last } : {}),
   });
   const checkpoint = async () => {
     await saveCheckpoint(paths.checkpoint, { config: opts, state: state(), generator: models.generator, discriminator: models.discriminator }, trainer.optD, trainer.optG);
@@ -131,7 +131,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   hooks.onStart?.({ startStep: step, totalSteps: total, batch: opts.batch });
 
   const realBuf = new Float32Array(opts.batch * IMAGE_SIZE * IMAGE_SIZE * 3);
-  let last: StepResult | undefined;
+  let last: StepResult | undefined = st?.last;
   let rateT = performance.now(), rateImages = 0, imagesPerSecond = 0;
   let status: TrainOutcome['status'] = 'finished';
   let message: string | undefined;
