@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerNativeBackend } from '../training/native/index.ts';
 import { loadAddon } from '../training/native/addon.ts';
+import { cpuFallbacks } from '../training/native/backend.ts';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { GanTrainer } from '../src/lib/gan.ts';
 import { Rng } from '../src/lib/latent.ts';
@@ -80,7 +81,9 @@ describe.skipIf(!registration.ok)(suiteName, () => {
   ];
   for (const [label, xShape, wShape, strides, pad] of convCases) {
     it(`conv2d ${label}: forward and gradients`, async () => {
+      cpuFallbacks.clear();
       await expectSameWithGrads([xShape, wShape], (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad), label);
+      expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
     });
   }
 
@@ -103,12 +106,15 @@ describe.skipIf(!registration.ok)(suiteName, () => {
       const [kh, kw, outC] = wShape;
       const size = (n: number, k: number) => (pad === 'same' ? n * stride : (n - 1) * stride + k);
       const outShape: [number, number, number, number] = [xShape[0], size(h, kh), size(w, kw), outC];
+      cpuFallbacks.clear();
       await expectSameWithGrads([xShape, wShape], (x, f) =>
         tf.conv2dTranspose(x as tf.Tensor4D, f as tf.Tensor4D, outShape, stride, pad), label);
+      expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
     });
   }
 
   it('matMul: plain, transposed, batched and broadcast, with gradients', async () => {
+    cpuFallbacks.clear();
     await expectSameWithGrads([[5, 7], [7, 3]], (a, b) => tf.matMul(a, b), 'matMul');
     await expectSameWithGrads([[7, 5], [3, 7]], (a, b) => tf.matMul(a, b, true, true), 'matMul tt');
     await expectSameWithGrads([[4, 2, 6], [4, 6, 3]], (a, b) => tf.matMul(a, b), 'batched');
@@ -116,6 +122,7 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     const r = await onBoth([[4, 2, 6], [1, 3, 6]], ([a, b]) => [tf.matMul(a, b, false, true), tf.matMul(b, a, false, true)]);
     r.cpu.forEach((expected, i) => expectClose(r.native[i], expected, `broadcast batch ${i}`));
     await expectSameWithGrads([[1, 9], [9, 1]], (a, b) => tf.matMul(a, b), 'batch 1, vector');
+    expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
   });
 
   it('fused matMul with bias and activation (dense layers)', async () => {
@@ -214,6 +221,7 @@ describe.skipIf(!registration.ok)(suiteName, () => {
       const trainer = new GanTrainer(gan.generator, gan.discriminator);
       const realT = tf.tensor4d(real, [batch, 64, 64, 3]), zT = tf.tensor2d(z, [batch, cfg.zDim]);
       const before = tf.memory().numTensors;
+      cpuFallbacks.clear();
       const losses: number[] = [];
       for (let s = 0; s < steps; s++) {
         const r = await trainer.step(realT, zT);
@@ -224,6 +232,8 @@ describe.skipIf(!registration.ok)(suiteName, () => {
       const afterTwo = tf.memory().numTensors;
       await trainer.step(realT, zT);
       expect(tf.memory().numTensors, `${backend} leaks tensors`).toBe(afterTwo);
+      // Every kernel of the steps ran natively: none declined its input and fell back to the cpu kernel.
+      if (backend === 'native') expect(Object.fromEntries(cpuFallbacks)).toEqual({});
       runs[backend] = { losses, weights: await Promise.all(models.flatMap((m) => m.getWeights()).map(async (w) => Float32Array.from(await w.data()))) };
       tf.dispose([realT, zT]);
       trainer.dispose();

@@ -52,6 +52,13 @@ function escapingInputs(cpu: tf.KernelFunc): tf.KernelFunc {
   };
 }
 
+/** How often each replaced kernel declined its input and ran on the cpu kernel: where speed is lost. */
+export const cpuFallbacks = new Map<string, number>();
+
+function declined(kernelName: string): void {
+  cpuFallbacks.set(kernelName, (cpuFallbacks.get(kernelName) ?? 0) + 1);
+}
+
 export function nativeKernels(addon: NativeAddon): NativeKernel[] {
   return [...convKernels(addon), ...matMulKernels(addon), ...elementwiseKernels(addon)];
 }
@@ -76,7 +83,12 @@ export function registerBackendKernels(addon: NativeAddon): void {
     tf.registerKernel({
       ...cpu,
       backendName: NATIVE_BACKEND,
-      kernelFunc: (args) => nk.run(args as unknown as KernelArgs) ?? (fallback(args) as tf.TensorInfo),
+      kernelFunc: (args) => {
+        const out = nk.run(args as unknown as KernelArgs);
+        if (out) return out;
+        declined(nk.kernelName);
+        return fallback(args) as tf.TensorInfo;
+      },
     });
   }
 }

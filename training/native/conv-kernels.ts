@@ -23,9 +23,14 @@ interface ConvAttrs {
 }
 
 function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs): backend_util.Conv2DInfo | null {
-  if ((attrs.dataFormat ?? 'NHWC') !== 'NHWC') return null;
+  if ((attrs.dataFormat ?? 'NHWC') !== 'NHWC' || xShape.length !== 4 || filterShape.length !== 4) return null;
   return backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, attrs.strides, attrs.dilations ?? 1,
     attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+}
+
+/** Channels and spatial sizes must agree; tf's ops check this, direct runKernel calls may not (then the cpu kernel decides). */
+function consistent(c: backend_util.Conv2DInfo, x: number[], filter: number[], y: number[]): boolean {
+  return x[3] === filter[2] && y[3] === filter[3] && y[0] === x[0] && y[1] === c.outHeight && y[2] === c.outWidth;
 }
 
 function dims(c: backend_util.Conv2DInfo): Int32Array {
@@ -37,7 +42,7 @@ function dims(c: backend_util.Conv2DInfo): Int32Array {
 function conv2dForward(addon: NativeAddon, backend: MathBackendCPU, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs) {
   if (!allFloat32(backend, x, filter)) return null;
   const info = convInfo(x.shape, filter.shape, attrs);
-  if (!info) return null;
+  if (!info || x.shape[3] !== filter.shape[2]) return null;
   const y = outputBuffers.take(sizeOf(info.outShape));
   addon.conv2d(floats(backend, x), floats(backend, filter), y, dims(info));
   return { shape: info.outShape, values: y };
@@ -70,7 +75,7 @@ export const convKernels = (addon: NativeAddon): NativeKernel[] => [
       const a = attrs as unknown as ConvAttrs & { inputShape: number[] };
       if (!allFloat32(backend, dy, filter)) return null;
       const info = convInfo(a.inputShape, filter.shape, { ...a, dilations: 1 });
-      if (!info) return null;
+      if (!info || !consistent(info, a.inputShape, filter.shape, dy.shape)) return null;
       const dx = outputBuffers.take(sizeOf(info.inShape));
       addon.conv2dBackpropInput(floats(backend, dy), floats(backend, filter), dx, dims(info));
       return backend.makeTensorInfo(info.inShape, 'float32', dx);
@@ -83,7 +88,7 @@ export const convKernels = (addon: NativeAddon): NativeKernel[] => [
       const a = attrs as unknown as ConvAttrs & { filterShape: number[] };
       if (!allFloat32(backend, x, dy)) return null;
       const info = convInfo(x.shape, a.filterShape, { ...a, dilations: 1 });
-      if (!info) return null;
+      if (!info || !consistent(info, x.shape, a.filterShape, dy.shape)) return null;
       const dw = outputBuffers.take(sizeOf(a.filterShape));
       addon.conv2dBackpropFilter(floats(backend, x), floats(backend, dy), dw, dims(info));
       return backend.makeTensorInfo(a.filterShape, 'float32', dw);
