@@ -20,21 +20,33 @@ export class TorchRunner {
   private readonly proc: ChildProcessWithoutNullStreams;
   private readonly lines: Interface;
   private stderr = '';
+  /** Set once the child cannot answer any more: it failed to start, or exited. */
+  private failure: Error | null = null;
+  private readonly failed: Promise<never>;
   version = '';
 
   constructor() {
-    this.proc = spawn(pythonPath(), [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const python = pythonPath();
+    this.proc = spawn(python, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stderr.on('data', (chunk: Buffer) => { this.stderr += chunk.toString(); });
-    this.proc.on('error', (err) => { this.stderr += err.message; });
+    this.proc.stdin.on('error', () => { /* a dead child: reported through `failed` */ });
+    this.failed = new Promise<never>((_, reject) => {
+      this.proc.once('error', (err) => reject(this.fail(`cannot run ${python}: ${err.message}`)));
+      this.proc.once('exit', (code) => reject(this.fail(`PyTorch reference exited (${code}): ${this.reason()}`)));
+    });
+    this.failed.catch(() => { /* observed in run() */ });
     this.lines = createInterface({ input: this.proc.stdout });
+  }
+
+  private fail(message: string): Error {
+    this.failure ??= new Error(message);
+    return this.failure;
   }
 
   /** Seconds that `steps` training steps took. */
   async run(width: number, batch: number, steps: number): Promise<number> {
-    const reply = new Promise<string>((resolve, reject) => {
-      this.lines.once('line', resolve);
-      this.proc.once('exit', (code) => reject(new Error(`PyTorch reference exited (${code}): ${this.reason()}`)));
-    });
+    if (this.failure) throw this.failure;
+    const reply = Promise.race([new Promise<string>((resolve) => this.lines.once('line', resolve)), this.failed]);
     this.proc.stdin.write(`${JSON.stringify({ width, batch, steps })}\n`);
     const parsed = JSON.parse(await reply) as { seconds: number; torch: string };
     this.version = parsed.torch;
