@@ -115,8 +115,9 @@ export const CHROMIUM_ARGS = [
   '--ignore-gpu-blocklist',
 ];
 
-export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+/** Headless system Chromium; `extraArgs` e.g. ['--disable-webgl'] to see a page without a GPU path. */
+export function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /** What went wrong on a page: console errors, uncaught exceptions, requests to other origins. */

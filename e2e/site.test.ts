@@ -263,6 +263,22 @@ describe('home page', () => {
     expect(await page.isDisabled('#generate')).toBe(true);
   }, SLOW_TEST);
 
+  it('falls back to WASM, and says why, in a browser without WebGL', async () => {
+    const noGpu = await launchBrowser(['--disable-webgl']);
+    try {
+      const page = await noGpu.newPage();
+      const problems = watchPage(page, server.origin);
+      await page.goto(`${server.origin}/`);
+      await page.waitForSelector('#faces[data-generation="1"]', { timeout: 180_000 });
+      expect((await backendOf(page)).name).toBe('wasm');
+      expect(await page.textContent('#fallbacks')).toMatch(/^WEBGL skipped: .*WebGL/);
+      expectGoodGrid(await gridStats(page));
+      expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+    } finally {
+      await noGpu.close();
+    }
+  });
+
   it('fits a phone screen without sideways scrolling', async () => {
     const { page } = await openHome(`?seed=5&${FAST}`, { width: 375 });
     await page.waitForSelector('#face-view:not([hidden])');
