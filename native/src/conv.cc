@@ -49,22 +49,36 @@ inline void CopyPixel(const float* src, float* dst, int channels) {
 
 // Rows of `cols` for images [n0, n0 + count): one row per output pixel,
 // (ky, kx, ci) along the row; taps that fall into the padding are zeros.
+// With dilation 1 a kernel row's taps are contiguous in NHWC, so a tap row
+// that lies inside the image is one copy of kW * inC floats.
 void Im2Col(const ConvShape& s, const float* x, int n0, int count, float* cols) {
   const int k = s.PatchSize();
+  const int rowSpan = s.kW * s.inC;
   for (int n = n0; n < n0 + count; ++n) {
     const float* img = x + size_t(n) * s.inH * s.inW * s.inC;
     for (int oy = 0; oy < s.outH; ++oy) {
       for (int ox = 0; ox < s.outW; ++ox) {
         float* row = cols + ((size_t(n - n0) * s.outH + oy) * s.outW + ox) * k;
+        const int ix0 = ox * s.strideW - s.padLeft;
+        const bool inside = s.dilW == 1 && ix0 >= 0 && ix0 + s.kW <= s.inW;
         for (int ky = 0; ky < s.kH; ++ky) {
           const int iy = oy * s.strideH - s.padTop + ky * s.dilH;
+          float* dst = row + ky * rowSpan;
+          if (iy < 0 || iy >= s.inH) {
+            std::memset(dst, 0, sizeof(float) * rowSpan);
+            continue;
+          }
+          const float* src = img + size_t(iy) * s.inW * s.inC;
+          if (inside) {
+            std::memcpy(dst, src + size_t(ix0) * s.inC, sizeof(float) * rowSpan);
+            continue;
+          }
           for (int kx = 0; kx < s.kW; ++kx) {
-            const int ix = ox * s.strideW - s.padLeft + kx * s.dilW;
-            float* dst = row + (ky * s.kW + kx) * s.inC;
-            if (iy < 0 || iy >= s.inH || ix < 0 || ix >= s.inW) {
-              std::memset(dst, 0, sizeof(float) * s.inC);
+            const int ix = ix0 + kx * s.dilW;
+            if (ix < 0 || ix >= s.inW) {
+              std::memset(dst + kx * s.inC, 0, sizeof(float) * s.inC);
             } else {
-              CopyPixel(img + (size_t(iy) * s.inW + ix) * s.inC, dst, s.inC);
+              CopyPixel(src + size_t(ix) * s.inC, dst + kx * s.inC, s.inC);
             }
           }
         }
@@ -76,20 +90,29 @@ void Im2Col(const ConvShape& s, const float* x, int n0, int count, float* cols) 
 // The adjoint of Im2Col: every column entry is added back to the input pixel it came from.
 void Col2ImAdd(const ConvShape& s, const float* cols, int n0, int count, float* dx) {
   const int k = s.PatchSize();
+  const int rowSpan = s.kW * s.inC;
   for (int n = n0; n < n0 + count; ++n) {
     float* img = dx + size_t(n) * s.inH * s.inW * s.inC;
     for (int oy = 0; oy < s.outH; ++oy) {
       for (int ox = 0; ox < s.outW; ++ox) {
         const float* row = cols + ((size_t(n - n0) * s.outH + oy) * s.outW + ox) * k;
+        const int ix0 = ox * s.strideW - s.padLeft;
+        const bool inside = s.dilW == 1 && ix0 >= 0 && ix0 + s.kW <= s.inW;
         for (int ky = 0; ky < s.kH; ++ky) {
           const int iy = oy * s.strideH - s.padTop + ky * s.dilH;
           if (iy < 0 || iy >= s.inH) continue;
+          const float* src = row + ky * rowSpan;
+          float* line = img + size_t(iy) * s.inW * s.inC;
+          if (inside) {
+            float* dst = line + size_t(ix0) * s.inC;
+            for (int c = 0; c < rowSpan; ++c) dst[c] += src[c];
+            continue;
+          }
           for (int kx = 0; kx < s.kW; ++kx) {
-            const int ix = ox * s.strideW - s.padLeft + kx * s.dilW;
+            const int ix = ix0 + kx * s.dilW;
             if (ix < 0 || ix >= s.inW) continue;
-            const float* src = row + (ky * s.kW + kx) * s.inC;
-            float* dst = img + (size_t(iy) * s.inW + ix) * s.inC;
-            for (int c = 0; c < s.inC; ++c) dst[c] += src[c];
+            float* dst = line + size_t(ix) * s.inC;
+            for (int c = 0; c < s.inC; ++c) dst[c] += src[kx * s.inC + c];
           }
         }
       }
