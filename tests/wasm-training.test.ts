@@ -102,6 +102,8 @@ const CASES: [string, FilterCase][] = [
   ['numeric pad 1 with floor rounding', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: 1, rounding: 'floor' }],
   ['explicit asymmetric pads', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] }],
   ['1x1 filter, batch 1', { x: [1, 5, 5, 6], filter: [1, 1, 6, 7], strides: [1, 1], pad: 'valid' }],
+  ['1x1 filter stride 2: output phases no tap reaches', { x: [2, 7, 6, 3], filter: [1, 1, 3, 4], strides: [2, 2], pad: 'valid' }],
+  ['2x2 filter stride 3 same, batch 1', { x: [1, 10, 8, 2], filter: [2, 2, 2, 3], strides: [3, 3], pad: 'same' }],
   ['explicit pads larger than the filter', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [4, 0], [0, 5], [0, 0]] }],
 ];
 

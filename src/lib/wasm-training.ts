@@ -70,48 +70,110 @@ const conv2DBackpropFilter: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   return dW;
 };
 
-/** The dy of a strided conv spread to input resolution: [N, oh*sh, ow*sw, F], zeros between. */
-function spread(dy: tf.TensorInfo, sh: number, sw: number, be: tf.KernelBackend, temps: tf.TensorInfo[]): tf.TensorInfo {
-  if (sh === 1 && sw === 1) return dy;
-  const [n, oh, ow, f] = dy.shape;
-  const grid = runWasmKernel(tf.Reshape, { inputs: { x: dy }, attrs: { shape: [n, oh, 1, ow, 1, f] }, backend: be });
-  const padded = runWasmKernel(tf.PadV2, {
-    inputs: { x: grid }, attrs: { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 }, backend: be,
-  });
-  const out = runWasmKernel(tf.Reshape, { inputs: { x: padded }, attrs: { shape: [n, oh * sh, ow * sw, f] }, backend: be });
-  temps.push(grid, padded, out);
-  return out;
+/**
+ * One output phase of a transposed conv along one axis: the output positions
+ * i = stride*u + phase (u < size) take filter taps first, first+stride, ...
+ * (count of them), and read dy from row u + shift - (count - 1) on.
+ */
+interface Phase { size: number; first: number; count: number; shift: number }
+
+function phaseOf(phase: number, stride: number, kernel: number, padBefore: number, inSize: number): Phase {
+  const first = (phase + padBefore) % stride;
+  return {
+    size: Math.ceil((inSize - phase) / stride),
+    first,
+    count: Math.max(0, Math.ceil((kernel - first) / stride)),
+    shift: (phase + padBefore - first) / stride,
+  };
 }
 
 /**
- * W[kh, kw, C, F] to W'[a, b, f, c] = W[kh-1-a, kw-1-b, c, f]: the filter of
- * the transposed convolution. One pass over the weights in JS; the backend's
- * Reverse kernel took longer than the convolution itself.
+ * The sub-filter of one phase as a forward-conv filter:
+ * W'[t, s, f, c] = W[rows.first + sh*(rows.count-1-t), cols.first + sw*(cols.count-1-s), c, f].
+ * One pass over the weights in JS; the backend's Reverse kernel took longer
+ * than the convolution itself.
  */
-function flipAndSwap(filter: tf.TensorInfo, be: tf.KernelBackend): tf.TensorInfo {
-  const [kh, kw, c, f] = filter.shape;
-  const src = be.readSync(filter.dataId) as Float32Array;
-  const dst = new Float32Array(src.length);
-  for (let a = 0; a < kh; a++) {
-    for (let b = 0; b < kw; b++) {
-      const from = ((kh - 1 - a) * kw + (kw - 1 - b)) * c * f;
-      const to = (a * kw + b) * f * c;
+function phaseFilter(w: Float32Array, shape: number[], rows: Phase, cols: Phase, sh: number, sw: number, be: tf.KernelBackend): tf.TensorInfo {
+  const [, kw, c, f] = shape;
+  const out = new Float32Array(rows.count * cols.count * f * c);
+  for (let t = 0; t < rows.count; t++) {
+    for (let u = 0; u < cols.count; u++) {
+      const from = ((rows.first + sh * (rows.count - 1 - t)) * kw + cols.first + sw * (cols.count - 1 - u)) * c * f;
+      const to = (t * cols.count + u) * f * c;
       for (let ci = 0; ci < c; ci++) {
-        for (let fi = 0; fi < f; fi++) dst[to + fi * c + ci] = src[from + ci * f + fi];
+        for (let fi = 0; fi < f; fi++) out[to + fi * c + ci] = w[from + ci * f + fi];
       }
     }
   }
-  const shape = [kh, kw, f, c];
-  return { dataId: be.write(dst, shape, 'float32'), shape, dtype: 'float32' };
+  const outShape = [rows.count, cols.count, f, c];
+  return { dataId: be.write(out, outShape, 'float32'), shape: outShape, dtype: 'float32' };
+}
+
+/** dx for one (row, column) phase, [N, rows.size, cols.size, C]: a stride-1 conv of dy. */
+function phaseConv(dy: tf.TensorInfo, w: Float32Array, wShape: number[], rows: Phase, cols: Phase, sh: number, sw: number, be: tf.KernelBackend): tf.TensorInfo {
+  const [n, oh, ow] = dy.shape;
+  const c = wShape[2];
+  if (rows.count === 0 || cols.count === 0) {
+    const shape = [n, rows.size, cols.size, c];
+    return { dataId: be.write(new Float32Array(n * rows.size * cols.size * c), shape, 'float32'), shape, dtype: 'float32' };
+  }
+  const temps: tf.TensorInfo[] = [];
+  // Padding around dy; a negative one crops instead.
+  const pads = [rows.count - 1 - rows.shift, 0, cols.count - 1 - cols.shift, 0];
+  pads[1] = rows.size - oh - pads[0] + rows.count - 1;
+  pads[3] = cols.size - ow - pads[2] + cols.count - 1;
+  let x = dy;
+  if (pads.some((p) => p < 0)) {
+    const [ct, cb, cl, cr] = pads.map((p) => Math.max(0, -p));
+    x = runWasmKernel(tf.Slice, { inputs: { x: dy }, attrs: { begin: [0, ct, cl, 0], size: [-1, oh - ct - cb, ow - cl - cr, -1] }, backend: be });
+    temps.push(x);
+  }
+  const [pt, pb, pl, pr] = pads.map((p) => Math.max(0, p));
+  const filter = phaseFilter(w, wShape, rows, cols, sh, sw, be);
+  temps.push(filter);
+  const out = runWasmKernel(tf.Conv2D, {
+    inputs: { x, filter },
+    attrs: { strides: [1, 1], pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]], dataFormat: 'NHWC', dilations: [1, 1] },
+    backend: be,
+  });
+  for (const t of temps) be.disposeData(t.dataId);
+  return out;
+}
+
+/** Interleave sh x sw phase outputs into dx [N, H, W, C]; phases[r][q] covers rows r, r+sh, ... */
+function interleave(phases: tf.TensorInfo[][], h: number, w: number, be: tf.KernelBackend): tf.TensorInfo {
+  const [sh, sw] = [phases.length, phases[0].length];
+  const [n, maxU, maxV, c] = phases[0][0].shape;
+  const temps: tf.TensorInfo[] = [];
+  const parts = phases.flat().map((p) => {
+    const padded = p.shape[1] === maxU && p.shape[2] === maxV ? p : runWasmKernel(tf.PadV2, {
+      inputs: { x: p }, attrs: { paddings: [[0, 0], [0, maxU - p.shape[1]], [0, maxV - p.shape[2]], [0, 0]], constantValue: 0 }, backend: be,
+    });
+    if (padded !== p) temps.push(padded);
+    const part = runWasmKernel(tf.Reshape, { inputs: { x: padded }, attrs: { shape: [1, n, maxU, maxV, c] }, backend: be });
+    temps.push(part);
+    return part;
+  });
+  const stacked = runWasmKernel(tf.Concat, { inputs: parts as unknown as tf.NamedTensorInfoMap, attrs: { axis: 0 }, backend: be });
+  const grid = runWasmKernel(tf.Reshape, { inputs: { x: stacked }, attrs: { shape: [sh, sw, n, maxU, maxV, c] }, backend: be });
+  const moved = transpose(grid, [2, 3, 0, 4, 1, 5], be);
+  const full = runWasmKernel(tf.Reshape, { inputs: { x: moved }, attrs: { shape: [n, maxU * sh, maxV * sw, c] }, backend: be });
+  temps.push(stacked, grid, moved);
+  const dx = maxU * sh === h && maxV * sw === w ? full
+    : runWasmKernel(tf.Slice, { inputs: { x: full }, attrs: { begin: [0, 0, 0, 0], size: [-1, h, w, -1] }, backend: be });
+  if (dx !== full) temps.push(full);
+  for (const t of temps) be.disposeData(t.dataId);
+  return dx;
 }
 
 /**
- * Conv2DBackpropInput (also the forward pass of a transposed conv) as one
- * XNNPACK convolution: dy spread by the stride, padded so the output is the
- * input's size, convolved with the filter flipped and with in/out swapped.
+ * Conv2DBackpropInput (also the forward pass of a transposed conv) as
+ * XNNPACK convolutions. With stride s, output rows r, r+s, r+2s, ... only
+ * see the filter taps r', r'+s, ...: so each of the sh*sw output phases is a
+ * stride-1 conv of dy with its own sub-filter, and the phases interleave into
+ * dx. No multiply-add is spent on the zeros a stride-spread dy would have.
  * The backend's own kernel is a plain loop, about 20x slower than XNNPACK:
- * it was 3/4 of a dcgan training step on WASM. The zeros cost sh*sw times
- * the multiply-adds, which XNNPACK's speed more than repays.
+ * it was 3/4 of a dcgan training step on WASM.
  */
 const conv2DBackpropInput: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
@@ -119,30 +181,21 @@ const conv2DBackpropInput: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   if (dataFormat === 'NCHW') throw new Error("wasm Conv2DBackpropInput supports dataFormat 'NHWC' only");
   const info = tf.backend_util.computeConv2DInfo(
     inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
-  const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: h, inWidth: w, filterHeight: kh, filterWidth: kw } = info;
+  const { strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, filterHeight: kh, filterWidth: kw } = info;
   const be = backend as tf.KernelBackend;
-  const temps: tf.TensorInfo[] = [];
-  let spreadDy = spread(dy, sh, sw, be, temps);
-  // Padding around the spread dy; a negative one crops instead.
-  const top = kh - 1 - info.padInfo.top;
-  const left = kw - 1 - info.padInfo.left;
-  const pads = [top, h - oh * sh - top + kh - 1, left, w - ow * sw - left + kw - 1];
-  if (pads.some((p) => p < 0)) {
-    const [ct, cb, cl, cr] = pads.map((p) => Math.max(0, -p));
-    spreadDy = runWasmKernel(tf.Slice, {
-      inputs: { x: spreadDy }, attrs: { begin: [0, ct, cl, 0], size: [-1, oh * sh - ct - cb, ow * sw - cl - cr, -1] }, backend: be,
-    });
-    temps.push(spreadDy);
+  const weights = be.readSync(filter.dataId) as Float32Array;
+  const phases: tf.TensorInfo[][] = [];
+  for (let r = 0; r < sh; r++) {
+    const rows = phaseOf(r, sh, kh, info.padInfo.top, h);
+    phases.push([]);
+    for (let q = 0; q < sw; q++) {
+      const cols = phaseOf(q, sw, kw, info.padInfo.left, w);
+      phases[r].push(phaseConv(dy, weights, filter.shape, rows, cols, sh, sw, be));
+    }
   }
-  const [pt, pb, pl, pr] = pads.map((p) => Math.max(0, p));
-  const swapped = flipAndSwap(filter, be);
-  temps.push(swapped);
-  const dx = runWasmKernel(tf.Conv2D, {
-    inputs: { x: spreadDy, filter: swapped },
-    attrs: { strides: [1, 1], pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]], dataFormat: 'NHWC', dilations: [1, 1] },
-    backend: be,
-  });
-  for (const t of temps) be.disposeData(t.dataId);
+  if (sh === 1 && sw === 1) return phases[0][0];
+  const dx = interleave(phases, h, w, be);
+  for (const t of phases.flat()) be.disposeData(t.dataId);
   return dx;
 };
 
