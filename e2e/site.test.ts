@@ -35,7 +35,7 @@ afterAll(async () => {
  * For tests on WebGL (SwiftShader's is slow: a full-size generator can take
  * tens of seconds per grid here) and for the 50-grid leak run.
  */
-const SLOW_TEST = { timeout: 360_000 };
+const SLOW_TEST = 360_000; // ms, for the tests that render many faces on software WebGL
 
 async function newPage(width = 1280): Promise<Page> {
   const context = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true });
