@@ -87,6 +87,15 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     });
   }
 
+  it('dilated conv2d (forward: tfjs-core has no gradient for dilation > 1)', async () => {
+    cpuFallbacks.clear();
+    for (const pad of ['same', 'valid'] as const) {
+      const r = await onBoth([[2, 9, 8, 3], [3, 3, 3, 4]], ([x, w]) => [tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, pad, 'NHWC', [2, 3])]);
+      expectClose(r.native[0], r.cpu[0], `dilated ${pad}`);
+    }
+    expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
+  });
+
   it('fused conv2d with bias and activations', async () => {
     for (const activation of ['linear', 'relu', 'leakyrelu', 'elu', 'relu6', 'sigmoid'] as const) {
       await expectSameWithGrads([[2, 7, 6, 3], [3, 3, 3, 4], [4]], (x, w, b) =>
