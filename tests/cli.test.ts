@@ -1,7 +1,7 @@
 // The training CLI as a user runs it: exit codes and the messages that go with them.
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,5 +52,20 @@ describe('npm run train', () => {
     const r = cli('--resume', '--out', mkdtempSync(join(tmpdir(), 'facegan-norun-')), '--steps', '1');
     expect(r.code).toBe(2);
     expect(r.err).toContain('no checkpoint');
+  });
+
+  it('SIGTERM during training writes a checkpoint and exits 0 with a resume hint', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'facegan-sigterm-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'training/cli.ts', '--data', join(root, '..', 'shared', 'celeba', 'img_align_celeba'),
+      '--limit', '16', '--width', '4', '--batch', '4', '--steps', '100000', '--log-every', '1', '--sample-every', '100000', '--checkpoint-every', '100000', '--no-export', '--quiet', '--out', out], { cwd: root });
+    let stdout = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    while (!existsSync(join(out, 'metrics.jsonl'))) await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGTERM');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/stopped at step \d+/);
+    expect(stdout).toContain('--resume');
+    expect(existsSync(join(out, 'checkpoint.bin'))).toBe(true);
   });
 });

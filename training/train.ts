@@ -165,6 +165,8 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
       await writeSampleGrid(models, paths.latestGrid);
     }
     if (step % opts.checkpointEvery === 0) await checkpoint();
+    // Steps resolve as microtasks; a macrotask turn lets signal handlers (Ctrl-C, SIGTERM) run.
+    await new Promise((resolve) => setImmediate(resolve));
     if (hooks.shouldStop?.() || performance.now() > deadline) { status = 'stopped'; break; }
   }
 
