@@ -215,11 +215,15 @@ const registered = new Set<string>();
 
 /**
  * Register, for backend 'wasm', the training kernels it lacks and the faster
- * Conv2DBackpropInput. Safe to call any number of times and before or after
- * the backend starts; other kernels the backend has are left alone.
+ * Conv2DBackpropInput. Call it once the backend is imported, before or after
+ * it starts; calling it again does nothing. Other kernels are left alone.
  * Returns the names of the kernels registered by this module.
  */
 export function registerWasmTrainingKernels(): string[] {
+  // The backend registers its own kernels when imported: had it not been yet, it would later overwrite ours.
+  if (!tf.findBackendFactory(BACKEND)) {
+    throw new Error("import '@tensorflow/tfjs-backend-wasm' before registering its training kernels");
+  }
   for (const { name, kernelFunc, replaces } of TRAINING_KERNELS) {
     if (registered.has(name)) continue;
     if (tf.getKernel(name, BACKEND)) {
