@@ -5,6 +5,9 @@
  * (with the training kernels it lacks), then plain JS; every backend passed
  * over is reported with the reason. A backend named explicitly is the only
  * one tried, and its failure is an error.
+ *
+ * Once WebGPU is in use, Dawn keeps Node's event loop alive (and releasing it
+ * early can crash Dawn): a process that used it should end with process.exit().
  */
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
