@@ -140,30 +140,27 @@ function phaseConv(dy: tf.TensorInfo, w: Float32Array, wShape: number[], rows: P
   return out;
 }
 
-/** Interleave sh x sw phase outputs into dx [N, H, W, C]; phases[r][q] covers rows r, r+sh, ... */
-function interleave(phases: tf.TensorInfo[][], h: number, w: number, be: tf.KernelBackend): tf.TensorInfo {
-  const [sh, sw] = [phases.length, phases[0].length];
-  const [n, maxU, maxV, c] = phases[0][0].shape;
-  const temps: tf.TensorInfo[] = [];
-  const parts = phases.flat().map((p) => {
-    const padded = p.shape[1] === maxU && p.shape[2] === maxV ? p : runWasmKernel(tf.PadV2, {
-      inputs: { x: p }, attrs: { paddings: [[0, 0], [0, maxU - p.shape[1]], [0, maxV - p.shape[2]], [0, 0]], constantValue: 0 }, backend: be,
-    });
-    if (padded !== p) temps.push(padded);
-    const part = runWasmKernel(tf.Reshape, { inputs: { x: padded }, attrs: { shape: [1, n, maxU, maxV, c] }, backend: be });
-    temps.push(part);
-    return part;
-  });
-  const stacked = runWasmKernel(tf.Concat, { inputs: parts as unknown as tf.NamedTensorInfoMap, attrs: { axis: 0 }, backend: be });
-  const grid = runWasmKernel(tf.Reshape, { inputs: { x: stacked }, attrs: { shape: [sh, sw, n, maxU, maxV, c] }, backend: be });
-  const moved = transpose(grid, [2, 3, 0, 4, 1, 5], be);
-  const full = runWasmKernel(tf.Reshape, { inputs: { x: moved }, attrs: { shape: [n, maxU * sh, maxV * sw, c] }, backend: be });
-  temps.push(stacked, grid, moved);
-  const dx = maxU * sh === h && maxV * sw === w ? full
-    : runWasmKernel(tf.Slice, { inputs: { x: full }, attrs: { begin: [0, 0, 0, 0], size: [-1, h, w, -1] }, backend: be });
-  if (dx !== full) temps.push(full);
-  for (const t of temps) be.disposeData(t.dataId);
-  return dx;
+/**
+ * Interleave sh x sw phase outputs into dx [N, H, W, C]; phases[r][q] holds
+ * rows r, r+sh, ... and columns q, q+sw, .... Copies runs of C channels in
+ * JS: the backend's 6-D transpose took longer than the convolutions.
+ */
+function interleave(phases: tf.TensorInfo[][], n: number, h: number, w: number, c: number, be: tf.KernelBackend): tf.TensorInfo {
+  const dx = new Float32Array(n * h * w * c);
+  phases.forEach((row, r) => row.forEach((phase, q) => {
+    const [, rows, cols] = phase.shape;
+    const src = be.readSync(phase.dataId) as Float32Array;
+    const [sh, sw] = [phases.length, row.length];
+    for (let b = 0; b < n; b++) {
+      for (let u = 0; u < rows; u++) {
+        const to = ((b * h + sh * u + r) * w + q) * c;
+        const from = (b * rows + u) * cols * c;
+        for (let v = 0; v < cols; v++) dx.set(src.subarray(from + v * c, from + (v + 1) * c), to + sw * v * c);
+      }
+    }
+  }));
+  const shape = [n, h, w, c];
+  return { dataId: be.write(dx, shape, 'float32'), shape, dtype: 'float32' };
 }
 
 /**
@@ -194,7 +191,7 @@ const conv2DBackpropInput: tf.KernelFunc = ({ inputs, attrs, backend }) => {
     }
   }
   if (sh === 1 && sw === 1) return phases[0][0];
-  const dx = interleave(phases, h, w, be);
+  const dx = interleave(phases, info.batchSize, h, w, info.inChannels, be);
   for (const t of phases.flat()) be.disposeData(t.dataId);
   return dx;
 };
