@@ -2,14 +2,16 @@
  * Web budgets, measured on the built site in headless Chromium:
  * cold time to the first faces and time to draw 16 faces on WebGL and on
  * WASM, the home page's JavaScript (gzipped, .wasm excluded) and the
- * generator's weights. Prints JSON; exits 1 when a budget is exceeded.
+ * generator's weights; and fine-tuning steps per second (batch 16) of the
+ * shipped pair on WebGL and on WASM. Prints JSON; exits 1 when a budget is exceeded.
  *
  *   npm run bench:web            (builds into .cache/e2e-bench when stale)
- *   BENCH_BATCHES=10 npm run bench:web
+ *   BENCH_BATCHES=10 FINETUNE_BENCH_STEPS=12 npm run bench:web
  */
 import { gzipSync } from 'node:zlib';
 import type { Browser, Response } from 'playwright-core';
 import { buildSite, launchBrowser, startPreview } from '../e2e/helpers.ts';
+import { benchFinetune } from './finetune-bench.ts';
 
 const BUDGET = { pageJsGzipBytes: 1024 * 1024, generatorWeightBytes: 8 * 1024 * 1024 };
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 5);
@@ -83,12 +85,17 @@ async function main(): Promise<void> {
   try {
     const webgl = await runBackend(browser, server.origin, 'webgl');
     const wasm = await runBackend(browser, server.origin, 'wasm');
+    const finetuneSteps = Number(process.env.FINETUNE_BENCH_STEPS ?? 6);
+    const finetune = [];
+    for (const backend of ['webgl', 'wasm'] as const) {
+      finetune.push(await benchFinetune(browser, server.origin, backend, { batch: 16, steps: finetuneSteps }));
+    }
     const { sizes } = webgl;
     const budgets = {
       pageJsGzipBytes: { value: sizes.pageJsGzipBytes, limit: BUDGET.pageJsGzipBytes, ok: sizes.pageJsGzipBytes <= BUDGET.pageJsGzipBytes },
       generatorWeightBytes: { value: sizes.generatorWeightBytes, limit: BUDGET.generatorWeightBytes, ok: sizes.generatorWeightBytes <= BUDGET.generatorWeightBytes },
     };
-    console.log(JSON.stringify({ batches: BATCHES, backends: [webgl.run, wasm.run], ...sizes, budgets }, null, 2));
+    console.log(JSON.stringify({ batches: BATCHES, backends: [webgl.run, wasm.run], finetune, ...sizes, budgets }, null, 2));
     if (!Object.values(budgets).every((b) => b.ok)) process.exitCode = 1;
   } finally {
     await browser.close();
