@@ -4,7 +4,7 @@
  * written atomically (temporary file, then rename): a crash or Ctrl-C during
  * a save leaves the previous checkpoint intact.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { fromArtifacts, toArtifacts } from '../src/lib/weights.ts';
@@ -94,10 +94,6 @@ function readHeader<C>(path: string): { header: Header<C>; body: Uint8Array } {
 
 const slice = (body: Uint8Array, s: Section) => body.slice(s.offset, s.offset + s.length).buffer;
 
-export function checkpointExists(path: string): boolean {
-  return existsSync(path);
-}
-
 export interface LoadedCheckpoint<C> extends Checkpoint<C> {
   /** Put the saved Adam moments into the optimizers of a trainer built on the loaded models. */
   restoreOptimizers(optD: tf.AdamOptimizer, optG: tf.AdamOptimizer): Promise<void>;
@@ -128,10 +124,4 @@ export async function loadCheckpoint<C>(path: string): Promise<LoadedCheckpoint<
       await restore(optG, header.optimizers.g);
     },
   };
-}
-
-/** Just the config and state, without building models (for --resume's flag checks). */
-export function peekCheckpoint<C>(path: string): { config: C; state: RunState } {
-  const { header } = readHeader<C>(path);
-  return { config: header.config, state: header.state };
 }

@@ -2,7 +2,7 @@
  * The training loop: data in, checkpoints, logs, sample grids and an export
  * out. The step itself is src/lib/gan.ts, the same code the page runs.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -161,8 +161,9 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
       })}\n`);
     }
     if (step % opts.sampleEvery === 0) {
-      await writeSampleGrid(models, join(paths.samples, `step-${String(step).padStart(7, '0')}.png`));
-      await writeSampleGrid(models, paths.latestGrid);
+      const grid = join(paths.samples, `step-${String(step).padStart(7, '0')}.png`);
+      await writeSampleGrid(models, grid);
+      copyFileSync(grid, paths.latestGrid);
     }
     if (step % opts.checkpointEvery === 0) await checkpoint();
     // Steps resolve as microtasks; a macrotask turn lets signal handlers (Ctrl-C, SIGTERM) run.

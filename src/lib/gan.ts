@@ -114,8 +114,3 @@ export class GanTrainer {
 export function generate(generator: LayersModel, z: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => generator.apply(z, { training: false }) as tf.Tensor4D);
 }
-
-/** D's mean probability that each batch is real (inference mode). */
-export function discriminate(discriminator: LayersModel, images: tf.Tensor4D): number {
-  return tf.tidy(() => tf.mean(tf.sigmoid(discriminator.apply(images, { training: false }) as tf.Tensor)).dataSync()[0]);
-}
