@@ -77,6 +77,29 @@ describe('training on CelebA', () => {
     expect(manifest.training.imagesSeen).toBe(24 * 16);
     expect(manifest.generator.params).toBe(fresh.generator.countParams());
     expect(manifest.sampleGrid).toBe('samples.png');
+    expect(manifest.training.cpuSeconds).toBeGreaterThan(0);
+    expect(manifest.training.cpuSeconds).toBeCloseTo(log.at(-1).cpu_s, 0);
+  });
+
+  it('--max-cpu-minutes stops a run once its CPU time is spent, and the count carries over a resume', async () => {
+    const out = tmp('cpu');
+    const budget = ['--steps', '100000', '--no-export', '--log-every', '1', '--max-cpu-minutes', '0.03'];
+    const first = await train(options(out, budget), backend);
+    expect(first.status).toBe('stopped');
+    expect(first.step).toBeGreaterThan(0);
+    expect(first.step).toBeLessThan(100000);
+    const a = await loadCheckpoint(join(out, 'checkpoint.bin'));
+    expect(a.state.cpuSeconds).toBeGreaterThanOrEqual(0.03 * 60);
+    const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).cpu_s as number);
+    expect(log).toHaveLength(first.step);
+    log.slice(1).forEach((c, i) => expect(c).toBeGreaterThan(log[i]));
+
+    // A resumed run counts from the saved total: one more step, and it is over budget again.
+    const second = await train(options(out, [...budget, '--resume']), backend);
+    expect(second.status).toBe('stopped');
+    expect(second.step).toBe(first.step + 1);
+    const b = await loadCheckpoint(join(out, 'checkpoint.bin'));
+    expect(b.state.cpuSeconds!).toBeGreaterThan(a.state.cpuSeconds!);
   });
 
   it('a run stopped at step 5 and resumed to 10 ends with the same weights as one run of 10', async () => {

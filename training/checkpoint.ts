@@ -18,6 +18,8 @@ export interface RunState {
   step: number;
   imagesSeen: number;
   wallSeconds: number;
+  /** CPU time of the training process (all threads), summed over resumes; absent in checkpoints made before it was kept. */
+  cpuSeconds?: number;
   rng: RngState;
   sampler: SamplerState;
   /** The last step's losses and scores, for the manifest of an export made right after a resume. */

@@ -36,6 +36,8 @@ export interface TrainOptions {
   checkpointEvery: number;
   /** Stop after this many wall-clock minutes (a checkpoint is written); null for no limit. */
   maxMinutes: number | null;
+  /** Stop after this much CPU time (all threads, summed over resumes): equal-compute comparisons on a shared machine. */
+  maxCpuMinutes: number | null;
   summary: boolean;
   quiet: boolean;
 }
@@ -60,6 +62,7 @@ Optimisation
   --seed N              seed for init, noise, shuffling and flips (default 1)
   --backend NAME        auto | tensorflow | webgpu | native | wasm | cpu (default auto)
   --max-minutes N       stop (with a checkpoint) after N minutes
+  --max-cpu-minutes N   stop (with a checkpoint) once the run has used N CPU-minutes (all threads, across resumes)
 Run folder and export
   --out DIR             run folder: log, sample grids, checkpoint (default runs/default)
   --resume              continue the run in --out from its last checkpoint
@@ -94,7 +97,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
         data: { type: 'string' }, limit: { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' },
         summary: { type: 'boolean' }, batch: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
         lr: { type: 'string' }, beta1: { type: 'string' }, 'label-smoothing': { type: 'string' }, seed: { type: 'string' },
-        backend: { type: 'string' }, 'max-minutes': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
+        backend: { type: 'string' }, 'max-minutes': { type: 'string' },
+        'max-cpu-minutes': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
         'log-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
         export: { type: 'string' }, 'no-export': { type: 'boolean' }, 'export-dtype': { type: 'string' },
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -133,6 +137,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     sampleEvery: num('sample-every', parsed['sample-every'], true, 1) ?? 500,
     checkpointEvery: num('checkpoint-every', parsed['checkpoint-every'], true, 1) ?? 500,
     maxMinutes: num('max-minutes', parsed['max-minutes'], false, 0) ?? null,
+    maxCpuMinutes: num('max-cpu-minutes', parsed['max-cpu-minutes'], false, 0) ?? null,
     summary: parsed.summary ?? false,
     quiet: parsed.quiet ?? false,
   };

@@ -76,7 +76,7 @@ async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths
     ...ck.config,
     steps: opts.steps ?? ck.config.steps, epochs: opts.steps ? null : (opts.epochs ?? ck.config.epochs),
     backend: opts.backend, export: opts.export, exportDtype: opts.exportDtype, quiet: opts.quiet,
-    maxMinutes: opts.maxMinutes, out: opts.out, resume: true,
+    maxMinutes: opts.maxMinutes, maxCpuMinutes: opts.maxCpuMinutes, out: opts.out, resume: true,
   };
   const models: GanModels = { config: modelConfig(merged.arch, merged.width, merged.zDim), generator: ck.generator, discriminator: ck.discriminator };
   return { opts: merged, models, state: ck.state, rng: new Rng(ck.state.rng), restore: ck.restoreOptimizers };
@@ -117,9 +117,19 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   const t0 = performance.now();
   const wall = () => wallBefore + (performance.now() - t0) / 1000;
   const deadline = opts.maxMinutes === null ? Infinity : t0 + opts.maxMinutes * 60_000;
+  // CPU time counts every thread of this process (BLAS pools included), so equal-compute
+  // comparisons hold on a machine shared with other work. Unknown for runs resumed from older checkpoints.
+  const cpuBefore = st ? (st.cpuSeconds ?? null) : 0;
+  const cpuAtStart = process.cpuUsage();
+  const cpu = (): number | null => {
+    if (cpuBefore === null) return null;
+    const used = process.cpuUsage(cpuAtStart);
+    return cpuBefore + (used.user + used.system) / 1e6;
+  };
+  const cpuBudget = opts.maxCpuMinutes === null ? Infinity : opts.maxCpuMinutes * 60;
 
   const state = (): RunState => ({
-    step, imagesSeen, wallSeconds: wall(), rng: rng.getState(), sampler: sampler.snapshot(), ...(last ? { last } : {}),
+    step, imagesSeen, wallSeconds: wall(), ...withCpu(cpu()), rng: rng.getState(), sampler: sampler.snapshot(), ...(last ? { last } : {}),
   });
   const checkpoint = async () => {
     await saveCheckpoint(paths.checkpoint, { config: opts, state: state(), generator: models.generator, discriminator: models.discriminator }, trainer.optD, trainer.optG);
@@ -158,6 +168,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
       appendFileSync(paths.log, `${JSON.stringify({
         step, epoch: sampler.epoch, d_loss: round(last.dLoss), g_loss: round(last.gLoss), d_real: round(last.dReal),
         d_fake: round(last.dFake), images_per_s: round(imagesPerSecond), wall_s: round(wall()),
+        ...(cpu() === null ? {} : { cpu_s: round(cpu()!) }),
       })}\n`);
     }
     if (step % opts.sampleEvery === 0) {
@@ -168,7 +179,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     if (step % opts.checkpointEvery === 0) await checkpoint();
     // Steps resolve as microtasks; a macrotask turn lets signal handlers (Ctrl-C, SIGTERM) run.
     await new Promise((resolve) => setImmediate(resolve));
-    if (hooks.shouldStop?.() || performance.now() > deadline) { status = 'stopped'; break; }
+    if (hooks.shouldStop?.() || performance.now() > deadline || (cpu() ?? 0) > cpuBudget) { status = 'stopped'; break; }
   }
 
   if (status !== 'diverged') {
@@ -190,7 +201,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
           steps: step, imagesSeen, epochs: round(imagesSeen / data.files.length), batch: opts.batch,
           learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing, seed: opts.seed,
           data: { dir: opts.data, images: data.files.length, skipped: data.skipped.length, heldOut: data.heldOut },
-          wallSeconds: round(wall()), backend: `${backend.name} (${backend.detail})`,
+          wallSeconds: round(wall()), ...(cpu() === null ? {} : { cpuSeconds: round(cpu()!) }), backend: `${backend.name} (${backend.detail})`,
           machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
           ...(last ? { finalMetrics: roundAll(last) } : {}),
         },
@@ -203,6 +214,8 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   models.discriminator.dispose();
   return { status, step, last, checkpoint: paths.checkpoint, exportDir, message };
 }
+
+const withCpu = (s: number | null) => (s === null ? {} : { cpuSeconds: s });
 
 function trimLog(path: string, lastStep: number): void {
   const kept = readFileSync(path, 'utf8').split('\n').filter((line) => {

@@ -134,6 +134,8 @@ export interface ModelManifest {
     seed: number;
     data: { dir: string; images: number; skipped: number; heldOut: number };
     wallSeconds: number;
+    /** CPU time of the training process, all threads (absent when not measured). */
+    cpuSeconds?: number;
     backend: string;
     machine: string;
     finalMetrics?: { dLoss: number; gLoss: number; dReal: number; dFake: number };
