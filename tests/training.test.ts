@@ -83,9 +83,12 @@ describe('training on CelebA', () => {
 
   it('--max-cpu-minutes stops a run once its CPU time is spent, and the count carries over a resume', async () => {
     const out = tmp('cpu');
-    const budget = ['--steps', '100000', '--no-export', '--log-every', '1', '--max-cpu-minutes', '0.03'];
+    const exp = join(out, 'export');
+    const budget = ['--steps', '100000', '--export', exp, '--log-every', '1', '--max-cpu-minutes', '0.03'];
     const first = await train(options(out, budget), backend);
-    expect(first.status).toBe('stopped');
+    expect(first.status).toBe('budget');
+    expect(first.exportDir).toBe(exp); // a budget is a planned end: the run is exported
+    expect(JSON.parse(readFileSync(join(exp, 'manifest.json'), 'utf8')).training.steps).toBe(first.step);
     expect(first.step).toBeGreaterThan(0);
     expect(first.step).toBeLessThan(100000);
     const a = await loadCheckpoint(join(out, 'checkpoint.bin'));
@@ -96,7 +99,7 @@ describe('training on CelebA', () => {
 
     // A resumed run counts from the saved total: one more step, and it is over budget again.
     const second = await train(options(out, [...budget, '--resume']), backend);
-    expect(second.status).toBe('stopped');
+    expect(second.status).toBe('budget');
     expect(second.step).toBe(first.step + 1);
     const b = await loadCheckpoint(join(out, 'checkpoint.bin'));
     expect(b.state.cpuSeconds!).toBeGreaterThan(a.state.cpuSeconds!);

@@ -98,9 +98,10 @@ async function main(argv: string[]): Promise<number> {
       console.error(`error: ${outcome.message}`);
       return 3;
     }
-    console.log(`${outcome.status} at step ${outcome.step}; checkpoint ${outcome.checkpoint}` +
+    const how = outcome.status === 'budget' ? 'time budget spent' : outcome.status;
+    console.log(`${how} at step ${outcome.step}; checkpoint ${outcome.checkpoint}` +
       (outcome.exportDir ? `; exported to ${outcome.exportDir}` : ''));
-    if (outcome.status === 'stopped') console.log(`continue with: npm run train -- --out ${opts.out} --resume`);
+    if (outcome.status !== 'finished') console.log(`continue with: npm run train -- --out ${opts.out} --resume`);
     return 0;
   } catch (err) {
     hooks.stop();

@@ -61,8 +61,8 @@ Optimisation
   --label-smoothing X   one-sided: real targets become 1 - X (default 0)
   --seed N              seed for init, noise, shuffling and flips (default 1)
   --backend NAME        auto | tensorflow | webgpu | native | wasm | cpu (default auto)
-  --max-minutes N       stop (with a checkpoint) after N minutes
-  --max-cpu-minutes N   stop (with a checkpoint) once the run has used N CPU-minutes (all threads, across resumes)
+  --max-minutes N       stop after N minutes, with a checkpoint and the export (resumable)
+  --max-cpu-minutes N   the same, once the run has used N CPU-minutes (all threads, across resumes)
 Run folder and export
   --out DIR             run folder: log, sample grids, checkpoint (default runs/default)
   --resume              continue the run in --out from its last checkpoint

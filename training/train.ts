@@ -33,7 +33,8 @@ export interface TrainHooks {
 }
 
 export interface TrainOutcome {
-  status: 'finished' | 'stopped' | 'diverged';
+  /** budget: --max-minutes or --max-cpu-minutes ran out; exported like a finished run, and resumable. */
+  status: 'finished' | 'budget' | 'stopped' | 'diverged';
   step: number;
   last?: StepResult;
   checkpoint: string;
@@ -179,7 +180,8 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     if (step % opts.checkpointEvery === 0) await checkpoint();
     // Steps resolve as microtasks; a macrotask turn lets signal handlers (Ctrl-C, SIGTERM) run.
     await new Promise((resolve) => setImmediate(resolve));
-    if (hooks.shouldStop?.() || performance.now() > deadline || (cpu() ?? 0) > cpuBudget) { status = 'stopped'; break; }
+    if (hooks.shouldStop?.()) { status = 'stopped'; break; }
+    if (performance.now() > deadline || (cpu() ?? 0) > cpuBudget) { status = 'budget'; break; }
   }
 
   if (status !== 'diverged') {
@@ -187,7 +189,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     await writeSampleGrid(models, paths.latestGrid);
   }
   let exportDir: string | undefined;
-  if (status === 'finished' && opts.export) {
+  if ((status === 'finished' || status === 'budget') && opts.export) {
     await exportModels({
       dir: opts.export, generator: models.generator, discriminator: models.discriminator, dtype: opts.exportDtype,
       sampleGridPng: paths.latestGrid, metricsLog: paths.log,
