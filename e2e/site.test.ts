@@ -296,6 +296,10 @@ describe('about page', () => {
     expect(await page.textContent('main')).toContain(manifest.generator.params.toLocaleString('en-US'));
     const nav = await page.$$eval('nav a', (as) => as.map((a) => a.textContent));
     expect(nav).toEqual(['Home', 'Fine-tune', 'About the model']);
+    // The evaluation table: the shipped generator's own row, with the numbers recorded in the manifest.
+    const shipped = manifest.metrics.eval.generator;
+    const row = await page.$$eval('table.eval tr.shipped td', (tds) => tds.map((td) => td.textContent?.trim()));
+    expect(row).toEqual([expect.stringContaining(String(shipped.samples)), `${(shipped.detection_rate * 100).toFixed(1)}%`, shipped.fid.toFixed(4)]);
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     await page.setViewportSize({ width: 375, height: 800 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);

@@ -7,7 +7,8 @@
  *   --untrained --arch dcgan --width 64        a fresh generator (the ceiling)
  *   --samples N (500)  --seed S (1)  --reference N (all held-out)  --data DIR  --backend wasm|cpu
  *   --no-cache   recompute the held-out descriptors instead of reading node_modules/.cache/facegan-eval
- *   --manifest FILE   also record the result in a model manifest, under metrics.eval.<key> (--key, default the source)
+ *   --manifest FILE   also record the result in a model manifest, under metrics.eval.<key> (--key, default the source;
+ *                     --label TEXT names its row in the model page's evaluation table)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -23,7 +24,7 @@ const DEFAULT_SAMPLES = 500;
 
 const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | --held-out | --untrained [--arch ${ARCHS.join('|')}] [--width N])
                      [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}] [--no-cache]
-                     [--manifest public/models/manifest.json [--key NAME]]`;
+                     [--manifest public/models/manifest.json [--key NAME] [--label TEXT]]`;
 
 function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -50,6 +51,7 @@ function parse(argv: string[]) {
       'no-cache': { type: 'boolean', default: false },
       manifest: { type: 'string' },
       key: { type: 'string' },
+      label: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -100,7 +102,10 @@ async function main(): Promise<void> {
   // Timing goes to stderr so that stdout is the same JSON for the same seed.
   console.error(`evaluated in ${((performance.now() - started) / 1000).toFixed(1)} s on ${backend.name}`);
   console.log(JSON.stringify(rounded(result)));
-  if (args.manifest) recordInManifest(args.manifest, args.key ?? sourceKey(args), rounded(result));
+  if (args.manifest) {
+    const record = { ...(args.label ? { label: args.label } : {}), ...rounded(result) };
+    recordInManifest(args.manifest, args.key ?? sourceKey(args), record);
+  }
 }
 
 function sourceKey(args: Args): string {
@@ -111,7 +116,7 @@ function sourceKey(args: Args): string {
 }
 
 /** The model page and the README read these numbers from the manifest. */
-function recordInManifest(path: string, key: string, result: EvalResult): void {
+function recordInManifest(path: string, key: string, result: EvalResult & { label?: string }): void {
   const manifest = JSON.parse(readFileSync(path, 'utf8')) as { metrics?: { eval?: Record<string, unknown> } };
   manifest.metrics = { ...manifest.metrics, eval: { ...manifest.metrics?.eval, [key]: result } };
   writeFileSync(path, `${JSON.stringify(manifest, null, 2)}\n`);

@@ -22,6 +22,44 @@ export interface LossPoint {
   gLoss: number;
 }
 
+/** One line of the evaluation table: `npm run eval` results recorded in manifest.metrics.eval. */
+export interface EvalRow {
+  key: string;
+  label: string;
+  samples: number;
+  referenceImages: number | null;
+  detectionRate: number;
+  fid: number;
+  /** The shipped generator's own row. */
+  shipped: boolean;
+}
+
+/** Labels for the keys the README's eval commands use; other keys show their recorded label or the key. */
+const EVAL_LABELS: Record<string, string> = {
+  held_out_floor: 'Held-out photos, half vs half (the floor)',
+  generator: 'This generator',
+};
+
+/** The recorded evaluations, best (lowest Fréchet distance) first; malformed entries are left out. */
+export function evalRows(manifest: PartialManifest | null): EvalRow[] {
+  const recorded = (manifest?.metrics as { eval?: Record<string, unknown> } | undefined)?.eval ?? {};
+  const rows: EvalRow[] = [];
+  for (const [key, value] of Object.entries(recorded)) {
+    const r = value as { label?: unknown; samples?: unknown; detection_rate?: unknown; fid?: unknown; reference?: { images?: unknown } };
+    if (typeof r?.fid !== 'number' || typeof r.detection_rate !== 'number' || typeof r.samples !== 'number') continue;
+    rows.push({
+      key,
+      label: EVAL_LABELS[key] ?? (typeof r.label === 'string' ? r.label : key.replace(/_/g, ' ')),
+      samples: r.samples,
+      referenceImages: typeof r.reference?.images === 'number' ? r.reference.images : null,
+      detectionRate: r.detection_rate,
+      fid: r.fid,
+      shipped: key === 'generator',
+    });
+  }
+  return rows.sort((a, b) => a.fid - b.fid);
+}
+
 export interface ModelInfo {
   manifest: PartialManifest | null;
   /** Why the manifest could not be read, if it could not. */
