@@ -34,7 +34,7 @@ export interface EvalRow {
   shipped: boolean;
 }
 
-/** Labels for the keys the README's eval commands use; other keys show their recorded label or the key. */
+/** Labels for the keys `npm run eval --manifest` uses by default, when no --label was recorded. */
 const EVAL_LABELS: Record<string, string> = {
   held_out_floor: 'Held-out photos, half vs half (the floor)',
   generator: 'This generator',
@@ -49,7 +49,7 @@ export function evalRows(manifest: PartialManifest | null): EvalRow[] {
     if (typeof r?.fid !== 'number' || typeof r.detection_rate !== 'number' || typeof r.samples !== 'number') continue;
     rows.push({
       key,
-      label: EVAL_LABELS[key] ?? (typeof r.label === 'string' ? r.label : key.replace(/_/g, ' ')),
+      label: typeof r.label === 'string' ? r.label : (EVAL_LABELS[key] ?? key.replace(/_/g, ' ')),
       samples: r.samples,
       referenceImages: typeof r.reference?.images === 'number' ? r.reference.images : null,
       detectionRate: r.detection_rate,
