@@ -57,7 +57,9 @@ export async function writeSampleGrid(models: GanModels, path: string): Promise<
   tf.dispose([z, images]);
   const grid = gridRgba(pixels, SAMPLE_SEEDS.length, 8, IMAGE_SIZE);
   mkdirSync(dirname(path), { recursive: true });
-  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } }).png().toFile(path);
+  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
+    .png({ compressionLevel: 9, adaptiveFiltering: true }) // lossless: the site and README show this file
+    .toFile(path);
 }
 
 function totalSteps(opts: TrainOptions, data: Dataset): number {
