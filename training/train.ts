@@ -124,12 +124,15 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   // comparisons hold on a machine shared with other work. Unknown for runs resumed from older checkpoints.
   const cpuBefore = st ? (st.cpuSeconds ?? null) : 0;
   const cpuAtStart = process.cpuUsage();
-  const cpu = (): number | null => {
-    if (cpuBefore === null) return null;
+  const cpuSinceStart = () => {
     const used = process.cpuUsage(cpuAtStart);
-    return cpuBefore + (used.user + used.system) / 1e6;
+    return (used.user + used.system) / 1e6;
   };
+  const cpu = (): number | null => (cpuBefore === null ? null : cpuBefore + cpuSinceStart());
   const cpuBudget = opts.maxCpuMinutes === null ? Infinity : opts.maxCpuMinutes * 60;
+  if (cpuBefore === null && opts.maxCpuMinutes !== null) {
+    say('this checkpoint predates CPU-time accounting: --max-cpu-minutes counts from now');
+  }
 
   const state = (): RunState => ({
     step, imagesSeen, wallSeconds: wall(), ...withCpu(cpu()), rng: rng.getState(), sampler: sampler.snapshot(), ...(last ? { last } : {}),
@@ -183,7 +186,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     // Steps resolve as microtasks; a macrotask turn lets signal handlers (Ctrl-C, SIGTERM) run.
     await new Promise((resolve) => setImmediate(resolve));
     if (hooks.shouldStop?.()) { status = 'stopped'; break; }
-    if (performance.now() > deadline || (cpu() ?? 0) > cpuBudget) { status = 'budget'; break; }
+    if (performance.now() > deadline || (cpu() ?? cpuSinceStart()) > cpuBudget) { status = 'budget'; break; }
   }
 
   if (status !== 'diverged') {
