@@ -34,9 +34,9 @@ export interface TrainOptions {
   logEvery: number;
   sampleEvery: number;
   checkpointEvery: number;
-  /** Stop after this many wall-clock minutes (a checkpoint is written); null for no limit. */
+  /** End after this many wall-clock minutes (checkpoint and export, resumable); null for no limit. */
   maxMinutes: number | null;
-  /** Stop after this much CPU time (all threads, summed over resumes): equal-compute comparisons on a shared machine. */
+  /** The same for CPU time (all threads, summed over resumes): equal-compute comparisons on a shared machine. */
   maxCpuMinutes: number | null;
   summary: boolean;
   quiet: boolean;

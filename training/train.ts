@@ -134,9 +134,13 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     say('this checkpoint predates CPU-time accounting: --max-cpu-minutes counts from now');
   }
 
-  const state = (): RunState => ({
-    step, imagesSeen, wallSeconds: wall(), ...withCpu(cpu()), rng: rng.getState(), sampler: sampler.snapshot(), ...(last ? { last } : {}),
-  });
+  const state = (): RunState => {
+    const cpuSeconds = cpu();
+    return {
+      step, imagesSeen, wallSeconds: wall(), ...(cpuSeconds === null ? {} : { cpuSeconds }),
+      rng: rng.getState(), sampler: sampler.snapshot(), ...(last ? { last } : {}),
+    };
+  };
   const checkpoint = async () => {
     await saveCheckpoint(paths.checkpoint, { config: opts, state: state(), generator: models.generator, discriminator: models.discriminator }, trainer.optD, trainer.optG);
   };
@@ -171,10 +175,11 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     if (now - rateT > 2000) { imagesPerSecond = (rateImages * 1000) / (now - rateT); rateT = now; rateImages = 0; }
     hooks.onStep?.({ step, totalSteps: total, result: last, imagesPerSecond });
     if (step % opts.logEvery === 0 || step === total) {
+      const cpuSeconds = cpu();
       appendFileSync(paths.log, `${JSON.stringify({
         step, epoch: sampler.epoch, d_loss: round(last.dLoss), g_loss: round(last.gLoss), d_real: round(last.dReal),
         d_fake: round(last.dFake), images_per_s: round(imagesPerSecond), wall_s: round(wall()),
-        ...(cpu() === null ? {} : { cpu_s: round(cpu()!) }),
+        ...(cpuSeconds === null ? {} : { cpu_s: round(cpuSeconds) }),
       })}\n`);
     }
     if (step % opts.sampleEvery === 0) {
@@ -195,6 +200,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   }
   let exportDir: string | undefined;
   if ((status === 'finished' || status === 'budget') && opts.export) {
+    const cpuSeconds = cpu();
     await exportModels({
       dir: opts.export, generator: models.generator, discriminator: models.discriminator, dtype: opts.exportDtype,
       sampleGridPng: paths.latestGrid, metricsLog: paths.log,
@@ -208,7 +214,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
           steps: step, imagesSeen, epochs: round(imagesSeen / data.files.length), batch: opts.batch,
           learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing, seed: opts.seed,
           data: { dir: opts.data, images: data.files.length, skipped: data.skipped.length, heldOut: data.heldOut },
-          wallSeconds: round(wall()), ...(cpu() === null ? {} : { cpuSeconds: round(cpu()!) }), backend: `${backend.name} (${backend.detail})`,
+          wallSeconds: round(wall()), ...(cpuSeconds === null ? {} : { cpuSeconds: round(cpuSeconds) }), backend: `${backend.name} (${backend.detail})`,
           machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
           ...(last ? { finalMetrics: roundAll(last) } : {}),
         },
@@ -221,8 +227,6 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   models.discriminator.dispose();
   return { status, step, last, checkpoint: paths.checkpoint, exportDir, message };
 }
-
-const withCpu = (s: number | null) => (s === null ? {} : { cpuSeconds: s });
 
 function trimLog(path: string, lastStep: number): void {
   const kept = readFileSync(path, 'utf8').split('\n').filter((line) => {
