@@ -240,6 +240,7 @@ describe('fine-tune page', () => {
     expect(text).toMatch(/notes\.txt: This is not a photo/);
     expect(text).toMatch(/empty\.jpg: This file is empty/);
     expect(text).toMatch(/corrupt\.jpg: This JPEG file is damaged/);
+    expect(text).toMatch(/truncated\.jpg: This JPEG file is cut short/);
     expect(text).toMatch(/huge\.png: This image is 12000 x 12000 pixels, too large/);
     expect(text).toMatch(/photo\.heic: HEIC\/HEIF photos/);
     expect(text).toMatch(/noise\.png: No face was found/);

@@ -105,12 +105,14 @@ describe('training on CelebA', () => {
     expect(b.state.cpuSeconds!).toBeGreaterThan(a.state.cpuSeconds!);
   });
 
-  it('a run stopped at step 5 and resumed to 10 ends with the same weights as one run of 10', async () => {
+  it('a run stopped at step 5 and resumed to 10 ends with the same weights (G, D and G\'s average) as one run of 10', async () => {
+    // The full recipe: DiffAugment's draws, lazy R1's schedule and the average's warm-up must all resume exactly.
+    const recipe = ['--ema', '0.9', '--diffaugment', 'color,translation,cutout', '--r1', '1', '--r1-every', '3'];
     const straight = tmp('straight');
-    await train(options(straight, ['--steps', '10', '--no-export']), backend);
+    await train(options(straight, ['--steps', '10', '--no-export', ...recipe]), backend);
     const split = tmp('split');
     let steps = 0;
-    const first = await train(options(split, ['--steps', '10', '--no-export', '--log-every', '1']), backend, { onStep: () => steps++, shouldStop: () => steps >= 5 });
+    const first = await train(options(split, ['--steps', '10', '--no-export', '--log-every', '1', ...recipe]), backend, { onStep: () => steps++, shouldStop: () => steps >= 5 });
     expect(first.status).toBe('stopped');
     expect(first.step).toBe(5);
     const second = await train(options(split, ['--steps', '10', '--no-export', '--resume']), backend);
@@ -119,8 +121,9 @@ describe('training on CelebA', () => {
 
     const a = await loadCheckpoint(join(straight, 'checkpoint.bin'));
     const b = await loadCheckpoint(join(split, 'checkpoint.bin'));
-    for (const key of ['generator', 'discriminator'] as const) {
-      const wa = a[key].getWeights(), wb = b[key].getWeights();
+    expect(b.state.emaUpdates).toBe(10);
+    for (const key of ['generator', 'discriminator', 'ema'] as const) {
+      const wa = a[key]!.getWeights(), wb = b[key]!.getWeights();
       wa.forEach((w, i) => expect(Array.from(wb[i].dataSync())).toEqual(Array.from(w.dataSync())));
     }
     expect(b.state.imagesSeen).toBe(a.state.imagesSeen);
@@ -148,6 +151,18 @@ describe('bad input', () => {
     expect(again.skipped).toHaveLength(2);
   });
 
+  it('skips and counts a photo cut short, as an interrupted copy leaves it', async () => {
+    const dir = tmp('cut');
+    const good = readdirSync(CELEBA).sort().slice(0, 3);
+    for (const f of good) copyFileSync(join(CELEBA, f), join(dir, f));
+    const whole = readFileSync(join(CELEBA, good[0]));
+    writeFileSync(join(dir, 'cut.jpg'), whole.subarray(0, Math.floor(whole.length / 2)));
+    const data = await loadDataset(dir, { cacheDir: tmp('cut-cache') });
+    expect(data.files).toEqual(good);
+    expect(data.skipped.map((s) => s.file)).toEqual(['cut.jpg']);
+    expect(data.skipped[0].reason).toMatch(/premature end/i);
+  });
+
   it('stops on a NaN loss with a clear error', async () => {
     const gan = buildGan(modelConfig('dcgan', 4, 100, 1));
     const trainer = new GanTrainer(gan.generator, gan.discriminator);
@@ -155,6 +170,36 @@ describe('bad input', () => {
     const z = tf.randomNormal([2, 100]) as tf.Tensor2D;
     await expect(trainer.step(real, z)).rejects.toBeInstanceOf(NonFiniteLossError);
     tf.dispose([real, z]);
+  });
+});
+
+describe('recipe and warm start', () => {
+  it('exports the moving average of G, records the recipe, and --init-from starts from an export', async () => {
+    const out = tmp('ema');
+    const exp = join(out, 'export');
+    await train(options(out, ['--steps', '6', '--export', exp, '--ema', '0.5', '--diffaugment', 'translation', '--loss', 'hinge']), backend);
+    const ck = await loadCheckpoint(join(out, 'checkpoint.bin'));
+    const exported = await loadExported(exp, 'generator');
+    // The export is the average, not the raw G it follows.
+    const same = (a: LayersModel, b: LayersModel) => a.getWeights().every((w, i) => {
+      const x = w.dataSync(), y = b.getWeights()[i].dataSync();
+      return x.every((v, j) => v === y[j]);
+    });
+    expect(same(exported, ck.ema!)).toBe(true);
+    expect(same(exported, ck.generator)).toBe(false);
+    const manifest = JSON.parse(readFileSync(join(exp, 'manifest.json'), 'utf8'));
+    expect(manifest.training.recipe).toEqual({ loss: 'hinge', diffAugment: ['translation'], r1: null, ema: { decay: 0.5, warmup: true } });
+
+    // A new run from that export starts from its weights, with the export's architecture.
+    const child = tmp('child');
+    await train(options(child, ['--steps', '1', '--no-export', '--width', '64', '--init-from', exp]), backend);
+    const childCk = await loadCheckpoint<TrainOptions>(join(child, 'checkpoint.bin'));
+    expect(childCk.config.width).toBe(8);
+    expect(childCk.config.parent?.name).toBe(manifest.name);
+    // One Adam step (lr 2e-4) from the exported G moves its trainable weights by about the learning rate.
+    const drift = childCk.generator.trainableWeights.map((w, i) =>
+      tf.tidy(() => tf.max(tf.abs(tf.sub(w.read(), exported.trainableWeights[i].read()))).dataSync()[0]));
+    expect(Math.max(...drift)).toBeLessThan(1e-3);
   });
 });
 

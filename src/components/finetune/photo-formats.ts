@@ -76,6 +76,60 @@ function isAnimatedGif(b: Uint8Array): boolean {
   return text.includes('NETSCAPE2.0') || text.includes('ANIMEXTS1.0');
 }
 
+/** Where the main image's start-of-scan segment begins, walking segment by segment (EXIF thumbnails live inside one); -1 if none. */
+function jpegScanStart(b: Uint8Array): number {
+  let i = 2;
+  while (i + 3 < b.length) {
+    if (b[i] !== 0xff) return -1;
+    const marker = b[i + 1];
+    if (marker === 0xff) { i++; continue; }
+    if (marker === 0xda) return i;
+    if (marker === 0xd9) return -1;
+    i += 2 + be16(b, i + 2);
+  }
+  return -1;
+}
+
+/** Whether an end-of-image marker (FF D9) follows `from`: entropy-coded data never holds one (FF is stuffed). */
+function hasJpegEnd(b: Uint8Array, from: number): boolean {
+  for (let i = b.length - 2; i >= from; i--) if (b[i] === 0xff && b[i + 1] === 0xd9) return true;
+  return false;
+}
+
+/** PNG's closing IEND chunk with its checksum, searched from the end (it is normally the last 12 bytes). */
+function hasIend(b: Uint8Array): boolean {
+  for (let i = b.length - 8; i >= 8; i--) if (b[i] === 0x49 && b[i + 1] === 0x45 && b[i + 2] === 0x4e && b[i + 3] === 0x44) return true;
+  return false;
+}
+
+function lastNonZero(b: Uint8Array): number {
+  let i = b.length - 1;
+  while (i > 0 && b[i] === 0) i--;
+  return b[i];
+}
+
+/**
+ * Whether the whole image is in the file. Browsers decode a file cut short
+ * without complaint and paint the missing rows grey; such a photo would
+ * teach the model faces with a grey lower half. A JPEG must end its scan
+ * with an end-of-image marker after the main image's start-of-scan (an
+ * EXIF thumbnail's own markers sit inside an earlier segment), a PNG must reach its IEND
+ * chunk, a WebP must hold as many bytes as its RIFF header promises and a GIF
+ * must end with its trailer byte. Needs the whole file.
+ */
+export function isComplete(format: PhotoFormat, b: Uint8Array): boolean {
+  switch (format) {
+    case 'jpeg': {
+      const sos = jpegScanStart(b);
+      return sos >= 0 && hasJpegEnd(b, sos + 2);
+    }
+    case 'png': return hasIend(b);
+    case 'webp': return b.length >= 12 && b.length >= 8 + (((b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0));
+    case 'gif': return lastNonZero(b) === 0x3b;
+    default: return true;
+  }
+}
+
 export function readHeader(bytes: Uint8Array): PhotoHeader {
   const format = sniffFormat(bytes);
   const size = sizeOf(format, bytes);

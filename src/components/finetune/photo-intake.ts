@@ -2,7 +2,7 @@
  * From the visitor's files to decoded, upright, reasonably sized bitmaps,
  * or a sentence saying why a file cannot be used. Nothing leaves the page.
  */
-import { readHeader, type PhotoHeader } from './photo-formats.ts';
+import { isComplete, readHeader, type PhotoHeader } from './photo-formats.ts';
 
 /** More photos than this add little to a fine-tune of a few minutes and cost memory. */
 export const MAX_PHOTOS = 50;
@@ -74,6 +74,9 @@ export async function readPhoto(file: File): Promise<DecodedPhoto> {
   if (file.size > MAX_FILE_BYTES) throw new PhotoError(name, `This file is ${(file.size / 1048576).toFixed(0)} MB; the limit is ${MAX_FILE_BYTES / 1048576} MB per photo.`);
   const h = readHeader(await headerBytes(file));
   refuseHeader(name, h);
+  if (!isComplete(h.format, new Uint8Array(await file.arrayBuffer()))) {
+    throw new PhotoError(name, `This ${h.format.toUpperCase()} file is cut short (incomplete download or copy): part of the image is missing, so it is left out.`);
+  }
   const bitmap = await decode(file, name, h);
   const notes: string[] = [];
   if (h.animated) notes.push('animated GIF: its first frame is used');
