@@ -1,55 +1,59 @@
 // The training CLI as a user runs it: exit codes and the messages that go with them.
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(__dirname, '..');
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'training/cli.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+/** Runs the CLI without blocking the test worker (a blocked worker misses its own runner's messages on a busy machine). */
+function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, ['--import', 'tsx', 'training/cli.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 }, (error, out, err) => {
+      done({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, out, err });
+    });
+  });
 }
 
 describe('npm run train', () => {
-  it('--summary prints the seed-classic counts of the write-up', () => {
-    const r = cli('--summary', '--arch', 'seed-classic');
+  it('--summary prints the seed-classic counts of the write-up', async () => {
+    const r = await cli('--summary', '--arch', 'seed-classic');
     expect(r.code).toBe(0);
     expect(r.out).toContain('Generator parameters: 34,031,363');
     expect(r.out).toContain('Discriminator parameters: 25,901,953');
     expect(r.out).toMatch(/g_dense1 \(Dense\)/);
   });
 
-  it('--help lists the flags', () => {
-    const r = cli('--help');
+  it('--help lists the flags', async () => {
+    const r = await cli('--help');
     expect(r.code).toBe(0);
     for (const flag of ['--data', '--arch', '--width', '--batch', '--steps', '--epochs', '--lr', '--seed', '--out', '--resume', '--backend', '--export', '--summary']) {
       expect(r.out).toContain(flag);
     }
   });
 
-  it('a missing data folder exits 2 with one clear line', () => {
-    const r = cli('--data', '/nonexistent/faces', '--steps', '1');
+  it('a missing data folder exits 2 with one clear line', async () => {
+    const r = await cli('--data', '/nonexistent/faces', '--steps', '1');
     expect(r.code).toBe(2);
     expect(r.err.trim().split('\n')).toHaveLength(1);
     expect(r.err).toContain('data folder not found: /nonexistent/faces');
   });
 
-  it('an empty data folder exits 2', () => {
-    const r = cli('--data', mkdtempSync(join(tmpdir(), 'facegan-empty-')), '--steps', '1');
+  it('an empty data folder exits 2', async () => {
+    const r = await cli('--data', mkdtempSync(join(tmpdir(), 'facegan-empty-')), '--steps', '1');
     expect(r.code).toBe(2);
     expect(r.err).toContain('no .jpg/.png/.webp images');
   });
 
-  it('bad flags exit 2', () => {
-    expect(cli('--arch', 'resnet').code).toBe(2);
-    expect(cli('--batch', 'many').err).toContain('--batch must be an integer');
-    expect(cli('--frobnicate').code).toBe(2);
-    expect(cli('--backend', 'quantum', '--steps', '1').code).toBe(2);
+  it('bad flags exit 2', async () => {
+    expect((await cli('--arch', 'resnet')).code).toBe(2);
+    expect((await cli('--batch', 'many')).err).toContain('--batch must be an integer');
+    expect((await cli('--frobnicate')).code).toBe(2);
+    expect((await cli('--backend', 'quantum', '--steps', '1')).code).toBe(2);
   });
 
-  it('--resume without a checkpoint exits 2', () => {
-    const r = cli('--resume', '--out', mkdtempSync(join(tmpdir(), 'facegan-norun-')), '--steps', '1');
+  it('--resume without a checkpoint exits 2', async () => {
+    const r = await cli('--resume', '--out', mkdtempSync(join(tmpdir(), 'facegan-norun-')), '--steps', '1');
     expect(r.code).toBe(2);
     expect(r.err).toContain('no checkpoint');
   });

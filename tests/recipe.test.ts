@@ -2,7 +2,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { FULL_POLICY, cutoutMasks, diffAugment, parsePolicy, shiftMatrices } from '../src/lib/diffaugment.ts';
+import { FULL_POLICY, columnShiftMatrices, cutoutMasks, diffAugment, parsePolicy, shiftMatrices } from '../src/lib/diffaugment.ts';
 import { WeightAverage, cloneModel } from '../src/lib/ema.ts';
 import { GanTrainer, hingeD } from '../src/lib/gan.ts';
 import { Rng } from '../src/lib/latent.ts';
@@ -24,6 +24,7 @@ describe('DiffAugment', () => {
   });
 
   it('translation moves whole pixels and fills the uncovered border with zeros', () => {
+    expect(Array.from(columnShiftMatrices([1], 2, 2))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0]);
     const m = shiftMatrices([2, -1], 4);
     // Row i of image 0 reads source row i + 2; rows 2 and 3 fall outside and stay empty.
     expect(Array.from(m.subarray(0, 16))).toEqual([0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -50,6 +51,24 @@ describe('DiffAugment', () => {
       }
     }
     tf.dispose([x, y]);
+  });
+
+  it('colour is brightness, then saturation, then contrast, as in the paper', () => {
+    const x = tf.randomUniform([3, 64, 64, 3], -1, 1, 'float32', 9) as tf.Tensor4D;
+    const y = diffAugment(x, new Rng(6), ['color']);
+    // The paper's three steps one after another, with the same draws (all brightness, then saturation, then contrast).
+    const rng = new Rng(6);
+    const b = [0, 1, 2].map(() => rng.uniform() - 0.5), sat = [0, 1, 2].map(() => rng.uniform() * 2), k = [0, 1, 2].map(() => rng.uniform() + 0.5);
+    const expected = tf.tidy(() => {
+      const per = (v: number[]) => tf.tensor4d(v, [3, 1, 1, 1]);
+      let r = tf.add(x, per(b));
+      const m1 = tf.mean(r, 3, true);
+      r = tf.add(tf.mul(tf.sub(r, m1), per(sat)), m1);
+      const m2 = tf.mean(r, [1, 2, 3], true);
+      return tf.add(tf.mul(tf.sub(r, m2), per(k)), m2);
+    });
+    expect(tf.max(tf.abs(tf.sub(y, expected))).dataSync()[0]).toBeLessThan(1e-5);
+    tf.dispose([x, y, expected]);
   });
 
   it('cutout zeroes one square of half the side, clipped at the border', () => {
@@ -118,12 +137,12 @@ describe('losses and regularisers', () => {
   });
 
   it('DiffAugment needs an Rng, and R1 changes D\'s update', async () => {
-    const gan = buildGan(modelConfig('dcgan', 4, 100, 1));
+    const gan = buildGan(modelConfig('dcgan', 2, 100, 1));
     expect(() => new GanTrainer(gan.generator, gan.discriminator, { diffAugment: FULL_POLICY })).toThrow(/needs an Rng/);
     const start = gan.discriminator.getWeights().map((w) => w.clone());
     const startG = gan.generator.getWeights().map((w) => w.clone());
-    const real = tf.randomUniform([4, 64, 64, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
-    const z = tf.randomNormal([4, 100], 0, 1, 'float32', 2) as tf.Tensor2D;
+    const real = tf.randomUniform([2, 64, 64, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const z = tf.randomNormal([2, 100], 0, 1, 'float32', 2) as tf.Tensor2D;
     const afterOneStep = async (r1Gamma: number) => {
       gan.discriminator.setWeights(start);
       gan.generator.setWeights(startG);

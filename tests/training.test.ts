@@ -115,7 +115,8 @@ describe('training on CelebA', () => {
     const first = await train(options(split, ['--steps', '10', '--no-export', '--log-every', '1', ...recipe]), backend, { onStep: () => steps++, shouldStop: () => steps >= 5 });
     expect(first.status).toBe('stopped');
     expect(first.step).toBe(5);
-    const second = await train(options(split, ['--steps', '10', '--no-export', '--resume']), backend);
+    // No length on the command line: the run keeps its own (10 steps), as a plain --resume should.
+    const second = await train(options(split, ['--no-export', '--resume']), backend);
     expect(second.status).toBe('finished');
     expect(second.step).toBe(10);
 

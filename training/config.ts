@@ -158,7 +158,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     zDim: 100,
     batch: num('batch', parsed.batch, true, 1) ?? 64,
     steps,
-    epochs: steps === null && epochs === null ? 1 : epochs,
+    // Neither given: one epoch for a new run, the saved length for --resume (see train.ts).
+    epochs,
     lr: num('lr', parsed.lr, false, 0) ?? DEFAULT_TRAIN.learningRate,
     beta1: num('beta1', parsed.beta1, false, 0) ?? DEFAULT_TRAIN.beta1,
     labelSmoothing: num('label-smoothing', parsed['label-smoothing'], false, 0) ?? 0,

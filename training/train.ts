@@ -104,7 +104,7 @@ async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths
   const ck = await loadCheckpoint<TrainOptions>(paths.checkpoint);
   const merged: TrainOptions = {
     ...ck.config,
-    steps: opts.steps ?? ck.config.steps, epochs: opts.steps ? null : (opts.epochs ?? ck.config.epochs),
+    steps: opts.steps ?? (opts.epochs ? null : ck.config.steps), epochs: opts.steps ? null : (opts.epochs ?? ck.config.epochs),
     backend: opts.backend, export: opts.export, exportDtype: opts.exportDtype, quiet: opts.quiet,
     maxMinutes: opts.maxMinutes, maxCpuMinutes: opts.maxCpuMinutes, out: opts.out, resume: true,
   };
