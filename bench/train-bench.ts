@@ -97,6 +97,8 @@ async function benchWidth(backend: string, width: number, torch: TorchRunner | n
 
 const round = (x: number) => Math.round(x * 100) / 100;
 
+// PROD silences TensorFlow.js' banners ("install tfjs-node"), which would mix into the JSON lines.
+tf.env().set('PROD', true);
 const backend = await chooseBackend(opts.backend!);
 let torch: TorchRunner | null = opts['no-torch'] ? null : new TorchRunner();
 for (const width of widths) {
