@@ -1,6 +1,7 @@
 /**
  * The fine-tune page in Chromium: photos in (faces of one CelebA identity and
- * every kind of bad input), crops shown, fine-tuning on WebGL and on WASM,
+ * every kind of bad input), crops shown, fine-tuning on WebGPU, WebGL and WASM
+ * (WebGPU's losses matching WASM's),
  * a lost WebGL context, IndexedDB across a reload, flat tensor counts, and
  * no request that could carry the photos anywhere.
  *
@@ -15,7 +16,7 @@ import type { Browser, BrowserContext, Download, Page, Request } from 'playwrigh
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
-import { buildSite, launchBrowser, startPreview, watchPage, type PageProblems, type Server } from './helpers.ts';
+import { buildSite, launchBrowser, startPreview, watchPage, WEBGPU_ARGS, type PageProblems, type Server } from './helpers.ts';
 import { badInputs, celebaFile, identityPhotos, type FilePayload } from './fixtures/photos.ts';
 
 const MODEL_DIR = 'test-models';
@@ -52,7 +53,7 @@ let problems: PageProblems;
 const requests: Request[] = [];
 let faces: FilePayload[];
 
-async function openPage(backend: 'webgl' | 'wasm'): Promise<void> {
+async function openPage(backend: 'webgpu' | 'webgl' | 'wasm'): Promise<void> {
   await page.goto(`${server.origin}/finetune/?model=/${MODEL_DIR}/&backend=${backend}`);
   await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 60_000 });
   await poll(() => page.locator('#compare-pretrained').evaluate((c: HTMLCanvasElement) => c.width), { timeout: 30_000 }).toBeGreaterThan(1);
@@ -78,6 +79,7 @@ async function exportModel(): Promise<FilePayload[]> {
 const sampleGrid = () => page.locator('#train-samples').evaluate((c: HTMLCanvasElement) => c.toDataURL());
 
 async function train(steps: number): Promise<void> {
+  await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
   await page.fill('input[name=steps]', String(steps));
   await page.fill('input[name=batch]', '4');
   await page.click('#train-start');
@@ -272,5 +274,60 @@ describe('fine-tune page', () => {
     const withBody = requests.filter((r) => r.postData() !== null || r.method() !== 'GET');
     expect(withBody.map((r) => `${r.method()} ${r.url()}`)).toEqual([]);
     expect(problems.pageErrors).toEqual([]);
+  });
+});
+
+/** Few steps: SwiftShader's WebGPU is slow, and after a few steps the two runs may drift apart as GANs do. */
+const GPU_STEPS = 3;
+
+describe('fine-tune page on WebGPU', () => {
+  // A browser of its own, with WebGPU (SwiftShader) turned on; the helpers above now drive its page.
+  let gpuBrowser: Browser;
+
+  beforeAll(async () => {
+    gpuBrowser = await launchBrowser(WEBGPU_ARGS);
+    page = await (await gpuBrowser.newContext()).newPage();
+    problems = watchPage(page, server.origin);
+  });
+
+  afterAll(async () => {
+    await gpuBrowser?.close();
+  });
+
+  let webgpuLosses: { step: number; dLoss: number; gLoss: number }[] = [];
+
+  it(`fine-tunes ${GPU_STEPS} steps on WebGPU when forced with ?backend=webgpu, and says so`, async () => {
+    await openPage('webgpu');
+    expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgpu');
+    expect(await page.locator('#ft-backend').textContent()).toMatch(/^WebGPU \(.*swiftshader.*\)$/);
+    await page.setInputFiles('#photo-input', faces);
+    await poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 90_000 }).toBe(8);
+    const before = await inspect();
+    expect(before.backend).toBe('webgpu');
+    await train(GPU_STEPS);
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+    webgpuLosses = await losses();
+    expect(webgpuLosses.map((l) => l.step)).toEqual(Array.from({ length: GPU_STEPS }, (_, i) => i + 1));
+    for (const l of webgpuLosses) expect(Number.isFinite(l.dLoss) && Number.isFinite(l.gLoss)).toBe(true);
+    const after = await inspect();
+    expect(after.weightChange).toBeGreaterThan(0);
+    expect(after.numTensors).toBe(before.numTensors);
+    expect(problems.pageErrors).toEqual([]);
+  });
+
+  it('gives the losses WASM gives for the same photos, settings and seed', async () => {
+    await page.selectOption('#ft-backend-choice', 'wasm');
+    await poll(() => page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
+    // The restarted fine-tuner begins again from the pretrained pair (nothing was saved).
+    expect((await inspect()).weightChange).toBe(0);
+    await train(GPU_STEPS);
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+    const wasmLosses = await losses();
+    expect(wasmLosses).toHaveLength(GPU_STEPS);
+    // Both in float32; they agree to about 1e-6 here.
+    wasmLosses.forEach((l, i) => {
+      expect(webgpuLosses[i].dLoss).toBeCloseTo(l.dLoss, 4);
+      expect(webgpuLosses[i].gLoss).toBeCloseTo(l.gLoss, 4);
+    });
   });
 });

@@ -192,8 +192,7 @@ class TrainingRun {
 
 async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply> {
   if (state) throw new Error('the fine-tuner is already started');
-  for (const [name, value] of Object.entries(req.flags)) tf.env().set(name, value);
-  const choice = await startBackend(req.backend, req.wasmPath);
+  const choice = await startBackend(req.backend, req.wasmPath, req.flags);
   const pretrained = await fetchPretrained(req.modelBase);
   const reference = await fromArtifacts(pretrained.generator);
   if (!isGenerator(reference)) throw new Error(`${req.modelBase}generator.json is not a 64x64 face generator`);
@@ -216,7 +215,7 @@ async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply>
   state = { backend: choice.name, pretrained, reference, tuned };
   const fallbacks = choice.warning ? [...choice.fallbacks, { name: choice.name, reason: choice.warning }] : choice.fallbacks;
   return {
-    backend: choice.name, fallbacks, restored,
+    backend: choice.name, label: choice.label, fallbacks, restored,
     generatorParams: reference.countParams(), discriminatorParams: tuned.discriminator.countParams(),
     zDim: reference.inputs[0].shape[1] as number,
   };
