@@ -1,8 +1,9 @@
 /**
  * Backend choice, shared by the page and Node. Callers register the backends
- * their runtime can have (by importing them) and pass an order of
- * preference; the first that initialises wins, and every skipped one is
- * reported with the reason, so the UI and the CLI can say why.
+ * their runtime can have (by importing them, or by passing loaders that
+ * import each one when it is tried) and pass an order of preference; the
+ * first that initialises wins, and every skipped one is reported with the
+ * reason, so the UI and the CLI can say why.
  */
 import * as tf from '@tensorflow/tfjs-core';
 

@@ -74,8 +74,8 @@ export async function startBackend(pref: BackendPreference, wasmPath: string, fl
   return afterSelect(await selectBackend(order, checks, loaders), order, checks);
 }
 
-/** Move to WASM (or CPU) after WebGL failed mid-session. */
-export async function leaveWebgl(): Promise<WorkerBackend> {
+/** Move to WASM (or CPU) after the GPU (WebGL or WebGPU) failed mid-session. */
+export async function leaveGpu(): Promise<WorkerBackend> {
   const choice = await selectBackend(['wasm', 'cpu'], { wasm: wasmVeto }, loaders);
   return { ...choice, warning: choice.name === 'wasm' ? await registerTrainingKernels() : null, label: choice.name.toUpperCase() };
 }
@@ -86,16 +86,49 @@ function webglContext(): WebGL2RenderingContext | null {
   return backend.gpgpu?.gl ?? null;
 }
 
+interface Device { lost: Promise<unknown>; destroy(): void }
+
+/** WebGPU devices whose `lost` promise has settled (the browser or a test took them). */
+const lostDevices = new WeakSet<Device>();
+
+function webgpuDevice(): Device | null {
+  if (tf.getBackend() !== 'webgpu') return null;
+  const device = (tf.backend() as unknown as { device?: Device }).device ?? null;
+  if (device) void device.lost.then(() => lostDevices.add(device));
+  return device;
+}
+
+/** The WebGL context or the WebGPU device is gone: GPU work can no longer finish. */
 export function contextLost(): boolean {
+  const device = webgpuDevice();
+  if (device) return lostDevices.has(device);
   return webglContext()?.isContextLost() ?? false;
 }
 
 /**
- * Resolves when the WebGL context is lost (never on other backends); call
- * `cancel` when done waiting. Listens for the event and also polls, since a
- * lost context can leave GPU reads waiting forever.
+ * Whether a failure came from losing the GPU. A WebGPU read can fail
+ * ("Buffer was unmapped before mapping was resolved") a moment before the
+ * device's `lost` promise settles: wait for it that long.
+ */
+export async function gpuWasLost(waitMs = 1000): Promise<boolean> {
+  if (contextLost()) return true;
+  const device = webgpuDevice();
+  if (!device) return false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), waitMs); });
+  const lost = await Promise.race([device.lost.then(() => true), late]);
+  clearTimeout(timer);
+  return lost;
+}
+
+/**
+ * Resolves when the WebGL context or the WebGPU device is lost (never on
+ * other backends); call `cancel` when done waiting. For WebGL, listens for
+ * the event and also polls, since a lost context can leave GPU reads waiting forever.
  */
 export function whenContextLost(pollMs = 250): { lost: Promise<void>; cancel: () => void } {
+  const device = webgpuDevice();
+  if (device) return { lost: device.lost.then(() => { lostDevices.add(device); }), cancel: () => {} };
   const canvas = webglContext()?.canvas as OffscreenCanvas | undefined;
   if (!canvas) return { lost: new Promise(() => {}), cancel: () => {} };
   let onLost = () => {};
@@ -111,8 +144,13 @@ export function whenContextLost(pollMs = 250): { lost: Promise<void>; cancel: ()
   };
 }
 
-/** Test hook: make the browser drop the WebGL context, as a GPU reset would. */
+/** Test hook: make the browser drop the WebGL context or the WebGPU device, as a GPU reset would. */
 export function loseContextForTest(): boolean {
+  const device = webgpuDevice();
+  if (device) {
+    device.destroy();
+    return true;
+  }
   const ext = webglContext()?.getExtension('WEBGL_lose_context');
   ext?.loseContext();
   return Boolean(ext);
