@@ -55,6 +55,8 @@ export default defineConfig({
     // TensorFlow.js is one large chunk by nature; the real budget (1 MB
     // gzipped) is checked by `npm run bench:web`.
     build: { chunkSizeWarningLimit: 2500 },
+    // ES module workers, so the fine-tuning worker can load each backend with a dynamic import (its own chunk).
+    worker: { format: 'es' },
     // TensorFlow.js' Node platform requires node-fetch; the page never uses it.
     resolve: { alias: { 'node-fetch': fileURLToPath(new URL('./src/app/no-node-fetch.ts', import.meta.url)) } },
     // Pre-bundled for `astro dev`, with one shared tfjs-core instance.
@@ -63,6 +65,7 @@ export default defineConfig({
         '@tensorflow/tfjs-core',
         '@tensorflow/tfjs-layers',
         '@tensorflow/tfjs-backend-cpu',
+        '@tensorflow/tfjs-backend-webgpu',
         '@tensorflow/tfjs-backend-webgl',
         '@tensorflow/tfjs-backend-wasm',
       ],

@@ -1,6 +1,6 @@
 /**
  * Fine-tuning speed on the built site in headless Chromium: steps per second
- * of the fine-tune page's worker (batch 16 by default) on WebGL and on WASM.
+ * of the fine-tune page's worker (batch 16 by default) on WebGPU, WebGL and WASM.
  * The page marks each completed step (`facegan:finetune-step`); the first
  * WARMUP steps (shader compilation, first allocations) are left out and the
  * rest timed between marks.
@@ -9,6 +9,7 @@
  *   FINETUNE_BENCH_WIDTH=16  fine-tune a fresh DCGAN of that width instead of
  *                           the shipped pair (which needs public/models/discriminator.json)
  *   FINETUNE_BENCH_STEPS=12  steps per backend (default 12, of which 2 warm-up)
+ *   FINETUNE_BENCH_TIMEOUT_S=1800  how long one backend's run may take
  * From another bench: `benchFinetune(browser, origin, 'webgl', { modelBase })`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -37,7 +38,7 @@ export interface FinetuneBenchResult {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** One fresh page: 8 photos of one CelebA identity in, `steps` fine-tuning steps on `backend`, timed. */
-export async function benchFinetune(browser: Browser, origin: string, backend: 'webgl' | 'wasm', options: FinetuneBenchOptions = {}): Promise<FinetuneBenchResult> {
+export async function benchFinetune(browser: Browser, origin: string, backend: 'webgpu' | 'webgl' | 'wasm', options: FinetuneBenchOptions = {}): Promise<FinetuneBenchResult> {
   const { batch = 16, steps = 12, warmup = 2, modelBase = '/models/' } = options;
   if (steps <= warmup + 1) throw new Error(`steps (${steps}) must exceed warm-up (${warmup}) by at least 2`);
   const context = await browser.newContext();
@@ -52,7 +53,8 @@ export async function benchFinetune(browser: Browser, origin: string, backend: '
     await page.fill('input[name=steps]', String(steps));
     await page.fill('input[name=batch]', String(batch));
     await page.click('#train-start');
-    await page.locator('#train-status[data-done]').waitFor({ timeout: 600_000 });
+    // Software GPUs (SwiftShader) take minutes per step of the shipped pair at batch 16.
+    await page.locator('#train-status[data-done]').waitFor({ timeout: Number(process.env.FINETUNE_BENCH_TIMEOUT_S ?? 1800) * 1000 });
     const done = await page.locator('#train-status').getAttribute('data-done');
     if (done !== 'finished') throw new Error(`fine-tuning on ${backend} did not finish: ${await page.locator('#train-status').textContent()}`);
     const times = await page.evaluate(() => performance.getEntriesByName('facegan:finetune-step').map((e) => e.startTime));
@@ -83,16 +85,16 @@ export async function writeBenchModel(outDir: string, width: number): Promise<st
 }
 
 async function main(): Promise<void> {
-  const { buildSite, launchBrowser, startPreview } = await import('../e2e/helpers.ts');
+  const { buildSite, launchBrowser, startPreview, WEBGPU_ARGS } = await import('../e2e/helpers.ts');
   const outDir = await buildSite('bench-finetune');
   const width = process.env.FINETUNE_BENCH_WIDTH ? Number(process.env.FINETUNE_BENCH_WIDTH) : null;
   const modelBase = width ? await writeBenchModel(outDir, width) : '/models/';
   const steps = Number(process.env.FINETUNE_BENCH_STEPS ?? 12);
   const server = await startPreview(outDir);
-  const browser = await launchBrowser();
+  const browser = await launchBrowser(WEBGPU_ARGS);
   try {
     const results: FinetuneBenchResult[] = [];
-    for (const backend of ['webgl', 'wasm'] as const) results.push(await benchFinetune(browser, server.origin, backend, { modelBase, steps }));
+    for (const backend of ['webgpu', 'webgl', 'wasm'] as const) results.push(await benchFinetune(browser, server.origin, backend, { modelBase, steps }));
     console.log(JSON.stringify({ model: width ? `dcgan width ${width} (fresh)` : modelBase, results }, null, 2));
   } finally {
     await browser.close();

@@ -16,6 +16,8 @@ const { values: opts } = parseArgs({
 });
 const width = Number(opts.width), batch = Number(opts.batch), backend = opts.backend!;
 
+// PROD silences TensorFlow.js' banners ("install tfjs-node"), which would mix into the profile.
+tf.env().set('PROD', true);
 if (backend === 'native') {
   const reg = await registerNativeBackend();
   if (!reg.ok) throw new Error(reg.reason);

@@ -4,6 +4,8 @@
  * For each configuration it warms both up, then times one GanTrainer.step
  * and one PyTorch step alternately, `steps` times each, so that both see the
  * same machine load. One JSON line per configuration on stdout.
+ * `--backend webgpu` (Dawn) or any other trainer backend is started as
+ * `npm run train -- --backend` starts it; `--no-torch` leaves PyTorch out.
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,6 +13,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { GanTrainer } from '../src/lib/gan.ts';
 import { registerNativeBackend } from '../training/native/index.ts';
+import { backendLine, initNodeBackend } from '../training/node-backends.ts';
 import { stepFlopsPerImage } from './flops.ts';
 import { TorchRunner } from './torch-runner.ts';
 
@@ -44,8 +47,13 @@ async function chooseBackend(wanted: string): Promise<string> {
       console.error(`native backend: ${reg.detail}`);
     }
   }
-  if (!(await tf.setBackend(wanted))) throw new Error(`backend "${wanted}" failed to start`);
-  return wanted;
+  if (wanted === 'native' || wanted === 'cpu') {
+    if (!(await tf.setBackend(wanted))) throw new Error(`backend "${wanted}" failed to start`);
+    return wanted;
+  }
+  const started = await initNodeBackend(wanted);
+  console.error(backendLine(started, wanted));
+  return started.name;
 }
 
 async function timeStep(trainer: GanTrainer, real: tf.Tensor4D, z: tf.Tensor2D): Promise<number> {
@@ -97,6 +105,8 @@ async function benchWidth(backend: string, width: number, torch: TorchRunner | n
 
 const round = (x: number) => Math.round(x * 100) / 100;
 
+// PROD silences TensorFlow.js' banners ("install tfjs-node"), which would mix into the JSON lines.
+tf.env().set('PROD', true);
 const backend = await chooseBackend(opts.backend!);
 let torch: TorchRunner | null = opts['no-torch'] ? null : new TorchRunner();
 for (const width of widths) {
@@ -108,3 +118,5 @@ for (const width of widths) {
   console.log(JSON.stringify(result));
 }
 torch?.close();
+// Dawn (webgpu) keeps the event loop alive.
+process.exit(0);

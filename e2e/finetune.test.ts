@@ -1,6 +1,7 @@
 /**
  * The fine-tune page in Chromium: photos in (faces of one CelebA identity and
- * every kind of bad input), crops shown, fine-tuning on WebGL and on WASM,
+ * every kind of bad input), crops shown, fine-tuning on WebGPU, WebGL and WASM
+ * (WebGPU's losses matching WASM's),
  * a lost WebGL context, IndexedDB across a reload, flat tensor counts, and
  * no request that could carry the photos anywhere.
  *
@@ -15,7 +16,7 @@ import type { Browser, BrowserContext, Download, Page, Request } from 'playwrigh
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
-import { buildSite, launchBrowser, startPreview, watchPage, type PageProblems, type Server } from './helpers.ts';
+import { buildSite, launchBrowser, startPreview, watchPage, WEBGPU_ARGS, type PageProblems, type Server } from './helpers.ts';
 import { badInputs, celebaFile, identityPhotos, type FilePayload } from './fixtures/photos.ts';
 
 const MODEL_DIR = 'test-models';
@@ -52,7 +53,7 @@ let problems: PageProblems;
 const requests: Request[] = [];
 let faces: FilePayload[];
 
-async function openPage(backend: 'webgl' | 'wasm'): Promise<void> {
+async function openPage(backend: 'webgpu' | 'webgl' | 'wasm'): Promise<void> {
   await page.goto(`${server.origin}/finetune/?model=/${MODEL_DIR}/&backend=${backend}`);
   await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 60_000 });
   await poll(() => page.locator('#compare-pretrained').evaluate((c: HTMLCanvasElement) => c.width), { timeout: 30_000 }).toBeGreaterThan(1);
@@ -78,6 +79,7 @@ async function exportModel(): Promise<FilePayload[]> {
 const sampleGrid = () => page.locator('#train-samples').evaluate((c: HTMLCanvasElement) => c.toDataURL());
 
 async function train(steps: number): Promise<void> {
+  await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
   await page.fill('input[name=steps]', String(steps));
   await page.fill('input[name=batch]', '4');
   await page.click('#train-start');
@@ -273,5 +275,70 @@ describe('fine-tune page', () => {
     const withBody = requests.filter((r) => r.postData() !== null || r.method() !== 'GET');
     expect(withBody.map((r) => `${r.method()} ${r.url()}`)).toEqual([]);
     expect(problems.pageErrors).toEqual([]);
+  });
+});
+
+/** Steps of the WebGPU run, which loses its device after COMPARED_STEPS; those are compared with WASM's. */
+const GPU_STEPS = 8;
+const COMPARED_STEPS = 2;
+/** SwiftShader compiles every WebGPU shader on the CPU: the first step alone takes about a minute here. */
+const GPU_TEST_MS = 420_000;
+
+describe('fine-tune page on WebGPU', () => {
+  // A browser of its own, with WebGPU (SwiftShader) turned on; the helpers above now drive its page.
+  let gpuBrowser: Browser;
+
+  beforeAll(async () => {
+    gpuBrowser = await launchBrowser(WEBGPU_ARGS);
+    page = await (await gpuBrowser.newContext()).newPage();
+    problems = watchPage(page, server.origin);
+  });
+
+  afterAll(async () => {
+    await gpuBrowser?.close();
+  });
+
+  let webgpuLosses: { step: number; dLoss: number; gLoss: number }[] = [];
+
+  it('fine-tunes on WebGPU when forced with ?backend=webgpu, says so, and goes on on WASM when the device is lost', async () => {
+    await openPage('webgpu');
+    expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgpu');
+    expect(await page.locator('#ft-backend').textContent()).toMatch(/^WebGPU \(.*swiftshader.*\)$/);
+    await page.setInputFiles('#photo-input', faces);
+    await poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 90_000 }).toBe(8);
+    expect((await inspect()).backend).toBe('webgpu');
+    await train(GPU_STEPS);
+    await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), { timeout: 120_000 }).toBeGreaterThanOrEqual(COMPARED_STEPS);
+    const shown = Number(await page.locator('#train-eta').getAttribute('data-step'));
+    webgpuLosses = (await losses()).slice(0, COMPARED_STEPS);
+    expect(await loseContext()).toBe(true);
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+    const notice = (await page.locator('#train-notice').textContent()) ?? '';
+    expect(notice).toMatch(/WebGPU\) context was lost .* continues on WASM from step \d+/);
+    expect(Number(/from step (\d+)/.exec(notice)![1])).toBeGreaterThanOrEqual(shown);
+    const got = await losses();
+    expect(got.map((l) => l.step)).toEqual(Array.from({ length: GPU_STEPS }, (_, i) => i + 1));
+    for (const l of got) expect(Number.isFinite(l.dLoss) && Number.isFinite(l.gLoss)).toBe(true);
+    expect(got.slice(0, COMPARED_STEPS)).toEqual(webgpuLosses);
+    expect((await inspect()).weightChange).toBeGreaterThan(0);
+    expect(problems.pageErrors).toEqual([]);
+  }, GPU_TEST_MS);
+
+  it('gave, on WebGPU, the losses WASM gives for the same photos, settings and seed', async () => {
+    await page.selectOption('#ft-backend-choice', 'wasm');
+    // The page was already on WASM after the lost device; the restarted fine-tuner begins again
+    // from the pretrained pair (nothing was saved), and answers once it has started.
+    await poll(() => inspect().then((i) => i.weightChange, () => -1), { timeout: 60_000 }).toBe(0);
+    expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
+    await train(COMPARED_STEPS);
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+    const wasmLosses = await losses();
+    expect(webgpuLosses).toHaveLength(COMPARED_STEPS);
+    expect(wasmLosses).toHaveLength(COMPARED_STEPS);
+    // Both in float32; they agree to about 1e-6 here.
+    wasmLosses.forEach((l, i) => {
+      expect(webgpuLosses[i].dLoss).toBeCloseTo(l.dLoss, 4);
+      expect(webgpuLosses[i].gLoss).toBeCloseTo(l.gLoss, 4);
+    });
   });
 });

@@ -115,7 +115,15 @@ export const CHROMIUM_ARGS = [
   '--ignore-gpu-blocklist',
 ];
 
-/** Headless system Chromium; `extraArgs` e.g. ['--disable-webgl'] to see a page without a GPU path. */
+/**
+ * WebGPU in headless Chromium: its adapter is SwiftShader's (a software
+ * "fallback adapter"), which the site skips unless forced (`?backend=webgpu`)
+ * or allowed (`?tfjsflags=SOFTWARE_WEBGPU_ENABLED:true`, standing in for a GPU).
+ * Without this flag Chromium on Linux exposes navigator.gpu but no adapter.
+ */
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu'];
+
+/** Headless system Chromium; `extraArgs` e.g. ['--disable-webgl'] to see a page without a GPU path, or WEBGPU_ARGS. */
 export function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }

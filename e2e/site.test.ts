@@ -1,13 +1,14 @@
 /**
  * The site in headless Chromium, served from dist/ as `npm start` serves it:
- * faces appear on WebGL (SwiftShader here), WASM and CPU; shared seed links
+ * faces appear on WebGPU and WebGL (SwiftShader here), WASM and CPU, the same
+ * face for the same seed on each; only the running backend is downloaded; shared seed links
  * reproduce a face; nothing leaks; nothing is fetched from another origin.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { buildSite, launchBrowser, ROOT, startPreview, watchPage, type PageProblems, type Server } from './helpers.ts';
+import { buildSite, launchBrowser, ROOT, startPreview, watchPage, WEBGPU_ARGS, type PageProblems, type Server } from './helpers.ts';
 
 let server: Server;
 let browser: Browser;
@@ -37,8 +38,8 @@ afterAll(async () => {
  */
 const SLOW_TEST = 360_000; // ms, for the tests that render many faces on software WebGL
 
-async function newPage(width = 1280): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true });
+async function newPage(width = 1280, inBrowser = browser): Promise<Page> {
+  const context = await inBrowser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true });
   contexts.push(context);
   const page = await context.newPage();
   page.setDefaultTimeout(180_000);
@@ -47,13 +48,15 @@ async function newPage(width = 1280): Promise<Page> {
 
 interface OpenOptions {
   width?: number;
+  /** Another browser than the default one (e.g. one with WebGPU). */
+  browser?: Browser;
   /** Runs before navigation (routes, init scripts). */
   prepare?: (page: Page) => Promise<void>;
 }
 
 /** Open the home page and wait until the first grid of faces is drawn. */
-async function openHome(query = '', { width, prepare }: OpenOptions = {}): Promise<{ page: Page; problems: PageProblems }> {
-  const page = await newPage(width);
+async function openHome(query = '', { width, prepare, browser: inBrowser }: OpenOptions = {}): Promise<{ page: Page; problems: PageProblems }> {
+  const page = await newPage(width, inBrowser);
   await prepare?.(page);
   const problems = watchPage(page, server.origin);
   await page.goto(`${server.origin}/${query}`);
@@ -103,6 +106,12 @@ const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, 
 const backendOf = (page: Page) =>
   page.$eval('#backend', (el) => ({ label: el.textContent ?? '', name: (el as HTMLElement).dataset.backend }));
 
+/** The page's "X skipped: why." lines. */
+const fallbackNotes = (page: Page) => page.$$eval('#fallbacks li', (lis) => lis.map((li) => li.textContent ?? ''));
+
+/** Headless Chromium without WebGPU flags has navigator.gpu but no adapter: the page says so and moves on. */
+const NO_ADAPTER = /^WEBGPU skipped: WebGPU found no GPU adapter here/;
+
 function expectGoodGrid(stats: GridStats): void {
   expect(stats.count).toBe(16);
   // A blank tile (never drawn, or the model emitting a constant) has no spread at all.
@@ -132,7 +141,7 @@ describe('home page', () => {
   it('shows 16 distinct faces on WebGL, with no console errors and no request to another origin', async () => {
     const { page, problems } = await openHome();
     expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WebGL/), name: 'webgl' });
-    expect(await page.isHidden('#fallbacks')).toBe(true);
+    expect(await fallbackNotes(page)).toEqual([expect.stringMatching(NO_ADAPTER)]);
     expectGoodGrid(await gridStats(page));
     expect(await page.isHidden('#loading')).toBe(true);
     // The WebGL path must not leak either (the long run below uses WASM).
@@ -271,7 +280,7 @@ describe('home page', () => {
       await page.goto(`${server.origin}/`);
       await page.waitForSelector('#faces[data-generation="1"]', { timeout: 180_000 });
       expect((await backendOf(page)).name).toBe('wasm');
-      expect(await page.textContent('#fallbacks')).toMatch(/^WEBGL skipped: .*WebGL/);
+      expect(await fallbackNotes(page)).toEqual([expect.stringMatching(NO_ADAPTER), expect.stringMatching(/^WEBGL skipped: .*WebGL/)]);
       expectGoodGrid(await gridStats(page));
       expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     } finally {
@@ -284,6 +293,75 @@ describe('home page', () => {
     await page.waitForSelector('#face-view:not([hidden])');
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
   });
+});
+
+/** A string only each backend's own code holds (one of its flag names), to see which backends a page downloaded. */
+const BACKEND_MARKERS = {
+  webgpu: 'WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE',
+  webgl: 'WEBGL_FORCE_F16_TEXTURES',
+  wasm: 'WASM_HAS_MULTITHREAD_SUPPORT',
+} as const;
+
+describe('home page on WebGPU', () => {
+  let gpuBrowser: Browser;
+
+  beforeAll(async () => {
+    gpuBrowser = await launchBrowser(WEBGPU_ARGS);
+  });
+
+  afterAll(async () => {
+    await gpuBrowser?.close();
+  });
+
+  it('runs on WebGPU by default where there is an adapter, and downloads neither the WebGL nor the WASM backend', async () => {
+    const scripts: Promise<string>[] = [];
+    const requested: string[] = [];
+    // SwiftShader's adapter counts as a GPU when software WebGPU is allowed.
+    const { page, problems } = await openHome('?tfjsflags=SOFTWARE_WEBGPU_ENABLED:true', {
+      browser: gpuBrowser,
+      prepare: async (p) => {
+        p.on('response', (r) => {
+          requested.push(new URL(r.url()).pathname);
+          if (r.request().resourceType() === 'script') scripts.push(r.text().catch(() => ''));
+        });
+      },
+    });
+    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WebGPU \(.*swiftshader.*\)$/), name: 'webgpu' });
+    expect(await fallbackNotes(page)).toEqual([]);
+    expectGoodGrid(await gridStats(page));
+    const code = (await Promise.all(scripts)).join('\n');
+    const downloaded = Object.entries(BACKEND_MARKERS).filter(([, marker]) => code.includes(marker)).map(([name]) => name);
+    expect(downloaded).toEqual(['webgpu']);
+    expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([]);
+    // TensorFlow.js echoes the URL flag as a warning; nothing else may be logged as an error.
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+  }, SLOW_TEST);
+
+  it('passes over a software-only WebGPU adapter by itself, and draws the same face for a seed on WebGPU, WebGL and WASM', async () => {
+    const seed = 4321;
+    const faces: Record<string, number[]> = {};
+    // Automatic choice: SwiftShader's WebGPU is skipped, with the reason, and WebGL (the next in line) runs.
+    for (const backend of ['auto', 'webgpu', 'wasm']) {
+      const { page, problems } = await openHome(`?seed=${seed}${backend === 'auto' ? '' : `&backend=${backend}`}`, { browser: gpuBrowser });
+      await page.waitForSelector(`#face-large[aria-label="Generated face, seed ${seed}"]`);
+      const running = await backendOf(page);
+      if (backend === 'auto') {
+        expect(await fallbackNotes(page)).toEqual([
+          expect.stringMatching(/^WEBGPU skipped: WebGPU has only a software adapter here \(.*swiftshader.*\), which is slower than WASM\.$/),
+        ]);
+        expect(running.name).toBe('webgl');
+      } else {
+        expect(running.name).toBe(backend);
+        expect(await fallbackNotes(page)).toEqual([]);
+      }
+      faces[running.name ?? backend] = await largeFacePixels(page);
+      expect(problems.consoleErrors).toEqual([]);
+    }
+    // 8-bit pixels from float32 on every backend, summed in different orders: at most a step or two apart.
+    expect(maxDiff(faces.webgpu, faces.wasm)).toBeLessThanOrEqual(2);
+    expect(maxDiff(faces.webgl, faces.wasm)).toBeLessThanOrEqual(2);
+    expect(maxDiff(faces.webgpu, faces.webgl)).toBeLessThanOrEqual(2);
+  }, SLOW_TEST);
 });
 
 describe('about page', () => {

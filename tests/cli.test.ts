@@ -1,19 +1,25 @@
 // The training CLI as a user runs it: exit codes and the messages that go with them.
 import { describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(__dirname, '..');
+function cli(...args: string[]) {
+  return cliWithEnv(process.env, ...args);
+}
+
 /** Runs the CLI without blocking the test worker (a blocked worker misses its own runner's messages on a busy machine). */
-function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function cliWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', 'tsx', 'training/cli.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 }, (error, out, err) => {
+    execFile(process.execPath, ['--import', 'tsx', 'training/cli.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000, env }, (error, out, err) => {
       done({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, out, err });
     });
   });
 }
+
+const SWIFTSHADER = '/usr/lib/chromium/libvk_swiftshader.so';
 
 describe('npm run train', () => {
   it('--summary prints the seed-classic counts of the write-up', async () => {
@@ -56,6 +62,25 @@ describe('npm run train', () => {
     const r = await cli('--resume', '--out', mkdtempSync(join(tmpdir(), 'facegan-norun-')), '--steps', '1');
     expect(r.code).toBe(2);
     expect(r.err).toContain('no checkpoint');
+  });
+
+  it('names its backend and why in one line, and nothing else on stderr, even while Dawn probes a Vulkan driver', async (ctx) => {
+    if (!existsSync(SWIFTSHADER)) ctx.skip(`no Vulkan driver to probe here (${SWIFTSHADER}, from Debian's chromium)`);
+    // A Vulkan driver where the loader looks for one (SwiftShader's, standing in for a GPU's), and no desktop session.
+    const share = mkdtempSync(join(tmpdir(), 'facegan-vulkan-'));
+    mkdirSync(join(share, 'vulkan', 'icd.d'), { recursive: true });
+    writeFileSync(join(share, 'vulkan', 'icd.d', 'swiftshader.json'), JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: SWIFTSHADER, api_version: '1.0.5' } }));
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_DATA_DIRS: `${share}:/usr/share` };
+    delete env.XDG_RUNTIME_DIR;
+    delete env.VK_ICD_FILENAMES;
+    const r = await cliWithEnv(env, '--data', join(root, '..', 'shared', 'celeba', 'img_align_celeba'), '--limit', '16', '--width', '4', '--batch', '4', '--steps', '1',
+      '--no-export', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'facegan-quiet-')));
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+    expect(r.out).not.toMatch(/XDG_RUNTIME_DIR|error|tfjs-node for more details/i);
+    const lines = r.out.split('\n').filter((l) => l.startsWith('backend:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^backend: \w+ \(.+\), the fastest available here\. Skipped .*webgpu: only a software adapter \(google swiftshader/);
   });
 
   it('SIGTERM during training writes a checkpoint and exits 0 with a resume hint', async () => {

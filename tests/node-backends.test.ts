@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { GanTrainer } from '../src/lib/gan.ts';
+import { FinetuneSession } from '../src/lib/finetune.ts';
 import { initNodeBackend, NODE_BACKENDS } from '../training/node-backends.ts';
 
 /** One training step of a tiny dcgan on the current backend. */
@@ -111,5 +112,35 @@ describe('WebGPU through Dawn', () => {
     const result = await tinyStep();
     expect(Number.isFinite(result.dLoss) && Number.isFinite(result.gLoss)).toBe(true);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  // The page's fine-tuning worker runs this on WebGPU: every kernel it needs must exist there
+  // (Conv2DBackpropFilter and Conv2DBackpropInput included), with WASM's arithmetic.
+  it('fine-tuning steps on webgpu give the losses wasm gives', async (ctx) => {
+    if (startError) ctx.skip(`webgpu did not start: ${startError}`);
+    const crops = Array.from({ length: 3 }, (_, i) => Float32Array.from({ length: 64 * 64 * 3 }, (_, j) => Math.sin(i * 7 + j * 0.013)));
+    async function losses(backend: 'webgpu' | 'wasm') {
+      await initNodeBackend(backend);
+      const { generator, discriminator } = buildGan({ ...modelConfig('dcgan', 4, 8), seed: 5 });
+      const before = tf.memory().numTensors;
+      const session = new FinetuneSession(generator, discriminator, crops, { steps: 3, batch: 4, seed: 2 });
+      try {
+        const out = [];
+        for (let i = 0; i < 3; i++) out.push(await session.step());
+        return out;
+      } finally {
+        session.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+        generator.dispose();
+        discriminator.dispose();
+      }
+    }
+    const gpu = await losses('webgpu');
+    const wasm = await losses('wasm');
+    gpu.forEach((step, i) => {
+      expect(step.dLoss).toBeCloseTo(wasm[i].dLoss, 3);
+      expect(step.gLoss).toBeCloseTo(wasm[i].gLoss, 3);
+      expect(step.dReal).toBeCloseTo(wasm[i].dReal, 3);
+    });
   });
 });

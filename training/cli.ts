@@ -10,7 +10,7 @@ import { buildGan, modelConfig, summarize } from '../src/lib/models.ts';
 import { DataError, listImages } from './data.ts';
 import { HELP, UsageError, dataFolderHint, parseTrainArgs, type TrainOptions } from './config.ts';
 import { ResumeError, train, type TrainHooks } from './train.ts';
-import { initNodeBackend } from './node-backends.ts';
+import { backendLine, initNodeBackend } from './node-backends.ts';
 
 function printSummary(opts: TrainOptions): void {
   const gan = buildGan(modelConfig(opts.arch, opts.width, opts.zDim));
@@ -90,8 +90,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`error: --backend ${opts.backend}: ${(err as Error).message}`);
       return 2;
     }
-    console.log(`backend: ${backend.name} (${backend.detail})`);
-    for (const f of backend.fallbacks) console.log(`  skipped ${f.name}: ${f.reason}`);
+    console.log(backendLine(backend, opts.backend));
     const outcome = await train(opts, backend, { ...hooks, shouldStop: () => stopRequested });
     hooks.stop();
     if (outcome.status === 'diverged') {

@@ -8,11 +8,19 @@
  *
  * Once WebGPU is in use, Dawn keeps Node's event loop alive (and releasing it
  * early can crash Dawn): a process that used it should end with process.exit().
+ *
+ * Quiet: `auto` asks Dawn for an adapter in a child process (training/dawn-probe.mjs)
+ * whose stderr is dropped, so Vulkan drivers and layers that complain while
+ * probed (Mesa's device-select layer: "error: XDG_RUNTIME_DIR is invalid or
+ * not set in the environment.", Dawn refusing lavapipe) print nothing; Dawn
+ * loads in this process only for a hardware adapter or `--backend webgpu`.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 // Registers every gradient; the native backend wraps them when it registers.
 import '@tensorflow/tfjs-layers';
@@ -116,9 +124,52 @@ function missingVulkanDriver(): string | null {
   return found ? null : 'no Vulkan driver installed (no manifest in any vulkan/icd.d folder), so Dawn has no GPU to use';
 }
 
+/**
+ * Outside a desktop session XDG_RUNTIME_DIR is unset, and libwayland (which
+ * Mesa's Vulkan device-select layer calls while Dawn enumerates GPUs) says
+ * so on stderr. An empty private folder of our own makes it look, find no
+ * Wayland display, and stay quiet; it is removed when the process exits.
+ */
+function quietWayland(): void {
+  if (process.platform !== 'linux' || process.env.XDG_RUNTIME_DIR || process.env.WAYLAND_DISPLAY) return;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'facegan-xdg-'));
+  process.env.XDG_RUNTIME_DIR = dir;
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
+
+const PROBE = fileURLToPath(new URL('./dawn-probe.mjs', import.meta.url));
+const PROBE_TIMEOUT_MS = 60_000;
+
+/** Dawn's adapter, found by training/dawn-probe.mjs in a child process; whatever the probe prints on stderr is dropped. */
+function probeAdapter(): Promise<{ adapter: Adapter } | { reason: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [PROBE], { timeout: PROBE_TIMEOUT_MS, cwd: path.dirname(PROBE) }, (err, stdout) => {
+      const line = stdout.trim().split('\n').at(-1) ?? '';
+      let found: { adapter?: AdapterInfo | null; error?: string } | null = null;
+      try {
+        found = JSON.parse(line);
+      } catch {
+        found = null;
+      }
+      if (!found) return resolve({ reason: `probing for a WebGPU adapter failed (${err ? message(err).split('\n')[0] : 'no answer'})` });
+      if (found.error) return resolve({ reason: `the webgpu package (Dawn) could not load: ${found.error}` });
+      if (!found.adapter) return resolve({ reason: 'no WebGPU adapter (Dawn found no GPU it can use through Vulkan)' });
+      resolve({ adapter: { info: found.adapter } });
+    });
+  });
+}
+
 async function prepareWebgpu(forced: boolean): Promise<Prepared> {
   const noDriver = missingVulkanDriver();
   if (noDriver && !forced) return { reason: noDriver };
+  quietWayland();
+  if (!forced) {
+    const probe = await probeAdapter();
+    if ('reason' in probe) return probe;
+    if (isSoftwareAdapter(probe.adapter)) {
+      return { reason: `only a software adapter (${describeAdapter(probe.adapter.info ?? {})}), slower than the CPU backends (--backend webgpu forces it)` };
+    }
+  }
   let dawn: DawnModule;
   try {
     dawn = (await import('webgpu')) as unknown as DawnModule;
@@ -138,7 +189,7 @@ async function prepareWebgpu(forced: boolean): Promise<Prepared> {
   }
   const name = describeAdapter(adapter.info ?? {});
   const software = isSoftwareAdapter(adapter);
-  if (software && !forced) return { reason: `only a software adapter (${name}), slower than the CPU backends; --backend webgpu forces it` };
+  if (software && !forced) return { reason: `only a software adapter (${name}), slower than the CPU backends (--backend webgpu forces it)` };
   if (!tf.findBackendFactory('webgpu')) {
     exposeGpu(dawn, gpu);
     await import('@tensorflow/tfjs-backend-webgpu');
@@ -189,6 +240,16 @@ function prepare(name: Exclude<NodeBackendName, 'auto'>, forced: boolean): Promi
 
 function isNodeBackendName(name: string): name is NodeBackendName {
   return (NODE_BACKENDS as readonly string[]).includes(name);
+}
+
+/** One line for the log: the backend, what runs it, and why it was chosen. */
+export function backendLine(backend: NodeBackend, requested: string = 'auto'): string {
+  const why = requested !== 'auto'
+    ? `as asked with --backend ${requested}`
+    : backend.fallbacks.length === 0
+      ? 'the fastest backend, available here'
+      : `the fastest available here. Skipped ${backend.fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')}`;
+  return `backend: ${backend.name} (${backend.detail}), ${why}`;
 }
 
 /** Start the requested backend (or the best one, for `auto`) and make it TensorFlow.js' current backend. */

@@ -1,20 +1,19 @@
 /**
- * Starts TensorFlow.js in the page: registers the three browser backends,
- * points the WASM backend at the site's own copy of its binaries, and picks
- * a backend with src/lib/backends.ts (WebGL, then WASM, then CPU), honouring
- * `?backend=` and reporting why anything was skipped.
+ * Starts TensorFlow.js in the page: picks a backend with src/lib/backends.ts
+ * (WebGPU, then WebGL, then WASM, then CPU), honouring `?backend=` and
+ * reporting why anything was skipped. Each backend's code is downloaded only
+ * when it is tried (src/lib/browser-backends.ts); the WASM backend gets the
+ * site's own copy of its binaries.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-webgl';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BROWSER_ORDER, preferBackend, selectBackend, type Fallback } from '../lib/backends.ts';
+import { backendLoaders, flagValue, webgpuLabel, webgpuVeto } from '../lib/browser-backends.ts';
 
 /** Served by the site (astro.config.mjs copies them into the build). */
 const WASM_PATH = `${import.meta.env.BASE_URL.replace(/\/$/, '')}/tfjs-wasm/`;
 
 export interface RuntimeInfo {
-  /** TensorFlow.js backend name: webgl, wasm or cpu. */
+  /** TensorFlow.js backend name: webgpu, webgl, wasm or cpu. */
   name: string;
   /** What a visitor reads, e.g. "WASM (SIMD, 4 threads)". */
   label: string;
@@ -36,7 +35,8 @@ function webglVeto(): string | null {
   const anyGl = canvas.getContext('webgl2') ?? canvas.getContext('webgl');
   if (!anyGl) return 'WebGL is disabled or unavailable on this device';
   anyGl.getExtension('WEBGL_lose_context')?.loseContext();
-  if (tf.env().getBool('SOFTWARE_WEBGL_ENABLED')) return null;
+  // Read before the WebGL backend (which defines the flag) is downloaded.
+  if (flagValue('SOFTWARE_WEBGL_ENABLED') === true) return null;
   const strict = document.createElement('canvas');
   const hw = strict.getContext('webgl2', { failIfMajorPerformanceCaveat: true })
     ?? strict.getContext('webgl', { failIfMajorPerformanceCaveat: true });
@@ -50,19 +50,21 @@ function wasmVeto(): string | null {
 }
 
 async function describe(name: string): Promise<string> {
+  if (name === 'webgpu') return webgpuLabel();
   if (name === 'webgl') return `WebGL ${tf.env().getNumber('WEBGL_VERSION')}`;
   if (name === 'cpu') return 'CPU (plain JavaScript)';
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const threads = getThreadsCount();
+  // Already loaded: WASM is the running backend.
+  const threads = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
   const parts = [simd ? 'SIMD' : 'no SIMD', threads > 1 ? `${threads} threads` : '1 thread'];
   return `WASM (${parts.join(', ')})`;
 }
 
 /** Pick and start a backend; `forced` is the `?backend=` value, if any. */
 export async function startRuntime(forced: string | null): Promise<RuntimeInfo> {
-  setWasmPaths(WASM_PATH);
   const { order, note } = preferBackend(BROWSER_ORDER, forced);
-  const choice = await selectBackend(order, { webgl: webglVeto, wasm: wasmVeto });
+  const checks = { webgpu: () => webgpuVeto(forced === 'webgpu'), webgl: webglVeto, wasm: wasmVeto };
+  const choice = await selectBackend(order, checks, backendLoaders(WASM_PATH));
   return { name: choice.name, label: await describe(choice.name), fallbacks: choice.fallbacks, note };
 }
 

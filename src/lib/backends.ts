@@ -1,8 +1,9 @@
 /**
  * Backend choice, shared by the page and Node. Callers register the backends
- * their runtime can have (by importing them) and pass an order of
- * preference; the first that initialises wins, and every skipped one is
- * reported with the reason, so the UI and the CLI can say why.
+ * their runtime can have (by importing them, or by passing loaders that
+ * import each one when it is tried) and pass an order of preference; the
+ * first that initialises wins, and every skipped one is reported with the
+ * reason, so the UI and the CLI can say why.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -16,16 +17,38 @@ export interface BackendChoice {
   fallbacks: Fallback[];
 }
 
-/** The page's order: GPU first, then WASM (SIMD, threads when isolated), then plain JS. */
-export const BROWSER_ORDER = ['webgl', 'wasm', 'cpu'] as const;
+/** The page's order: GPU first (WebGPU, then WebGL), then WASM (SIMD, threads when isolated), then plain JS. */
+export const BROWSER_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
 
-/** Try each backend in order; throws only if none works. */
-export async function selectBackend(order: readonly string[], checks: Record<string, () => string | null> = {}): Promise<BackendChoice> {
+/** A reason to pass a backend over, or null to try it; may wait (e.g. for a GPU adapter). */
+export type BackendCheck = () => string | null | Promise<string | null>;
+
+/**
+ * Try each backend in order; throws only if none works. `checks` run first
+ * and may veto a backend; `load` then brings in its code (a dynamic import),
+ * so a backend that is vetoed, or never reached, is never downloaded.
+ */
+export async function selectBackend(
+  order: readonly string[],
+  checks: Record<string, BackendCheck> = {},
+  load: Record<string, () => Promise<unknown>> = {},
+): Promise<BackendChoice> {
   const fallbacks: Fallback[] = [];
   for (const name of order) {
-    const veto = checks[name]?.();
+    let veto: string | null;
+    try {
+      veto = (await checks[name]?.()) ?? null;
+    } catch (err) {
+      veto = err instanceof Error ? err.message : String(err);
+    }
     if (veto) {
       fallbacks.push({ name, reason: veto });
+      continue;
+    }
+    try {
+      await load[name]?.();
+    } catch (err) {
+      fallbacks.push({ name, reason: `its code could not be loaded: ${err instanceof Error ? err.message : String(err)}` });
       continue;
     }
     if (tf.findBackendFactory(name) == null) {

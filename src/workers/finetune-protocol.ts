@@ -6,7 +6,7 @@
 import type { Fallback } from '../lib/backends.ts';
 import type { FinetuneConfig } from '../lib/finetune.ts';
 
-export type BackendPreference = 'auto' | 'webgl' | 'wasm' | 'cpu';
+export type BackendPreference = 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export type Which = 'pretrained' | 'finetuned';
 
 /** A model file as the visitor picked it (export and import). */
@@ -34,6 +34,8 @@ export type Request =
 
 export interface InitReply {
   backend: string;
+  /** What the page shows: "WebGPU (adapter)", "WEBGL", "WASM", "CPU". */
+  label: string;
   fallbacks: Fallback[];
   generatorParams: number;
   discriminatorParams: number;

@@ -17,7 +17,7 @@ import {
   artifactsFromFiles, assertCompatible, buildPair, disposePair, exportFiles, fetchPretrained, isDiscriminator, isGenerator, loadFromBrowser,
   removeFromBrowser, saveToBrowser, snapshotPair, type Pair, type PairArtifacts,
 } from './model-store.ts';
-import { contextLost, leaveWebgl, loseContextForTest, startBackend, whenContextLost } from './worker-backend.ts';
+import { contextLost, gpuWasLost, leaveGpu, loseContextForTest, startBackend, whenContextLost } from './worker-backend.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
@@ -46,14 +46,16 @@ const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 class ContextLostError extends Error {
   constructor() {
-    super('the WebGL context was lost');
+    super('the GPU context was lost');
   }
 }
 
+const GPU_NAMES: Record<string, string> = { webgl: 'WebGL', webgpu: 'WebGPU' };
+
 /**
- * One training run. On WebGL it snapshots the pair after completed steps
- * (as often as costs at most a quarter of the training time), so a lost
- * context resumes on WASM from the last completed step that was saved.
+ * One training run. On the GPU (WebGL, WebGPU) it snapshots the pair after
+ * completed steps (as often as costs at most a quarter of the training time),
+ * so a lost context or device resumes on WASM from the last completed step that was saved.
  */
 class TrainingRun {
   paused = false;
@@ -100,7 +102,7 @@ class TrainingRun {
     emit({ type: 'samples', step: this.session.stepsDone, pixels, count: n }, [pixels.buffer]);
   }
 
-  /** Run GPU work, abandoned as a whole if the WebGL context goes (GPU reads may never return then). */
+  /** Run GPU work, abandoned as a whole if the WebGL context or WebGPU device goes (GPU reads may never return then). */
   private async guarded(work: () => Promise<void>): Promise<void> {
     if (contextLost()) throw new ContextLostError();
     const watch = whenContextLost();
@@ -116,7 +118,7 @@ class TrainingRun {
     const result = await this.session.step();
     if (contextLost()) throw new ContextLostError();
     // Kept before it is reported: every step the page shows survives a lost context.
-    if (need().backend === 'webgl') await this.maybeCheckpoint(performance.now() - started, epoch);
+    if (need().backend in GPU_NAMES) await this.maybeCheckpoint(performance.now() - started, epoch);
     // A step abandoned after a lost context must not report late.
     if (epoch !== this.epoch) return;
     this.eta.record(performance.now() - started);
@@ -141,9 +143,10 @@ class TrainingRun {
     const s = need();
     this.epoch++;
     try { this.session.dispose(); } catch { /* optimizer state went with the context */ }
-    disposePair(s.tuned);
+    try { disposePair(s.tuned); } catch { /* the device took it */ }
     try { s.reference.dispose(); } catch { /* the context took it */ }
-    const choice = await leaveWebgl();
+    const gpu = GPU_NAMES[s.backend] ?? s.backend;
+    const choice = await leaveGpu();
     s.backend = choice.name;
     const from = this.checkpoint ?? { step: 0, pair: s.pretrained };
     s.tuned = await buildPair(from.pair);
@@ -152,7 +155,7 @@ class TrainingRun {
     this.session.stepsDone = from.step;
     emit({
       type: 'notice', backend: choice.name,
-      message: `The GPU (WebGL) context was lost during training. Training continues on ${choice.name.toUpperCase()} from step ${from.step}, the last completed step that was kept.${choice.warning ? ` Note: ${choice.warning}.` : ''}`,
+      message: `The GPU (${gpu}) context was lost during training. Training continues on ${choice.name.toUpperCase()} from step ${from.step}, the last completed step that was kept.${choice.warning ? ` Note: ${choice.warning}.` : ''}`,
     });
   }
 
@@ -169,7 +172,7 @@ class TrainingRun {
           firstSamples = false;
           await this.guarded(() => this.stepAndReport(this.epoch));
         } catch (err) {
-          if (!(err instanceof ContextLostError) && !contextLost()) throw err;
+          if (!(err instanceof ContextLostError) && !(await gpuWasLost())) throw err;
           await this.recover();
         }
         await nextTask();
@@ -192,8 +195,7 @@ class TrainingRun {
 
 async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply> {
   if (state) throw new Error('the fine-tuner is already started');
-  for (const [name, value] of Object.entries(req.flags)) tf.env().set(name, value);
-  const choice = await startBackend(req.backend, req.wasmPath);
+  const choice = await startBackend(req.backend, req.wasmPath, req.flags);
   const pretrained = await fetchPretrained(req.modelBase);
   const reference = await fromArtifacts(pretrained.generator);
   if (!isGenerator(reference)) throw new Error(`${req.modelBase}generator.json is not a 64x64 face generator`);
@@ -216,7 +218,7 @@ async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply>
   state = { backend: choice.name, pretrained, reference, tuned };
   const fallbacks = choice.warning ? [...choice.fallbacks, { name: choice.name, reason: choice.warning }] : choice.fallbacks;
   return {
-    backend: choice.name, fallbacks, restored,
+    backend: choice.name, label: choice.label, fallbacks, restored,
     generatorParams: reference.countParams(), discriminatorParams: tuned.discriminator.countParams(),
     zDim: reference.inputs[0].shape[1] as number,
   };

@@ -1,32 +1,34 @@
 /**
- * TensorFlow.js backends inside the fine-tuning worker: WebGL through an
+ * TensorFlow.js backends inside the fine-tuning worker: WebGPU where the
+ * browser has a GPU adapter (WebGPU works in workers), else WebGL through an
  * OffscreenCanvas where the browser allows it and can render float32
  * (training needs it), else WASM with the project's training kernels, else
- * plain JS. Also watches the WebGL context, which the browser may take away
- * at any time (GPU reset, too many contexts, driver update).
+ * plain JS. Each backend's code is downloaded only when it is tried. Also
+ * watches the WebGL context, which the browser may take away at any time
+ * (GPU reset, too many contexts, driver update).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-webgl';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { BROWSER_ORDER, preferBackend, selectBackend, type BackendChoice } from '../lib/backends.ts';
+import { BROWSER_ORDER, preferBackend, selectBackend, type BackendCheck, type BackendChoice } from '../lib/backends.ts';
+import { backendLoaders, setFlags, webgpuLabel, webgpuVeto } from '../lib/browser-backends.ts';
 import type { BackendPreference } from './finetune-protocol.ts';
 
 type TrainingKernels = { registerWasmTrainingKernels?: () => void };
 // The gradient kernels the WASM backend lacks; optional at build time so the page builds without them.
-const trainingKernelModules = import.meta.glob<TrainingKernels>('../lib/wasm-training.ts', { eager: true });
-
-const registerKernels = Object.values(trainingKernelModules)[0]?.registerWasmTrainingKernels;
+// Lazy: only a worker that trains on WASM needs them.
+const trainingKernelModules = import.meta.glob<TrainingKernels>('../lib/wasm-training.ts');
+const loadKernels = Object.values(trainingKernelModules)[0] as (() => Promise<TrainingKernels>) | undefined;
 const NO_KERNELS = 'the WASM training kernels are not part of this build, so WASM cannot train here';
 
-function registerTrainingKernels(): string | null {
-  if (!registerKernels) return NO_KERNELS;
-  registerKernels();
+async function registerTrainingKernels(): Promise<string | null> {
+  if (!loadKernels) return NO_KERNELS;
+  const { registerWasmTrainingKernels } = await loadKernels();
+  if (!registerWasmTrainingKernels) return NO_KERNELS;
+  registerWasmTrainingKernels();
   return null;
 }
 
 /** Without its training kernels WASM would fail at the first step: skip it unless the visitor asked for it. */
-const wasmVeto = () => (registerKernels ? null : NO_KERNELS);
+const wasmVeto = () => (loadKernels ? null : NO_KERNELS);
 
 function webglVeto(forced: boolean): () => string | null {
   return () => {
@@ -42,30 +44,40 @@ function webglVeto(forced: boolean): () => string | null {
 export interface WorkerBackend extends BackendChoice {
   /** Set when WASM runs without the training kernels. */
   warning: string | null;
+  /** What the page shows, e.g. "WebGPU (nvidia ampere)"; the upper-case name for the others. */
+  label: string;
 }
 
-async function afterSelect(choice: BackendChoice, order: string[], checks: Record<string, () => string | null>): Promise<WorkerBackend> {
+let loaders: Record<string, () => Promise<unknown>> = {};
+
+async function afterSelect(choice: BackendChoice, order: string[], checks: Record<string, BackendCheck>): Promise<WorkerBackend> {
   if (choice.name === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE')) {
     const rest = order.filter((n) => n !== 'webgl');
-    const next = await selectBackend(rest, checks);
+    const next = await selectBackend(rest, checks, loaders);
     return afterSelect({ name: next.name, fallbacks: [...choice.fallbacks, { name: 'webgl', reason: 'this GPU cannot render float32 textures, which training needs' }, ...next.fallbacks] }, rest, checks);
   }
-  const warning = choice.name === 'wasm' ? registerTrainingKernels() : null;
-  return { ...choice, warning };
+  const warning = choice.name === 'wasm' ? await registerTrainingKernels() : null;
+  return { ...choice, warning, label: choice.name === 'webgpu' ? webgpuLabel() : choice.name.toUpperCase() };
 }
 
-export async function startBackend(pref: BackendPreference, wasmPath: string): Promise<WorkerBackend> {
-  setWasmPaths(wasmPath);
+/**
+ * Start the backend the visitor asked for, or the first that works.
+ * `flags` (the page's `?tfjsflags=`) are set as soon as the backend that
+ * defines them is loaded.
+ */
+export async function startBackend(pref: BackendPreference, wasmPath: string, flags: Record<string, boolean | number> = {}): Promise<WorkerBackend> {
+  loaders = backendLoaders(wasmPath);
+  setFlags(flags);
   const { order } = preferBackend(BROWSER_ORDER, pref === 'auto' ? null : pref);
-  const checks: Record<string, () => string | null> = { webgl: webglVeto(pref === 'webgl') };
+  const checks: Record<string, BackendCheck> = { webgpu: () => webgpuVeto(pref === 'webgpu'), webgl: webglVeto(pref === 'webgl') };
   if (pref !== 'wasm') checks.wasm = wasmVeto;
-  return afterSelect(await selectBackend(order, checks), order, checks);
+  return afterSelect(await selectBackend(order, checks, loaders), order, checks);
 }
 
-/** Move to WASM (or CPU) after WebGL failed mid-session. */
-export async function leaveWebgl(): Promise<WorkerBackend> {
-  const choice = await selectBackend(['wasm', 'cpu'], { wasm: wasmVeto });
-  return { ...choice, warning: choice.name === 'wasm' ? registerTrainingKernels() : null };
+/** Move to WASM (or CPU) after the GPU (WebGL or WebGPU) failed mid-session. */
+export async function leaveGpu(): Promise<WorkerBackend> {
+  const choice = await selectBackend(['wasm', 'cpu'], { wasm: wasmVeto }, loaders);
+  return { ...choice, warning: choice.name === 'wasm' ? await registerTrainingKernels() : null, label: choice.name.toUpperCase() };
 }
 
 function webglContext(): WebGL2RenderingContext | null {
@@ -74,16 +86,49 @@ function webglContext(): WebGL2RenderingContext | null {
   return backend.gpgpu?.gl ?? null;
 }
 
+interface Device { lost: Promise<unknown>; destroy(): void }
+
+/** WebGPU devices whose `lost` promise has settled (the browser or a test took them). */
+const lostDevices = new WeakSet<Device>();
+
+function webgpuDevice(): Device | null {
+  if (tf.getBackend() !== 'webgpu') return null;
+  const device = (tf.backend() as unknown as { device?: Device }).device ?? null;
+  if (device) void device.lost.then(() => lostDevices.add(device));
+  return device;
+}
+
+/** The WebGL context or the WebGPU device is gone: GPU work can no longer finish. */
 export function contextLost(): boolean {
+  const device = webgpuDevice();
+  if (device) return lostDevices.has(device);
   return webglContext()?.isContextLost() ?? false;
 }
 
 /**
- * Resolves when the WebGL context is lost (never on other backends); call
- * `cancel` when done waiting. Listens for the event and also polls, since a
- * lost context can leave GPU reads waiting forever.
+ * Whether a failure came from losing the GPU. A WebGPU read can fail
+ * ("Buffer was unmapped before mapping was resolved") a moment before the
+ * device's `lost` promise settles: wait for it that long.
+ */
+export async function gpuWasLost(waitMs = 1000): Promise<boolean> {
+  if (contextLost()) return true;
+  const device = webgpuDevice();
+  if (!device) return false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), waitMs); });
+  const lost = await Promise.race([device.lost.then(() => true), late]);
+  clearTimeout(timer);
+  return lost;
+}
+
+/**
+ * Resolves when the WebGL context or the WebGPU device is lost (never on
+ * other backends); call `cancel` when done waiting. For WebGL, listens for
+ * the event and also polls, since a lost context can leave GPU reads waiting forever.
  */
 export function whenContextLost(pollMs = 250): { lost: Promise<void>; cancel: () => void } {
+  const device = webgpuDevice();
+  if (device) return { lost: device.lost.then(() => { lostDevices.add(device); }), cancel: () => {} };
   const canvas = webglContext()?.canvas as OffscreenCanvas | undefined;
   if (!canvas) return { lost: new Promise(() => {}), cancel: () => {} };
   let onLost = () => {};
@@ -99,8 +144,13 @@ export function whenContextLost(pollMs = 250): { lost: Promise<void>; cancel: ()
   };
 }
 
-/** Test hook: make the browser drop the WebGL context, as a GPU reset would. */
+/** Test hook: make the browser drop the WebGL context or the WebGPU device, as a GPU reset would. */
 export function loseContextForTest(): boolean {
+  const device = webgpuDevice();
+  if (device) {
+    device.destroy();
+    return true;
+  }
   const ext = webglContext()?.getExtension('WEBGL_lose_context');
   ext?.loseContext();
   return Boolean(ext);

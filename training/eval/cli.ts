@@ -12,6 +12,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { preferBackend, selectBackend } from '../../src/lib/backends.ts';
@@ -88,6 +89,8 @@ function rounded(result: EvalResult): EvalResult {
 }
 
 async function main(): Promise<void> {
+  // PROD silences TensorFlow.js' banners ("install tfjs-node"), which would mix into the report.
+  tf.env().set('PROD', true);
   const args = parse(process.argv.slice(2));
   if (args.help) {
     console.log(USAGE);

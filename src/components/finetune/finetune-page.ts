@@ -21,7 +21,7 @@ export function modelBase(param: string | null): string {
   return param.endsWith('/') ? param : `${param}/`;
 }
 
-/** `?tfjsflags=NAME:value,...` (TensorFlow.js' own syntax) for the worker; unknown names are rejected there. */
+/** `?tfjsflags=NAME:value,...` (TensorFlow.js' own syntax) for the worker, which sets each once the backend that defines it is loaded. */
 export function tfjsFlags(param: string | null): Record<string, boolean | number> {
   const flags: Record<string, boolean | number> = {};
   for (const pair of (param ?? '').split(',').filter(Boolean)) {
@@ -34,7 +34,7 @@ export function tfjsFlags(param: string | null): Record<string, boolean | number
 }
 
 function backendParam(value: string | null): BackendPreference {
-  return value === 'webgl' || value === 'wasm' || value === 'cpu' ? value : 'auto';
+  return value === 'webgpu' || value === 'webgl' || value === 'wasm' || value === 'cpu' ? value : 'auto';
 }
 
 class FinetunePage {
@@ -101,7 +101,7 @@ class FinetunePage {
 
   private showRuntime(info: InitReply): void {
     const el = $('ft-backend');
-    el.textContent = info.backend.toUpperCase();
+    el.textContent = info.label;
     el.dataset.backend = info.backend;
     const m = (n: number) => `${(n / 1e6).toFixed(2)}M`;
     $('ft-model').textContent = `(generator ${m(info.generatorParams)} parameters, discriminator ${m(info.discriminatorParams)}${info.restored ? '; your saved fine-tuned model was loaded' : ''})`;

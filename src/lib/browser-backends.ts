@@ -1,0 +1,110 @@
+/**
+ * What the page and the fine-tuning worker share about browser backends:
+ * each backend's code is a dynamic import, made only when that backend is
+ * tried (a visitor on WebGPU never downloads the WebGL or WASM backend);
+ * TensorFlow.js flags that belong to a backend not loaded yet wait for it;
+ * and the WebGPU check, which asks the browser for an adapter first.
+ * Runs in a window or a worker.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * WebGPU with only a software adapter (SwiftShader: no GPU acceleration) is
+ * skipped unless this flag is set, e.g. `?tfjsflags=SOFTWARE_WEBGPU_ENABLED:true`,
+ * as TensorFlow.js' SOFTWARE_WEBGL_ENABLED does for WebGL.
+ */
+export const SOFTWARE_WEBGPU_ENABLED = 'SOFTWARE_WEBGPU_ENABLED';
+
+/** TensorFlow.js' environment, with the two fields it keeps private: which flags exist, and those from `?tfjsflags=`. */
+const env = () => tf.env() as unknown as { flagRegistry: Record<string, unknown>; urlFlags: Record<string, unknown> };
+
+if (!env().flagRegistry[SOFTWARE_WEBGPU_ENABLED]) tf.env().registerFlag(SOFTWARE_WEBGPU_ENABLED, () => false);
+
+/** Flags given before the backend that registers them was loaded (the worker gets the page's `?tfjsflags=`). */
+const pending = new Map<string, boolean | number>();
+
+function applyPending(): void {
+  for (const [name, value] of pending) {
+    if (!env().flagRegistry[name]) continue;
+    tf.env().set(name, value);
+    pending.delete(name);
+  }
+}
+
+/** Set TensorFlow.js flags now, or as soon as the backend that defines them is loaded. */
+export function setFlags(flags: Record<string, boolean | number>): void {
+  for (const [name, value] of Object.entries(flags)) pending.set(name, value);
+  applyPending();
+}
+
+/** A flag's value, also before its backend is loaded (from setFlags or the page's `?tfjsflags=`). */
+export function flagValue(name: string): unknown {
+  if (env().flagRegistry[name]) return tf.env().get(name);
+  return pending.get(name) ?? env().urlFlags[name];
+}
+
+/**
+ * Each backend's code, imported when the backend is first tried. Vite turns
+ * each import into its own chunk.
+ */
+export function backendLoaders(wasmPath: string): Record<string, () => Promise<unknown>> {
+  const loaded = (p: Promise<unknown>) => p.then(applyPending);
+  return {
+    webgpu: () => loaded(import('@tensorflow/tfjs-backend-webgpu')),
+    webgl: () => loaded(import('@tensorflow/tfjs-backend-webgl')),
+    wasm: () => loaded(import('@tensorflow/tfjs-backend-wasm').then((wasm) => wasm.setWasmPaths(wasmPath))),
+    cpu: () => loaded(import('@tensorflow/tfjs-backend-cpu')),
+  };
+}
+
+interface AdapterInfo { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }
+interface Adapter { info?: AdapterInfo; isFallbackAdapter?: boolean }
+interface Gpu { requestAdapter(options?: { powerPreference?: string }): Promise<Adapter | null> }
+
+/** The adapter the last WebGPU check found, for the label. */
+let adapterInfo: AdapterInfo | null = null;
+
+function adapterName(info: AdapterInfo): string {
+  const name = [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' ');
+  return name || 'unnamed adapter';
+}
+
+/** SwiftShader and the like run "GPU" code on the CPU, slower than WASM. */
+function isSoftware(adapter: Adapter): boolean {
+  const info = adapter.info ?? {};
+  if (adapter.isFallbackAdapter || info.isFallbackAdapter) return true;
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(adapterName(info));
+}
+
+const ADAPTER_TIMEOUT_MS = 10_000;
+
+/**
+ * Why WebGPU cannot run here, or null. Asks for the adapter TensorFlow.js
+ * will ask for (high-performance) before its code is downloaded. `forced`
+ * (`?backend=webgpu`) accepts a software adapter.
+ */
+export async function webgpuVeto(forced: boolean): Promise<string | null> {
+  const gpu = (globalThis.navigator as { gpu?: Gpu } | undefined)?.gpu;
+  if (!gpu) return 'this browser has no WebGPU';
+  let adapter: Adapter | null;
+  try {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, fail) => { timer = setTimeout(() => fail(new Error(`no answer in ${ADAPTER_TIMEOUT_MS / 1000} s`)), ADAPTER_TIMEOUT_MS); });
+    adapter = await Promise.race([gpu.requestAdapter({ powerPreference: 'high-performance' }), timeout]).finally(() => clearTimeout(timer));
+  } catch (err) {
+    return `asking for a WebGPU adapter failed (${err instanceof Error ? err.message : String(err)})`;
+  }
+  if (!adapter) return 'WebGPU found no GPU adapter here (no supported GPU, or WebGPU is turned off for it)';
+  adapterInfo = adapter.info ?? {};
+  if (isSoftware(adapter) && !forced && flagValue(SOFTWARE_WEBGPU_ENABLED) !== true) {
+    return `WebGPU has only a software adapter here (${adapterName(adapterInfo)}, no GPU acceleration), which is slower than WASM`;
+  }
+  return null;
+}
+
+/** "WebGPU (nvidia ampere)", after webgpuVeto found the adapter. */
+export function webgpuLabel(): string {
+  if (!adapterInfo) return 'WebGPU';
+  const software = isSoftware({ info: adapterInfo }) ? ', software' : '';
+  return `WebGPU (${adapterName(adapterInfo)}${software})`;
+}
