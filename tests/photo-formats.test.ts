@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { isComplete, readHeader } from '../src/components/finetune/photo-formats.ts';
 
-const photo = () => sharp({ create: { width: 96, height: 80, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+const photo = () => sharp({ create: { width: 96, height: 80, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
 
 describe('isComplete', () => {
   it.each([
