@@ -22,6 +22,8 @@ export interface RunState {
   cpuSeconds?: number;
   rng: RngState;
   sampler: SamplerState;
+  /** Updates of the moving average of G's weights so far (its warm-up depends on it). */
+  emaUpdates?: number;
   /** The last step's losses and scores, for the manifest of an export made right after a resume. */
   last?: { dLoss: number; gLoss: number; dReal: number; dFake: number };
 }
@@ -31,13 +33,16 @@ export interface Checkpoint<C> {
   state: RunState;
   generator: LayersModel;
   discriminator: LayersModel;
+  /** The moving average of G's weights, when the run keeps one. */
+  ema?: LayersModel;
 }
 
 interface Section { offset: number; length: number }
+interface ModelSection { topology: object; specs: tf.io.WeightsManifestEntry[]; data: Section }
 interface Header<C> {
   config: C;
   state: RunState;
-  models: Record<'generator' | 'discriminator', { topology: object; specs: tf.io.WeightsManifestEntry[]; data: Section }>;
+  models: Record<'generator' | 'discriminator', ModelSection> & { ema?: ModelSection };
   optimizers: Record<'d' | 'g', { specs: tf.io.WeightsManifestEntry[]; data: Section; accBeta: [number, number] } | null>;
 }
 
@@ -75,7 +80,10 @@ export async function saveCheckpoint<C>(path: string, ck: Checkpoint<C>, optD: t
   const header: Header<C> = {
     config: ck.config,
     state: ck.state,
-    models: { generator: await model(ck.generator), discriminator: await model(ck.discriminator) },
+    models: {
+      generator: await model(ck.generator), discriminator: await model(ck.discriminator),
+      ...(ck.ema ? { ema: await model(ck.ema) } : {}),
+    },
     optimizers: { d: await opt(optD), g: await opt(optG) },
   };
   const headBytes = new TextEncoder().encode(JSON.stringify(header));
@@ -103,7 +111,7 @@ export interface LoadedCheckpoint<C> extends Checkpoint<C> {
 
 export async function loadCheckpoint<C>(path: string): Promise<LoadedCheckpoint<C>> {
   const { header, body } = readHeader<C>(path);
-  const model = (m: Header<C>['models']['generator']) =>
+  const model = (m: ModelSection) =>
     fromArtifacts({ modelTopology: m.topology, weightSpecs: m.specs, weightData: slice(body, m.data) });
   const restore = async (opt: tf.AdamOptimizer, saved: Header<C>['optimizers']['d']) => {
     if (!saved) return;
@@ -121,6 +129,7 @@ export async function loadCheckpoint<C>(path: string): Promise<LoadedCheckpoint<
     state: header.state,
     generator: await model(header.models.generator),
     discriminator: await model(header.models.discriminator),
+    ...(header.models.ema ? { ema: await model(header.models.ema) } : {}),
     restoreOptimizers: async (optD, optG) => {
       await restore(optD, header.optimizers.d);
       await restore(optG, header.optimizers.g);

@@ -5,8 +5,10 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ARCHS, DEFAULT_WIDTH, isArch, type Arch } from '../src/lib/models.ts';
-import { DEFAULT_TRAIN } from '../src/lib/gan.ts';
+import { DEFAULT_TRAIN, LOSSES, type GanLoss } from '../src/lib/gan.ts';
+import { parsePolicy, type DiffAugmentPolicy } from '../src/lib/diffaugment.ts';
 import type { ExportDtype } from './export.ts';
+import type { ModelManifest } from '../src/lib/weights.ts';
 
 export const DEFAULT_DATA = '../shared/celeba/img_align_celeba';
 
@@ -22,6 +24,17 @@ export interface TrainOptions {
   lr: number;
   beta1: number;
   labelSmoothing: number;
+  loss: GanLoss;
+  /** DiffAugment ops for every image D sees (empty: none). */
+  diffAugment: DiffAugmentPolicy;
+  r1Gamma: number;
+  r1Every: number;
+  /** Decay of the moving average of G's weights that samples and exports use; null: no average. */
+  emaDecay: number | null;
+  /** Start from an exported G and D (a folder with manifest.json, generator.json, discriminator.json). */
+  initFrom: string | null;
+  /** Set by the trainer from --init-from's manifest: the export this run started from. */
+  parent?: NonNullable<ModelManifest['training']['initFrom']>;
   seed: number;
   out: string;
   resume: boolean;
@@ -58,7 +71,16 @@ Optimisation
   --epochs N            passes over the data (instead of --steps)
   --lr X                Adam learning rate (default ${DEFAULT_TRAIN.learningRate})
   --beta1 X             Adam beta1 (default ${DEFAULT_TRAIN.beta1})
-  --label-smoothing X   one-sided: real targets become 1 - X (default 0)
+  --label-smoothing X   one-sided: real targets become 1 - X (default 0; bce only)
+  --loss NAME           ${LOSSES.join(' | ')} (default bce)
+  --diffaugment OPS     differentiable augmentation of D's inputs, real and fake: comma-separated
+                        color,translation,cutout, or none (default none)
+  --r1 GAMMA            R1 gradient penalty on real images (default 0: off)
+  --r1-every N          apply R1 every N steps, scaled by N (default ${DEFAULT_TRAIN.r1Every})
+  --ema DECAY           keep a moving average of G's weights with this decay (with warm-up) and use it
+                        for sample grids and the export, e.g. 0.999 (default: none)
+  --init-from DIR       start from the G and D exported in DIR (e.g. public/models); arch and width
+                        come from its manifest.json
   --seed N              seed for init, noise, shuffling and flips (default 1)
   --backend NAME        auto | tensorflow | webgpu | native | wasm | cpu (default auto)
   --max-minutes N       stop after N minutes, with a checkpoint and the export (resumable)
@@ -97,6 +119,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
         data: { type: 'string' }, limit: { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' },
         summary: { type: 'boolean' }, batch: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
         lr: { type: 'string' }, beta1: { type: 'string' }, 'label-smoothing': { type: 'string' }, seed: { type: 'string' },
+        loss: { type: 'string' }, diffaugment: { type: 'string' }, r1: { type: 'string' }, 'r1-every': { type: 'string' },
+        ema: { type: 'string' }, 'init-from': { type: 'string' },
         backend: { type: 'string' }, 'max-minutes': { type: 'string' },
         'max-cpu-minutes': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
         'log-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
@@ -113,6 +137,18 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   const steps = num('steps', parsed.steps, true, 1) ?? null;
   const epochs = num('epochs', parsed.epochs, false, 0.001) ?? null;
   if (steps !== null && epochs !== null) throw new UsageError('give --steps or --epochs, not both');
+  const loss = parsed.loss ?? DEFAULT_TRAIN.loss;
+  if (!(LOSSES as readonly string[]).includes(loss)) throw new UsageError(`--loss must be one of ${LOSSES.join(', ')}, got "${loss}"`);
+  let diffAugment: DiffAugmentPolicy;
+  try {
+    diffAugment = parsePolicy(parsed.diffaugment ?? '');
+  } catch (err) {
+    throw new UsageError(`--diffaugment: ${(err as Error).message}`);
+  }
+  const emaDecay = num('ema', parsed.ema, false, 0) ?? null;
+  if (emaDecay !== null && emaDecay >= 1) throw new UsageError(`--ema must be below 1, got "${parsed.ema}"`);
+  const initFrom = parsed['init-from'] ?? null;
+  if (initFrom !== null && !existsSync(initFrom)) throw new UsageError(`--init-from: folder not found: ${initFrom}`);
   const dtype = parsed['export-dtype'] ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--export-dtype must be float16 or float32, got "${dtype}"`);
   return {
@@ -126,6 +162,12 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     lr: num('lr', parsed.lr, false, 0) ?? DEFAULT_TRAIN.learningRate,
     beta1: num('beta1', parsed.beta1, false, 0) ?? DEFAULT_TRAIN.beta1,
     labelSmoothing: num('label-smoothing', parsed['label-smoothing'], false, 0) ?? 0,
+    loss: loss as GanLoss,
+    diffAugment,
+    r1Gamma: num('r1', parsed.r1, false, 0) ?? 0,
+    r1Every: num('r1-every', parsed['r1-every'], true, 1) ?? DEFAULT_TRAIN.r1Every,
+    emaDecay,
+    initFrom,
     seed: num('seed', parsed.seed, true, 0) ?? 1,
     out: parsed.out ?? 'runs/default',
     resume: parsed.resume ?? false,

@@ -7,8 +7,12 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
-import { buildGan, modelConfig, IMAGE_SIZE, type GanModels } from '../src/lib/models.ts';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { buildGan, isArch, modelConfig, IMAGE_SIZE, type GanModels } from '../src/lib/models.ts';
 import { GanTrainer, NonFiniteLossError, generate, type StepResult } from '../src/lib/gan.ts';
+import { WeightAverage, cloneModel } from '../src/lib/ema.ts';
+import type { ModelManifest } from '../src/lib/weights.ts';
+import { loadModelFile } from './model-files.ts';
 import { Rng, latentBatch, sampleLatents } from '../src/lib/latent.ts';
 import { gridRgba } from '../src/lib/images.ts';
 import { BatchSampler, loadDataset, writeAtomic, type Dataset } from './data.ts';
@@ -50,9 +54,9 @@ export const runPaths = (out: string) => ({
   latestGrid: join(out, 'samples', 'latest.png'),
 });
 
-export async function writeSampleGrid(models: GanModels, path: string): Promise<void> {
-  const z = tf.tensor2d(latentBatch(SAMPLE_SEEDS, models.config.zDim), [SAMPLE_SEEDS.length, models.config.zDim]);
-  const images = generate(models.generator, z);
+export async function writeSampleGrid(generator: LayersModel, zDim: number, path: string): Promise<void> {
+  const z = tf.tensor2d(latentBatch(SAMPLE_SEEDS, zDim), [SAMPLE_SEEDS.length, zDim]);
+  const images = generate(generator, z);
   const pixels = (await images.data()) as Float32Array;
   tf.dispose([z, images]);
   const grid = gridRgba(pixels, SAMPLE_SEEDS.length, 8, IMAGE_SIZE);
@@ -66,12 +70,35 @@ function totalSteps(opts: TrainOptions, data: Dataset): number {
   return opts.steps ?? Math.max(1, Math.ceil(((opts.epochs ?? 1) * data.files.length) / opts.batch));
 }
 
+/** What a run started from when it began with --init-from: the parent export's name and training. */
+export type Parent = NonNullable<TrainOptions['parent']>;
+
+/** G and D from an exported folder; arch, width and zDim come from its manifest. */
+export async function loadExported(dir: string): Promise<{ models: GanModels; parent: Parent }> {
+  const manifestPath = join(dir, 'manifest.json');
+  if (!existsSync(manifestPath)) throw new ResumeError(`--init-from: no manifest.json in ${dir}`);
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as ModelManifest;
+  const { arch, width, zDim } = manifest.model;
+  if (!isArch(arch)) throw new ResumeError(`--init-from: unknown architecture "${arch}" in ${manifestPath}`);
+  const models: GanModels = {
+    config: modelConfig(arch, width, zDim),
+    generator: await loadModelFile(join(dir, manifest.generator.file)),
+    discriminator: await loadModelFile(join(dir, manifest.discriminator.file)),
+  };
+  return { models, parent: { dir, name: manifest.name, ...(manifest.training ? { training: manifest.training } : {}) } };
+}
+
 /** A new run, or the saved one (its own options win over the command line, except how long to run and where to export). */
 async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths>) {
   if (!opts.resume) {
-    const models = buildGan(modelConfig(opts.arch, opts.width, opts.zDim, opts.seed));
     const rng = new Rng(opts.seed);
-    return { opts, models, state: null, rng, restore: async () => {} };
+    if (opts.initFrom) {
+      const { models, parent } = await loadExported(opts.initFrom);
+      const own = { ...opts, arch: models.config.arch, width: models.config.width, zDim: models.config.zDim, parent };
+      return { opts: own, models, state: null, rng, restore: async () => {}, ema: null };
+    }
+    const models = buildGan(modelConfig(opts.arch, opts.width, opts.zDim, opts.seed));
+    return { opts, models, state: null, rng, restore: async () => {}, ema: null };
   }
   if (!existsSync(paths.checkpoint)) throw new ResumeError(`--resume: no checkpoint at ${paths.checkpoint}`);
   const ck = await loadCheckpoint<TrainOptions>(paths.checkpoint);
@@ -82,7 +109,7 @@ async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths
     maxMinutes: opts.maxMinutes, maxCpuMinutes: opts.maxCpuMinutes, out: opts.out, resume: true,
   };
   const models: GanModels = { config: modelConfig(merged.arch, merged.width, merged.zDim), generator: ck.generator, discriminator: ck.discriminator };
-  return { opts: merged, models, state: ck.state, rng: new Rng(ck.state.rng), restore: ck.restoreOptimizers };
+  return { opts: merged, models, state: ck.state, rng: new Rng(ck.state.rng), restore: ck.restoreOptimizers, ema: ck.ema ?? null };
 }
 
 export class ResumeError extends Error {}
@@ -109,9 +136,15 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
 
   const trainer = new GanTrainer(models.generator, models.discriminator, {
     learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing,
-  });
+    loss: opts.loss, diffAugment: opts.diffAugment, r1Gamma: opts.r1Gamma, r1Every: opts.r1Every,
+  }, rng);
   await start.restore(trainer.optD, trainer.optG);
   const st = start.state;
+  trainer.stepsDone = st?.step ?? 0;
+  // The average starts as a copy of G (a resume restores it); samples and the export use it.
+  const average = opts.emaDecay === null ? null : new WeightAverage(
+    models.generator, start.ema ?? await cloneModel(models.generator), { decay: opts.emaDecay, warmup: true }, st?.emaUpdates ?? 0);
+  const shown = average?.target ?? models.generator;
   const sampler = new BatchSampler(data, rng, st?.sampler);
   let step = st?.step ?? 0;
   let imagesSeen = st?.imagesSeen ?? 0;
@@ -139,14 +172,19 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     return {
       step, imagesSeen, wallSeconds: wall(), ...(cpuSeconds === null ? {} : { cpuSeconds }),
       rng: rng.getState(), sampler: sampler.snapshot(), ...(last ? { last } : {}),
+      ...(average ? { emaUpdates: average.updates } : {}),
     };
   };
   const checkpoint = async () => {
-    await saveCheckpoint(paths.checkpoint, { config: opts, state: state(), generator: models.generator, discriminator: models.discriminator }, trainer.optD, trainer.optG);
+    await saveCheckpoint(paths.checkpoint, {
+      config: opts, state: state(), generator: models.generator, discriminator: models.discriminator,
+      ...(average ? { ema: average.target } : {}),
+    }, trainer.optD, trainer.optG);
   };
 
   say(`model: ${opts.arch} width ${opts.width}: G ${models.generator.countParams().toLocaleString('en-US')} params, ` +
     `D ${models.discriminator.countParams().toLocaleString('en-US')} params; backend ${backend.name} (${backend.detail})`);
+  say(`recipe: ${describeRecipe(opts)}`);
   if (st) say(`resumed at step ${step} of ${total}`);
   hooks.onStart?.({ startStep: step, totalSteps: total, batch: opts.batch });
 
@@ -168,6 +206,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     } finally {
       tf.dispose([real, z]);
     }
+    average?.update();
     step++;
     imagesSeen += opts.batch;
     rateImages += opts.batch;
@@ -184,7 +223,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     }
     if (step % opts.sampleEvery === 0) {
       const grid = join(paths.samples, `step-${String(step).padStart(7, '0')}.png`);
-      await writeSampleGrid(models, grid);
+      await writeSampleGrid(shown, opts.zDim, grid);
       copyFileSync(grid, paths.latestGrid);
     }
     if (step % opts.checkpointEvery === 0) await checkpoint();
@@ -196,13 +235,13 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
 
   if (status !== 'diverged') {
     await checkpoint();
-    await writeSampleGrid(models, paths.latestGrid);
+    await writeSampleGrid(shown, opts.zDim, paths.latestGrid);
   }
   let exportDir: string | undefined;
   if ((status === 'finished' || status === 'budget') && opts.export) {
     const cpuSeconds = cpu();
     await exportModels({
-      dir: opts.export, generator: models.generator, discriminator: models.discriminator, dtype: opts.exportDtype,
+      dir: opts.export, generator: shown, discriminator: models.discriminator, dtype: opts.exportDtype,
       sampleGridPng: paths.latestGrid, metricsLog: paths.log,
       manifest: {
         name: `facegan ${opts.arch}-${opts.width}`,
@@ -213,6 +252,8 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
         training: {
           steps: step, imagesSeen, epochs: round(imagesSeen / data.files.length), batch: opts.batch,
           learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing, seed: opts.seed,
+          recipe: recipe(opts),
+          ...(opts.parent ? { initFrom: opts.parent } : {}),
           data: { dir: opts.data, images: data.files.length, skipped: data.skipped.length, heldOut: data.heldOut },
           wallSeconds: round(wall()), ...(cpuSeconds === null ? {} : { cpuSeconds: round(cpuSeconds) }), backend: `${backend.name} (${backend.detail})`,
           machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
@@ -223,9 +264,31 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     exportDir = opts.export;
   }
   trainer.dispose();
+  average?.target.dispose();
   models.generator.dispose();
   models.discriminator.dispose();
   return { status, step, last, checkpoint: paths.checkpoint, exportDir, message };
+}
+
+/** The techniques a run trains with, as recorded in the manifest. */
+export function recipe(opts: TrainOptions) {
+  return {
+    loss: opts.loss,
+    diffAugment: [...opts.diffAugment],
+    r1: opts.r1Gamma > 0 ? { gamma: opts.r1Gamma, every: opts.r1Every } : null,
+    ema: opts.emaDecay === null ? null : { decay: opts.emaDecay, warmup: true },
+  };
+}
+
+function describeRecipe(opts: TrainOptions): string {
+  const r = recipe(opts);
+  return [
+    `${r.loss} loss`,
+    r.diffAugment.length ? `DiffAugment ${r.diffAugment.join('+')}` : 'no DiffAugment',
+    r.r1 ? `R1 gamma ${r.r1.gamma} every ${r.r1.every}` : 'no R1',
+    r.ema ? `EMA of G ${r.ema.decay} (samples and export use it)` : 'no EMA',
+    ...(opts.parent ? [`starting from ${opts.parent.name} in ${opts.parent.dir}`] : []),
+  ].join(', ');
 }
 
 function trimLog(path: string, lastStep: number): void {

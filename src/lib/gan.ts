@@ -6,16 +6,32 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { diffAugment, type DiffAugmentPolicy } from './diffaugment.ts';
+import type { Rng } from './latent.ts';
+import { registerSecondOrderGradients } from './second-order.ts';
+
+export const LOSSES = ['bce', 'hinge'] as const;
+export type GanLoss = (typeof LOSSES)[number];
 
 export interface TrainConfig {
   learningRate: number;
   beta1: number;
   beta2: number;
-  /** One-sided label smoothing: real targets become 1 - labelSmoothing (0 disables). */
+  /** One-sided label smoothing: real targets become 1 - labelSmoothing (0 disables; bce only). */
   labelSmoothing: number;
+  /** bce: the original non-saturating cross-entropy; hinge: SAGAN/BigGAN's hinge loss. */
+  loss: GanLoss;
+  /** DiffAugment transforms applied to every image D sees, real and fake, in both steps (empty: none). */
+  diffAugment: DiffAugmentPolicy;
+  /** R1 penalty weight gamma on D's input gradient at real images (Mescheder et al. 2018); 0 disables. */
+  r1Gamma: number;
+  /** Apply R1 every this many D steps, scaled up to match (StyleGAN2's lazy regularisation). */
+  r1Every: number;
 }
 
-export const DEFAULT_TRAIN: TrainConfig = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999, labelSmoothing: 0 };
+export const DEFAULT_TRAIN: TrainConfig = {
+  learningRate: 2e-4, beta1: 0.5, beta2: 0.999, labelSmoothing: 0, loss: 'bce', diffAugment: [], r1Gamma: 0, r1Every: 16,
+};
 
 export interface StepResult {
   dLoss: number;
@@ -43,15 +59,29 @@ export function bceWithLogits(logits: tf.Tensor, label: number): tf.Scalar {
   });
 }
 
+/** Hinge loss for D: real logits pushed above 1, fake below -1. */
+export function hingeD(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.add(tf.mean(tf.relu(tf.sub(1, realLogits))), tf.mean(tf.relu(tf.add(1, fakeLogits)))) as tf.Scalar);
+}
+
 const trainableVars = (m: LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
 
 export class GanTrainer {
   readonly optD: tf.AdamOptimizer;
   readonly optG: tf.AdamOptimizer;
   readonly config: TrainConfig;
+  /** Steps taken (set it when resuming: lazy R1 runs on every r1Every-th step). */
+  stepsDone = 0;
+  /** Draws DiffAugment's random parameters; required when a policy is set. */
+  private readonly rng: Rng | null;
 
-  constructor(readonly generator: LayersModel, readonly discriminator: LayersModel, config: Partial<TrainConfig> = {}) {
+  constructor(readonly generator: LayersModel, readonly discriminator: LayersModel, config: Partial<TrainConfig> = {}, rng: Rng | null = null) {
     this.config = { ...DEFAULT_TRAIN, ...config };
+    if (this.config.diffAugment.length > 0 && !rng) throw new Error('GanTrainer: DiffAugment needs an Rng for its random draws');
+    if (!Number.isInteger(this.config.r1Every) || this.config.r1Every < 1) throw new Error(`GanTrainer: r1Every must be a whole number >= 1, got ${this.config.r1Every}`);
+    if (!(this.config.r1Gamma >= 0)) throw new Error(`GanTrainer: r1Gamma must be >= 0, got ${this.config.r1Gamma}`);
+    this.rng = rng;
+    if (this.config.r1Gamma > 0) registerSecondOrderGradients();
     const { learningRate, beta1, beta2 } = this.config;
     // epsilon 1e-8 as in PyTorch's Adam, which DCGAN's hyper-parameters were tuned with.
     this.optD = tf.train.adam(learningRate, beta1, beta2, 1e-8);
@@ -66,30 +96,61 @@ export class GanTrainer {
     return this.generator.apply(z, { training: true }) as tf.Tensor;
   }
 
+  /** What D sees: the image after this step's DiffAugment draw, if any. */
+  private aug(x: tf.Tensor): tf.Tensor4D {
+    return this.rng ? diffAugment(x as tf.Tensor4D, this.rng, this.config.diffAugment) : (x as tf.Tensor4D);
+  }
+
+  private dLoss(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
+    if (this.config.loss === 'hinge') return hingeD(realLogits, fakeLogits);
+    return tf.add(bceWithLogits(realLogits, 1 - this.config.labelSmoothing), bceWithLogits(fakeLogits, 0)) as tf.Scalar;
+  }
+
+  /** Non-saturating G loss for bce; -mean(D(G(z))) for hinge. */
+  private gLoss(fakeLogits: tf.Tensor): tf.Scalar {
+    return this.config.loss === 'hinge' ? (tf.neg(tf.mean(fakeLogits)) as tf.Scalar) : bceWithLogits(fakeLogits, 1);
+  }
+
+  /** (gamma / 2) E ||grad_x D(x)||^2 at the images D just saw as real, times r1Every (lazy). */
+  private r1Penalty(real: tf.Tensor): tf.Scalar {
+    const grad = tf.grad((x: tf.Tensor) => tf.sum(this.d(x)))(real);
+    const perImage = tf.sum(tf.square(grad), [1, 2, 3]);
+    return tf.mul(tf.mean(perImage), (this.config.r1Gamma / 2) * this.config.r1Every) as tf.Scalar;
+  }
+
+  private r1Due(): boolean {
+    return this.config.r1Gamma > 0 && this.stepsDone % this.config.r1Every === 0;
+  }
+
   /**
    * One D update then one G update. `real` is [N, 64, 64, 3] in [-1, 1], `z`
    * is [M, zDim]. Inputs are not disposed. Throws NonFiniteLossError
    * (after the update) if a loss is NaN or infinite.
    */
   async step(real: tf.Tensor4D, z: tf.Tensor2D): Promise<StepResult> {
+    const withR1 = this.r1Due();
     const stats = tf.tidy(() => {
-      const realTarget = 1 - this.config.labelSmoothing;
       // D step. The fakes are made outside D's tape: no gradient flows into G here.
+      // Augmentations are drawn outside the tapes too; they are constants to the optimiser.
       const fake = this.g(z);
+      const realSeen = this.aug(real);
+      const fakeSeen = this.aug(fake);
       let dRealMean!: tf.Scalar;
       const dLoss = this.optD.minimize(() => {
-        const realLogits = this.d(real);
-        const fakeLogits = this.d(fake);
+        const realLogits = this.d(realSeen);
+        const fakeLogits = this.d(fakeSeen);
         dRealMean = tf.keep(tf.mean(tf.sigmoid(realLogits)));
-        return tf.add(bceWithLogits(realLogits, realTarget), bceWithLogits(fakeLogits, 0)) as tf.Scalar;
+        const loss = this.dLoss(realLogits, fakeLogits);
+        return withR1 ? tf.add(loss, this.r1Penalty(realSeen)) as tf.Scalar : loss;
       }, true, trainableVars(this.discriminator))!;
 
-      // G step: only G's variables are updated, so D is frozen here.
+      // G step: only G's variables are updated, so D is frozen here. G's
+      // gradient flows back through the augmentation (it is differentiable).
       let dFakeMean!: tf.Scalar;
       const gLoss = this.optG.minimize(() => {
-        const logits = this.d(this.g(z));
+        const logits = this.d(this.aug(this.g(z)));
         dFakeMean = tf.keep(tf.mean(tf.sigmoid(logits)));
-        return bceWithLogits(logits, 1);
+        return this.gLoss(logits);
       }, true, trainableVars(this.generator))!;
       const out = tf.stack([dLoss, gLoss, dRealMean, dFakeMean]);
       // tf.keep lifted the means out of the optimizers' scopes; release them here.
@@ -100,6 +161,7 @@ export class GanTrainer {
     const [dLoss, gLoss, dReal, dFake] = Array.from(await stats.data());
     stats.dispose();
     const result = { dLoss, gLoss, dReal, dFake };
+    this.stepsDone++;
     if (!Number.isFinite(dLoss) || !Number.isFinite(gLoss)) throw new NonFiniteLossError(result);
     return result;
   }

@@ -114,6 +114,14 @@ export function fromFiles(modelJson: Record<string, unknown>, shards: Uint8Array
   };
 }
 
+export interface TrainingRecipe {
+  loss: string;
+  diffAugment: string[];
+  r1: { gamma: number; every: number } | null;
+  /** A moving average of G's weights; when set, the exported generator is the average. */
+  ema: { decay: number; warmup: boolean } | null;
+}
+
 /** What public/models/manifest.json says about the shipped pair. */
 export interface ModelManifest {
   name: string;
@@ -139,6 +147,10 @@ export interface ModelManifest {
     backend: string;
     machine: string;
     finalMetrics?: { dLoss: number; gLoss: number; dReal: number; dFake: number };
+    /** The techniques the run trained with (absent in older manifests: plain bce, nothing else). */
+    recipe?: TrainingRecipe;
+    /** The export this run started from (--init-from), with that run's own training record. */
+    initFrom?: { dir: string; name: string; training?: ModelManifest['training'] };
   };
   sampleGrid?: string;
   trainingLog?: string;

@@ -4,7 +4,7 @@
  * yields 64x64 images in [-1, 1] (HWC, row-major, concatenated), the same
  * form training feeds the discriminator.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,8 +14,11 @@ import { generate } from '../../src/lib/gan.ts';
 import { centreCrop, cropResize, preprocessAligned, type RawImage } from '../../src/lib/images.ts';
 import { Rng, sampleLatents } from '../../src/lib/latent.ts';
 import { buildGenerator, IMAGE_SIZE, type ModelConfig } from '../../src/lib/models.ts';
-import { fromArtifacts, fromFiles } from '../../src/lib/weights.ts';
+import { loadModelFile } from '../model-files.ts';
 import { readIdentities, splitFiles } from '../split.ts';
+
+/** A saved generator: model.json and the shards it names. */
+export const loadGeneratorFile = loadModelFile;
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
 
@@ -23,27 +26,6 @@ const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
 export const DEFAULT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/celeba/img_align_celeba');
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
-
-/** Load a layers-format generator from its model.json and the shards it names (paths relative to it). */
-export async function loadGeneratorFile(modelJsonPath: string): Promise<LayersModel> {
-  if (!existsSync(modelJsonPath)) throw new Error(`generator not found: ${modelJsonPath}`);
-  let modelJson: Record<string, unknown>;
-  try {
-    modelJson = JSON.parse(readFileSync(modelJsonPath, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new Error(`${modelJsonPath} is not valid JSON: ${err instanceof Error ? err.message : err}`);
-  }
-  const manifest = modelJson.weightsManifest as tf.io.WeightsManifestConfig | undefined;
-  if (!modelJson.modelTopology || !Array.isArray(manifest)) {
-    throw new Error(`${modelJsonPath} is not a TensorFlow.js layers model (no modelTopology / weightsManifest)`);
-  }
-  const shards = manifest.flatMap((group) => group.paths).map((p) => {
-    const file = join(dirname(modelJsonPath), p);
-    if (!existsSync(file)) throw new Error(`weight shard ${p} named by ${modelJsonPath} is missing`);
-    return new Uint8Array(readFileSync(file));
-  });
-  return fromArtifacts(fromFiles(modelJson, shards));
-}
 
 /** The generator's zDim, read from its input layer. */
 export function latentSize(generator: LayersModel): number {

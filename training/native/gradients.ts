@@ -23,12 +23,19 @@ import { ACTIVATION_GRAD } from './elementwise-kernels.ts';
 type GradFunc = tf.GradConfig['gradFunc'];
 
 const onNative = () => tf.getBackend() === NATIVE_BACKEND;
+/**
+ * True while a gradient is itself being recorded for differentiation (a
+ * gradient inside a gradient tape, as for an R1 penalty). The fast gradients
+ * compute per-channel constants in JavaScript, which a tape cannot see
+ * through, so then tfjs-core's own, differentiable gradient runs instead.
+ */
+const recording = () => (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
 
 function override(kernelName: string, nativeGrad: (original: GradFunc) => GradFunc): void {
   const original = tf.getGradient(kernelName);
   if (!original) throw new Error(`tfjs-core has no gradient for ${kernelName}`);
   const fast = nativeGrad(original.gradFunc);
-  tf.registerGradient({ ...original, gradFunc: (dy, saved, attrs) => (onNative() ? fast(dy, saved, attrs) : original.gradFunc(dy, saved, attrs)) });
+  tf.registerGradient({ ...original, gradFunc: (dy, saved, attrs) => (onNative() && !recording() ? fast(dy, saved, attrs) : original.gradFunc(dy, saved, attrs)) });
 }
 
 /** dy reshaped to x's rank (reduced axes of size 1), then broadcast back to x's shape: one copy. */
