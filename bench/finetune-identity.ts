@@ -13,10 +13,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 import { gridRgba } from '../src/lib/images.ts';
 import '@tensorflow/tfjs-backend-wasm';
 import { FinetuneSession, type FinetuneConfig } from '../src/lib/finetune.ts';
+import { bakeLatentShift } from '../src/lib/latent-shift.ts';
 import { initNodeBackend } from '../training/node-backends.ts';
 import { selectBackend } from '../src/lib/backends.ts';
 import { evaluateIdentity, personPhotos, targetsMet } from '../training/eval/identity-eval.ts';
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'native' },
     out: { type: 'string' },
     save: { type: 'string' },
+    shifts: { type: 'string' },
   },
 });
 const ids = values.ids ? values.ids.split(',') : readIdentityList().benchmark;
@@ -71,7 +74,6 @@ for (const id of ids) {
   const wall = (performance.now() - t0) / 1000;
   const baked = await session.bake();
   const reconstructions = await session.reconstructions();
-  session.dispose();
   const pretrained = await loadGeneratorFile(join(values.models!, 'generator.json'));
   await selectBackend(['wasm']);
   if (values.save) {
@@ -81,7 +83,14 @@ for (const id of ids) {
     for (const [f, bytes] of files.shards) writeFileSync(join(values.save, f), bytes);
     writeFileSync(join(values.save, `generator-${id}.json`), JSON.stringify(files.modelJson));
   }
-  const report = await evaluateIdentity(person, { pretrained, tuned: baked }, { samples: Number(values.samples), seed: Number(values.seed) });
+  // Other likeness settings on the same tuned G ("scale:pull,scale:pull"), judged with the same latents.
+  const extra: Record<string, LayersModel> = {};
+  for (const pair of values.shifts ? values.shifts.split(',') : []) {
+    const [scale, pull] = pair.split(':').map(Number);
+    extra[`tuned ${scale}:${pull}`] = await bakeLatentShift(session.sampler, { ...session.shift(), scale, pull });
+  }
+  session.dispose();
+  const report = await evaluateIdentity(person, { pretrained, tuned: baked, ...extra }, { samples: Number(values.samples), seed: Number(values.seed) });
   if (values.out) {
     mkdirSync(values.out, { recursive: true });
     const photos = person.images.slice(0, Math.min(person.files.length, COLS) * PIXELS);
@@ -90,8 +99,9 @@ for (const id of ids) {
   }
   console.log(JSON.stringify({
     id, config, cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)), wall_s: Number(wall.toFixed(1)), last,
-    met: targetsMet(report, 'tuned'), ...report, calibration: undefined,
+    met: Object.fromEntries(Object.keys(report.generators).filter((k) => k !== 'pretrained').map((k) => [k, targetsMet(report, k)])),
+    ...report, calibration: undefined,
   }));
-  tf.dispose([g, d, pretrained, baked].flatMap((m) => m.weights.map((w) => w.read())));
+  tf.dispose([g, d, pretrained, baked, ...Object.values(extra)].flatMap((m) => m.weights.map((w) => w.read())));
 }
 process.exit(0);

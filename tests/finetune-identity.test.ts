@@ -2,6 +2,7 @@
 // baked latent shift, and the identity measures of the eval.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
 import { generate } from '../src/lib/gan.ts';
@@ -24,7 +25,7 @@ function smallGan(seed = 3) {
   return buildGan({ ...modelConfig('dcgan', 4, 16), seed });
 }
 
-async function faces(g: tf.LayersModel, z: Float32Array): Promise<Float32Array> {
+async function faces(g: LayersModel, z: Float32Array): Promise<Float32Array> {
   const zDim = g.inputs[0].shape[1] as number;
   const t = tf.tensor2d(z, [z.length / zDim, zDim]);
   const out = generate(g, t);

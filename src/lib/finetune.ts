@@ -6,11 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { DEFAULT_AUGMENT, NO_AUGMENT, augmentBatch, validateAugment, type AugmentOptions } from './augment.ts';
+import { augmentBatch, validateAugment, type AugmentOptions } from './augment.ts';
+import { flipHorizontal } from './images.ts';
 import { bceWithLogits, generate, NonFiniteLossError, type StepResult } from './gan.ts';
 import { Rng, sampleLatents } from './latent.ts';
 import { bakeLatentShift, shiftLatents, type LatentShift } from './latent-shift.ts';
 import { CHANNELS, IMAGE_SIZE } from './models.ts';
+import { cloneModel, WeightAverage } from './ema.ts';
 import { featureExtractor, meanLatent, Projector, reconstructionLoss } from './projection.ts';
 
 export interface FinetuneConfig {
@@ -20,7 +22,7 @@ export interface FinetuneConfig {
   batch: number;
   learningRate: number;
   beta1: number;
-  /** Mirror photos at random in the adversarial term's real batches. */
+  /** Use every photo mirrored too (projected and tuned as a photo of its own). */
   augment: boolean;
   /** Redraw the live sample grid every this many steps. */
   sampleEvery: number;
@@ -39,6 +41,8 @@ export interface FinetuneConfig {
   l2spWeight: number;
   /** Weight of the non-saturating adversarial term for shifted samples (0: none); D's lower layers stay frozen. */
   adversarialWeight: number;
+  /** Exponential moving average of G's weights while tuning (0: off); the average is what is baked and exported. */
+  emaDecay: number;
   /** Sampling: z' = likenessScale * z + likenessPull * mean(pivots); baked into the exported generator. */
   likenessScale: number;
   likenessPull: number;
@@ -60,6 +64,7 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   localityBatch: 8,
   l2spWeight: 1e-3,
   adversarialWeight: 0,
+  emaDecay: 0,
   likenessScale: 0.8,
   likenessPull: 0.7,
 };
@@ -77,6 +82,7 @@ export const LIMITS = {
   localityBatch: [0, 128],
   l2spWeight: [0, 1000],
   adversarialWeight: [0, 1000],
+  emaDecay: [0, 0.9999],
   likenessScale: [0, 2],
   likenessPull: [0, 2],
 } as const;
@@ -166,20 +172,24 @@ export class FinetuneSession {
   private projector: Projector | null = null;
   private pivots: Float32Array | null = null;
   private pool: { z: tf.Tensor2D; faces: tf.Tensor4D } | null = null;
+  private ema: WeightAverage | null = null;
   private readonly initial: tf.Tensor[];
   private readonly gVars: tf.Variable[];
   private readonly dVars: tf.Variable[];
   private readonly optG: tf.AdamOptimizer;
   private readonly optD: tf.AdamOptimizer;
   private readonly crops: readonly Float32Array[];
+  /** Photos given (the mirrored copies come after them). */
+  readonly originals: number;
   private order: number[] = [];
   stepsDone = 0;
 
   constructor(readonly generator: LayersModel, readonly discriminator: LayersModel, crops: readonly Float32Array[], config: Partial<FinetuneConfig> = {}) {
     this.config = finetuneConfig(config);
     validateCrops(crops);
-    this.crops = crops;
-    this.count = crops.length;
+    this.originals = crops.length;
+    this.crops = this.config.augment ? [...crops, ...crops.map((c) => flipHorizontal(c, new Float32Array(c.length)))] : crops;
+    this.count = this.crops.length;
     this.rng = new Rng(this.config.seed);
     this.zDim = generator.inputs[0].shape[1] as number;
     const flat = new Float32Array(this.count * PIXELS);
@@ -221,6 +231,12 @@ export class FinetuneSession {
     this.pivots = p.latents();
     const z = tf.tensor2d(sampleLatents(this.rng, LOCALITY_POOL, this.zDim), [LOCALITY_POOL, this.zDim]);
     this.pool = { z, faces: generate(this.generator, z) };
+    if (this.config.emaDecay > 0) this.ema = new WeightAverage(this.generator, await cloneModel(this.generator), { decay: this.config.emaDecay, warmup: true });
+  }
+
+  /** The generator to sample, bake and export: the weight average when there is one. */
+  get sampler(): LayersModel {
+    return this.ema?.target ?? this.generator;
   }
 
   async step(): Promise<FinetuneStepResult> {
@@ -231,6 +247,7 @@ export class FinetuneSession {
     }
     if (!this.pivots) await this.startTuning();
     const result = await this.tuneStep();
+    this.ema?.update();
     this.stepsDone++;
     return result;
   }
@@ -249,7 +266,6 @@ export class FinetuneSession {
     });
     const locPicks = Array.from({ length: c.localityBatch }, () => this.rng.int(LOCALITY_POOL));
     const advZ = c.adversarialWeight > 0 ? shiftLatents(sampleLatents(this.rng, c.batch, this.zDim), this.shift()) : null;
-    const flips = picks.map(() => c.augment && this.rng.uniform() < 0.5);
     const stats = tf.tidy(() => {
       const target = tf.gather(this.photos, picks);
       const z = tf.tensor2d(zPiv, [c.batch, this.zDim]);
@@ -258,11 +274,8 @@ export class FinetuneSession {
       let dFake: tf.Scalar = tf.scalar(0);
       const fakeZ = advZ ? tf.tensor2d(advZ, [c.batch, this.zDim]) : null;
       if (fakeZ) {
-        // D's upper layers: photos (flipped at random) against shifted samples; its lower layers stay pretrained.
-        const flipped = tf.tensor1d(flips.map(Number));
-        const mirrored = tf.reverse(target, 2);
-        const w = tf.reshape(flipped, [c.batch, 1, 1, 1]);
-        const real = tf.add(tf.mul(mirrored, w), tf.mul(target, tf.sub(1, w)));
+        // D's upper layers: photos against shifted samples; its lower layers stay pretrained.
+        const real = target;
         const fake = generate(this.generator, fakeZ as tf.Tensor2D);
         dLoss = this.optD.minimize(() => {
           const rl = this.discriminator.apply(real, { training: false }) as tf.Tensor;
@@ -314,12 +327,12 @@ export class FinetuneSession {
     return { scale: this.config.likenessScale, pull: this.config.likenessPull, centre: meanLatent(pivots, this.zDim) };
   }
 
-  /** Each photo as G draws it from its pivot now ([count * 64*64*3] in [-1, 1]); null before projection. */
+  /** Each given photo as G draws it from its pivot now ([originals * 64*64*3] in [-1, 1]); null before projection. */
   async reconstructions(): Promise<Float32Array | null> {
     const pivots = this.latents();
     if (!pivots) return null;
-    const z = tf.tensor2d(pivots, [this.count, this.zDim]);
-    const out = generate(this.generator, z);
+    const z = tf.tensor2d(pivots.subarray(0, this.originals * this.zDim), [this.originals, this.zDim]);
+    const out = generate(this.sampler, z);
     const data = (await out.data()) as Float32Array;
     tf.dispose([z, out]);
     return data;
@@ -327,7 +340,7 @@ export class FinetuneSession {
 
   /** A copy of G that draws z' = shift(z) from plain z: the model to export. */
   bake(): Promise<LayersModel> {
-    return bakeLatentShift(this.generator, this.shift());
+    return bakeLatentShift(this.sampler, this.shift());
   }
 
   dispose(): void {
@@ -335,6 +348,8 @@ export class FinetuneSession {
     this.projector = null;
     tf.dispose([this.photos, ...this.initial]);
     if (this.pool) tf.dispose([this.pool.z, this.pool.faces]);
+    this.ema?.target.dispose();
+    this.ema = null;
     this.optG.dispose();
     this.optD.dispose();
   }
@@ -377,16 +392,23 @@ export function formatDuration(seconds: number | null): string {
   return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
-/** Mean absolute difference between two models' weights of the same layout (how far fine-tuning moved G). */
+/**
+ * Mean absolute difference between two models' weights of the same layout
+ * (how far fine-tuning moved G), matched by name; a weight only one of them
+ * has (a baked shift's bias) is left out.
+ */
 export async function meanWeightChange(a: LayersModel, b: LayersModel): Promise<number> {
-  const wa = a.getWeights(), wb = b.getWeights();
-  if (wa.length !== wb.length) throw new Error('models have different weight layouts');
+  const byName = new Map(b.weights.map((w) => [w.originalName, w]));
   let sum = 0, count = 0;
-  for (let i = 0; i < wa.length; i++) {
-    const d = tf.tidy(() => tf.sum(tf.abs(tf.sub(wa[i], wb[i]))));
+  for (const w of a.weights) {
+    const other = byName.get(w.originalName);
+    if (!other) continue;
+    if (other.shape.join() !== w.shape.join()) throw new Error('models have different weight layouts');
+    const d = tf.tidy(() => tf.sum(tf.abs(tf.sub(w.read(), other.read()))));
     sum += (await d.data())[0];
     d.dispose();
-    count += wa[i].size;
+    count += w.read().size;
   }
-  return count ? sum / count : 0;
+  if (count === 0) throw new Error('models have different weight layouts');
+  return sum / count;
 }

@@ -70,8 +70,10 @@ export interface ExportReply {
 export type DoneReason = 'finished' | 'stopped' | 'failed';
 
 export type TrainEvent =
-  | { type: 'progress'; step: number; total: number; dLoss: number; gLoss: number; dReal: number; dFake: number; stepsPerSecond: number | null; secondsLeft: number | null }
+  | { type: 'progress'; step: number; total: number; phase: 'project' | 'tune'; dLoss: number; gLoss: number; dReal: number; dFake: number; stepsPerSecond: number | null; secondsLeft: number | null }
   | { type: 'samples'; step: number; pixels: Float32Array; count: number }
+  /** Each photo as the generator draws it from its projected latent (after the projection, and at the end). */
+  | { type: 'reconstructions'; step: number; pixels: Float32Array; count: number }
   | { type: 'notice'; message: string; backend: string }
   | { type: 'done'; reason: DoneReason; step: number; message: string };
 

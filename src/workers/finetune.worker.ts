@@ -9,6 +9,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { generate } from '../lib/gan.ts';
 import { EtaEstimator, FinetuneSession, meanWeightChange, type FinetuneConfig } from '../lib/finetune.ts';
 import { latentBatch } from '../lib/latent.ts';
+import { shiftLatents } from '../lib/latent-shift.ts';
 import { fromArtifacts } from '../lib/weights.ts';
 import type {
   ExportReply, GenerateReply, InitReply, InspectReply, ModelFile, Reply, Request, RestoreReply, SaveReply, TrainEvent, Which,
@@ -89,10 +90,11 @@ class TrainingRun {
   }
 
   private async emitSamples(): Promise<void> {
-    const g = need().tuned.generator;
+    const g = this.session.sampler;
     const n = this.sampleSeeds.length;
     const zDim = this.sampleZ.length / n;
-    const z = tf.tensor2d(this.sampleZ, [n, zDim]);
+    // Drawn as the exported model will draw them: the likeness shift applied (none before the projection).
+    const z = tf.tensor2d(shiftLatents(this.sampleZ, this.session.shift()), [n, zDim]);
     const out = generate(g, z);
     z.dispose();
     const pixels = (await out.data()) as Float32Array;
@@ -111,8 +113,15 @@ class TrainingRun {
     }
   }
 
+  private async emitReconstructions(): Promise<void> {
+    const pixels = await this.session.reconstructions();
+    if (!pixels) return;
+    emit({ type: 'reconstructions', step: this.session.stepsDone, pixels, count: this.crops.length }, [pixels.buffer]);
+  }
+
   private async stepAndReport(epoch: number): Promise<void> {
     const started = performance.now();
+    const projecting = this.session.phase === 'project';
     const result = await this.session.step();
     if (contextLost()) throw new ContextLostError();
     // Kept before it is reported: every step the page shows survives a lost context.
@@ -120,9 +129,10 @@ class TrainingRun {
     // A step abandoned after a lost context must not report late.
     if (epoch !== this.epoch) return;
     this.eta.record(performance.now() - started);
-    const { stepsDone: step, config } = this.session;
-    emit({ type: 'progress', step, total: config.steps, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(config.steps - step) });
+    const { stepsDone: step, config, totalSteps: total } = this.session;
+    emit({ type: 'progress', step, total, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(total - step) });
     if (step % config.sampleEvery === 0 || this.session.finished) await this.emitSamples();
+    if ((projecting && this.session.phase === 'tune') || this.session.finished) await this.emitReconstructions();
   }
 
   private async maybeCheckpoint(stepMs: number, epoch: number): Promise<void> {
@@ -176,6 +186,13 @@ class TrainingRun {
       }
       if (this.stopped) reason = 'stopped';
       message = this.stopped ? `Stopped after ${this.session.stepsDone} steps.` : `Finished ${this.session.stepsDone} steps.`;
+      if (this.session.phase === 'tune') {
+        // The likeness shift goes into G's weights: the model now draws this person from ordinary noise.
+        const s = need();
+        const baked = await this.session.bake();
+        s.tuned.generator.dispose();
+        s.tuned = { ...s.tuned, generator: baked };
+      }
     } catch (err) {
       reason = 'failed';
       message = `Fine-tuning failed at step ${this.session.stepsDone}: ${err instanceof Error ? err.message : String(err)}`;

@@ -2,14 +2,17 @@
  * `npm run eval -- --identity DIR`: how much a generator's faces look like
  * one person, next to the pretrained generator with the same latents.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { describeFaces, detectFaces } from './face-nets.ts';
 import { centre, identityMeasures, leaveOneOut, mean, meanPairwise, type Calibration, type IdentityMeasures } from './identity.ts';
 import { readCalibration, readIdentityList } from './identity-calibration.ts';
-import { DEFAULT_DATA_DIR, folderImages, generatorImages, loadAligned } from './sources.ts';
+import { cropFaceNode } from '../face-crops.ts';
+import { DEFAULT_DATA_DIR, decodeImage, generatorImages, loadAligned } from './sources.ts';
+
+const PIXELS = 64 * 64 * 3;
 
 export interface PersonPhotos {
   name: string;
@@ -31,9 +34,21 @@ export async function personPhotos(spec: string, dataDir = DEFAULT_DATA_DIR): Pr
     if (!files) throw new Error(`identity ${m[1]} is not listed in training/eval/identities.json`);
     return { name: spec, files, images: await loadAligned(dataDir, files) };
   }
-  if (!existsSync(spec)) throw new Error(`photo folder not found: ${spec}`);
-  const { images, files } = await folderImages(spec, undefined, 1);
-  return { name: spec, images, files: files.map((f) => join(spec, f)) };
+  if (!existsSync(spec) || !statSync(spec).isDirectory()) throw new Error(`photo folder not found: ${spec}`);
+  // Cropped as `npm run finetune` and the page crop them (face detection and landmarks).
+  const crops: Float32Array[] = [];
+  const files: string[] = [];
+  for (const f of readdirSync(spec).filter((n) => /\.(jpe?g|png|webp)$/i.test(n)).sort()) {
+    const crop = await cropFaceNode(await decodeImage(join(spec, f)));
+    if (crop) {
+      crops.push(crop.pixels);
+      files.push(join(spec, f));
+    }
+  }
+  if (crops.length < 2) throw new Error(`${spec}: faces found in ${crops.length} photo(s); the measure needs at least 2`);
+  const images = new Float32Array(crops.length * PIXELS);
+  crops.forEach((c, i) => images.set(c, i * PIXELS));
+  return { name: spec, images, files };
 }
 
 export interface PhotoStats {
@@ -56,8 +71,6 @@ export interface IdentityReport {
   /** Mean distance the tuned generator must reach: halfway from the first generator's to the photos' leave-one-out. */
   target_mean_distance?: number;
 }
-
-const PIXELS = 64 * 64 * 3;
 
 export async function photoDescriptors(person: PersonPhotos): Promise<{ descriptors: Float32Array; stats: PhotoStats }> {
   const descriptors = await describeFaces(person.images);
