@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
 import { generate } from '../src/lib/gan.ts';
 import { Rng, sampleLatents } from '../src/lib/latent.ts';
-import { bakeLatentShift, shiftLatents } from '../src/lib/latent-shift.ts';
+import { bakeLatentShift, likenessAt, shiftLatents } from '../src/lib/latent-shift.ts';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { meanLatent, projectPhotos } from '../src/lib/projection.ts';
 import { fromArtifacts, toArtifacts } from '../src/lib/weights.ts';
@@ -55,6 +55,18 @@ describe('baked latent shift', () => {
     // The input model is untouched.
     expect(generator.getLayer('g_project').weights).toHaveLength(1);
     [baked, loaded, twice, generator].forEach((m) => m.dispose());
+  });
+});
+
+describe('likeness control', () => {
+  it('goes from plain sampling (0) to the run\'s shift (1) and beyond', () => {
+    const shift = { scale: 0.8, pull: 0.7, centre: new Float32Array([1, 2]) };
+    expect(likenessAt(shift, 0)).toMatchObject({ scale: 1, pull: 0 });
+    expect(likenessAt(shift, 1)).toMatchObject({ scale: 0.8, pull: 0.7 });
+    const more = likenessAt(shift, 1.5);
+    expect(more.scale).toBeCloseTo(0.7, 9);
+    expect(more.pull).toBeCloseTo(1.05, 9);
+    expect(Array.from(shiftLatents(new Float32Array([1, 1]), likenessAt(shift, 0)))).toEqual([1, 1]);
   });
 });
 

@@ -54,7 +54,8 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   batch: 8,
   learningRate: 2e-4,
   beta1: 0.9,
-  augment: true,
+  // Mirrored copies hurt: their pivots pull the mean latent into washed-out, grey faces (README).
+  augment: false,
   sampleEvery: 10,
   seed: 1,
   projectionSteps: 100,

@@ -29,6 +29,11 @@ export function shiftLatents(z: Float32Array, shift: LatentShift): Float32Array 
   return out;
 }
 
+/** The shift `value` of the way from plain sampling (scale 1, pull 0) to `shift` (1: shift itself); more than 1 goes further. */
+export function likenessAt(shift: LatentShift, value: number): LatentShift {
+  return { centre: shift.centre, scale: 1 + value * (shift.scale - 1), pull: value * shift.pull };
+}
+
 interface LayerJson { class_name: string; config: Record<string, unknown> }
 
 /** The first layer after the input, which must be a Dense. */

@@ -28,6 +28,8 @@ export type Request =
   | { type: 'export' }
   | { type: 'import'; files: ModelFile[] }
   | { type: 'reset' }
+  /** Re-bake the last run's likeness shift at `value` (0: anyone, as pretrained sampling; 1: the run's setting). */
+  | { type: 'likeness'; value: number }
   /** Test hooks: the page's e2e test reads tensor counts and weight change, and simulates a lost WebGL context. */
   | { type: 'inspect' }
   | { type: 'loseContext' };

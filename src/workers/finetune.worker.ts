@@ -9,7 +9,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { generate } from '../lib/gan.ts';
 import { EtaEstimator, FinetuneSession, meanWeightChange, type FinetuneConfig } from '../lib/finetune.ts';
 import { latentBatch } from '../lib/latent.ts';
-import { shiftLatents } from '../lib/latent-shift.ts';
+import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../lib/latent-shift.ts';
+import { toArtifacts } from '../lib/weights.ts';
 import { fromArtifacts } from '../lib/weights.ts';
 import type {
   ExportReply, GenerateReply, InitReply, InspectReply, ModelFile, Reply, Request, RestoreReply, SaveReply, TrainEvent, Which,
@@ -28,6 +29,8 @@ interface State {
   /** The pretrained generator, for side-by-side comparison. */
   reference: LayersModel;
   tuned: Pair;
+  /** The last run's generator before its shift was baked in (as artifacts: no tensors held), and that shift. */
+  likeness: { base: tf.io.ModelArtifacts; shift: LatentShift; value: number } | null;
 }
 
 let state: State | null = null;
@@ -189,6 +192,7 @@ class TrainingRun {
       if (this.session.phase === 'tune') {
         // The likeness shift goes into G's weights: the model now draws this person from ordinary noise.
         const s = need();
+        s.likeness = { base: await toArtifacts(this.session.sampler), shift: this.session.shift(), value: 1 };
         const baked = await this.session.bake();
         s.tuned.generator.dispose();
         s.tuned = { ...s.tuned, generator: baked };
@@ -230,7 +234,7 @@ async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply>
       disposePair(candidate);
     }
   }
-  state = { backend: choice.name, pretrained, reference, tuned };
+  state = { backend: choice.name, pretrained, reference, tuned, likeness: null };
   const fallbacks = choice.warning ? [...choice.fallbacks, { name: choice.name, reason: choice.warning }] : choice.fallbacks;
   return {
     backend: choice.name, fallbacks, restored,
@@ -264,8 +268,25 @@ function idle(what: string): State {
   return need();
 }
 
+async function setLikeness(value: number): Promise<{ value: number }> {
+  const s = idle('change the likeness');
+  if (!s.likeness) throw new Error('fine-tune first: the likeness comes from the photos of a run in this page');
+  if (!Number.isFinite(value) || value < 0 || value > 2) throw new Error('likeness must be from 0 to 2');
+  const base = await fromArtifacts(s.likeness.base);
+  try {
+    const baked = await bakeLatentShift(base, likenessAt(s.likeness.shift, value));
+    s.tuned.generator.dispose();
+    s.tuned = { ...s.tuned, generator: baked };
+  } finally {
+    base.dispose();
+  }
+  s.likeness.value = value;
+  return { value };
+}
+
 async function replaceTuned(next: Pair): Promise<void> {
   const s = need();
+  s.likeness = null;
   disposePair(s.tuned);
   s.tuned = next;
 }
@@ -286,6 +307,7 @@ async function importFiles(files: ModelFile[]): Promise<{ generator: boolean; di
   models.filter((m) => m !== g && m !== d).forEach((m) => m.dispose());
   const old = s.tuned;
   s.tuned = { generator: g, discriminator: d ?? old.discriminator };
+  s.likeness = null;
   old.generator.dispose();
   if (d) old.discriminator.dispose();
   return { generator: true, discriminator: Boolean(d) };
@@ -314,6 +336,7 @@ async function handle(req: Request): Promise<unknown> {
     }
     case 'export': return { files: await exportFiles(idle('export').tuned) } satisfies ExportReply;
     case 'import': return importFiles(req.files);
+    case 'likeness': return setLikeness(req.value);
     case 'reset': {
       const s = idle('reset');
       await replaceTuned(await buildPair(s.pretrained));

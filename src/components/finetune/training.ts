@@ -163,12 +163,18 @@ export class TrainingPanel {
         $('ft-backend').textContent = event.backend.toUpperCase();
         $('ft-backend').dataset.backend = event.backend;
         break;
-      case 'done':
+      case 'done': {
         this.setRunning(false);
+        const likeness = document.getElementById('likeness') as HTMLInputElement | null;
+        if (likeness) {
+          likeness.value = '1';
+          $('likeness-value').textContent = '1.0';
+        }
         this.status.textContent = event.message;
         this.status.dataset.done = event.reason;
         if (event.reason === 'failed') this.showError(event.message);
         break;
+      }
     }
   }
 }
