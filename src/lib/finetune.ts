@@ -50,7 +50,7 @@ export interface FinetuneConfig {
 
 /** Chosen by `npm run eval -- --identity` on the held-out people of training/eval/identities.json (see README). */
 export const DEFAULT_FINETUNE: FinetuneConfig = {
-  steps: 200,
+  steps: 120,
   batch: 8,
   learningRate: 2e-4,
   beta1: 0.9,
@@ -58,7 +58,7 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   augment: false,
   sampleEvery: 10,
   seed: 1,
-  projectionSteps: 100,
+  projectionSteps: 60,
   pivotNoise: 0.5,
   featureWeight: 1,
   localityWeight: 1,
