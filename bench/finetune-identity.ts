@@ -5,7 +5,7 @@
  * measured), the latent shift baked in, and the result judged against the
  * pretrained generator with the same latents (WASM, face-api nets).
  *
- *   npx tsx bench/finetune-identity.ts [--ids 1250,2290] [--samples 200] [--config '{"steps":200}'] [--out runs/ft-bench]
+ *   npm run bench:identity -- [--ids 1250,2290] [--samples 200] [--config '{"steps":200}'] [--out runs/ft-bench]
  *
  * One JSON line per person on stdout.
  */
@@ -103,5 +103,19 @@ for (const id of ids) {
     ...report, calibration: undefined,
   }));
   tf.dispose([g, d, pretrained, baked, ...Object.values(extra)].flatMap((m) => m.weights.map((w) => w.read())));
+}
+if (values.out) {
+  // One picture of every person's rows, stacked (the README's docs/finetune-identities.jpg, as JPEG quality 92).
+  const files = ids.map((id) => join(values.out!, `grid-${id}.png`));
+  const metas = await Promise.all(files.map((f) => sharp(f).metadata()));
+  const gap = 10;
+  let top = 0;
+  const composite = files.map((input, i) => {
+    const c = { input, left: 0, top };
+    top += metas[i].height! + gap;
+    return c;
+  });
+  await sharp({ create: { width: Math.max(...metas.map((m) => m.width!)), height: top - gap, channels: 4, background: '#ffffff' } })
+    .composite(composite).png({ compressionLevel: 9 }).toFile(join(values.out, 'finetune-identities.png'));
 }
 process.exit(0);
