@@ -25,6 +25,8 @@ const MODEL_DIR = 'test-models';
 const poll = <T>(fn: () => T | Promise<T>, options: { timeout?: number } = {}) => expect.poll(fn, { timeout: 30_000, ...options });
 const STEPS = 20;
 const LOST_STEPS = 12;
+/** Projection steps before the tuning steps; the progress counts both. */
+const PROJ = 4;
 
 /** A small DCGAN pair in the build's test-models/ (width 8: ~40k parameters in G). */
 async function writeTestModel(outDir: string): Promise<void> {
@@ -80,6 +82,7 @@ const sampleGrid = () => page.locator('#train-samples').evaluate((c: HTMLCanvasE
 
 async function train(steps: number): Promise<void> {
   await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
+  await page.fill('input[name=projectionSteps]', String(PROJ));
   await page.fill('input[name=steps]', String(steps));
   await page.fill('input[name=batch]', '4');
   await page.click('#train-start');
@@ -135,14 +138,18 @@ describe('fine-tune page', () => {
     await train(STEPS);
     expect(await waitDone()).toMatch(/^finished: Finished/);
     const got = await losses();
-    expect(got.map((l) => l.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+    expect(got.map((l) => l.step)).toEqual(Array.from({ length: STEPS + PROJ }, (_, i) => i + 1));
     for (const l of got) expect(Number.isFinite(l.dLoss) && Number.isFinite(l.gLoss)).toBe(true);
-    expect(await page.locator('#train-eta').textContent()).toContain(`Step ${STEPS} of ${STEPS}`);
-    expect(await page.locator('#samples-step').textContent()).toBe(String(STEPS));
+    expect(await page.locator('#train-eta').textContent()).toContain(`Step ${STEPS + PROJ} of ${STEPS + PROJ}`);
+    expect(await page.locator('#samples-step').textContent()).toBe(String(STEPS + PROJ));
     expect(await sampleGrid()).not.toBe(gridBefore);
+    // Each photo's projection is shown, redrawn at the end.
+    expect(await page.locator('#train-reconstructions').getAttribute('data-step')).toBe(String(STEPS + PROJ));
+    expect(await page.locator('#train-reconstructions').evaluate((c: HTMLCanvasElement) => c.width)).toBeGreaterThan(8 * 64);
     const after = await inspect();
     expect(after.weightChange).toBeGreaterThan(0);
-    expect(after.numTensors).toBe(before.numTensors);
+    // One tensor more: the likeness shift baked into G gives its first layer a bias.
+    expect(after.numTensors).toBe(before.numTensors + 1);
   });
 
   it('keeps the fine-tuned model in IndexedDB across a reload, exports, resets and imports it', async () => {
@@ -183,7 +190,7 @@ describe('fine-tune page', () => {
     await train(STEPS);
     expect(await waitDone()).toMatch(/^finished: Finished/);
     const got = await losses();
-    expect(got).toHaveLength(STEPS);
+    expect(got).toHaveLength(STEPS + PROJ);
     for (const l of got) expect(Number.isFinite(l.dLoss) && Number.isFinite(l.gLoss)).toBe(true);
     expect(await sampleGrid()).not.toBe(gridBefore);
     const after = await inspect();
@@ -221,7 +228,7 @@ describe('fine-tune page', () => {
     expect(Number(/from step (\d+)/.exec(notice)![1])).toBeGreaterThanOrEqual(shown);
     expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
     const got = await losses();
-    expect(got.map((l) => l.step)).toEqual(Array.from({ length: LOST_STEPS }, (_, i) => i + 1));
+    expect(got.map((l) => l.step)).toEqual(Array.from({ length: LOST_STEPS + PROJ }, (_, i) => i + 1));
     expect((await inspect()).weightChange).toBeGreaterThan(0);
   });
 

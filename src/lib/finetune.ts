@@ -6,40 +6,86 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { DEFAULT_AUGMENT, NO_AUGMENT, augmentBatch, validateAugment, type AugmentOptions } from './augment.ts';
-import { DEFAULT_TRAIN, GanTrainer, type StepResult } from './gan.ts';
+import { augmentBatch, validateAugment, type AugmentOptions } from './augment.ts';
+import { flipHorizontal } from './images.ts';
+import { bceWithLogits, generate, NonFiniteLossError, type StepResult } from './gan.ts';
 import { Rng, sampleLatents } from './latent.ts';
+import { bakeLatentShift, shiftLatents, type LatentShift } from './latent-shift.ts';
 import { CHANNELS, IMAGE_SIZE } from './models.ts';
+import { cloneModel, WeightAverage } from './ema.ts';
+import { featureExtractor, meanLatent, Projector, reconstructionLoss } from './projection.ts';
 
 export interface FinetuneConfig {
+  /** Fine-tuning steps after the projection. */
   steps: number;
+  /** Pivots (photos) per step. */
   batch: number;
-  /** Lower than from-scratch training (2e-4): the pretrained weights are already good. */
   learningRate: number;
   beta1: number;
+  /** Use every photo mirrored too (projected and tuned as a photo of its own). */
   augment: boolean;
   /** Redraw the live sample grid every this many steps. */
   sampleEvery: number;
   seed: number;
+  /** Steps of latent projection (per photo z) before fine-tuning; counted in the progress. */
+  projectionSteps: number;
+  /** Noise added to the pivots while tuning: G learns the person in a neighbourhood of each pivot, not at a point. */
+  pivotNoise: number;
+  /** Weight of the discriminator-feature term in the reconstruction loss (pixels weigh 1). */
+  featureWeight: number;
+  /** Weight of keeping G(z) for random z as the pretrained G drew it (locality). */
+  localityWeight: number;
+  /** Random latents per step for the locality term. */
+  localityBatch: number;
+  /** L2-SP: weight of the squared distance of G's weights to the starting ones (summed over all weights). */
+  l2spWeight: number;
+  /** Weight of the non-saturating adversarial term for shifted samples (0: none); D's lower layers stay frozen. */
+  adversarialWeight: number;
+  /** Exponential moving average of G's weights while tuning (0: off); the average is what is baked and exported. */
+  emaDecay: number;
+  /** Sampling: z' = likenessScale * z + likenessPull * mean(pivots); baked into the exported generator. */
+  likenessScale: number;
+  likenessPull: number;
 }
 
-/** About a minute or two on a laptop GPU with the shipped 64-wide DCGAN. */
+/** Chosen by `npm run eval -- --identity` on the held-out people of training/eval/identities.json (see README). */
 export const DEFAULT_FINETUNE: FinetuneConfig = {
-  steps: 300,
-  batch: 16,
-  learningRate: 1e-4,
-  beta1: DEFAULT_TRAIN.beta1,
-  augment: true,
+  steps: 120,
+  batch: 8,
+  learningRate: 2e-4,
+  beta1: 0.9,
+  // Mirrored copies hurt: their pivots pull the mean latent into washed-out, grey faces (README).
+  augment: false,
   sampleEvery: 10,
   seed: 1,
+  projectionSteps: 60,
+  pivotNoise: 0.5,
+  featureWeight: 1,
+  localityWeight: 1,
+  localityBatch: 8,
+  l2spWeight: 1e-3,
+  adversarialWeight: 0,
+  emaDecay: 0,
+  likenessScale: 0.8,
+  likenessPull: 0.7,
 };
 
 export const LIMITS = {
-  steps: [1, 100_000],
+  steps: [0, 100_000],
   batch: [1, 128],
   learningRate: [1e-7, 1e-2],
   beta1: [0, 0.999],
   sampleEvery: [1, 10_000],
+  projectionSteps: [0, 10_000],
+  pivotNoise: [0, 2],
+  featureWeight: [0, 1000],
+  localityWeight: [0, 1000],
+  localityBatch: [0, 128],
+  l2spWeight: [0, 1000],
+  adversarialWeight: [0, 1000],
+  emaDecay: [0, 0.9999],
+  likenessScale: [0, 2],
+  likenessPull: [0, 2],
 } as const;
 
 /** Fill in defaults and reject values that cannot train, with the field's name in the message. */
@@ -51,9 +97,10 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
       throw new Error(`${key} must be a number from ${lo} to ${hi}, got ${String(v)}`);
     }
   }
-  for (const key of ['steps', 'batch', 'sampleEvery', 'seed'] as const) {
+  for (const key of ['steps', 'batch', 'sampleEvery', 'seed', 'projectionSteps', 'localityBatch'] as const) {
     if (!Number.isInteger(cfg[key])) throw new Error(`${key} must be a whole number, got ${cfg[key]}`);
   }
+  if (cfg.steps + cfg.projectionSteps < 1) throw new Error('steps and projectionSteps cannot both be 0');
   return cfg;
 }
 
@@ -89,42 +136,223 @@ export class CropBatches {
   }
 }
 
-/** Steps through one fine-tuning run; the caller owns the loop (pause, stop, progress). */
+export type FinetunePhase = 'project' | 'tune';
+
+export interface FinetuneStepResult extends StepResult {
+  phase: FinetunePhase;
+}
+
+/** The discriminator's layers that stay as pretrained (FreezeD): all but the last block and the logit. */
+const FROZEN_D_PREFIXES = ['d_conv0', 'd_conv1', 'd_bn1', 'd_conv2', 'd_bn2'];
+/** Random latents whose pretrained faces the locality term keeps. */
+const LOCALITY_POOL = 128;
+
+/**
+ * One fine-tuning run on a few face crops of one person, stepped by the
+ * caller (pause, stop, progress):
+ *
+ * 1. projection (`projectionSteps`): each photo's pivot latent, by
+ *    `Projector` (pixels + D features);
+ * 2. pivotal tuning (`steps`): G learns to draw photo i from its pivot plus
+ *    noise (pixels + D features), while a locality term keeps G's faces for
+ *    random latents as they were and L2-SP keeps the weights near the
+ *    pretrained ones; optionally an adversarial term with D's lower layers
+ *    frozen.
+ *
+ * Sampling "faces like theirs" is z' = a*z + m*mean(pivots) (`shift()`),
+ * which `bake()` folds into a copy of G for export. G runs in inference mode
+ * throughout (BatchNorm keeps its pretrained statistics).
+ */
 export class FinetuneSession {
   readonly config: FinetuneConfig;
-  readonly trainer: GanTrainer;
-  private readonly batches: CropBatches;
   private readonly rng: Rng;
   private readonly zDim: number;
+  private readonly photos: tf.Tensor4D;
+  private readonly count: number;
+  private readonly features: LayersModel | null;
+  private projector: Projector | null = null;
+  private pivots: Float32Array | null = null;
+  private pool: { z: tf.Tensor2D; faces: tf.Tensor4D } | null = null;
+  private ema: WeightAverage | null = null;
+  private readonly initial: tf.Tensor[];
+  private readonly gVars: tf.Variable[];
+  private readonly dVars: tf.Variable[];
+  private readonly optG: tf.AdamOptimizer;
+  private readonly optD: tf.AdamOptimizer;
+  private readonly crops: readonly Float32Array[];
+  /** Photos given (the mirrored copies come after them). */
+  readonly originals: number;
+  private order: number[] = [];
   stepsDone = 0;
 
   constructor(readonly generator: LayersModel, readonly discriminator: LayersModel, crops: readonly Float32Array[], config: Partial<FinetuneConfig> = {}) {
     this.config = finetuneConfig(config);
+    validateCrops(crops);
+    this.originals = crops.length;
+    this.crops = this.config.augment ? [...crops, ...crops.map((c) => flipHorizontal(c, new Float32Array(c.length)))] : crops;
+    this.count = this.crops.length;
     this.rng = new Rng(this.config.seed);
-    this.batches = new CropBatches(crops, this.rng, this.config.augment ? DEFAULT_AUGMENT : NO_AUGMENT);
     this.zDim = generator.inputs[0].shape[1] as number;
-    this.trainer = new GanTrainer(generator, discriminator, { learningRate: this.config.learningRate, beta1: this.config.beta1 });
+    const flat = new Float32Array(this.count * PIXELS);
+    crops.forEach((c, i) => flat.set(c, i * PIXELS));
+    this.photos = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
+    this.features = featureExtractor(discriminator);
+    this.gVars = generator.trainableWeights.map((w) => w.read() as tf.Variable);
+    this.initial = this.gVars.map((v) => tf.clone(v));
+    this.dVars = discriminator.layers.filter((l) => !FROZEN_D_PREFIXES.some((p) => l.name === p))
+      .flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable));
+    const { learningRate, beta1 } = this.config;
+    this.optG = tf.train.adam(learningRate, beta1, 0.999, 1e-8);
+    this.optD = tf.train.adam(learningRate, 0.5, 0.999, 1e-8);
+  }
+
+  get totalSteps(): number {
+    return this.config.projectionSteps + this.config.steps;
   }
 
   get finished(): boolean {
-    return this.stepsDone >= this.config.steps;
+    return this.stepsDone >= this.totalSteps;
   }
 
-  async step(): Promise<StepResult> {
-    const real = this.batches.next(this.config.batch);
-    const z = tf.tensor2d(sampleLatents(this.rng, this.config.batch, this.zDim), [this.config.batch, this.zDim]);
-    try {
-      const result = await this.trainer.step(real, z);
+  get phase(): FinetunePhase {
+    return this.stepsDone < this.config.projectionSteps ? 'project' : 'tune';
+  }
+
+  private ensureProjector(): Projector {
+    this.projector ??= new Projector(this.generator, this.discriminator, this.crops, {
+      steps: this.config.projectionSteps, seed: this.config.seed, featureWeight: this.config.featureWeight,
+    });
+    return this.projector;
+  }
+
+  /** Finish any projection left (e.g. after a resume past it), then fix the pivots and the locality pool. */
+  private async startTuning(): Promise<void> {
+    const p = this.ensureProjector();
+    while (!p.finished) await p.step();
+    this.pivots = p.latents();
+    const z = tf.tensor2d(sampleLatents(this.rng, LOCALITY_POOL, this.zDim), [LOCALITY_POOL, this.zDim]);
+    this.pool = { z, faces: generate(this.generator, z) };
+    if (this.config.emaDecay > 0) this.ema = new WeightAverage(this.generator, await cloneModel(this.generator), { decay: this.config.emaDecay, warmup: true });
+  }
+
+  /** The generator to sample, bake and export: the weight average when there is one. */
+  get sampler(): LayersModel {
+    return this.ema?.target ?? this.generator;
+  }
+
+  async step(): Promise<FinetuneStepResult> {
+    if (this.phase === 'project') {
+      const loss = await this.ensureProjector().step();
       this.stepsDone++;
-      return result;
-    } finally {
-      real.dispose();
-      z.dispose();
+      return { phase: 'project', dLoss: 0, gLoss: loss, dReal: 0, dFake: 0 };
     }
+    if (!this.pivots) await this.startTuning();
+    const result = await this.tuneStep();
+    this.ema?.update();
+    this.stepsDone++;
+    return result;
+  }
+
+  private nextIndex(): number {
+    if (this.order.length === 0) this.order = this.rng.shuffle(Array.from({ length: this.count }, (_, i) => i));
+    return this.order.pop()!;
+  }
+
+  private async tuneStep(): Promise<FinetuneStepResult> {
+    const c = this.config;
+    const picks = Array.from({ length: c.batch }, () => this.nextIndex());
+    const zPiv = new Float32Array(c.batch * this.zDim);
+    picks.forEach((p, i) => {
+      for (let k = 0; k < this.zDim; k++) zPiv[i * this.zDim + k] = this.pivots![p * this.zDim + k] + c.pivotNoise * this.rng.normal();
+    });
+    const locPicks = Array.from({ length: c.localityBatch }, () => this.rng.int(LOCALITY_POOL));
+    const advZ = c.adversarialWeight > 0 ? shiftLatents(sampleLatents(this.rng, c.batch, this.zDim), this.shift()) : null;
+    const stats = tf.tidy(() => {
+      const target = tf.gather(this.photos, picks);
+      const z = tf.tensor2d(zPiv, [c.batch, this.zDim]);
+      let dLoss: tf.Scalar = tf.scalar(0);
+      let dReal: tf.Scalar = tf.scalar(0);
+      let dFake: tf.Scalar = tf.scalar(0);
+      const fakeZ = advZ ? tf.tensor2d(advZ, [c.batch, this.zDim]) : null;
+      if (fakeZ) {
+        // D's upper layers: photos against shifted samples; its lower layers stay pretrained.
+        const real = target;
+        const fake = generate(this.generator, fakeZ as tf.Tensor2D);
+        dLoss = this.optD.minimize(() => {
+          const rl = this.discriminator.apply(real, { training: false }) as tf.Tensor;
+          const fl = this.discriminator.apply(fake, { training: false }) as tf.Tensor;
+          dReal = tf.keep(tf.mean(tf.sigmoid(rl)));
+          return tf.add(bceWithLogits(rl, 1), bceWithLogits(fl, 0)) as tf.Scalar;
+        }, true, this.dVars)!;
+      }
+      const gLoss = this.optG.minimize(() => {
+        const out = this.generator.apply(z, { training: false }) as tf.Tensor4D;
+        let loss = reconstructionLoss(out, target, this.features, c.featureWeight);
+        if (c.localityWeight > 0 && c.localityBatch > 0) {
+          const lz = tf.gather(this.pool!.z, locPicks);
+          const lf = tf.gather(this.pool!.faces, locPicks);
+          const lo = this.generator.apply(lz, { training: false }) as tf.Tensor4D;
+          loss = tf.add(loss, tf.mul(tf.mean(tf.squaredDifference(lo, lf)), c.localityWeight));
+        }
+        if (c.l2spWeight > 0) {
+          const sq = this.gVars.map((v, i) => tf.sum(tf.squaredDifference(v, this.initial[i])));
+          loss = tf.add(loss, tf.mul(tf.addN(sq), c.l2spWeight));
+        }
+        if (fakeZ) {
+          const logits = this.discriminator.apply(this.generator.apply(fakeZ, { training: false }) as tf.Tensor, { training: false }) as tf.Tensor;
+          dFake = tf.keep(tf.mean(tf.sigmoid(logits)));
+          loss = tf.add(loss, tf.mul(bceWithLogits(logits, 1), c.adversarialWeight));
+        }
+        return loss as tf.Scalar;
+      }, true, this.gVars)!;
+      const out = tf.stack([dLoss, gLoss, dReal, dFake]);
+      tf.dispose([dReal, dFake]);
+      return out;
+    });
+    const [dLoss, gLoss, dReal, dFake] = Array.from(await stats.data());
+    stats.dispose();
+    const result = { phase: 'tune' as const, dLoss, gLoss, dReal, dFake };
+    if (!Number.isFinite(dLoss) || !Number.isFinite(gLoss)) throw new NonFiniteLossError(result);
+    return result;
+  }
+
+  /** Per-photo pivots [count, zDim], once projected (null before). */
+  latents(): Float32Array | null {
+    return this.pivots ?? (this.projector ? this.projector.latents() : null);
+  }
+
+  /** The sampling shift towards this person: a*z + m*mean(pivots) (identity before projection). */
+  shift(): LatentShift {
+    const pivots = this.latents();
+    if (!pivots) return { scale: 1, pull: 0, centre: new Float32Array(this.zDim) };
+    return { scale: this.config.likenessScale, pull: this.config.likenessPull, centre: meanLatent(pivots, this.zDim) };
+  }
+
+  /** Each given photo as G draws it from its pivot now ([originals * 64*64*3] in [-1, 1]); null before projection. */
+  async reconstructions(): Promise<Float32Array | null> {
+    const pivots = this.latents();
+    if (!pivots) return null;
+    const z = tf.tensor2d(pivots.subarray(0, this.originals * this.zDim), [this.originals, this.zDim]);
+    const out = generate(this.sampler, z);
+    const data = (await out.data()) as Float32Array;
+    tf.dispose([z, out]);
+    return data;
+  }
+
+  /** A copy of G that draws z' = shift(z) from plain z: the model to export. */
+  bake(): Promise<LayersModel> {
+    return bakeLatentShift(this.sampler, this.shift());
   }
 
   dispose(): void {
-    this.trainer.dispose();
+    this.projector?.dispose();
+    this.projector = null;
+    tf.dispose([this.photos, ...this.initial]);
+    if (this.pool) tf.dispose([this.pool.z, this.pool.faces]);
+    this.ema?.target.dispose();
+    this.ema = null;
+    this.optG.dispose();
+    this.optD.dispose();
   }
 }
 
@@ -165,16 +393,23 @@ export function formatDuration(seconds: number | null): string {
   return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
-/** Mean absolute difference between two models' weights of the same layout (how far fine-tuning moved G). */
+/**
+ * Mean absolute difference between two models' weights of the same layout
+ * (how far fine-tuning moved G), matched by name; a weight only one of them
+ * has (a baked shift's bias) is left out.
+ */
 export async function meanWeightChange(a: LayersModel, b: LayersModel): Promise<number> {
-  const wa = a.getWeights(), wb = b.getWeights();
-  if (wa.length !== wb.length) throw new Error('models have different weight layouts');
+  const byName = new Map(b.weights.map((w) => [w.originalName, w]));
   let sum = 0, count = 0;
-  for (let i = 0; i < wa.length; i++) {
-    const d = tf.tidy(() => tf.sum(tf.abs(tf.sub(wa[i], wb[i]))));
+  for (const w of a.weights) {
+    const other = byName.get(w.originalName);
+    if (!other) continue;
+    if (other.shape.join() !== w.shape.join()) throw new Error('models have different weight layouts');
+    const d = tf.tidy(() => tf.sum(tf.abs(tf.sub(w.read(), other.read()))));
     sum += (await d.data())[0];
     d.dispose();
-    count += wa[i].size;
+    count += w.read().size;
   }
-  return count ? sum / count : 0;
+  if (count === 0) throw new Error('models have different weight layouts');
+  return sum / count;
 }

@@ -28,6 +28,8 @@ export type Request =
   | { type: 'export' }
   | { type: 'import'; files: ModelFile[] }
   | { type: 'reset' }
+  /** Re-bake the last run's likeness shift at `value` (0: anyone, as pretrained sampling; 1: the run's setting). */
+  | { type: 'likeness'; value: number }
   /** Test hooks: the page's e2e test reads tensor counts and weight change, and simulates a lost WebGL context. */
   | { type: 'inspect' }
   | { type: 'loseContext' };
@@ -72,8 +74,10 @@ export interface ExportReply {
 export type DoneReason = 'finished' | 'stopped' | 'failed';
 
 export type TrainEvent =
-  | { type: 'progress'; step: number; total: number; dLoss: number; gLoss: number; dReal: number; dFake: number; stepsPerSecond: number | null; secondsLeft: number | null }
+  | { type: 'progress'; step: number; total: number; phase: 'project' | 'tune'; dLoss: number; gLoss: number; dReal: number; dFake: number; stepsPerSecond: number | null; secondsLeft: number | null }
   | { type: 'samples'; step: number; pixels: Float32Array; count: number }
+  /** Each photo as the generator draws it from its projected latent (after the projection, and at the end). */
+  | { type: 'reconstructions'; step: number; pixels: Float32Array; count: number }
   | { type: 'notice'; message: string; backend: string }
   | { type: 'done'; reason: DoneReason; step: number; message: string };
 

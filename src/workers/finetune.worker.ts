@@ -9,6 +9,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { generate } from '../lib/gan.ts';
 import { EtaEstimator, FinetuneSession, meanWeightChange, type FinetuneConfig } from '../lib/finetune.ts';
 import { latentBatch } from '../lib/latent.ts';
+import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../lib/latent-shift.ts';
+import { toArtifacts } from '../lib/weights.ts';
 import { fromArtifacts } from '../lib/weights.ts';
 import type {
   ExportReply, GenerateReply, InitReply, InspectReply, ModelFile, Reply, Request, RestoreReply, SaveReply, TrainEvent, Which,
@@ -27,6 +29,8 @@ interface State {
   /** The pretrained generator, for side-by-side comparison. */
   reference: LayersModel;
   tuned: Pair;
+  /** The last run's generator before its shift was baked in (as artifacts: no tensors held), and that shift. */
+  likeness: { base: tf.io.ModelArtifacts; shift: LatentShift; value: number } | null;
 }
 
 let state: State | null = null;
@@ -91,10 +95,11 @@ class TrainingRun {
   }
 
   private async emitSamples(): Promise<void> {
-    const g = need().tuned.generator;
+    const g = this.session.sampler;
     const n = this.sampleSeeds.length;
     const zDim = this.sampleZ.length / n;
-    const z = tf.tensor2d(this.sampleZ, [n, zDim]);
+    // Drawn as the exported model will draw them: the likeness shift applied (none before the projection).
+    const z = tf.tensor2d(shiftLatents(this.sampleZ, this.session.shift()), [n, zDim]);
     const out = generate(g, z);
     z.dispose();
     const pixels = (await out.data()) as Float32Array;
@@ -113,8 +118,15 @@ class TrainingRun {
     }
   }
 
+  private async emitReconstructions(): Promise<void> {
+    const pixels = await this.session.reconstructions();
+    if (!pixels) return;
+    emit({ type: 'reconstructions', step: this.session.stepsDone, pixels, count: this.crops.length }, [pixels.buffer]);
+  }
+
   private async stepAndReport(epoch: number): Promise<void> {
     const started = performance.now();
+    const projecting = this.session.phase === 'project';
     const result = await this.session.step();
     if (contextLost()) throw new ContextLostError();
     // Kept before it is reported: every step the page shows survives a lost context.
@@ -122,9 +134,10 @@ class TrainingRun {
     // A step abandoned after a lost context must not report late.
     if (epoch !== this.epoch) return;
     this.eta.record(performance.now() - started);
-    const { stepsDone: step, config } = this.session;
-    emit({ type: 'progress', step, total: config.steps, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(config.steps - step) });
+    const { stepsDone: step, config, totalSteps: total } = this.session;
+    emit({ type: 'progress', step, total, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(total - step) });
     if (step % config.sampleEvery === 0 || this.session.finished) await this.emitSamples();
+    if ((projecting && this.session.phase === 'tune') || this.session.finished) await this.emitReconstructions();
   }
 
   private async maybeCheckpoint(stepMs: number, epoch: number): Promise<void> {
@@ -179,6 +192,14 @@ class TrainingRun {
       }
       if (this.stopped) reason = 'stopped';
       message = this.stopped ? `Stopped after ${this.session.stepsDone} steps.` : `Finished ${this.session.stepsDone} steps.`;
+      if (this.session.phase === 'tune') {
+        // The likeness shift goes into G's weights: the model now draws this person from ordinary noise.
+        const s = need();
+        s.likeness = { base: await toArtifacts(this.session.sampler), shift: this.session.shift(), value: 1 };
+        const baked = await this.session.bake();
+        s.tuned.generator.dispose();
+        s.tuned = { ...s.tuned, generator: baked };
+      }
     } catch (err) {
       reason = 'failed';
       message = `Fine-tuning failed at step ${this.session.stepsDone}: ${err instanceof Error ? err.message : String(err)}`;
@@ -215,7 +236,7 @@ async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply>
       disposePair(candidate);
     }
   }
-  state = { backend: choice.name, pretrained, reference, tuned };
+  state = { backend: choice.name, pretrained, reference, tuned, likeness: null };
   const fallbacks = choice.warning ? [...choice.fallbacks, { name: choice.name, reason: choice.warning }] : choice.fallbacks;
   return {
     backend: choice.name, label: choice.label, fallbacks, restored,
@@ -249,8 +270,25 @@ function idle(what: string): State {
   return need();
 }
 
+async function setLikeness(value: number): Promise<{ value: number }> {
+  const s = idle('change the likeness');
+  if (!s.likeness) throw new Error('fine-tune first: the likeness comes from the photos of a run in this page');
+  if (!Number.isFinite(value) || value < 0 || value > 2) throw new Error('likeness must be from 0 to 2');
+  const base = await fromArtifacts(s.likeness.base);
+  try {
+    const baked = await bakeLatentShift(base, likenessAt(s.likeness.shift, value));
+    s.tuned.generator.dispose();
+    s.tuned = { ...s.tuned, generator: baked };
+  } finally {
+    base.dispose();
+  }
+  s.likeness.value = value;
+  return { value };
+}
+
 async function replaceTuned(next: Pair): Promise<void> {
   const s = need();
+  s.likeness = null;
   disposePair(s.tuned);
   s.tuned = next;
 }
@@ -271,6 +309,7 @@ async function importFiles(files: ModelFile[]): Promise<{ generator: boolean; di
   models.filter((m) => m !== g && m !== d).forEach((m) => m.dispose());
   const old = s.tuned;
   s.tuned = { generator: g, discriminator: d ?? old.discriminator };
+  s.likeness = null;
   old.generator.dispose();
   if (d) old.discriminator.dispose();
   return { generator: true, discriminator: Boolean(d) };
@@ -299,6 +338,7 @@ async function handle(req: Request): Promise<unknown> {
     }
     case 'export': return { files: await exportFiles(idle('export').tuned) } satisfies ExportReply;
     case 'import': return importFiles(req.files);
+    case 'likeness': return setLikeness(req.value);
     case 'reset': {
       const s = idle('reset');
       await replaceTuned(await buildPair(s.pretrained));

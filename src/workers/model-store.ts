@@ -47,10 +47,20 @@ export function isDiscriminator(m: LayersModel): boolean {
   return inp.length === 4 && inp[1] === IMAGE_SIZE && inp[2] === IMAGE_SIZE && m.outputs[0].shape.length === 2;
 }
 
+/**
+ * The weight layout, less a bias on the first Dense layer: a fine-tuned
+ * generator has one there (its baked likeness shift, src/lib/latent-shift.ts)
+ * and still stands in for the pretrained one.
+ */
+function layout(m: LayersModel): string {
+  const first = m.layers.find((l) => l.getClassName() === 'Dense');
+  return JSON.stringify(m.weights.filter((w) => !(first && w.originalName === `${first.name}/bias`)).map((w) => w.shape));
+}
+
 /** A model that can stand in for `reference`: same input and output shapes and the same weight layout. */
 export function assertCompatible(model: LayersModel, reference: LayersModel, what: string): void {
   const same = shapeOf(model, 'inputs') === shapeOf(reference, 'inputs') && shapeOf(model, 'outputs') === shapeOf(reference, 'outputs')
-    && JSON.stringify(model.weights.map((w) => w.shape)) === JSON.stringify(reference.weights.map((w) => w.shape));
+    && layout(model) === layout(reference);
   if (!same) throw new Error(`the ${what} does not match this site's model (different architecture or size)`);
 }
 

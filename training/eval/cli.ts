@@ -7,6 +7,9 @@
  *   --untrained --arch dcgan --width 64        a fresh generator (the ceiling)
  *   --samples N (500)  --seed S (1)  --reference N (all held-out)  --data DIR  --backend wasm|cpu
  *   --no-cache   recompute the held-out descriptors instead of reading node_modules/.cache/facegan-eval
+ *   --identity DIR|celeba:ID --generator TUNED.json [--pretrained MODEL.json] [--samples 200]
+ *                     likeness to one person's photos, next to the pretrained generator with the same latents
+ *   --calibrate        recompute training/eval/identity-calibration.json (same-person threshold) from held-out pairs
  *   --manifest FILE   also record the result in a model manifest, under metrics.eval.<key> (--key, default the source;
  *                     --label TEXT names its row in the model page's evaluation table)
  */
@@ -17,15 +20,22 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { preferBackend, selectBackend } from '../../src/lib/backends.ts';
 import { ARCHS, isArch, modelConfig } from '../../src/lib/models.ts';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { calibrate, CALIBRATION_FILE } from './identity-calibration.ts';
+import { evaluateIdentity, personPhotos, targetsMet } from './identity-eval.ts';
+import { loadGeneratorFile } from './sources.ts';
 import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateUntrained, type EvalOptions, type EvalResult } from './evaluate.ts';
 
 /** WASM runs these convolutions several times faster than plain JS. */
 const NODE_ORDER = ['wasm', 'cpu'] as const;
 const DEFAULT_SAMPLES = 500;
+const IDENTITY_SAMPLES = 200;
 
 const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | --held-out | --untrained [--arch ${ARCHS.join('|')}] [--width N])
                      [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}] [--no-cache]
-                     [--manifest public/models/manifest.json [--key NAME] [--label TEXT]]`;
+                     [--manifest public/models/manifest.json [--key NAME] [--label TEXT]]
+       npm run eval -- --identity DIR|celeba:ID [--generator TUNED.json] [--pretrained public/models/generator.json] [--samples 200] [--seed S]
+       npm run eval -- --calibrate`;
 
 function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -53,6 +63,9 @@ function parse(argv: string[]) {
       manifest: { type: 'string' },
       key: { type: 'string' },
       label: { type: 'string' },
+      identity: { type: 'string' },
+      pretrained: { type: 'string', default: 'public/models/generator.json' },
+      calibrate: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -101,6 +114,12 @@ async function main(): Promise<void> {
   const backend = await selectBackend(order);
   for (const f of backend.fallbacks) console.error(`backend ${f.name} skipped: ${f.reason}`);
   const started = performance.now();
+  if (args.identity !== undefined || args.calibrate) {
+    const out = args.calibrate ? await runCalibration(args) : await runIdentity(args);
+    console.error(`evaluated in ${((performance.now() - started) / 1000).toFixed(1)} s on ${backend.name}`);
+    console.log(JSON.stringify(out, null, 2));
+    return;
+  }
   const result = await run(args);
   // Timing goes to stderr so that stdout is the same JSON for the same seed.
   console.error(`evaluated in ${((performance.now() - started) / 1000).toFixed(1)} s on ${backend.name}`);
@@ -109,6 +128,25 @@ async function main(): Promise<void> {
     const record = { ...(args.label ? { label: args.label } : {}), ...rounded(result) };
     recordInManifest(args.manifest, args.key ?? sourceKey(args), record);
   }
+}
+
+/** One person's likeness: the pretrained generator (and --generator, when given) on the same latents. */
+async function runIdentity(args: Args) {
+  const person = await personPhotos(args.identity!, args.data);
+  const generators: Record<string, LayersModel> = { pretrained: await loadGeneratorFile(args.pretrained!) };
+  if (args.generator !== undefined) generators.tuned = await loadGeneratorFile(args.generator);
+  const report = await evaluateIdentity(person, generators, {
+    samples: integer('samples', args.samples) ?? IDENTITY_SAMPLES,
+    seed: integer('seed', args.seed)!,
+  });
+  return { ...report, ...(generators.tuned ? { targets: targetsMet(report, 'tuned') } : {}) };
+}
+
+async function runCalibration(args: Args) {
+  const result = await calibrate({ dataDir: args.data, cacheDir: args['no-cache'] ? null : undefined });
+  writeFileSync(CALIBRATION_FILE, `${JSON.stringify(result, null, 2)}\n`);
+  console.error(`wrote ${CALIBRATION_FILE}`);
+  return result;
 }
 
 function sourceKey(args: Args): string {

@@ -51,7 +51,7 @@ const DESCRIPTOR_NOTE = `face-api FaceRecognitionNet ${DESCRIPTOR_DIM}-d (64px b
 const inMemory = new Map<string, Float32Array>();
 
 /** Descriptors of held-out photos: from memory, then the disk cache, computing only what neither has. */
-async function realDescriptors(dataDir: string, files: readonly string[], cacheDir: string | null | undefined): Promise<Float32Array> {
+export async function realDescriptors(dataDir: string, files: readonly string[], cacheDir: string | null | undefined): Promise<Float32Array> {
   const backend = tf.getBackend();
   const memoryKey = (f: string) => `${backend}|${join(dataDir, f)}`;
   let missing = files.filter((f) => !inMemory.has(memoryKey(f)));

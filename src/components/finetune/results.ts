@@ -38,6 +38,13 @@ export class ResultsPanel {
     $('model-save').addEventListener('click', () => void this.act('Saving…', () => this.save()));
     $('model-export').addEventListener('click', () => void this.act('Preparing the files…', () => this.exportFiles()));
     $('model-reset').addEventListener('click', () => void this.act('Resetting…', () => this.reset()));
+    const likeness = $<HTMLInputElement>('likeness');
+    likeness.addEventListener('input', () => { $('likeness-value').textContent = Number(likeness.value).toFixed(1); });
+    likeness.addEventListener('change', () => void this.act('Redrawing at this likeness…', async () => {
+      await this.client.request({ type: 'likeness', value: Number(likeness.value) });
+      await this.compare();
+      return `Likeness ${Number(likeness.value).toFixed(1)}: the fine-tuned model and its download now draw faces this close to your photos.`;
+    }));
     const input = $<HTMLInputElement>('model-import');
     input.addEventListener('change', () => {
       const files = [...(input.files ?? [])];
@@ -52,6 +59,7 @@ export class ResultsPanel {
 
   setEnabled(enabled: boolean): void {
     for (const id of BUTTONS) $<HTMLButtonElement>(id).disabled = !enabled;
+    $<HTMLInputElement>('likeness').disabled = !enabled;
     $<HTMLInputElement>('model-import').disabled = !enabled;
     $('model-import-label').classList.toggle('disabled', !enabled);
   }

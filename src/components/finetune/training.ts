@@ -61,6 +61,7 @@ export class TrainingPanel {
     const f = new FormData(this.form);
     return finetuneConfig({
       steps: Number(f.get('steps')),
+      projectionSteps: Number(f.get('projectionSteps')),
       batch: Number(f.get('batch')),
       learningRate: Number(f.get('learningRate')),
       augment: f.get('augment') === 'on',
@@ -139,7 +140,8 @@ export class TrainingPanel {
         this.chart?.add(event.step, event.dLoss, event.gLoss);
         this.progress.value = event.step / event.total;
         const rate = event.stepsPerSecond ? `${event.stepsPerSecond.toFixed(1)} steps/s` : '';
-        this.eta.textContent = `Step ${event.step} of ${event.total} · ${rate} · about ${formatDuration(event.secondsLeft)} left`;
+        const phase = event.phase === 'project' ? 'projecting your photos' : 'tuning';
+        this.eta.textContent = `Step ${event.step} of ${event.total} (${phase}) · ${rate} · about ${formatDuration(event.secondsLeft)} left`;
         this.eta.dataset.step = String(event.step);
         break;
       }
@@ -148,18 +150,31 @@ export class TrainingPanel {
         $('samples-step').textContent = String(event.step);
         this.samples.dataset.step = String(event.step);
         break;
+      case 'reconstructions': {
+        const canvas = $<HTMLCanvasElement>('train-reconstructions');
+        drawGrid(canvas, event.pixels, event.count, Math.min(8, event.count));
+        canvas.dataset.step = String(event.step);
+        $('recon-step').textContent = `, step ${event.step}`;
+        break;
+      }
       case 'notice':
         this.notice.textContent = event.message;
         this.notice.hidden = false;
         $('ft-backend').textContent = event.backend.toUpperCase();
         $('ft-backend').dataset.backend = event.backend;
         break;
-      case 'done':
+      case 'done': {
         this.setRunning(false);
+        const likeness = document.getElementById('likeness') as HTMLInputElement | null;
+        if (likeness) {
+          likeness.value = '1';
+          $('likeness-value').textContent = '1.0';
+        }
         this.status.textContent = event.message;
         this.status.dataset.done = event.reason;
         if (event.reason === 'failed') this.showError(event.message);
         break;
+      }
     }
   }
 }

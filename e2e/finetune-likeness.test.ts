@@ -1,0 +1,101 @@
+/**
+ * Fine-tuning the shipped pair in Chromium moves its faces towards the person
+ * in the photos, on WASM and on WebGL: 8 photos of a held-out CelebA person
+ * (never trained on) in, a short run, the downloaded generator judged in Node
+ * by the eval's face-recognition measure against the pretrained one with the
+ * same latents. A short run and a loose bound; the full numbers are in the
+ * README (bench/finetune-identity.ts).
+ */
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import type { Browser, Download, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../src/lib/backends.ts';
+import { fromArtifacts, fromFiles } from '../src/lib/weights.ts';
+import { evaluateIdentity, type PersonPhotos } from '../training/eval/identity-eval.ts';
+import { loadGeneratorFile } from '../training/eval/sources.ts';
+import { preprocessAligned } from '../src/lib/images.ts';
+import { decodeImage } from '../training/eval/sources.ts';
+import { buildSite, launchBrowser, startPreview, type Server } from './helpers.ts';
+import { CELEBA, celebaFile, heldOutIdentityPhotos } from './fixtures/photos.ts';
+import { join } from 'node:path';
+
+/** Projection and tuning steps per backend: WebGL runs on a software GPU in CI (SwiftShader), several seconds a step. */
+const RUN = { wasm: { proj: 20, steps: 30 }, webgl: { proj: 8, steps: 8 } } as const;
+const SAMPLES = 48;
+
+let server: Server;
+let browser: Browser;
+let page: Page;
+let person: PersonPhotos;
+let photos: ReturnType<typeof celebaFile>[];
+
+beforeAll(async () => {
+  const outDir = await buildSite('finetune');
+  server = await startPreview(outDir);
+  browser = await launchBrowser();
+  page = await (await browser.newContext()).newPage();
+  const { identity, files } = heldOutIdentityPhotos(8);
+  photos = files.map(celebaFile);
+  await selectBackend(['wasm']);
+  const images = new Float32Array(files.length * 64 * 64 * 3);
+  for (const [i, f] of files.entries()) images.set(preprocessAligned(await decodeImage(join(CELEBA, 'img_align_celeba', f))), i * 64 * 64 * 3);
+  person = { name: `celeba identity ${identity}`, files, images };
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function downloadGenerator(): Promise<tf.io.ModelArtifacts> {
+  const files = new Map<string, Buffer>();
+  const pending: Promise<void>[] = [];
+  const onDownload = (d: Download) => pending.push(d.path().then((p) => { files.set(d.suggestedFilename(), readFileSync(p)); }));
+  page.on('download', onDownload);
+  await page.click('#model-export');
+  // Every file the generator's JSON names (its shards), once it has arrived.
+  const paths = () => {
+    const g = files.get('facegan-generator.json');
+    return g ? (JSON.parse(g.toString('utf8')).weightsManifest as tf.io.WeightsManifestConfig).flatMap((m) => m.paths) : null;
+  };
+  await expect.poll(async () => {
+    await Promise.all(pending);
+    return paths()?.every((p) => files.has(p)) ?? false;
+  }, { timeout: 60_000 }).toBe(true);
+  page.off('download', onDownload);
+  const json = JSON.parse(files.get('facegan-generator.json')!.toString('utf8')) as Record<string, unknown>;
+  return fromFiles(json, paths()!.map((p) => new Uint8Array(files.get(p)!)));
+}
+
+describe.each(['wasm', 'webgl'] as const)('fine-tuning the shipped model on %s', (backend) => {
+  it('moves samples towards the person', async () => {
+    await page.goto(`${server.origin}/finetune/?backend=${backend}`);
+    await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 120_000 });
+    expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe(backend);
+    await page.setInputFiles('#photo-input', photos);
+    await expect.poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(6);
+    await expect.poll(() => page.locator('#train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
+    const { proj, steps } = RUN[backend];
+    await page.fill('input[name=projectionSteps]', String(proj));
+    await page.fill('input[name=steps]', String(steps));
+    const started = Date.now();
+    await page.click('#train-start');
+    await page.locator('#train-status[data-done]').waitFor({ timeout: 420_000 });
+    const seconds = (Date.now() - started) / 1000;
+    expect(await page.locator('#train-status').getAttribute('data-done')).toBe('finished');
+    console.log(`${backend}: ${proj}+${steps} steps in ${seconds.toFixed(0)} s`);
+    const tuned = await fromArtifacts(await downloadGenerator());
+    const pretrained = await loadGeneratorFile('public/models/generator.json');
+    const report = await evaluateIdentity(person, { pretrained, tuned }, { samples: SAMPLES, seed: 1 });
+    console.log(backend, JSON.stringify(report.generators));
+    const [p, t] = [report.generators.pretrained, report.generators.tuned];
+    // Loose: a short run on 8 photos, 48 samples.
+    expect(t.mean_distance).toBeLessThan(p.mean_distance - 0.02);
+    expect(t.within_threshold).toBeGreaterThan(p.within_threshold);
+    expect(t.detection_rate).toBeGreaterThanOrEqual(0.8);
+    tuned.dispose();
+    pretrained.dispose();
+  }, 900_000);
+});

@@ -1,0 +1,198 @@
+/**
+ * Latent projection (GAN inversion): find, for each photo, the latent z whose
+ * generated face reconstructs it. Adam on z alone (the generator is fixed, in
+ * inference mode), from the best of a few random starts, against a pixel loss
+ * plus a feature loss on the discriminator's intermediate activations (which
+ * care about shapes more than exact pixels), with a prior that keeps z at the
+ * norm Gaussian latents have. Isomorphic and seeded: the page's worker, the
+ * Node fine-tuner and later features (editing a photo) share it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { Rng, sampleLatents } from './latent.ts';
+import { CHANNELS, IMAGE_SIZE } from './models.ts';
+
+export interface ProjectionConfig {
+  /** Adam steps on z. */
+  steps: number;
+  learningRate: number;
+  /** Weight of the discriminator-feature loss next to the pixel loss (0: pixels only). */
+  featureWeight: number;
+  /** Weight of the penalty on |z| / sqrt(zDim) straying from 1. */
+  priorWeight: number;
+  /** Random starts tried per photo; the one with the lowest pixel loss is kept. */
+  candidates: number;
+  seed: number;
+}
+
+export const DEFAULT_PROJECTION: ProjectionConfig = {
+  steps: 150,
+  learningRate: 0.05,
+  featureWeight: 1,
+  priorWeight: 0.1,
+  candidates: 64,
+  seed: 1,
+};
+
+const PIXELS = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
+
+/** Layers whose output is the feature loss's "perceptual" space, first one found wins (dcgan: 8x8 maps). */
+const FEATURE_LAYERS = ['d_lrelu2', 'd_lrelu1', 'd_conv2'];
+
+/**
+ * A model from D's input to an intermediate activation, sharing D's weights
+ * (no copy), or null when D has none of the known layers.
+ */
+export function featureExtractor(discriminator: LayersModel | null): LayersModel | null {
+  if (!discriminator) return null;
+  for (const name of FEATURE_LAYERS) {
+    let layer: tfl.layers.Layer;
+    try {
+      layer = discriminator.getLayer(name);
+    } catch {
+      continue;
+    }
+    return tfl.model({ inputs: discriminator.inputs, outputs: layer.output as tfl.SymbolicTensor, name: `features_${name}` });
+  }
+  return null;
+}
+
+/** Pixel MSE plus featureWeight times feature MSE, per the batch (inputs [N,64,64,3]). */
+export function reconstructionLoss(fake: tf.Tensor4D, real: tf.Tensor4D, features: LayersModel | null, featureWeight: number): tf.Scalar {
+  return tf.tidy(() => {
+    let loss = tf.mean(tf.squaredDifference(fake, real)) as tf.Scalar;
+    if (features && featureWeight > 0) {
+      const ff = features.apply(fake, { training: false }) as tf.Tensor;
+      const fr = features.apply(real, { training: false }) as tf.Tensor;
+      loss = tf.add(loss, tf.mul(tf.mean(tf.squaredDifference(ff, fr)), featureWeight));
+    }
+    return loss;
+  });
+}
+
+function checkConfig(c: ProjectionConfig): void {
+  const ok = (v: number, lo: number, hi: number) => Number.isFinite(v) && v >= lo && v <= hi;
+  if (!ok(c.steps, 0, 100_000) || !Number.isInteger(c.steps)) throw new Error(`projection steps must be a whole number from 0 to 100000, got ${c.steps}`);
+  if (!ok(c.learningRate, 1e-6, 10)) throw new Error(`projection learningRate must be from 1e-6 to 10, got ${c.learningRate}`);
+  if (!ok(c.featureWeight, 0, 1e6)) throw new Error(`projection featureWeight must be >= 0, got ${c.featureWeight}`);
+  if (!ok(c.priorWeight, 0, 1e6)) throw new Error(`projection priorWeight must be >= 0, got ${c.priorWeight}`);
+  if (!ok(c.candidates, 1, 4096) || !Number.isInteger(c.candidates)) throw new Error(`projection candidates must be a whole number from 1 to 4096, got ${c.candidates}`);
+}
+
+/**
+ * Projects a set of photos (each 64x64x3 in [-1, 1]) step by step; the
+ * caller owns the loop (progress, pause). All photos are optimised together
+ * as one batch.
+ */
+export class Projector {
+  readonly config: ProjectionConfig;
+  readonly count: number;
+  readonly zDim: number;
+  private readonly targets: tf.Tensor4D;
+  private readonly z: tf.Variable;
+  private readonly opt: tf.AdamOptimizer;
+  private readonly features: LayersModel | null;
+  stepsDone = 0;
+  lastLoss = NaN;
+
+  constructor(readonly generator: LayersModel, discriminator: LayersModel | null, photos: readonly Float32Array[], config: Partial<ProjectionConfig> = {}) {
+    this.config = { ...DEFAULT_PROJECTION, ...config };
+    checkConfig(this.config);
+    if (photos.length === 0) throw new Error('nothing to project: no photos');
+    photos.forEach((p, i) => {
+      if (p.length !== PIXELS) throw new Error(`photo ${i} is not a ${IMAGE_SIZE}x${IMAGE_SIZE}x${CHANNELS} image`);
+    });
+    this.count = photos.length;
+    this.zDim = generator.inputs[0].shape[1] as number;
+    const flat = new Float32Array(this.count * PIXELS);
+    photos.forEach((p, i) => flat.set(p, i * PIXELS));
+    this.targets = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
+    this.features = featureExtractor(discriminator);
+    const start = tf.tensor2d(this.initialLatents(), [this.count, this.zDim]);
+    this.z = tf.variable(start, true);
+    start.dispose();
+    this.opt = tf.train.adam(this.config.learningRate, 0.9, 0.999, 1e-8);
+  }
+
+  /** Per photo, the random start (of `candidates`) whose face is nearest in pixels. */
+  private initialLatents(): Float32Array {
+    const { candidates } = this.config;
+    const rng = new Rng(this.config.seed);
+    const pool = sampleLatents(rng, candidates, this.zDim);
+    const errors = tf.tidy(() => {
+      const faces = this.generator.apply(tf.tensor2d(pool, [candidates, this.zDim]), { training: false }) as tf.Tensor4D;
+      // [count, candidates]: mean squared pixel error of every start against every photo.
+      const f = tf.reshape(faces, [1, candidates, PIXELS]);
+      const t = tf.reshape(this.targets, [this.count, 1, PIXELS]);
+      return tf.mean(tf.squaredDifference(f, t), 2);
+    });
+    const best = tf.argMin(errors, 1);
+    const picks = best.dataSync();
+    tf.dispose([errors, best]);
+    const out = new Float32Array(this.count * this.zDim);
+    picks.forEach((c, i) => out.set(pool.subarray(c * this.zDim, (c + 1) * this.zDim), i * this.zDim));
+    return out;
+  }
+
+  get finished(): boolean {
+    return this.stepsDone >= this.config.steps;
+  }
+
+  /** One Adam step on every photo's z; returns the mean loss before it. */
+  async step(): Promise<number> {
+    const loss = tf.tidy(() => this.opt.minimize(() => {
+      const fake = this.generator.apply(this.z, { training: false }) as tf.Tensor4D;
+      const rec = reconstructionLoss(fake, this.targets, this.features, this.config.featureWeight);
+      const norm = tf.div(tf.norm(this.z, 'euclidean', 1), Math.sqrt(this.zDim));
+      const prior = tf.mean(tf.square(tf.sub(norm, 1)));
+      return tf.add(rec, tf.mul(prior, this.config.priorWeight)) as tf.Scalar;
+    }, true, [this.z])!);
+    this.lastLoss = (await loss.data())[0];
+    loss.dispose();
+    this.stepsDone++;
+    if (!Number.isFinite(this.lastLoss)) throw new Error(`projection loss is not finite (${this.lastLoss})`);
+    return this.lastLoss;
+  }
+
+  /** The current latents, row-major [count, zDim]. */
+  latents(): Float32Array {
+    return this.z.dataSync().slice() as Float32Array;
+  }
+
+  /** The generator's faces for the current latents, [count * 64 * 64 * 3] in [-1, 1]. */
+  async reconstructions(generator: LayersModel = this.generator): Promise<Float32Array> {
+    const out = tf.tidy(() => generator.apply(this.z, { training: false }) as tf.Tensor);
+    const data = (await out.data()) as Float32Array;
+    out.dispose();
+    return data;
+  }
+
+  dispose(): void {
+    tf.dispose([this.targets, this.z]);
+    this.opt.dispose();
+  }
+}
+
+/** Project photos to latents in one call (Node, tests): latents [count, zDim] and their reconstructions. */
+export async function projectPhotos(
+  generator: LayersModel, discriminator: LayersModel | null, photos: readonly Float32Array[], config: Partial<ProjectionConfig> = {},
+): Promise<{ latents: Float32Array; reconstructions: Float32Array; loss: number }> {
+  const p = new Projector(generator, discriminator, photos, config);
+  try {
+    while (!p.finished) await p.step();
+    return { latents: p.latents(), reconstructions: await p.reconstructions(), loss: p.lastLoss };
+  } finally {
+    p.dispose();
+  }
+}
+
+/** The mean of latent rows [count, zDim]. */
+export function meanLatent(latents: Float32Array, zDim: number): Float32Array {
+  const count = latents.length / zDim;
+  if (!Number.isInteger(count) || count === 0) throw new Error('meanLatent: no whole rows');
+  const m = new Float32Array(zDim);
+  for (let r = 0; r < count; r++) for (let k = 0; k < zDim; k++) m[k] += latents[r * zDim + k];
+  for (let k = 0; k < zDim; k++) m[k] /= count;
+  return m;
+}

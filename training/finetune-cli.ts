@@ -1,0 +1,183 @@
+/**
+ * `npm run finetune -- --photos DIR [--steps N] [--out DIR]`: fine-tune the
+ * shipped pair on photos of one person with the page's code (src/lib): the
+ * same face crops, projection, pivotal tuning and baked latent shift, and
+ * the same model files as the page's download (facegan-generator.json,
+ * facegan-discriminator.json and their shards), plus the crops and their
+ * reconstructions as PNG. Exit codes: 0 done, 1 crash, 2 bad usage or no
+ * usable faces in the folder.
+ */
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import sharp from 'sharp';
+import { selectBackend } from '../src/lib/backends.ts';
+import { DEFAULT_FINETUNE, FinetuneSession, finetuneConfig, formatDuration } from '../src/lib/finetune.ts';
+import { generate } from '../src/lib/gan.ts';
+import { gridRgba } from '../src/lib/images.ts';
+import { latentBatch } from '../src/lib/latent.ts';
+import { exportFiles } from '../src/workers/model-store.ts';
+import { decodeImage } from './eval/sources.ts';
+import { cropFaceNode } from './face-crops.ts';
+import { loadModelFile } from './model-files.ts';
+import { initNodeBackend } from './node-backends.ts';
+
+const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.avif', '.gif', '.tif', '.tiff']);
+const MAX_PHOTOS = 50;
+
+export const FINETUNE_HELP = `usage: npm run finetune -- --photos DIR [options]
+
+Fine-tunes the shipped generator on photos of one person (1 to ${MAX_PHOTOS}; 5 to 20 work best).
+
+  --photos DIR     folder of photos (jpg, png, webp, ...); the largest face in each is used
+  --steps N        tuning steps after the projection (default ${DEFAULT_FINETUNE.steps})
+  --projection-steps N   latent projection steps per photo (default ${DEFAULT_FINETUNE.projectionSteps})
+  --likeness A:M   sampling z' = A*z + M*mean(pivots), baked into the export (default ${DEFAULT_FINETUNE.likenessScale}:${DEFAULT_FINETUNE.likenessPull})
+  --out DIR        where the model files go (default runs/finetune)
+  --models DIR     the pretrained pair (default public/models)
+  --backend NAME   auto, native, wasm, cpu, ... (default auto)
+  --seed N         (default 1)
+  --quiet          no progress bar
+Exit codes: 0 done, 1 crash, 2 bad usage or no usable faces.`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      photos: { type: 'string' },
+      steps: { type: 'string' },
+      'projection-steps': { type: 'string' },
+      likeness: { type: 'string' },
+      out: { type: 'string', default: 'runs/finetune' },
+      models: { type: 'string', default: 'public/models' },
+      backend: { type: 'string', default: 'auto' },
+      seed: { type: 'string', default: '1' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  return values;
+}
+
+const int = (name: string, v: string | undefined) => {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number, got "${v}"`);
+  return Number(v);
+};
+
+async function writePng(file: string, batch: Float32Array, count: number, cols: number): Promise<void> {
+  const grid = gridRgba(batch, count, cols);
+  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } }).png({ compressionLevel: 9 }).toFile(file);
+}
+
+async function main(): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(process.argv.slice(2));
+  } catch (err) {
+    console.error(`finetune: ${err instanceof Error ? err.message : err}\n\n${FINETUNE_HELP}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(FINETUNE_HELP);
+    return 0;
+  }
+  let config;
+  try {
+    if (!args.photos) throw new UsageError('--photos DIR is required');
+    if (!existsSync(args.photos) || !statSync(args.photos).isDirectory()) throw new UsageError(`photo folder not found: ${args.photos}`);
+    const likeness = args.likeness?.split(':').map(Number);
+    if (likeness && (likeness.length !== 2 || likeness.some((x) => !Number.isFinite(x)))) throw new UsageError(`--likeness must be A:M, e.g. 0.8:0.7, got "${args.likeness}"`);
+    config = finetuneConfig({
+      ...(args.steps !== undefined ? { steps: int('steps', args.steps) } : {}),
+      ...(args['projection-steps'] !== undefined ? { projectionSteps: int('projection-steps', args['projection-steps']) } : {}),
+      ...(likeness ? { likenessScale: likeness[0], likenessPull: likeness[1] } : {}),
+      seed: int('seed', args.seed),
+    });
+  } catch (err) {
+    console.error(`finetune: ${err instanceof Error ? err.message : err}\n\n${FINETUNE_HELP}`);
+    return 2;
+  }
+
+  // Face detection on WASM (as the eval runs face-api), training on the fastest backend.
+  await selectBackend(['wasm', 'cpu']);
+  const files = readdirSync(args.photos).filter((f) => EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  const crops: Float32Array[] = [];
+  const used: string[] = [];
+  for (const f of files) {
+    if (crops.length >= MAX_PHOTOS) {
+      console.error(`note: only the first ${MAX_PHOTOS} photos with a face are used`);
+      break;
+    }
+    try {
+      const crop = await cropFaceNode(await decodeImage(join(args.photos, f)));
+      if (!crop) console.error(`skipped ${f}: no face found`);
+      else if (crop.inside < 0.6) console.error(`skipped ${f}: the face is too close to the edge (${Math.round(crop.inside * 100)}% of the crop inside the photo)`);
+      else {
+        crops.push(crop.pixels);
+        used.push(f);
+      }
+    } catch (err) {
+      console.error(`skipped ${f}: cannot read it (${err instanceof Error ? err.message : err})`);
+    }
+  }
+  if (crops.length === 0) {
+    console.error(`finetune: no usable faces in ${args.photos} (${files.length} image file${files.length === 1 ? '' : 's'} found): add photos in which one face is clearly visible`);
+    return 2;
+  }
+  console.log(`${crops.length} face${crops.length === 1 ? '' : 's'} from ${files.length} file${files.length === 1 ? '' : 's'}`);
+
+  const backend = await initNodeBackend(args.backend);
+  console.log(`backend: ${backend.name} (${backend.detail})`);
+  const generator = await loadModelFile(join(args.models!, 'generator.json'));
+  const discriminator = await loadModelFile(join(args.models!, 'discriminator.json'));
+  const session = new FinetuneSession(generator, discriminator, crops, config);
+  const bar = new cliProgress.SingleBar({
+    format: 'finetune |{bar}| {value}/{total} | {phase} | loss {loss} | ETA {eta_formatted}',
+    noTTYOutput: true,
+    notTTYSchedule: 10_000,
+    hideCursor: true,
+  }, cliProgress.Presets.shades_classic);
+  if (!args.quiet) bar.start(session.totalSteps, 0, { phase: 'projection', loss: '-' });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  try {
+    while (!session.finished) {
+      const r = await session.step();
+      if (!args.quiet) bar.update(session.stepsDone, { phase: r.phase === 'project' ? 'projection' : 'tuning', loss: r.gLoss.toFixed(4) });
+    }
+  } finally {
+    if (!args.quiet) bar.stop();
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const out = args.out!;
+  mkdirSync(out, { recursive: true });
+  const baked = await session.bake();
+  for (const file of await exportFiles({ generator: baked, discriminator })) writeFileSync(join(out, file.name), file.bytes);
+  const recon = (await session.reconstructions())!;
+  session.dispose();
+  const flat = new Float32Array(crops.length * crops[0].length);
+  crops.forEach((c, i) => flat.set(c, i * c.length));
+  await writePng(join(out, 'photos.png'), flat, crops.length, Math.min(8, crops.length));
+  await writePng(join(out, 'reconstructions.png'), recon, crops.length, Math.min(8, crops.length));
+  const seeds = Array.from({ length: 16 }, (_, i) => i + 1);
+  const z = tf.tensor2d(latentBatch(seeds), [16, 100]);
+  const samples = generate(baked, z);
+  await writePng(join(out, 'samples.png'), (await samples.data()) as Float32Array, 16, 8);
+  tf.dispose([z, samples]);
+  writeFileSync(join(out, 'finetune.json'), `${JSON.stringify({ photos: used, config, cpuSeconds: (cpu.user + cpu.system) / 1e6, backend: backend.name }, null, 2)}\n`);
+  console.log(`done in ${formatDuration((performance.now() - t0) / 1000)} (${((cpu.user + cpu.system) / 1e6).toFixed(0)} CPU-s): ${out}/facegan-generator.json draws this person from ordinary N(0, 1) noise; photos.png, reconstructions.png, samples.png show the crops, the projections and 16 samples`);
+  return 0;
+}
+
+main().then((code) => process.exit(code), (err: unknown) => {
+  console.error(`finetune: ${err instanceof Error ? err.stack ?? err.message : err}`);
+  process.exit(1);
+});
