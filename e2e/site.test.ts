@@ -377,7 +377,7 @@ describe('about page', () => {
     // The evaluation table: the shipped generator's own row, with the numbers recorded in the manifest.
     const shipped = manifest.metrics.eval.generator;
     const row = await page.$$eval('table.eval tr.shipped td', (tds) => tds.map((td) => td.textContent?.trim()));
-    expect(row).toEqual([expect.stringContaining(String(shipped.samples)), `${(shipped.detection_rate * 100).toFixed(1)}%`, shipped.fid.toFixed(4)]);
+    expect(row).toEqual([expect.stringContaining(shipped.samples.toLocaleString('en-US')), `${(shipped.detection_rate * 100).toFixed(1)}%`, shipped.fid.toFixed(4)]);
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     await page.setViewportSize({ width: 375, height: 800 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);

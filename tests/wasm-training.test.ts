@@ -163,7 +163,8 @@ const BATCH = 2;
 const Z_DIM = 16;
 
 async function makeSetup(arch: Arch, width: number): Promise<Setup> {
-  const { generator, discriminator } = buildGan(modelConfig(arch, width, Z_DIM));
+  // Seeded: the same starting point every run, so a comparison that fails is reproducible.
+  const { generator, discriminator } = buildGan(modelConfig(arch, width, Z_DIM, 11));
   const read = (ws: tf.Tensor[]) => Promise.all(ws.map(async (w) => (await w.data()) as Float32Array));
   const setup = {
     gWeights: await read(generator.getWeights()),
@@ -214,12 +215,15 @@ describe('GanTrainer on wasm', () => {
     const cpu = await onBackend('cpu', () => train('dcgan', 8, setup, 2));
     const wasm = await train('dcgan', 8, setup, 3);
     expect(tf.getBackend()).toBe('wasm');
+    // Step 1 starts from identical weights: agreement to 1e-3. Step 2 follows Adam's first update, g / (|g| + eps),
+    // which turns rounding-level differences in near-zero gradients into whole learning-rate steps: 1e-2.
     cpu.results.forEach((c, i) => {
       const r = wasm.results[i];
-      expect(r.dLoss).toBeCloseTo(c.dLoss, 3);
-      expect(r.gLoss).toBeCloseTo(c.gLoss, 3);
-      expect(r.dReal).toBeCloseTo(c.dReal, 3);
-      expect(r.dFake).toBeCloseTo(c.dFake, 3);
+      const digits = i === 0 ? 3 : 2;
+      expect(r.dLoss).toBeCloseTo(c.dLoss, digits);
+      expect(r.gLoss).toBeCloseTo(c.gLoss, digits);
+      expect(r.dReal).toBeCloseTo(c.dReal, digits);
+      expect(r.dFake).toBeCloseTo(c.dFake, digits);
     });
     // After the first step (which creates Adam's moments) the count stays flat.
     expect(wasm.tensorCounts[2]).toBe(wasm.tensorCounts[1]);

@@ -228,6 +228,7 @@ export class FinetuneSession {
   /** Finish any projection left (e.g. after a resume past it), then fix the pivots and the locality pool. */
   private async startTuning(): Promise<void> {
     const p = this.ensureProjector();
+    await p.init();
     while (!p.finished) await p.step();
     this.pivots = p.latents();
     const z = tf.tensor2d(sampleLatents(this.rng, LOCALITY_POOL, this.zDim), [LOCALITY_POOL, this.zDim]);
@@ -318,7 +319,7 @@ export class FinetuneSession {
 
   /** Per-photo pivots [count, zDim], once projected (null before). */
   latents(): Float32Array | null {
-    return this.pivots ?? (this.projector ? this.projector.latents() : null);
+    return this.pivots ?? (this.projector?.started ? this.projector.latents() : null);
   }
 
   /** The sampling shift towards this person: a*z + m*mean(pivots) (identity before projection). */

@@ -90,7 +90,10 @@ export class Projector {
   readonly count: number;
   readonly zDim: number;
   private readonly targets: tf.Tensor4D;
-  private readonly z: tf.Variable;
+  /** Created by `init()` (the first `step()`): picking the starts reads from the device, which must be async on WebGPU. */
+  private z: tf.Variable | null = null;
+  /** The latents as of the last step, read back asynchronously (never `dataSync`, which WebGPU in Node cannot do). */
+  private current: Float32Array | null = null;
   private readonly opt: tf.AdamOptimizer;
   private readonly features: LayersModel | null;
   stepsDone = 0;
@@ -109,14 +112,11 @@ export class Projector {
     photos.forEach((p, i) => flat.set(p, i * PIXELS));
     this.targets = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
     this.features = featureExtractor(discriminator);
-    const start = tf.tensor2d(this.initialLatents(), [this.count, this.zDim]);
-    this.z = tf.variable(start, true);
-    start.dispose();
     this.opt = tf.train.adam(this.config.learningRate, 0.9, 0.999, 1e-8);
   }
 
   /** Per photo, the random start (of `candidates`) whose face is nearest in pixels. */
-  private initialLatents(): Float32Array {
+  private async initialLatents(): Promise<Float32Array> {
     const { candidates } = this.config;
     const rng = new Rng(this.config.seed);
     const pool = sampleLatents(rng, candidates, this.zDim);
@@ -128,11 +128,25 @@ export class Projector {
       return tf.mean(tf.squaredDifference(f, t), 2);
     });
     const best = tf.argMin(errors, 1);
-    const picks = best.dataSync();
+    const picks = await best.data();
     tf.dispose([errors, best]);
     const out = new Float32Array(this.count * this.zDim);
     picks.forEach((c, i) => out.set(pool.subarray(c * this.zDim, (c + 1) * this.zDim), i * this.zDim));
     return out;
+  }
+
+  /** Pick each photo's start; `step()` does this itself, call it before reading `latents()` of a 0-step run. */
+  async init(): Promise<void> {
+    if (this.z) return;
+    this.current = await this.initialLatents();
+    const start = tf.tensor2d(this.current, [this.count, this.zDim]);
+    this.z = tf.variable(start, true);
+    start.dispose();
+  }
+
+  /** Whether the starts are picked, so that `latents()` has something to give. */
+  get started(): boolean {
+    return this.current !== null;
   }
 
   get finished(): boolean {
@@ -141,35 +155,41 @@ export class Projector {
 
   /** One Adam step on every photo's z; returns the mean loss before it. */
   async step(): Promise<number> {
+    await this.init();
+    const z = this.z!;
     const loss = tf.tidy(() => this.opt.minimize(() => {
-      const fake = this.generator.apply(this.z, { training: false }) as tf.Tensor4D;
+      const fake = this.generator.apply(z, { training: false }) as tf.Tensor4D;
       const rec = reconstructionLoss(fake, this.targets, this.features, this.config.featureWeight);
-      const norm = tf.div(tf.norm(this.z, 'euclidean', 1), Math.sqrt(this.zDim));
+      const norm = tf.div(tf.norm(z, 'euclidean', 1), Math.sqrt(this.zDim));
       const prior = tf.mean(tf.square(tf.sub(norm, 1)));
       return tf.add(rec, tf.mul(prior, this.config.priorWeight)) as tf.Scalar;
-    }, true, [this.z])!);
-    this.lastLoss = (await loss.data())[0];
+    }, true, [z])!);
+    [this.lastLoss] = await loss.data();
     loss.dispose();
+    this.current = (await z.data()) as Float32Array;
     this.stepsDone++;
     if (!Number.isFinite(this.lastLoss)) throw new Error(`projection loss is not finite (${this.lastLoss})`);
     return this.lastLoss;
   }
 
-  /** The current latents, row-major [count, zDim]. */
+  /** The current latents, row-major [count, zDim] (a copy). */
   latents(): Float32Array {
-    return this.z.dataSync().slice() as Float32Array;
+    if (!this.current) throw new Error('Projector: call init() or step() before latents()');
+    return this.current.slice();
   }
 
   /** The generator's faces for the current latents, [count * 64 * 64 * 3] in [-1, 1]. */
   async reconstructions(generator: LayersModel = this.generator): Promise<Float32Array> {
-    const out = tf.tidy(() => generator.apply(this.z, { training: false }) as tf.Tensor);
+    await this.init();
+    const out = tf.tidy(() => generator.apply(this.z!, { training: false }) as tf.Tensor);
     const data = (await out.data()) as Float32Array;
     out.dispose();
     return data;
   }
 
   dispose(): void {
-    tf.dispose([this.targets, this.z]);
+    tf.dispose(this.z ? [this.targets, this.z] : [this.targets]);
+    this.z = null;
     this.opt.dispose();
   }
 }
@@ -180,6 +200,7 @@ export async function projectPhotos(
 ): Promise<{ latents: Float32Array; reconstructions: Float32Array; loss: number }> {
   const p = new Projector(generator, discriminator, photos, config);
   try {
+    await p.init();
     while (!p.finished) await p.step();
     return { latents: p.latents(), reconstructions: await p.reconstructions(), loss: p.lastLoss };
   } finally {
