@@ -128,6 +128,11 @@ describe('fine-tune page', () => {
     });
     expect(spread.w).toBe(64);
     expect(spread.range).toBeGreaterThan(80);
+    // Detection ran off the main thread: the face worker fetched the detector's weights, the page itself did not.
+    expect(page.workers().map((w) => w.url()).some((u) => /face\.worker/.test(u))).toBe(true);
+    const pageFetched = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
+    expect(pageFetched.filter((u) => /tiny_face_detector|face_landmark/.test(u))).toEqual([]);
+    expect(requests.some((r) => /tiny_face_detector_model.*\.bin/.test(r.url()))).toBe(true);
   });
 
   it(`fine-tunes ${STEPS} steps on WebGL: losses reported, G changed, samples redrawn, tensors flat`, async () => {

@@ -1,0 +1,35 @@
+/**
+ * The face worker: finds and crops the face in each photo the visitor adds,
+ * off the main thread (detection and landmarks take hundreds of
+ * milliseconds a photo on WASM). One reply per request, with its id.
+ */
+import { cropFace, loadFaceDetector } from './face-detector.ts';
+
+export type FaceRequest =
+  | { id: number; type: 'load'; wasmPath: string }
+  | { id: number; type: 'crop'; wasmPath: string; bitmap: ImageBitmap };
+
+export type FaceReply =
+  | { id: number; ok: true; crop?: { pixels: Float32Array; face: boolean; score: number | null } }
+  | { id: number; ok: false; error: string };
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+
+scope.onmessage = async (ev: MessageEvent<FaceRequest>) => {
+  const req = ev.data;
+  try {
+    if (req.type === 'load') {
+      await loadFaceDetector(req.wasmPath);
+      scope.postMessage({ id: req.id, ok: true } satisfies FaceReply);
+      return;
+    }
+    try {
+      const crop = await cropFace(req.bitmap, req.wasmPath);
+      scope.postMessage({ id: req.id, ok: true, crop } satisfies FaceReply, [crop.pixels.buffer]);
+    } finally {
+      req.bitmap.close();
+    }
+  } catch (err) {
+    scope.postMessage({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies FaceReply);
+  }
+};
