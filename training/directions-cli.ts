@@ -1,0 +1,84 @@
+/**
+ * npm run directions -- [--generator public/models/generator.json] [--out public/models/directions.json]
+ *   [--data DIR] [--backend auto|native|...] [--steps N] [--width N] [--limit N] [--samples N]
+ *   [--eval-faces N] [--descriptor-faces N] [--no-detect] [--no-manifest] [--seed S]
+ *
+ * Trains the attribute classifier, fits and measures one direction per
+ * attribute (training/directions/pipeline.ts), writes directions.json and
+ * records the generator's weights hash in the manifest beside it.
+ * `npm run eval:directions` prints the measured table of a directions.json.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { validateDirections, type DirectionsFile } from '../src/lib/directions.ts';
+import { DEFAULT_DATA } from './config.ts';
+import { DEFAULTS, runDirections } from './directions/pipeline.ts';
+import { backendLine, initNodeBackend } from './node-backends.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export function table(d: DirectionsFile): string[] {
+  const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v * 100).toFixed(1)}%`);
+  const lines = ['| attribute | classifier acc. (held-out) | majority rate | separability in z | flip rate -3..+3 | face detected at both ends | other attributes moved at +3 | descriptor distance at -3 / +3 |', '|---|---|---|---|---|---|---|---|'];
+  for (const a of d.attributes) {
+    const end = a.steps[a.steps.length - 1];
+    const start = a.steps[0];
+    lines.push(`| ${a.name}${a.orthogonalTo.length ? ` (⟂ ${a.orthogonalTo.join(', ')})` : ''} | ${pct(a.classifierAccuracy)} | ${pct(a.majorityRate)} | ${pct(a.separability)} | ${pct(a.flipRate)} | ${pct(a.detectedBothEnds)} | ${end.othersMoved.toFixed(3)} | ${start.descriptorDistance?.toFixed(3) ?? '-'} / ${end.descriptorDistance?.toFixed(3) ?? '-'} |`);
+  }
+  lines.push('', '| not shipped | classifier acc. | majority | separability | flip rate | why |', '|---|---|---|---|---|---|');
+  for (const r of d.notShipped) lines.push(`| ${r.name} | ${pct(r.classifierAccuracy)} | ${pct(r.majorityRate)} | ${pct(r.separability)} | ${pct(r.flipRate)} | ${r.reason} |`);
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const { values: a } = parseArgs({
+    options: {
+      generator: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' }, backend: { type: 'string' },
+      steps: { type: 'string' }, width: { type: 'string' }, limit: { type: 'string' }, samples: { type: 'string' },
+      'eval-faces': { type: 'string' }, 'descriptor-faces': { type: 'string' }, 'no-detect': { type: 'boolean' },
+      'no-manifest': { type: 'boolean' }, seed: { type: 'string' }, 'print-only': { type: 'boolean' },
+    },
+  });
+  const generatorJson = resolve(a.generator ?? join(root, 'public/models/generator.json'));
+  const out = resolve(a.out ?? join(dirname(generatorJson), 'directions.json'));
+  if (a['print-only']) {
+    const d = validateDirections(JSON.parse(readFileSync(out, 'utf8')));
+    console.log(table(d).join('\n'));
+    return;
+  }
+  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+  const backend = await initNodeBackend(a.backend ?? 'auto');
+  console.error(backendLine(backend, a.backend ?? 'auto'));
+  const result = await runDirections({
+    ...DEFAULTS,
+    generatorJson,
+    dataDir: resolve(root, a.data ?? DEFAULT_DATA),
+    cacheDir: join(root, 'node_modules/.cache/facegan-directions'),
+    limit: num(a.limit, DEFAULTS.limit),
+    classifierSteps: num(a.steps, DEFAULTS.classifierSteps),
+    classifierWidth: num(a.width, DEFAULTS.classifierWidth),
+    samples: num(a.samples, DEFAULTS.samples),
+    evalFaces: num(a['eval-faces'], DEFAULTS.evalFaces),
+    descriptorFaces: num(a['descriptor-faces'], DEFAULTS.descriptorFaces),
+    detect: !a['no-detect'],
+    seed: num(a.seed, DEFAULTS.seed),
+    log: (l) => console.error(l),
+  });
+  result.method.backend = `${backend.name} (${backend.detail})`;
+  writeFileSync(out, `${JSON.stringify(result, null, 1)}\n`);
+  const manifestPath = join(dirname(generatorJson), 'manifest.json');
+  if (!a['no-manifest'] && existsSync(manifestPath)) {
+    const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, Record<string, unknown>>;
+    m.generator = { ...m.generator, weightsSha256: result.generator.weightsSha256 };
+    m.directions = { file: out.split('/').pop(), weightsSha256: result.generator.weightsSha256, attributes: result.attributes.map((x) => x.name) };
+    writeFileSync(manifestPath, `${JSON.stringify(m, null, 2)}\n`);
+  }
+  console.log(table(result).join('\n'));
+  console.error(`wrote ${out}: ${result.attributes.length} attributes shipped`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(() => process.exit(0), (err) => { console.error(err instanceof Error ? err.message : err); process.exit(1); });
+}

@@ -1,0 +1,296 @@
+/**
+ * `npm run directions`: InterFaceGAN on the shipped generator.
+ *  1. train a 40-attribute classifier on the training split's 64x64 crops;
+ *     score it on the held-out identities against the majority-class rate;
+ *  2. label `samples` generated faces with it;
+ *  3. fit one logistic-regression normal per attribute in z (held-out
+ *     accuracy of that fit = how separable the attribute is in z), made
+ *     orthogonal to Male / Young where they are entangled and the edit
+ *     still works;
+ *  4. measure each direction on `evalFaces` random faces: the classifier's
+ *     decision at -range vs +range (flip rate), faces still detected at both
+ *     ends, and per slider step the attribute's probability, the other
+ *     attributes' movement and the face-descriptor distance;
+ *  5. ship the attributes that pass, tied to the generator's weights hash.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  DIRECTIONS_VERSION, attributeKey, shardPaths, weightsSha256,
+  type AttributeDirection, type DirectionsFile, type RejectedAttribute, type StepMeasure,
+} from '../../src/lib/directions.ts';
+import { Rng, sampleLatents } from '../../src/lib/latent.ts';
+import { IMAGE_SIZE } from '../../src/lib/models.ts';
+import { fromArtifacts, toArtifacts } from '../../src/lib/weights.ts';
+import { loadModelFile } from '../model-files.ts';
+import { loadLabelled, readAttributes } from './attributes.ts';
+import { classify, heldOutAccuracy, trainClassifier } from './classifier.ts';
+import { dot, fitLogistic, orthogonalise } from './linear.ts';
+
+const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
+
+export interface DirectionsOptions {
+  generatorJson: string;
+  dataDir: string;
+  cacheDir: string;
+  /** Training photos for the classifier (0: all labelled ones). */
+  limit: number;
+  classifierWidth: number;
+  classifierSteps: number;
+  batch: number;
+  /** Generated faces labelled for the fits. */
+  samples: number;
+  /** Random faces each direction is measured on. */
+  evalFaces: number;
+  /** Of those, how many get face descriptors at every slider step (0: none). */
+  descriptorFaces: number;
+  /** Run the face detector at both ends (slow-ish: two detections per face and attribute). */
+  detect: boolean;
+  range: number;
+  minFlip: number;
+  minDetected: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULTS: Omit<DirectionsOptions, 'generatorJson' | 'dataDir' | 'cacheDir' | 'log'> = {
+  limit: 0,
+  classifierWidth: 24,
+  classifierSteps: 1500,
+  batch: 64,
+  samples: 12000,
+  evalFaces: 200,
+  descriptorFaces: 40,
+  detect: true,
+  range: 3,
+  minFlip: 0.8,
+  minDetected: 0.8,
+  seed: 1,
+};
+
+/** Entangled attributes everything else is made orthogonal to (when that keeps the edit working). */
+const ENTANGLED = ['Male', 'Young'];
+const COS_ENTANGLED = 0.2;
+const ALPHAS = [-3, -2, -1, 0, 1, 2, 3];
+
+/** Images for latents [n, zDim], in batches. */
+async function generate(g: LayersModel, z: Float32Array, zDim: number, batch = 100): Promise<Float32Array> {
+  const n = z.length / zDim;
+  const out = new Float32Array(n * PIXELS);
+  for (let s = 0; s < n; s += batch) {
+    const m = Math.min(batch, n - s);
+    const img = tf.tidy(() => g.predict(tf.tensor2d(z.subarray(s * zDim, (s + m) * zDim), [m, zDim])) as tf.Tensor);
+    out.set(await img.data() as Float32Array, s * PIXELS);
+    img.dispose();
+  }
+  return out;
+}
+
+function shifted(z: Float32Array, zDim: number, dir: ArrayLike<number>, alpha: number): Float32Array {
+  const out = new Float32Array(z);
+  for (let i = 0; i < out.length; i++) out[i] += alpha * dir[i % zDim];
+  return out;
+}
+
+/** Face detection and descriptors run on WASM (face-api's tested path); our models stay on the main backend. */
+async function onFaceBackend<T>(fn: (nets: typeof import('../eval/face-nets.ts')) => Promise<T>): Promise<T> {
+  const main = tf.getBackend();
+  await import('@tensorflow/tfjs-backend-wasm');
+  await tf.setBackend('wasm');
+  try {
+    return await fn(await import('../eval/face-nets.ts'));
+  } finally {
+    await tf.setBackend(main);
+  }
+}
+
+export async function generatorHash(generatorJson: string): Promise<string> {
+  const modelJson = JSON.parse(readFileSync(generatorJson, 'utf8')) as { weightsManifest?: { paths: string[] }[] };
+  const shards = shardPaths(modelJson).map((p) => new Uint8Array(readFileSync(join(dirname(generatorJson), p))));
+  return weightsSha256(shards);
+}
+
+export async function runDirections(opts: DirectionsOptions): Promise<DirectionsFile> {
+  const { log } = opts;
+  const t0 = performance.now();
+  const g = await loadModelFile(opts.generatorJson);
+  const zDim = g.inputs[0].shape[1] as number;
+  const hash = await generatorHash(opts.generatorJson);
+
+  // 1. classifier
+  const table = readAttributes(opts.dataDir);
+  const K = table.names.length;
+  const train = await loadLabelled(opts.dataDir, table, 'train', opts.cacheDir, opts.limit || undefined);
+  const held = await loadLabelled(opts.dataDir, table, 'heldOut', opts.cacheDir, opts.limit ? Math.ceil(opts.limit / 5) : undefined);
+  log(`classifier: ${train.files.length} training photos, ${held.files.length} held-out (identity % 10 === 0), ${opts.classifierSteps} steps`);
+  // The classifier does not depend on the generator: a run for new weights reuses the one trained before.
+  const clfKey = createHash('sha256').update(JSON.stringify([opts.classifierWidth, opts.classifierSteps, opts.batch, opts.seed, train.files.length, train.files[0], train.files.at(-1)])).digest('hex').slice(0, 16);
+  const clfPath = join(opts.cacheDir, `classifier-${clfKey}`);
+  let clf: LayersModel;
+  if (existsSync(`${clfPath}.json`)) {
+    const spec = JSON.parse(readFileSync(`${clfPath}.json`, 'utf8')) as tf.io.ModelArtifacts;
+    const bin = readFileSync(`${clfPath}.bin`);
+    clf = await fromArtifacts({ ...spec, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) });
+    log(`classifier: reusing ${clfPath}.json`);
+  } else {
+    clf = await trainClassifier(train, K, {
+      width: opts.classifierWidth, steps: opts.classifierSteps, batch: opts.batch, learningRate: 1e-3, seed: opts.seed,
+      onStep: (s, l) => { if (s % 250 === 0 || s === opts.classifierSteps - 1) log(`  step ${s} loss ${l.toFixed(4)}`); },
+    });
+    const art = await toArtifacts(clf);
+    mkdirSync(opts.cacheDir, { recursive: true });
+    writeFileSync(`${clfPath}.bin`, new Uint8Array(art.weightData as ArrayBuffer));
+    writeFileSync(`${clfPath}.json`, JSON.stringify({ modelTopology: art.modelTopology, weightSpecs: art.weightSpecs }));
+  }
+  const { accuracy, majority } = await heldOutAccuracy(clf, held, K);
+
+  // 2. label generated faces
+  const rng = new Rng(opts.seed * 7919 + 13);
+  const z = sampleLatents(rng, opts.samples, zDim);
+  const probs = new Float32Array(opts.samples * K);
+  for (let s = 0; s < opts.samples; s += 500) {
+    const m = Math.min(500, opts.samples - s);
+    probs.set(await classify(clf, await generate(g, z.subarray(s * zDim, (s + m) * zDim), zDim)), s * K);
+  }
+  log(`labelled ${opts.samples} generated faces (${((performance.now() - t0) / 1000).toFixed(0)} s so far)`);
+
+  // 3. fits
+  const trainCount = Math.floor(opts.samples * 0.8);
+  const fits = table.names.map((name, a) => {
+    const y = new Uint8Array(opts.samples);
+    let pos = 0;
+    for (let i = 0; i < opts.samples; i++) { y[i] = probs[i * K + a] > 0.5 ? 1 : 0; pos += y[i]; }
+    const positiveRate = pos / opts.samples;
+    const enough = Math.min(pos, opts.samples - pos) >= Math.max(10, opts.samples * 0.01);
+    return { name, a, positiveRate, fit: enough ? fitLogistic(z, y, zDim, trainCount) : null };
+  });
+  const byName = new Map(fits.map((f) => [f.name, f]));
+
+  // 4. measure
+  const evalRng = new Rng(opts.seed * 104729 + 7);
+  const zEval = sampleLatents(evalRng, opts.evalFaces, zDim);
+  const decide = async (zz: Float32Array, a: number) => {
+    const p = await classify(clf, await generate(g, zz, zDim));
+    return { p, pos: Array.from({ length: zz.length / zDim }, (_, i) => p[i * K + a] > 0.5) };
+  };
+  const flipOf = async (dir: ArrayLike<number>, a: number) => {
+    const lo = await decide(shifted(zEval, zDim, dir, -opts.range), a);
+    const hi = await decide(shifted(zEval, zDim, dir, opts.range), a);
+    return lo.pos.filter((v, i) => !v && hi.pos[i]).length / opts.evalFaces;
+  };
+
+  const shipped: AttributeDirection[] = [];
+  const rejected: RejectedAttribute[] = [];
+  const base = await classify(clf, await generate(g, zEval, zDim));
+  for (const f of fits) {
+    const common = { name: f.name, classifierAccuracy: accuracy[f.a], majorityRate: majority[f.a] };
+    if (accuracy[f.a] - majority[f.a] < 0.01) {
+      rejected.push({ ...common, separability: f.fit?.accuracy ?? null, flipRate: null, reason: 'the classifier does not beat the majority class on held-out photos, so it cannot judge this attribute' });
+      continue;
+    }
+    if (!f.fit) {
+      rejected.push({ ...common, separability: null, flipRate: null, reason: `too rare or too common in generated faces (${(f.positiveRate * 100).toFixed(1)}% positive) to fit a direction` });
+      continue;
+    }
+    let dir: ArrayLike<number> = f.fit.direction;
+    let orthogonalTo: string[] = [];
+    // Male stays as fitted, Young is made orthogonal to Male, the rest to both.
+    const own = ENTANGLED.indexOf(f.name);
+    const others = own === -1 ? ENTANGLED : ENTANGLED.slice(0, own);
+    const basis = others.map((n) => byName.get(n)?.fit?.direction).filter((d): d is Float64Array => !!d);
+    const entangledWith = others.filter((n, i) => basis[i] && Math.abs(dot(f.fit!.direction, basis[i])) > COS_ENTANGLED);
+    let flip: number;
+    if (entangledWith.length) {
+      const ortho = orthogonalise(f.fit.direction, entangledWith.map((n) => byName.get(n)!.fit!.direction));
+      const fo = await flipOf(ortho, f.a);
+      if (fo >= opts.minFlip) { dir = ortho; orthogonalTo = entangledWith; flip = fo; }
+      else flip = await flipOf(dir, f.a);
+    } else flip = await flipOf(dir, f.a);
+    if (flip < opts.minFlip) {
+      rejected.push({ ...common, separability: f.fit.accuracy, flipRate: flip, reason: `the slider flips the classifier's decision for only ${(flip * 100).toFixed(0)}% of faces (needs ${opts.minFlip * 100}%)` });
+      log(`  ${f.name}: not shipped, flip ${flip.toFixed(2)}`);
+      continue;
+    }
+    // slider steps: probabilities (all eval faces), descriptors (first descriptorFaces)
+    const steps: StepMeasure[] = [];
+    const nd = Math.min(opts.descriptorFaces, opts.evalFaces);
+    const imgs: Float32Array[] = [];
+    for (const alpha of ALPHAS) {
+      const im = await generate(g, shifted(zEval, zDim, dir, alpha), zDim);
+      const p = alpha === 0 ? base : await classify(clf, im);
+      let prob = 0, moved = 0;
+      for (let i = 0; i < opts.evalFaces; i++) {
+        prob += p[i * K + f.a];
+        for (let b = 0; b < K; b++) if (b !== f.a) moved += Math.abs(p[i * K + b] - base[i * K + b]);
+      }
+      steps.push({ alpha, probability: prob / opts.evalFaces, othersMoved: moved / (opts.evalFaces * (K - 1)), descriptorDistance: null });
+      imgs.push(im);
+    }
+    let detected: number | null = null;
+    await onFaceBackend(async ({ describeFaces, detectFaces }) => {
+      if (nd > 0) {
+        const desc = await Promise.all(imgs.map((im) => describeFaces(im.subarray(0, nd * PIXELS))));
+        const d0 = desc[ALPHAS.indexOf(0)];
+        desc.forEach((d, s) => {
+          let sum = 0;
+          for (let i = 0; i < nd; i++) {
+            let q = 0;
+            for (let j = 0; j < 128; j++) q += (d[i * 128 + j] - d0[i * 128 + j]) ** 2;
+            sum += Math.sqrt(q);
+          }
+          steps[s].descriptorDistance = sum / nd;
+        });
+      }
+      if (opts.detect) {
+        const lo = await detectFaces(imgs[0]);
+        const hi = await detectFaces(imgs[imgs.length - 1]);
+        detected = lo.filter((v, i) => v && hi[i]).length / opts.evalFaces;
+      }
+    });
+    const entry: AttributeDirection = {
+      name: f.name, key: attributeKey(f.name), vector: Array.from(dir, (v) => Math.round(v * 1e6) / 1e6),
+      classifierAccuracy: accuracy[f.a], majorityRate: majority[f.a], separability: f.fit.accuracy,
+      positiveRate: f.positiveRate, orthogonalTo, flipRate: flip, detectedBothEnds: detected, steps,
+    };
+    // renormalise after rounding
+    const norm = Math.hypot(...entry.vector);
+    entry.vector = entry.vector.map((v) => v / norm);
+    if (detected !== null && detected < opts.minDetected) {
+      rejected.push({ ...common, separability: f.fit.accuracy, flipRate: flip, reason: `a face is still detected at both ends for only ${(detected * 100).toFixed(0)}% of faces` });
+      log(`  ${f.name}: not shipped, detected ${detected}`);
+      continue;
+    }
+    log(`  ${f.name}: flip ${flip.toFixed(2)}, detected ${detected ?? '-'}, sep ${f.fit.accuracy.toFixed(3)}, clf ${accuracy[f.a].toFixed(3)} vs ${majority[f.a].toFixed(3)}${orthogonalTo.length ? `, orthogonal to ${orthogonalTo.join('+')}` : ''}`);
+    shipped.push(entry);
+  }
+  shipped.sort((x, y) => y.flipRate - x.flipRate);
+
+  return {
+    version: DIRECTIONS_VERSION,
+    generator: { file: opts.generatorJson.split('/').pop()!, weightsSha256: hash },
+    zDim,
+    range: opts.range,
+    method: {
+      classifier: {
+        arch: `4 strided convs (${opts.classifierWidth}-${4 * opts.classifierWidth} filters) + dense 40, sigmoid cross-entropy, Adam 1e-3`,
+        steps: opts.classifierSteps, batch: opts.batch, trainPhotos: train.files.length, heldOutPhotos: held.files.length,
+        heldOut: 'CelebA identity id % 10 === 0',
+      },
+      labelledSamples: opts.samples,
+      fit: 'class-balanced L2 logistic regression on z (80% fit, 20% held out for separability)',
+      orthogonalisation: `against ${ENTANGLED.join(', ')} where |cos| > ${COS_ENTANGLED} and the edit still flips >= ${opts.minFlip * 100}%`,
+      evalFaces: opts.evalFaces,
+      descriptorFaces: Math.min(opts.descriptorFaces, opts.evalFaces),
+      detector: opts.detect ? 'face-api TinyFaceDetector (as npm run eval)' : null,
+      shipRule: `flip rate >= ${opts.minFlip} over -${opts.range}..+${opts.range}, face detected at both ends for >= ${opts.minDetected}, classifier beats the majority rate`,
+      seconds: Math.round((performance.now() - t0) / 1000),
+      classifierHeldOut: Object.fromEntries(table.names.map((n, a) => [n, { accuracy: accuracy[a], majority: majority[a] }])),
+    },
+    attributes: shipped,
+    notShipped: rejected,
+    createdAt: new Date().toISOString(),
+  };
+}
