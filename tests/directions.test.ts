@@ -117,7 +117,7 @@ describe('npm run directions (tiny)', () => {
     const out = mkdtempSync(join(tmpdir(), 'directions-'));
     try {
       execFileSync('npx', ['tsx', 'training/directions-cli.ts', '--limit', '200', '--steps', '5', '--width', '4', '--samples', '400',
-        '--eval-faces', '8', '--descriptor-faces', '0', '--no-detect', '--no-manifest', '--out', join(out, 'd.json')],
+        '--eval-faces', '8', '--descriptor-faces', '0', '--no-detect', '--no-manifest', '--projection-photos', '0', '--out', join(out, 'd.json')],
       { cwd: join(import.meta.dirname, '..'), stdio: 'pipe', timeout: 60_000 });
       const d = JSON.parse(readFileSync(join(out, 'd.json'), 'utf8')) as DirectionsFile;
       validateDirections(d, 100);

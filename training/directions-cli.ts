@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { validateDirections, type DirectionsFile } from '../src/lib/directions.ts';
 import { DEFAULT_DATA } from './config.ts';
-import { DEFAULTS, runDirections } from './directions/pipeline.ts';
+import { DEFAULTS, measureProjection, runDirections } from './directions/pipeline.ts';
 import { backendLine, initNodeBackend } from './node-backends.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,6 +27,8 @@ export function table(d: DirectionsFile): string[] {
     const start = a.steps[0];
     lines.push(`| ${a.name}${a.orthogonalTo.length ? ` (⟂ ${a.orthogonalTo.join(', ')})` : ''} | ${pct(a.classifierAccuracy)} | ${pct(a.majorityRate)} | ${pct(a.separability)} | ${pct(a.flipRate)} | ${pct(a.detectedBothEnds)} | ${end.othersMoved.toFixed(3)} | ${start.descriptorDistance?.toFixed(3) ?? '-'} / ${end.descriptorDistance?.toFixed(3) ?? '-'} |`);
   }
+  const p = d.projection as { photos: number; projected: number; bestRandom: number; randomSamples: number; closerShare: number } | undefined;
+  if (p) lines.push('', `Projection of ${p.photos} held-out photos: descriptor distance ${p.projected.toFixed(3)} to their projection vs ${p.bestRandom.toFixed(3)} to the best of ${p.randomSamples} random faces; projection closer for ${pct(p.closerShare)} of photos.`);
   lines.push('', '| not shipped | classifier acc. | majority | separability | flip rate | why |', '|---|---|---|---|---|---|');
   for (const r of d.notShipped) lines.push(`| ${r.name} | ${pct(r.classifierAccuracy)} | ${pct(r.majorityRate)} | ${pct(r.separability)} | ${pct(r.flipRate)} | ${r.reason} |`);
   return lines;
@@ -39,6 +41,7 @@ async function main(): Promise<void> {
       steps: { type: 'string' }, width: { type: 'string' }, limit: { type: 'string' }, samples: { type: 'string' },
       'eval-faces': { type: 'string' }, 'descriptor-faces': { type: 'string' }, 'no-detect': { type: 'boolean' },
       'no-manifest': { type: 'boolean' }, seed: { type: 'string' }, 'print-only': { type: 'boolean' },
+      'projection-photos': { type: 'string' }, 'projection-only': { type: 'boolean' },
     },
   });
   const generatorJson = resolve(a.generator ?? join(root, 'public/models/generator.json'));
@@ -51,11 +54,25 @@ async function main(): Promise<void> {
   const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
   const backend = await initNodeBackend(a.backend ?? 'auto');
   console.error(backendLine(backend, a.backend ?? 'auto'));
+  const dataDir = resolve(root, a.data ?? DEFAULT_DATA);
+  const cacheDir = join(root, 'node_modules/.cache/facegan-directions');
+  const projectionPhotos = num(a['projection-photos'], 20);
+  const project = async () => {
+    const p = await measureProjection(generatorJson, dataDir, cacheDir, projectionPhotos);
+    console.error(`projection of ${p.photos} held-out photos: descriptor distance ${p.projected.toFixed(3)} vs best of ${p.randomSamples} random ${p.bestRandom.toFixed(3)}; closer for ${(p.closerShare * 100).toFixed(0)}%`);
+    return p;
+  };
+  if (a['projection-only']) {
+    const d = validateDirections(JSON.parse(readFileSync(out, 'utf8')));
+    d.projection = { ...(await project()) };
+    writeFileSync(out, `${JSON.stringify(d, null, 1)}\n`);
+    return;
+  }
   const result = await runDirections({
     ...DEFAULTS,
     generatorJson,
-    dataDir: resolve(root, a.data ?? DEFAULT_DATA),
-    cacheDir: join(root, 'node_modules/.cache/facegan-directions'),
+    dataDir,
+    cacheDir,
     limit: num(a.limit, DEFAULTS.limit),
     classifierSteps: num(a.steps, DEFAULTS.classifierSteps),
     classifierWidth: num(a.width, DEFAULTS.classifierWidth),
@@ -67,6 +84,7 @@ async function main(): Promise<void> {
     log: (l) => console.error(l),
   });
   result.method.backend = `${backend.name} (${backend.detail})`;
+  if (projectionPhotos > 0) result.projection = { ...(await project()) };
   writeFileSync(out, `${JSON.stringify(result, null, 1)}\n`);
   const manifestPath = join(dirname(generatorJson), 'manifest.json');
   if (!a['no-manifest'] && existsSync(manifestPath)) {

@@ -35,6 +35,8 @@ export class FaceView {
   private wanted: number | null = null;
   private drawing: Promise<void> | null = null;
   private animation = 0;
+  /** Edits applied to every latent before drawing (attribute sliders); identity by default. */
+  adjust: (z: Float32Array) => Float32Array = (z) => z;
 
   constructor(
     private readonly el: FaceViewElements,
@@ -65,6 +67,11 @@ export class FaceView {
     this.updateMorphControls();
     await this.showAt(link.morph?.t ?? 0);
     await this.drawing;
+  }
+
+  /** Draw the current face again (after `adjust` changed). */
+  redraw(): Promise<void> {
+    return this.showAt(this.t);
   }
 
   close(): void {
@@ -133,13 +140,14 @@ export class FaceView {
       this.el.canvas.setAttribute('aria-label', this.describe(t));
       // Lets scripts (and tests) tell which frame is on screen.
       this.el.canvas.dataset.t = t.toFixed(3);
+      this.el.canvas.dataset.frames = String(Number(this.el.canvas.dataset.frames ?? 0) + 1);
     }
   }
 
   private latentAt(t: number): Float32Array {
     const a = latentFromSeed(this.seed, this.model.zDim);
-    if (this.target === null || t <= 0) return a;
-    return slerp(a, latentFromSeed(this.target, this.model.zDim), t);
+    if (this.target === null || t <= 0) return this.adjust(a);
+    return this.adjust(slerp(a, latentFromSeed(this.target, this.model.zDim), t));
   }
 
   private describe(t: number): string {
@@ -147,9 +155,14 @@ export class FaceView {
     return `Generated face, ${Math.round(t * 100)}% of the morph from seed ${this.seed} to seed ${this.target}`;
   }
 
+  /** The face on show, as a link. */
+  get link(): FaceLink {
+    return { seed: this.seed, morph: this.target === null ? null : { to: this.target, t: this.t } };
+  }
+
   private report(): void {
     if (!this.isOpen) return;
-    this.onChange({ seed: this.seed, morph: this.target === null ? null : { to: this.target, t: this.t } });
+    this.onChange(this.link);
   }
 
   private updateMorphControls(): void {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { randomSeed } from '../lib/latent.ts';
+import { AttributeSliders, loadDirections } from './attribute-sliders.ts';
 import { FaceGrid } from './face-grid.ts';
 import { FaceView, type FaceViewElements } from './face-view.ts';
 import { buildFaceModel, downloadFaceModel, renderSeeds, type FaceModel } from './generator.ts';
@@ -71,6 +72,7 @@ class HomePage {
   private generation = 0;
   private readonly grid: FaceGrid;
   private readonly view: FaceView;
+  sliders: AttributeSliders | null = null;
 
   constructor(private readonly model: FaceModel, private readonly button: HTMLButtonElement, private readonly status: StatusLine) {
     this.grid = new FaceGrid(byId('faces'), { onSelect: (face) => void this.openFace({ seed: face.seed!, morph: null }, true) });
@@ -96,7 +98,22 @@ class HomePage {
     }
   }
 
+  /** Sliders for the shipped attribute directions, restored from the address. */
+  attachSliders(directions: NonNullable<Awaited<ReturnType<typeof loadDirections>>['directions']>): void {
+    const sliders = new AttributeSliders(
+      { root: byId('attributes'), list: byId('attribute-list'), reset: byId('attributes-reset') },
+      directions.attributes,
+      () => void this.view.redraw(),
+      () => { if (this.view.isOpen) this.setAddress(this.view.link, false); },
+    );
+    sliders.set(sliders.readFrom(new URL(location.href)));
+    this.view.adjust = (z) => sliders.apply(z);
+    this.sliders = sliders;
+  }
+
   async openFace(link: FaceLink, push: boolean): Promise<void> {
+    // A new face from the grid starts unedited; a face from the address keeps the address's edits.
+    if (push) this.sliders?.set({});
     if (push) this.setAddress(link, true);
     await this.view.open(link);
     const title = byId('face-title');
@@ -108,12 +125,17 @@ class HomePage {
   /** Back/forward: show whatever the address now names. */
   async followAddress(): Promise<void> {
     const link = linkFromAddress(this.status);
+    this.sliders?.set(this.sliders.readFrom(new URL(location.href)));
     if (link) await this.view.open(link);
     else if (this.view.isOpen) byId('face-view').hidden = true;
   }
 
   private setAddress(link: FaceLink | null, push: boolean): void {
-    const next = withFaceLink(new URL(location.href), link);
+    let next = withFaceLink(new URL(location.href), link);
+    if (this.sliders) {
+      if (!link) this.sliders.set({});
+      next = this.sliders.writeTo(next);
+    }
     if (next.href === location.href) return;
     if (push) history.pushState(null, '', next);
     else history.replaceState(null, '', next);
@@ -141,9 +163,13 @@ async function main(): Promise<void> {
     const runtime = await startRuntime(new URL(location.href).searchParams.get('backend'));
     status.showBackend(runtime);
     watchContextLoss(status, button);
-    const model = await buildFaceModel(await download);
+    const artifacts = await download;
+    const model = await buildFaceModel(artifacts);
     status.doneLoading();
     const page = new HomePage(model, button, status);
+    const { directions, reason } = await loadDirections(artifacts, model.zDim).catch((err: unknown) => ({ directions: null, reason: message(err) }));
+    if (directions) page.attachSliders(directions);
+    else byId('attributes-note').textContent = reason ?? '';
     await page.generate();
     if (link) await page.openFace(link, false);
   } catch (err) {

@@ -294,3 +294,54 @@ export async function runDirections(opts: DirectionsOptions): Promise<Directions
     createdAt: new Date().toISOString(),
   };
 }
+
+export interface ProjectionMeasure {
+  photos: number;
+  steps: number;
+  /** Mean face-descriptor distance, photo to its projection. */
+  projected: number;
+  /** Mean over photos of the smallest distance to any of `randomSamples` random faces. */
+  bestRandom: number;
+  randomSamples: number;
+  /** Share of photos whose projection is closer than their best random face. */
+  closerShare: number;
+}
+
+/**
+ * "Start from your photo", measured: project held-out photos into z with the
+ * page's projection (src/lib/projection.ts) and compare face-descriptor
+ * distances with the best of `randomSamples` random faces per photo.
+ */
+export async function measureProjection(generatorJson: string, dataDir: string, cacheDir: string, photos: number, randomSamples = 100, steps = 150, seed = 1): Promise<ProjectionMeasure> {
+  const { projectPhotos } = await import('../../src/lib/projection.ts');
+  const g = await loadModelFile(generatorJson);
+  const dPath = join(dirname(generatorJson), 'discriminator.json');
+  const d = existsSync(dPath) ? await loadModelFile(dPath) : null;
+  const zDim = g.inputs[0].shape[1] as number;
+  const table = readAttributes(dataDir);
+  const held = await loadLabelled(dataDir, table, 'heldOut', cacheDir);
+  // Every 37th held-out photo: different people, spread over the set.
+  const picks = Array.from({ length: Math.min(photos, held.files.length) }, (_, i) => (i * 37) % held.files.length);
+  const targets = picks.map((i) => Float32Array.from(held.pixels.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 127.5 - 1));
+  const { reconstructions } = await projectPhotos(g, d, targets, { steps, seed });
+  const random = await generate(g, sampleLatents(new Rng(seed * 31 + 5), randomSamples, zDim), zDim);
+  const flat = new Float32Array(targets.length * PIXELS);
+  targets.forEach((t, i) => flat.set(t, i * PIXELS));
+  const [dt, dp, dr] = await onFaceBackend(async ({ describeFaces }) => [await describeFaces(flat), await describeFaces(reconstructions), await describeFaces(random)]);
+  const dist = (a: Float32Array, i: number, b: Float32Array, j: number) => {
+    let s = 0;
+    for (let k = 0; k < 128; k++) s += (a[i * 128 + k] - b[j * 128 + k]) ** 2;
+    return Math.sqrt(s);
+  };
+  let projected = 0, bestRandom = 0, closer = 0;
+  for (let i = 0; i < targets.length; i++) {
+    const p = dist(dt, i, dp, i);
+    let best = Infinity;
+    for (let j = 0; j < randomSamples; j++) best = Math.min(best, dist(dt, i, dr, j));
+    projected += p;
+    bestRandom += best;
+    if (p < best) closer++;
+  }
+  const n = targets.length;
+  return { photos: n, steps, projected: projected / n, bestRandom: bestRandom / n, randomSamples, closerShare: closer / n };
+}

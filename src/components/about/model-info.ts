@@ -3,6 +3,7 @@
  * page: the manifest, the generator's layers, its weight files and the
  * training log. Every piece may be missing; the page shows what exists.
  */
+import { validateDirections, type DirectionsFile } from '../../lib/directions.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ModelManifest } from '../../lib/weights.ts';
@@ -147,6 +148,17 @@ function readLog(dir: string, file: string | undefined): LossPoint[] {
     } catch { /* a torn last line while training writes: skip it */ }
   }
   return points;
+}
+
+/** public/models/directions.json (attribute sliders and their measures), or null when absent or unreadable. */
+export function readDirectionsFile(dir = MODELS_DIR): DirectionsFile | null {
+  const path = join(dir, 'directions.json');
+  if (!existsSync(path)) return null;
+  try {
+    return validateDirections(readJson(path));
+  } catch {
+    return null;
+  }
 }
 
 export function readModelInfo(dir = MODELS_DIR): ModelInfo {

@@ -1,0 +1,104 @@
+/**
+ * Attribute sliders in headless Chromium, on WebGL and WASM: a slider
+ * changes the face and the address, the address restores the edited face,
+ * reset brings the plain face back, directions for another generator are
+ * refused, and nothing is fetched from another origin.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { buildSite, launchBrowser, ROOT, startPreview, watchPage, type PageProblems, type Server } from './helpers.ts';
+
+let server: Server;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'public/models/directions.json'))) throw new Error('public/models/directions.json is missing: run npm run directions');
+  server = await startPreview(await buildSite('directions'));
+  browser = await launchBrowser();
+});
+
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function open(query: string, prepare?: (page: Page) => Promise<void>): Promise<{ page: Page; problems: PageProblems }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(180_000);
+  await prepare?.(page);
+  const problems = watchPage(page, server.origin);
+  await page.goto(`${server.origin}/${query}`);
+  await page.waitForSelector('#faces[data-generation="1"]');
+  return { page, problems };
+}
+
+const pixels = (page: Page) =>
+  page.evaluate(() => {
+    const c = document.querySelector<HTMLCanvasElement>('#face-large')!;
+    return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+  });
+const meanDiff = (a: number[], b: number[]) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
+const frames = (page: Page) => page.$eval('#face-large', (c) => Number((c as HTMLElement).dataset.frames ?? 0));
+
+for (const backend of ['webgl', 'wasm'] as const) {
+  describe(`attribute sliders on ${backend}`, () => {
+    it('a slider changes the face and the address; the address restores it; reset undoes it', async () => {
+      const { page, problems } = await open(`?seed=77&backend=${backend}`);
+      await page.waitForSelector('#face-large[aria-label="Generated face, seed 77"]');
+      await page.waitForSelector('#attributes:not([hidden]) #attribute-list input[type="range"]');
+      expect(await page.$eval('#backend', (el) => (el as HTMLElement).dataset.backend)).toBe(backend);
+      const plain = await pixels(page);
+      const slider = page.locator('#attribute-list input[type="range"]').first();
+      const key = await slider.getAttribute('data-attribute');
+      const before = await frames(page);
+      await slider.focus();
+      await page.keyboard.press('End'); // +3: input and change events, as a drag ends
+      await page.waitForFunction((k) => new URL(location.href).searchParams.get(k!) === '3', key);
+      await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > n, before);
+      await page.waitForTimeout(300);
+      const edited = await pixels(page);
+      expect(meanDiff(plain, edited)).toBeGreaterThan(2);
+      expect(new URL(page.url()).searchParams.get('seed')).toBe('77');
+
+      await page.reload();
+      await page.waitForSelector('#faces[data-generation="1"]');
+      await page.waitForSelector('#face-large[aria-label="Generated face, seed 77"]');
+      await page.waitForSelector('#attributes:not([hidden])');
+      expect(await slider.inputValue()).toBe('3');
+      await page.waitForTimeout(300);
+      expect(meanDiff(edited, await pixels(page))).toBeLessThan(1);
+
+      await page.click('#attributes-reset');
+      await page.waitForFunction((k) => !new URL(location.href).searchParams.has(k!), key);
+      await page.waitForTimeout(300);
+      expect(meanDiff(plain, await pixels(page))).toBeLessThan(1);
+      expect(problems.foreignRequests).toEqual([]);
+      expect(problems.pageErrors).toEqual([]);
+    }, 300_000);
+  });
+}
+
+describe('directions for another generator', () => {
+  it('are refused: no sliders, and the page says why', async () => {
+    const { page } = await open('?seed=5&backend=wasm', async (p) => {
+      await p.route('**/models/directions.json', async (route) => {
+        const res = await route.fetch();
+        const body = await res.json() as { generator: { weightsSha256: string } };
+        body.generator.weightsSha256 = '0'.repeat(64);
+        await route.fulfill({ response: res, json: body });
+      });
+    });
+    await page.waitForFunction(() => (document.querySelector('#attributes-note')?.textContent ?? '').length > 0);
+    expect(await page.textContent('#attributes-note')).toMatch(/different generator/);
+    expect(await page.isHidden('#attributes')).toBe(true);
+  }, 120_000);
+});
