@@ -102,3 +102,31 @@ describe('directions for another generator', () => {
     expect(await page.isHidden('#attributes')).toBe(true);
   }, 120_000);
 });
+
+describe('start from your photo', () => {
+  it('refuses bad input with a message, projects a held-out photo closer than a random face, and the sliders edit it; nothing leaves the page', async () => {
+    const { celebaFile, heldOutIdentityPhotos } = await import('./fixtures/photos.ts');
+    const { page, problems } = await open('?backend=wasm');
+    await page.waitForSelector('#own-photo-panel:not([hidden])');
+    await page.setInputFiles('#own-photo', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo\n') });
+    await page.waitForFunction(() => document.querySelector('#own-photo-status')!.classList.contains('error-text'));
+    expect(await page.isHidden('#own-photo-result')).toBe(true);
+
+    const [photo] = heldOutIdentityPhotos(1).files;
+    await page.setInputFiles('#own-photo', celebaFile(photo));
+    await page.waitForSelector('#own-photo-result:not([hidden])', { timeout: 240_000 });
+    const { projected, random } = await page.$eval('#own-photo-result', (el) => ({ projected: Number((el as HTMLElement).dataset.projected), random: Number((el as HTMLElement).dataset.random) }));
+    expect(projected).toBeLessThan(random);
+    await page.waitForSelector('#face-large[data-source="photo"]');
+    const before = await pixels(page);
+    const slider = page.locator('#attribute-list input[type="range"]').first();
+    const n = await frames(page);
+    await slider.focus();
+    await page.keyboard.press('End');
+    await page.waitForFunction((k) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > k, n);
+    await page.waitForTimeout(300);
+    expect(meanDiff(before, await pixels(page))).toBeGreaterThan(2);
+    expect(problems.foreignRequests).toEqual([]);
+    expect(problems.pageErrors).toEqual([]);
+  }, 360_000);
+});

@@ -29,6 +29,8 @@ const easeInOut = (x: number) => (x < 0.5 ? 2 * x * x : 1 - (-2 * x + 2) ** 2 / 
 
 export class FaceView {
   private seed = 0;
+  /** A latent not from a seed (a projected photo), or null. */
+  private base: Float32Array | null = null;
   private target: number | null = null;
   private t = 0;
   /** Latest position asked for while a frame was still being drawn. */
@@ -60,6 +62,7 @@ export class FaceView {
   /** Show `link`'s face (and morph position, if any). */
   async open(link: FaceLink): Promise<void> {
     this.stop();
+    this.base = null;
     this.seed = link.seed;
     this.target = link.morph?.to ?? null;
     this.el.root.hidden = false;
@@ -67,6 +70,23 @@ export class FaceView {
     this.updateMorphControls();
     await this.showAt(link.morph?.t ?? 0);
     await this.drawing;
+  }
+
+  /** Show a face from a latent of its own (a projected photo); the address cannot hold it, so it is left alone. */
+  async openLatent(z: Float32Array, title: string): Promise<void> {
+    this.stop();
+    this.base = z.slice();
+    this.target = null;
+    this.el.root.hidden = false;
+    this.el.title.textContent = title;
+    this.updateMorphControls();
+    await this.showAt(0);
+    await this.drawing;
+  }
+
+  /** True while the face shown is a projected photo rather than a seed. */
+  get fromPhoto(): boolean {
+    return this.base !== null;
   }
 
   /** Draw the current face again (after `adjust` changed). */
@@ -124,6 +144,7 @@ export class FaceView {
     this.t = t;
     this.el.slider.value = String(Math.round(t * 1000));
     this.el.morphLabel.textContent = this.target === null ? '' : `${Math.round(t * 100)}% of the way to seed ${this.target}`;
+    this.el.canvas.dataset.source = this.base ? 'photo' : 'seed';
     this.wanted = t;
     if (!this.drawing) {
       this.drawing = this.drainFrames().finally(() => { this.drawing = null; });
@@ -145,12 +166,13 @@ export class FaceView {
   }
 
   private latentAt(t: number): Float32Array {
-    const a = latentFromSeed(this.seed, this.model.zDim);
+    const a = this.base ?? latentFromSeed(this.seed, this.model.zDim);
     if (this.target === null || t <= 0) return this.adjust(a);
     return this.adjust(slerp(a, latentFromSeed(this.target, this.model.zDim), t));
   }
 
   private describe(t: number): string {
+    if (this.base) return this.target === null || t <= 0 ? 'Projection of your photo' : `Projection of your photo, ${Math.round(t * 100)}% of the morph to seed ${this.target}`;
     if (this.target === null || t <= 0) return `Generated face, seed ${this.seed}`;
     return `Generated face, ${Math.round(t * 100)}% of the morph from seed ${this.seed} to seed ${this.target}`;
   }
@@ -161,7 +183,7 @@ export class FaceView {
   }
 
   private report(): void {
-    if (!this.isOpen) return;
+    if (!this.isOpen || this.base) return;
     this.onChange(this.link);
   }
 
@@ -196,6 +218,7 @@ export class FaceView {
   }
 
   private fileName(): string {
+    if (this.base) return 'facegan-your-photo.png';
     if (this.target === null || this.t <= 0) return `facegan-seed-${this.seed}.png`;
     return `facegan-seed-${this.seed}-to-${this.target}-${Math.round(this.t * 100)}pct.png`;
   }

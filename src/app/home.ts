@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { randomSeed } from '../lib/latent.ts';
 import { AttributeSliders, loadDirections } from './attribute-sliders.ts';
 import { FaceGrid } from './face-grid.ts';
+import { PhotoStart } from './photo-start.ts';
 import { FaceView, type FaceViewElements } from './face-view.ts';
 import { buildFaceModel, downloadFaceModel, renderSeeds, type FaceModel } from './generator.ts';
 import { readFaceLink, withFaceLink, type FaceLink } from './seed-url.ts';
@@ -74,7 +75,7 @@ class HomePage {
   private readonly view: FaceView;
   sliders: AttributeSliders | null = null;
 
-  constructor(private readonly model: FaceModel, private readonly button: HTMLButtonElement, private readonly status: StatusLine) {
+  constructor(readonly model: FaceModel, private readonly button: HTMLButtonElement, private readonly status: StatusLine) {
     this.grid = new FaceGrid(byId('faces'), { onSelect: (face) => void this.openFace({ seed: face.seed!, morph: null }, true) });
     this.view = new FaceView(faceViewElements(), model, (link) => this.setAddress(link, false));
     button.addEventListener('click', () => this.generate().catch((err) => this.status.showError(message(err))));
@@ -104,11 +105,23 @@ class HomePage {
       { root: byId('attributes'), list: byId('attribute-list'), reset: byId('attributes-reset') },
       directions.attributes,
       () => void this.view.redraw(),
-      () => { if (this.view.isOpen) this.setAddress(this.view.link, false); },
+      () => { if (this.view.isOpen && !this.view.fromPhoto) this.setAddress(this.view.link, false); },
     );
     sliders.set(sliders.readFrom(new URL(location.href)));
     this.view.adjust = (z) => sliders.apply(z);
     this.sliders = sliders;
+  }
+
+  /** "Start from your photo": the projection opens in the face view (unedited; the address keeps no photo). */
+  attachPhotoStart(): void {
+    new PhotoStart({
+      input: byId('own-photo'), status: byId('own-photo-status'), photo: byId('own-photo-crop'),
+      projection: byId('own-photo-projection'), result: byId('own-photo-result'), distance: byId('own-photo-distance'),
+    }, this.model, (z) => {
+      this.setAddress(null, false);
+      void this.view.openLatent(z, 'Your photo, projected').then(() => byId('face-title').scrollIntoView({ block: 'nearest', behavior: 'smooth' }));
+    });
+    byId('own-photo-panel').hidden = false;
   }
 
   async openFace(link: FaceLink, push: boolean): Promise<void> {
@@ -170,6 +183,7 @@ async function main(): Promise<void> {
     const { directions, reason } = await loadDirections(artifacts, model.zDim).catch((err: unknown) => ({ directions: null, reason: message(err) }));
     if (directions) page.attachSliders(directions);
     else byId('attributes-note').textContent = reason ?? '';
+    page.attachPhotoStart();
     await page.generate();
     if (link) await page.openFace(link, false);
   } catch (err) {
