@@ -41,7 +41,7 @@ async function main(): Promise<void> {
       steps: { type: 'string' }, width: { type: 'string' }, limit: { type: 'string' }, samples: { type: 'string' },
       'eval-faces': { type: 'string' }, 'descriptor-faces': { type: 'string' }, 'no-detect': { type: 'boolean' },
       'no-manifest': { type: 'boolean' }, seed: { type: 'string' }, 'print-only': { type: 'boolean' },
-      'projection-photos': { type: 'string' }, 'projection-steps': { type: 'string' }, 'projection-only': { type: 'boolean' },
+      'projection-photos': { type: 'string' }, 'projection-steps': { type: 'string' }, 'projection-starts': { type: 'string' }, 'projection-features': { type: 'string' }, 'projection-only': { type: 'boolean' },
     },
   });
   const generatorJson = resolve(a.generator ?? join(root, 'public/models/generator.json'));
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const cacheDir = join(root, 'node_modules/.cache/facegan-directions');
   const projectionPhotos = num(a['projection-photos'], 20);
   const project = async () => {
-    const p = await measureProjection(generatorJson, dataDir, cacheDir, projectionPhotos, 100, num(a['projection-steps'], 150));
+    const p = await measureProjection(generatorJson, dataDir, cacheDir, projectionPhotos, 100, num(a['projection-steps'], 150), 1, num(a['projection-starts'], 64), num(a['projection-features'], 1));
     console.error(`projection of ${p.photos} held-out photos: descriptor distance ${p.projected.toFixed(3)} vs best of ${p.randomSamples} random ${p.bestRandom.toFixed(3)}; closer for ${(p.closerShare * 100).toFixed(0)}%`);
     return p;
   };

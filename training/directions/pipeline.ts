@@ -298,6 +298,8 @@ export async function runDirections(opts: DirectionsOptions): Promise<Directions
 export interface ProjectionMeasure {
   photos: number;
   steps: number;
+  candidates: number;
+  featureWeight: number;
   /** Mean face-descriptor distance, photo to its projection. */
   projected: number;
   /** Mean over photos of the smallest distance to any of `randomSamples` random faces. */
@@ -312,7 +314,7 @@ export interface ProjectionMeasure {
  * page's projection (src/lib/projection.ts) and compare face-descriptor
  * distances with the best of `randomSamples` random faces per photo.
  */
-export async function measureProjection(generatorJson: string, dataDir: string, cacheDir: string, photos: number, randomSamples = 100, steps = 150, seed = 1): Promise<ProjectionMeasure> {
+export async function measureProjection(generatorJson: string, dataDir: string, cacheDir: string, photos: number, randomSamples = 100, steps = 150, seed = 1, candidates = 64, featureWeight = 1): Promise<ProjectionMeasure> {
   const { projectPhotos } = await import('../../src/lib/projection.ts');
   const g = await loadModelFile(generatorJson);
   const dPath = join(dirname(generatorJson), 'discriminator.json');
@@ -323,7 +325,7 @@ export async function measureProjection(generatorJson: string, dataDir: string, 
   // Every 37th held-out photo: different people, spread over the set.
   const picks = Array.from({ length: Math.min(photos, held.files.length) }, (_, i) => (i * 37) % held.files.length);
   const targets = picks.map((i) => Float32Array.from(held.pixels.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 127.5 - 1));
-  const { reconstructions } = await projectPhotos(g, d, targets, { steps, seed });
+  const { reconstructions } = await projectPhotos(g, featureWeight > 0 ? d : null, targets, { steps, seed, candidates, featureWeight });
   const random = await generate(g, sampleLatents(new Rng(seed * 31 + 5), randomSamples, zDim), zDim);
   const flat = new Float32Array(targets.length * PIXELS);
   targets.forEach((t, i) => flat.set(t, i * PIXELS));
@@ -343,5 +345,5 @@ export async function measureProjection(generatorJson: string, dataDir: string, 
     if (p < best) closer++;
   }
   const n = targets.length;
-  return { photos: n, steps, projected: projected / n, bestRandom: bestRandom / n, randomSamples, closerShare: closer / n };
+  return { photos: n, steps, candidates, featureWeight, projected: projected / n, bestRandom: bestRandom / n, randomSamples, closerShare: closer / n };
 }
