@@ -25,7 +25,8 @@ export function table(d: DirectionsFile): string[] {
   for (const a of d.attributes) {
     const end = a.steps[a.steps.length - 1];
     const start = a.steps[0];
-    lines.push(`| ${a.name}${a.orthogonalTo.length ? ` (⟂ ${a.orthogonalTo.join(', ')})` : ''} | ${pct(a.classifierAccuracy)} | ${pct(a.majorityRate)} | ${pct(a.separability)} | ${pct(a.flipRate)} | ${pct(a.detectedBothEnds)} | ${end.othersMoved.toFixed(3)} | ${start.descriptorDistance?.toFixed(3) ?? '-'} / ${end.descriptorDistance?.toFixed(3) ?? '-'} |`);
+    const cos = Object.entries(a.cosine ?? {}).map(([k, v]) => `cos ${k} ${v.toFixed(2)}`).join(', ');
+    lines.push(`| ${a.name}${a.orthogonalTo.length ? ` (⟂ ${a.orthogonalTo.join(', ')})` : ''}${cos ? `<br><small>${cos}${a.orthogonalFlipRate !== undefined ? `; orthogonalised: flip ${pct(a.orthogonalFlipRate)}` : ''}</small>` : ''} | ${pct(a.classifierAccuracy)} | ${pct(a.majorityRate)} | ${pct(a.separability)} | ${pct(a.flipRate)} | ${pct(a.detectedBothEnds)} | ${end.othersMoved.toFixed(3)} | ${start.descriptorDistance?.toFixed(3) ?? '-'} / ${end.descriptorDistance?.toFixed(3) ?? '-'} |`);
   }
   const p = d.projection as { photos: number; projected: number; bestRandom: number; randomSamples: number; closerShare: number } | undefined;
   if (p) lines.push('', `Projection of ${p.photos} held-out photos: descriptor distance ${p.projected.toFixed(3)} to their projection vs ${p.bestRandom.toFixed(3)} to the best of ${p.randomSamples} random faces; projection closer for ${pct(p.closerShare)} of photos.`);

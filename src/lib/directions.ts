@@ -37,6 +37,10 @@ export interface AttributeDirection {
   positiveRate: number;
   /** Attributes this direction was made orthogonal to. */
   orthogonalTo: string[];
+  /** Cosine of the fitted direction with the entangled ones (Male, Young), before any orthogonalisation. */
+  cosine?: Record<string, number>;
+  /** Flip rate of the orthogonalised direction, when one was tried and not kept. */
+  orthogonalFlipRate?: number;
   /** Share of random faces whose decision goes from negative at -range to positive at +range. */
   flipRate: number;
   /** Share of those faces still detected as a face at both ends. */

@@ -202,12 +202,14 @@ export async function runDirections(opts: DirectionsOptions): Promise<Directions
     const others = own === -1 ? ENTANGLED : ENTANGLED.slice(0, own);
     const basis = others.map((n) => byName.get(n)?.fit?.direction).filter((d): d is Float64Array => !!d);
     const entangledWith = others.filter((n, i) => basis[i] && Math.abs(dot(f.fit!.direction, basis[i])) > COS_ENTANGLED);
+    const cosine = Object.fromEntries(others.map((n, i) => [n, basis[i] ? Math.round(dot(f.fit!.direction, basis[i]) * 1000) / 1000 : NaN]));
     let flip: number;
+    let orthogonalFlipRate: number | undefined;
     if (entangledWith.length) {
       const ortho = orthogonalise(f.fit.direction, entangledWith.map((n) => byName.get(n)!.fit!.direction));
       const fo = await flipOf(ortho, f.a);
       if (fo >= opts.minFlip) { dir = ortho; orthogonalTo = entangledWith; flip = fo; }
-      else flip = await flipOf(dir, f.a);
+      else { flip = await flipOf(dir, f.a); orthogonalFlipRate = fo; }
     } else flip = await flipOf(dir, f.a);
     if (flip < opts.minFlip) {
       rejected.push({ ...common, separability: f.fit.accuracy, flipRate: flip, reason: `the slider flips the classifier's decision for only ${(flip * 100).toFixed(0)}% of faces (needs ${opts.minFlip * 100}%)` });
@@ -253,7 +255,7 @@ export async function runDirections(opts: DirectionsOptions): Promise<Directions
     const entry: AttributeDirection = {
       name: f.name, key: attributeKey(f.name), vector: Array.from(dir, (v) => Math.round(v * 1e6) / 1e6),
       classifierAccuracy: accuracy[f.a], majorityRate: majority[f.a], separability: f.fit.accuracy,
-      positiveRate: f.positiveRate, orthogonalTo, flipRate: flip, detectedBothEnds: detected, steps,
+      positiveRate: f.positiveRate, orthogonalTo, cosine, ...(orthogonalFlipRate === undefined ? {} : { orthogonalFlipRate }), flipRate: flip, detectedBothEnds: detected, steps,
     };
     // renormalise after rounding
     const norm = Math.hypot(...entry.vector);
