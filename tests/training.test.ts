@@ -161,7 +161,7 @@ describe('bad input', () => {
     const data = await loadDataset(dir, { cacheDir: tmp('cut-cache') });
     expect(data.files).toEqual(good);
     expect(data.skipped.map((s) => s.file)).toEqual(['cut.jpg']);
-    expect(data.skipped[0].reason).toMatch(/premature end/i);
+    expect(data.skipped[0].reason).toMatch(/^damaged or cut short \(.+\)$/);
   });
 
   it('stops on a NaN loss with a clear error', async () => {

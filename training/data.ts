@@ -68,6 +68,18 @@ export interface LoadOptions {
   concurrency?: number;
 }
 
+/**
+ * One readable line for a file sharp could not decode. libvips reports a cut-off file as a warning that
+ * failOn turns into an error, worded differently by thread and codec ("premature end of JPEG image",
+ * "Warning treated as error due to failOn", "truncated"), so those all read as one reason.
+ */
+export function decodeFailure(err: Error): string {
+  const lines = err.message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const detail = lines.find((l) => !/^warning treated as error/i.test(l)) ?? lines[0] ?? 'unknown error';
+  if (/premature end|truncat|failOn|unexpected end/i.test(err.message)) return `damaged or cut short (${detail})`;
+  return detail;
+}
+
 export async function loadDataset(dir: string, opts: LoadOptions): Promise<Dataset> {
   const all = listImages(dir);
   const { train, heldOut } = splitFiles(all, readIdentities(dir));
@@ -90,7 +102,7 @@ export async function loadDataset(dir: string, opts: LoadOptions): Promise<Datas
       try {
         decoded[i] = await decodeOne(join(dir, files[i]));
       } catch (err) {
-        skipped.push({ file: files[i], reason: (err as Error).message.split('\n')[0] });
+        skipped.push({ file: files[i], reason: decodeFailure(err as Error) });
       }
       opts.onProgress?.(++done, files.length);
     }
