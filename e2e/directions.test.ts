@@ -77,8 +77,11 @@ for (const backend of ['webgl', 'wasm'] as const) {
       await page.waitForTimeout(300);
       expect(meanDiff(edited, await pixels(page))).toBeLessThan(1);
 
+      const beforeReset = await frames(page);
       await page.click('#attributes-reset');
       await page.waitForFunction((k) => !new URL(location.href).searchParams.has(k!), key);
+      // The redraw is asynchronous (software WebGL is slow here): wait for the frame, not a fixed time.
+      await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > n, beforeReset);
       await page.waitForTimeout(300);
       expect(meanDiff(plain, await pixels(page))).toBeLessThan(1);
       expect(problems.foreignRequests).toEqual([]);
