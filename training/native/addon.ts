@@ -32,7 +32,10 @@ export interface NativeAddon {
   batchNormGradStats(x: Float32Array, dy: Float32Array, channels: number, mean: Float32Array, sumDy: Float64Array, sumDyXmu: Float64Array): void;
   /** Threads of the addon's pool (OpenBLAS itself stays single-threaded inside it). */
   setThreads(n: number): void;
-  info(): { blasConfig: string; threads: number };
+  /** Convolutions on oneDNN (where it was compiled in) or on OpenBLAS. */
+  useOneDnn(on: boolean): void;
+  /** oneDNN: its version where compiled in, else ""; convPath: the library convolutions run on now. */
+  info(): { blasConfig: string; threads: number; oneDnn: string; convPath: string };
 }
 
 export type AddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
