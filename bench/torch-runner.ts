@@ -24,10 +24,17 @@ export class TorchRunner {
   private failure: Error | null = null;
   private readonly failed: Promise<never>;
   version = '';
+  /** Which path PyTorch's transposed convolutions take (torch_dcgan.py's PATH). */
+  path = '';
 
   constructor() {
     const python = pythonPath();
-    this.proc = spawn(python, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // OPENBLAS_CORETYPE=Haswell (set on this machine) would hold OpenBLAS to AVX2 and understate the sgemm peak.
+    const env = { ...process.env };
+    delete env.OPENBLAS_CORETYPE;
+    // The same OpenMP wait policy as the native backend's oneDNN threads (training/native/addon.ts).
+    env.OMP_WAIT_POLICY ??= 'passive';
+    this.proc = spawn(python, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env });
     this.proc.stderr.on('data', (chunk: Buffer) => { this.stderr += chunk.toString(); });
     this.proc.stdin.on('error', () => { /* a dead child: reported through `failed` */ });
     this.failed = new Promise<never>((_, reject) => {
@@ -48,9 +55,18 @@ export class TorchRunner {
     if (this.failure) throw this.failure;
     const reply = Promise.race([new Promise<string>((resolve) => this.lines.once('line', resolve)), this.failed]);
     this.proc.stdin.write(`${JSON.stringify({ width, batch, steps })}\n`);
-    const parsed = JSON.parse(await reply) as { seconds: number; torch: string };
+    const parsed = JSON.parse(await reply) as { seconds: number; torch: string; path: string };
     this.version = parsed.torch;
+    this.path = parsed.path;
     return parsed.seconds;
+  }
+
+  /** GFLOP/s of torch.matmul on n x n float32 matrices with PyTorch's 2 threads (best of `repeats`): the sgemm peak. */
+  async sgemm(n = 2048, repeats = 5): Promise<number> {
+    if (this.failure) throw this.failure;
+    const reply = Promise.race([new Promise<string>((resolve) => this.lines.once('line', resolve)), this.failed]);
+    this.proc.stdin.write(`${JSON.stringify({ sgemm: n, repeats })}\n`);
+    return (JSON.parse(await reply) as { gflops: number }).gflops;
   }
 
   /** The last line of the child's error output: "No module named 'torch'" and the like. */

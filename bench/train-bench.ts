@@ -5,7 +5,10 @@
  * and one PyTorch step alternately, `steps` times each, so that both see the
  * same machine load. One JSON line per configuration on stdout.
  * `--backend webgpu` (Dawn) or any other trainer backend is started as
- * `npm run train -- --backend` starts it; `--no-torch` leaves PyTorch out.
+ * `npm run train -- --backend` starts it; `--no-torch` leaves PyTorch out;
+ * `--no-onednn` keeps the native convolutions on OpenBLAS. With PyTorch it
+ * also measures the sgemm peak (torch.matmul 2048^3, 2 threads) in the same
+ * run and reports the step's GFLOP/s against it.
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -24,6 +27,8 @@ const { values: opts } = parseArgs({
     steps: { type: 'string', default: '3' },
     backend: { type: 'string', default: 'native' },
     'no-torch': { type: 'boolean', default: false },
+    /** Convolutions on OpenBLAS even where oneDNN is built in (native backend). */
+    'no-onednn': { type: 'boolean', default: false },
   },
 });
 
@@ -39,6 +44,7 @@ const steps = positiveInt('steps', opts.steps!);
 
 async function chooseBackend(wanted: string): Promise<string> {
   if (wanted === 'native') {
+    if (opts['no-onednn']) process.env.FACEGAN_NO_ONEDNN = '1';
     const reg = await registerNativeBackend();
     if (!reg.ok) {
       console.error(`native backend unavailable (${reg.reason}); measuring cpu instead`);
@@ -62,7 +68,7 @@ async function timeStep(trainer: GanTrainer, real: tf.Tensor4D, z: tf.Tensor2D):
   return (performance.now() - t0) / 1000;
 }
 
-async function benchWidth(backend: string, width: number, torch: TorchRunner | null) {
+async function benchWidth(backend: string, width: number, torch: TorchRunner | null, sgemmPeak: number | null) {
   const gan = buildGan(modelConfig('dcgan', width));
   const trainer = new GanTrainer(gan.generator, gan.discriminator);
   const real = tf.randomUniform([batch, 64, 64, 3], -1, 1) as tf.Tensor4D;
@@ -92,14 +98,17 @@ async function benchWidth(backend: string, width: number, torch: TorchRunner | n
   trainer.dispose();
   gan.generator.dispose();
   gan.discriminator.dispose();
+  const gflops = (imagesPerS * flops) / 1e9;
   return {
     width, batch, backend,
     images_per_s: round(imagesPerS),
-    gflops: round((imagesPerS * flops) / 1e9),
+    gflops: round(gflops),
+    ...(sgemmPeak ? { sgemm_peak_gflops: round(sgemmPeak), of_peak: round(gflops / sgemmPeak) } : {}),
     torch_images_per_s: torchImagesPerS && round(torchImagesPerS),
     ratio: torchImagesPerS && round(imagesPerS / torchImagesPerS),
     steps,
-    ...(torchNote || !torch ? { torch: `unavailable: ${torchNote ?? 'disabled with --no-torch'}` } : { torch: torch.version }),
+    ...(torchNote || !torch ? { torch: `unavailable: ${torchNote ?? 'disabled with --no-torch'}` }
+      : { torch: torch.version, torch_path: torch.path }),
   };
 }
 
@@ -109,8 +118,20 @@ const round = (x: number) => Math.round(x * 100) / 100;
 tf.env().set('PROD', true);
 const backend = await chooseBackend(opts.backend!);
 let torch: TorchRunner | null = opts['no-torch'] ? null : new TorchRunner();
+// The machine's sgemm peak (torch.matmul 2048^3, 2 threads), measured in this run, before and after
+// each width; the best reading is what the step's GFLOP/s is read against.
+let sgemmPeak: number | null = null;
+const measurePeak = async () => {
+  if (!torch) return;
+  try {
+    sgemmPeak = Math.max(sgemmPeak ?? 0, await torch.sgemm());
+  } catch (err) {
+    console.error(`sgemm peak not measured: ${err instanceof Error ? err.message : String(err)}`);
+  }
+};
+await measurePeak();
 for (const width of widths) {
-  const result = await benchWidth(backend, width, torch);
+  const result = await benchWidth(backend, width, torch, sgemmPeak);
   if (result.torch_images_per_s === null && torch) {
     torch.close();
     torch = null;

@@ -1,9 +1,11 @@
 // Builds the native training kernels (run by `npm install` as postinstall).
 // It never fails the install: where the addon cannot build (no compiler, no
 // OpenBLAS, no Node headers) it writes why to native/build/UNAVAILABLE and the
-// trainer falls back to the other backends, quoting that reason.
+// trainer falls back to the other backends, quoting that reason. Where oneDNN
+// (Debian's libdnnl-dev) is installed its convolutions are compiled in; if that
+// build fails, the addon is built again on OpenBLAS alone.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +34,17 @@ function findNodeDir() {
 }
 
 const addonPath = join(buildDir, 'Release', 'facegan_native.node');
+/** Written after a build: which convolution library it compiled in ("onednn" or "openblas"). */
+const flavourFile = join(buildDir, 'CONV_LIBRARY');
+
+/** oneDNN's header and shared library, where Debian's libdnnl-dev puts them (or FACEGAN_NO_ONEDNN_BUILD to skip it). */
+function haveOneDnn() {
+  if (process.env.FACEGAN_NO_ONEDNN_BUILD) return false;
+  const header = ['/usr/include/oneapi/dnnl/dnnl.hpp', '/usr/local/include/oneapi/dnnl/dnnl.hpp'].some((p) => existsSync(p));
+  const lib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib']
+    .some((d) => existsSync(join(d, 'libdnnl.so')));
+  return header && lib;
+}
 
 /** Every later `npm install` runs this again: skip the compile when nothing changed since the last build. */
 function upToDate() {
@@ -39,6 +52,8 @@ function upToDate() {
   const sources = [join(here, 'binding.gyp'), fileURLToPath(import.meta.url),
     ...readdirSync(join(here, 'src')).map((f) => join(here, 'src', f))];
   const built = statSync(addonPath).mtimeMs;
+  const flavour = existsSync(flavourFile) ? readFileSync(flavourFile, 'utf8').trim() : '';
+  if (flavour !== (haveOneDnn() ? 'onednn' : 'openblas')) return false;
   return sources.every((f) => statSync(f).mtimeMs < built);
 }
 
@@ -63,14 +78,23 @@ function build() {
   const nodeDir = findNodeDir();
   const args = [nodeGyp, 'rebuild', '--jobs=2', ...(nodeDir ? [`--nodedir=${nodeDir}`] : [])];
   rmSync(reasonFile, { force: true });
-  const run = spawnSync(process.execPath, args, { cwd: here, encoding: 'utf8' });
+  const gyp = (onednn) => spawnSync(process.execPath, [...args, '--', `-Dfacegan_onednn=${onednn ? 1 : 0}`],
+    { cwd: here, encoding: 'utf8' });
+  let onednn = haveOneDnn();
+  let run = gyp(onednn);
+  if (run.status !== 0 && onednn) {
+    console.warn('facegan: building the native kernels with oneDNN failed; building them on OpenBLAS alone');
+    onednn = false;
+    run = gyp(false);
+  }
   if (run.status !== 0) {
     const log = `${run.stdout ?? ''}\n${run.stderr ?? ''}`;
     const hint = /cblas\.h|lopenblas/.test(log) ? ' (install Debian package libopenblas-dev)' : '';
     const lastError = log.split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' | ');
     fail(`node-gyp failed${hint}: ${lastError || run.error?.message || `exit ${run.status}`}`);
   }
-  console.log('facegan: native training backend built');
+  writeFileSync(flavourFile, `${onednn ? 'onednn' : 'openblas'}\n`);
+  console.log(`facegan: native training backend built (convolutions on ${onednn ? 'oneDNN' : 'OpenBLAS'})`);
 }
 
 build();

@@ -70,8 +70,15 @@ describe.skipIf(!registration.ok)(suiteName, () => {
   it('registers once and describes its BLAS', async () => {
     const again = await registerNativeBackend();
     expect(again).toBe(registration);
-    if (registration.ok) expect(registration.detail).toMatch(/OpenBLAS [\d.]+, \d+ threads?/);
+    if (registration.ok) expect(registration.detail).toMatch(/^(oneDNN [\d.]+ convolutions, )?OpenBLAS [\d.]+, \d+ threads?$/);
+    const info = loadAddon().ok ? (loadAddon() as { addon: import('../training/native/addon.ts').NativeAddon }).addon.info() : null;
+    if (registration.ok && info?.convPath.startsWith('oneDNN')) expect(registration.detail).toContain(`${info.oneDnn} convolutions`);
   });
+
+  // Convolutions run on oneDNN where it was compiled in, and on OpenBLAS (its fallback) always: both are checked.
+  const addonInfo = loadAddon();
+  const convPaths = addonInfo.ok && addonInfo.addon.info().oneDnn ? [true, false] : [false];
+  const onPath = (useOneDnn: boolean) => { if (addonInfo.ok) addonInfo.addon.useOneDnn(useOneDnn); };
 
   const convCases: [string, number[], number[], number | [number, number], 'same' | 'valid' | number][] = [
     ['3x3 stride 1 same, odd sizes, batch 1', [1, 7, 9, 3], [3, 3, 3, 5], 1, 'same'],
@@ -79,13 +86,23 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     ['3x3 stride 2 valid, odd sizes', [3, 9, 7, 2], [3, 3, 2, 3], 2, 'valid'],
     ['1x1 valid', [1, 5, 5, 1], [1, 1, 1, 2], 1, 'valid'],
     ['5x3 strides [2, 1] explicit pad 1', [2, 6, 5, 3], [5, 3, 3, 4], [2, 1], 1],
+    ['4x4 stride 2 valid, even size (last row unread), 12 -> 20 channels, batch 3', [3, 10, 9, 12], [4, 4, 12, 20], 2, 'valid'],
+    ['4x4 stride 2 same, 36 -> 17 channels, batch 1', [1, 6, 6, 36], [4, 4, 36, 17], 2, 'same'],
   ];
-  for (const [label, xShape, wShape, strides, pad] of convCases) {
-    it(`conv2d ${label}: forward and gradients`, async () => {
-      cpuFallbacks.clear();
-      await expectSameWithGrads([xShape, wShape], (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad), label);
-      expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
-    });
+  for (const useOneDnn of convPaths) {
+    const path = useOneDnn ? 'oneDNN' : 'OpenBLAS';
+    for (const [label, xShape, wShape, strides, pad] of convCases) {
+      it(`conv2d ${label} on ${path}: forward and gradients`, async () => {
+        onPath(useOneDnn);
+        cpuFallbacks.clear();
+        try {
+          await expectSameWithGrads([xShape, wShape], (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad), label);
+        } finally {
+          onPath(true);
+        }
+        expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
+      });
+    }
   }
 
   it('dilated conv2d (forward: tfjs-core has no gradient for dilation > 1)', async () => {
@@ -109,16 +126,22 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     ['4x4 stride 2 same (DCGAN)', [2, 4, 4, 6], [4, 4, 3, 6], 2, 'same'],
     ['3x3 stride 2 valid, odd sizes, batch 1', [1, 3, 5, 2], [3, 3, 4, 2], 2, 'valid'],
     ['3x3 stride 1 same', [1, 5, 5, 3], [3, 3, 2, 3], 1, 'same'],
+    ['4x4 stride 2 same, 20 -> 9 channels, batch 3', [3, 4, 5, 20], [4, 4, 9, 20], 2, 'same'],
   ];
-  for (const [label, xShape, wShape, stride, pad] of deconvCases) {
-    it(`conv2dTranspose ${label}: forward and gradients`, async () => {
+  for (const useOneDnn of convPaths) for (const [label, xShape, wShape, stride, pad] of deconvCases) {
+    it(`conv2dTranspose ${label} on ${useOneDnn ? 'oneDNN' : 'OpenBLAS'}: forward and gradients`, async () => {
+      onPath(useOneDnn);
       const [, h, w] = xShape;
       const [kh, kw, outC] = wShape;
       const size = (n: number, k: number) => (pad === 'same' ? n * stride : (n - 1) * stride + k);
       const outShape: [number, number, number, number] = [xShape[0], size(h, kh), size(w, kw), outC];
       cpuFallbacks.clear();
-      await expectSameWithGrads([xShape, wShape], (x, f) =>
-        tf.conv2dTranspose(x as tf.Tensor4D, f as tf.Tensor4D, outShape, stride, pad), label);
+      try {
+        await expectSameWithGrads([xShape, wShape], (x, f) =>
+          tf.conv2dTranspose(x as tf.Tensor4D, f as tf.Tensor4D, outShape, stride, pad), label);
+      } finally {
+        onPath(true);
+      }
       expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
     });
   }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "conv_dnnl.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -291,13 +292,28 @@ napi_value JsSetThreads(napi_env env, napi_callback_info info) {
   });
 }
 
+// useOneDnn(on): convolutions on oneDNN (where compiled in) or on OpenBLAS.
+napi_value JsUseOneDnn(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args a(env, info, 1);
+    bool on;
+    Check(env, napi_get_value_bool(env, a.values[0], &on));
+    SetUseDnnl(on);
+  });
+}
+
 napi_value JsInfo(napi_env env, napi_callback_info) {
-  napi_value out = nullptr, config, threads;
+  napi_value out = nullptr, config, threads, conv, dnnl;
   napi_create_object(env, &out);
   napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &config);
   napi_create_int32(env, ThreadCount(), &threads);
+  const std::string version = DnnlVersion();
+  napi_create_string_utf8(env, version.c_str(), NAPI_AUTO_LENGTH, &dnnl);
+  napi_create_string_utf8(env, UseDnnl() ? version.c_str() : "OpenBLAS", NAPI_AUTO_LENGTH, &conv);
   napi_set_named_property(env, out, "blasConfig", config);
   napi_set_named_property(env, out, "threads", threads);
+  napi_set_named_property(env, out, "oneDnn", dnnl);
+  napi_set_named_property(env, out, "convPath", conv);
   return out;
 }
 
@@ -316,6 +332,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"activationGrad", nullptr, JsActivationGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"batchNormGradStats", nullptr, JsBatchNormGradStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, JsSetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"useOneDnn", nullptr, JsUseOneDnn, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, JsInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -1,11 +1,13 @@
 // NHWC convolutions as im2col / col2im around OpenBLAS' sgemm. Filters use
 // TensorFlow's HWIO layout, so a filter is already the [kh*kw*ci, co] matrix
 // that multiplies an im2col row: no transposes or copies of the weights.
+#include "conv_dnnl.h"
 #include "kernels.h"
 #include "parallel.h"
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -122,7 +124,12 @@ void Col2ImAdd(const ConvShape& s, const float* cols, int n0, int count, float* 
 
 size_t ImageSize(int h, int w, int c) { return size_t(h) * w * c; }
 
+bool useDnnl = DnnlAvailable() && std::getenv("FACEGAN_NO_ONEDNN") == nullptr;
+
 }  // namespace
+
+bool UseDnnl() { return useDnnl; }
+void SetUseDnnl(bool on) { useDnnl = on && DnnlAvailable(); }
 
 // Each thread takes a slice of the batch and runs it in chunks through its
 // own im2col buffer and a single-threaded sgemm.
@@ -139,6 +146,7 @@ void ForImageChunks(const ConvShape& s, F body) {
 }
 
 void Conv2D(const ConvShape& s, const float* x, const float* filter, float* y) {
+  if (useDnnl && DnnlConv2D(s, x, filter, y)) return;
   const int k = s.PatchSize();
   ForImageChunks(s, [&](int n0, int count, float* cols, int) {
     Im2Col(s, x, n0, count, cols);
@@ -148,6 +156,7 @@ void Conv2D(const ConvShape& s, const float* x, const float* filter, float* y) {
 }
 
 void Conv2DBackpropInput(const ConvShape& s, const float* dy, const float* filter, float* dx) {
+  if (useDnnl && DnnlConv2DBackpropInput(s, dy, filter, dx)) return;
   const int k = s.PatchSize();
   ForImageChunks(s, [&](int n0, int count, float* cols, int) {
     std::memset(dx + size_t(n0) * ImageSize(s.inH, s.inW, s.inC), 0, sizeof(float) * count * ImageSize(s.inH, s.inW, s.inC));
@@ -158,6 +167,7 @@ void Conv2DBackpropInput(const ConvShape& s, const float* dy, const float* filte
 }
 
 void Conv2DBackpropFilter(const ConvShape& s, const float* x, const float* dy, float* dfilter) {
+  if (useDnnl && DnnlConv2DBackpropFilter(s, x, dy, dfilter)) return;
   const int k = s.PatchSize();
   const size_t size = size_t(k) * s.outC;
   // Thread 0 accumulates straight into dfilter, the others into partial sums added at the end.

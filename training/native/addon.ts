@@ -32,7 +32,10 @@ export interface NativeAddon {
   batchNormGradStats(x: Float32Array, dy: Float32Array, channels: number, mean: Float32Array, sumDy: Float64Array, sumDyXmu: Float64Array): void;
   /** Threads of the addon's pool (OpenBLAS itself stays single-threaded inside it). */
   setThreads(n: number): void;
-  info(): { blasConfig: string; threads: number };
+  /** Convolutions on oneDNN (where it was compiled in) or on OpenBLAS. */
+  useOneDnn(on: boolean): void;
+  /** oneDNN: its version where compiled in, else ""; convPath: the library convolutions run on now. */
+  info(): { blasConfig: string; threads: number; oneDnn: string; convPath: string };
 }
 
 export type AddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
@@ -53,6 +56,10 @@ function tryLoad(): AddonLoad {
   if (existsSync(reasonFile)) return { ok: false, reason: `native kernels were not built: ${readFileSync(reasonFile, 'utf8').trim()}` };
   if (!existsSync(ADDON_PATH)) return { ok: false, reason: 'native kernels are not built (run `node native/build.mjs`)' };
   try {
+    // oneDNN's OpenMP threads would otherwise spin between convolutions, taking the core that the addon's own
+    // pool needs for the element-wise kernels (measured: ~40% more CPU time per step). libgomp reads this when
+    // the addon loads it; a value set by the user wins.
+    process.env.OMP_WAIT_POLICY ??= 'passive';
     const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
     return { ok: true, addon };
   } catch (err) {

@@ -2,6 +2,8 @@
  * The native CPU training backend for the Node trainer. registerNativeBackend()
  * is idempotent and never throws: where the addon is not built (no compiler
  * or OpenBLAS at install time) it says why, and the trainer uses wasm or cpu.
+ * Its detail names the convolution library: oneDNN where it was compiled in
+ * (FACEGAN_NO_ONEDNN=1 keeps them on OpenBLAS), OpenBLAS otherwise.
  */
 import '@tensorflow/tfjs-backend-cpu'; // the cpu kernels must be registered before they are copied
 import { loadAddon } from './addon.ts';
@@ -12,9 +14,11 @@ export type NativeRegistration = { ok: true; name: 'native'; detail: string } | 
 
 let registration: NativeRegistration | null = null;
 
-function describe(blasConfig: string, threads: number): string {
+/** e.g. "oneDNN 2.6.3 convolutions, OpenBLAS 0.3.21, 2 threads" or "OpenBLAS 0.3.21, 2 threads". */
+export function describe(blasConfig: string, threads: number, convPath = 'OpenBLAS'): string {
   const version = /OpenBLAS\s+([\d.]+)/.exec(blasConfig)?.[1];
-  return `${version ? `OpenBLAS ${version}` : blasConfig.trim()}, ${threads} thread${threads === 1 ? '' : 's'}`;
+  const conv = convPath.startsWith('oneDNN') ? `${convPath} convolutions, ` : '';
+  return `${conv}${version ? `OpenBLAS ${version}` : blasConfig.trim()}, ${threads} thread${threads === 1 ? '' : 's'}`;
 }
 
 export async function registerNativeBackend(): Promise<NativeRegistration> {
@@ -27,8 +31,8 @@ export async function registerNativeBackend(): Promise<NativeRegistration> {
   try {
     registerBackendKernels(load.addon);
     registerNativeGradients(load.addon);
-    const { blasConfig, threads } = load.addon.info();
-    registration = { ok: true, name: NATIVE_BACKEND, detail: describe(blasConfig, threads) };
+    const { blasConfig, threads, convPath } = load.addon.info();
+    registration = { ok: true, name: NATIVE_BACKEND, detail: describe(blasConfig, threads, convPath) };
   } catch (err) {
     registration = { ok: false, reason: `native backend failed to register: ${err instanceof Error ? err.message : String(err)}` };
   }

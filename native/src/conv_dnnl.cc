@@ -1,0 +1,195 @@
+// Convolutions on oneDNN's primitives (AVX-512 kernels where the CPU has
+// them), compiled only where native/build.mjs found oneDNN's header and
+// library (FACEGAN_DNNL). Activations stay in tfjs' NHWC layout (oneDNN's
+// direct convolutions read and write it without reorders); filters come in
+// TensorFlow's HWIO and are reordered into the layout the primitive picked
+// (format_tag::any). Primitives are cached per shape. Any shape oneDNN
+// declines returns false, and the caller runs the OpenBLAS kernels instead.
+#include "conv_dnnl.h"
+
+#ifdef FACEGAN_DNNL
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <array>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "parallel.h"
+
+extern "C" void omp_set_num_threads(int);
+
+namespace facegan {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& Engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& Stream() {
+  static dnnl::stream stream(Engine());
+  return stream;
+}
+
+enum Kind { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
+
+struct Key {
+  std::array<int, 16> v;
+  bool operator<(const Key& o) const { return v < o.v; }
+};
+
+struct Entry {
+  memory::desc src, weights, dst;  // user layouts: nhwc, hwio
+  memory::desc primWeights;        // the layout the primitive wants
+  dnnl::primitive prim;
+  memory primWeightsMem;           // scratch for the reordered filter
+  dnnl::reorder toPrim;            // user filter -> primWeights (forward, backward data)
+  dnnl::reorder fromPrim;        // primWeights -> user filter (backward weights)
+  bool reorderWeights = false;
+};
+
+std::mutex cacheMutex;
+std::map<Key, std::unique_ptr<Entry>> cache;
+
+memory::dims Strides(const ConvShape& s) { return {s.strideH, s.strideW}; }
+memory::dims Dilates(const ConvShape& s) { return {s.dilH - 1, s.dilW - 1}; }
+memory::dims PadL(const ConvShape& s) { return {s.padTop, s.padLeft}; }
+memory::dims PadR(const ConvShape& s) {
+  // Right/bottom padding implied by the output size; oneDNN rounds the output size down, so a
+  // 'valid' convolution whose last rows are never read keeps padding 0.
+  const int h = (s.outH - 1) * s.strideH + (s.kH - 1) * s.dilH + 1 - s.inH - s.padTop;
+  const int w = (s.outW - 1) * s.strideW + (s.kW - 1) * s.dilW + 1 - s.inW - s.padLeft;
+  return {h > 0 ? h : 0, w > 0 ? w : 0};
+}
+
+dnnl::convolution_forward::primitive_desc ForwardPd(const ConvShape& s, const memory::desc& src,
+                                                     const memory::desc& weights, const memory::desc& dst) {
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
+                                    weights, dst, Strides(s), Dilates(s), PadL(s), PadR(s));
+  return dnnl::convolution_forward::primitive_desc(d, Engine());
+}
+
+Entry* Get(Kind kind, const ConvShape& s) {
+  const Key key{{int(kind), s.batch, s.inH, s.inW, s.inC, s.outH, s.outW, s.outC, s.kH, s.kW, s.strideH, s.strideW,
+                 s.dilH, s.dilW, s.padTop, s.padLeft}};
+  std::lock_guard<std::mutex> lock(cacheMutex);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.get();
+
+  auto e = std::make_unique<Entry>();
+  e->src = memory::desc({s.batch, s.inC, s.inH, s.inW}, dt::f32, tag::nhwc);
+  e->dst = memory::desc({s.batch, s.outC, s.outH, s.outW}, dt::f32, tag::nhwc);
+  e->weights = memory::desc({s.outC, s.inC, s.kH, s.kW}, dt::f32, tag::hwio);
+  const memory::desc anyWeights({s.outC, s.inC, s.kH, s.kW}, dt::f32, tag::any);
+  auto fwd = ForwardPd(s, e->src, anyWeights, e->dst);
+  if (kind == kForward) {
+    e->primWeights = fwd.weights_desc();
+    e->prim = dnnl::convolution_forward(fwd);
+  } else if (kind == kBackwardData) {
+    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, e->src, anyWeights, e->dst,
+                                            Strides(s), Dilates(s), PadL(s), PadR(s));
+    dnnl::convolution_backward_data::primitive_desc pd(d, Engine(), fwd);
+    e->primWeights = pd.weights_desc();
+    e->prim = dnnl::convolution_backward_data(pd);
+  } else {
+    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, e->src, anyWeights, e->dst,
+                                               Strides(s), Dilates(s), PadL(s), PadR(s));
+    dnnl::convolution_backward_weights::primitive_desc pd(d, Engine(), fwd);
+    e->primWeights = pd.diff_weights_desc();
+    e->prim = dnnl::convolution_backward_weights(pd);
+  }
+  e->reorderWeights = e->primWeights != e->weights;
+  if (e->reorderWeights) {
+    e->primWeightsMem = memory(e->primWeights, Engine());
+    if (kind == kBackwardWeights) {
+      e->fromPrim = dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), e->primWeights, Engine(), e->weights));
+    } else {
+      e->toPrim = dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), e->weights, Engine(), e->primWeights));
+    }
+  }
+  Entry* out = e.get();
+  cache.emplace(key, std::move(e));
+  return out;
+}
+
+memory Wrap(const memory::desc& d, const float* p) { return memory(d, Engine(), const_cast<float*>(p)); }
+
+template <typename F>
+bool Guarded(F body) {
+  try {
+    omp_set_num_threads(ThreadCount());
+    body();
+    Stream().wait();
+    return true;
+  } catch (const dnnl::error& err) {
+    static bool warned = false;
+    if (!warned) std::fprintf(stderr, "facegan: oneDNN declined a convolution (%s); using OpenBLAS for it\n", err.what());
+    warned = true;
+    return false;
+  }
+}
+
+}  // namespace
+
+bool DnnlAvailable() { return true; }
+
+std::string DnnlVersion() {
+  const dnnl_version_t* v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
+bool DnnlConv2D(const ConvShape& s, const float* x, const float* filter, float* y) {
+  return Guarded([&] {
+    Entry* e = Get(kForward, s);
+    memory w = Wrap(e->weights, filter);
+    if (e->reorderWeights) {
+      e->toPrim.execute(Stream(), w, e->primWeightsMem);
+      w = e->primWeightsMem;
+    }
+    e->prim.execute(Stream(), {{DNNL_ARG_SRC, Wrap(e->src, x)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, Wrap(e->dst, y)}});
+  });
+}
+
+bool DnnlConv2DBackpropInput(const ConvShape& s, const float* dy, const float* filter, float* dx) {
+  return Guarded([&] {
+    Entry* e = Get(kBackwardData, s);
+    memory w = Wrap(e->weights, filter);
+    if (e->reorderWeights) {
+      e->toPrim.execute(Stream(), w, e->primWeightsMem);
+      w = e->primWeightsMem;
+    }
+    e->prim.execute(Stream(), {{DNNL_ARG_DIFF_DST, Wrap(e->dst, dy)}, {DNNL_ARG_WEIGHTS, w},
+                               {DNNL_ARG_DIFF_SRC, Wrap(e->src, dx)}});
+  });
+}
+
+bool DnnlConv2DBackpropFilter(const ConvShape& s, const float* x, const float* dy, float* dfilter) {
+  return Guarded([&] {
+    Entry* e = Get(kBackwardWeights, s);
+    memory dw = Wrap(e->weights, dfilter);
+    e->prim.execute(Stream(), {{DNNL_ARG_SRC, Wrap(e->src, x)}, {DNNL_ARG_DIFF_DST, Wrap(e->dst, dy)},
+                               {DNNL_ARG_DIFF_WEIGHTS, e->reorderWeights ? e->primWeightsMem : dw}});
+    if (e->reorderWeights) e->fromPrim.execute(Stream(), e->primWeightsMem, dw);
+  });
+}
+
+}  // namespace facegan
+
+#else  // OpenBLAS only
+
+namespace facegan {
+bool DnnlAvailable() { return false; }
+std::string DnnlVersion() { return ""; }
+bool DnnlConv2D(const ConvShape&, const float*, const float*, float*) { return false; }
+bool DnnlConv2DBackpropInput(const ConvShape&, const float*, const float*, float*) { return false; }
+bool DnnlConv2DBackpropFilter(const ConvShape&, const float*, const float*, float*) { return false; }
+}  // namespace facegan
+
+#endif
