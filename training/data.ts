@@ -40,7 +40,7 @@ export function listImages(dir: string): string[] {
 }
 
 /** Decode one file to model-ready bytes; throws on anything sharp cannot read. */
-async function decodeOne(path: string): Promise<Uint8Array> {
+export async function decodeOne(path: string): Promise<Uint8Array> {
   const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   const floats = preprocessAligned({ data, width: info.width, height: info.height, channels: info.channels });
   const bytes = new Uint8Array(PIXELS);

@@ -6,10 +6,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import sharp from 'sharp';
-import { preprocessAligned } from '../../src/lib/images.ts';
 import { IMAGE_SIZE } from '../../src/lib/models.ts';
-import { writeAtomic } from '../data.ts';
+import { decodeOne, writeAtomic } from '../data.ts';
 import { isHeldOut, readIdentities } from '../split.ts';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
@@ -48,14 +46,6 @@ export interface LabelledSet {
   labels: Uint8Array;
 }
 
-async function decode(path: string): Promise<Uint8Array> {
-  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  const floats = preprocessAligned({ data, width: info.width, height: info.height, channels: info.channels });
-  const bytes = new Uint8Array(PIXELS);
-  for (let i = 0; i < PIXELS; i++) bytes[i] = Math.round((floats[i] + 1) * 127.5);
-  return bytes;
-}
-
 /**
  * The labelled photos of one side of the identity split, decoded once and
  * cached as bytes. `limit` keeps the first N (name order), for quick runs.
@@ -79,7 +69,7 @@ export async function loadLabelled(imageDir: string, table: AttributeTable, side
     const worker = async () => {
       while (next < files.length) {
         const i = next++;
-        pixels.set(await decode(join(imageDir, files[i])), i * PIXELS);
+        pixels.set(await decodeOne(join(imageDir, files[i])), i * PIXELS);
       }
     };
     await Promise.all([worker(), worker()]);
