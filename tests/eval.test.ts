@@ -10,13 +10,19 @@ import { Matrix } from 'ml-matrix';
 import sharp from 'sharp';
 import { toRgba } from '../src/lib/images.ts';
 import { Rng } from '../src/lib/latent.ts';
+import { squaredDistances } from '../src/lib/identity.ts';
 import { IMAGE_SIZE, modelConfig } from '../src/lib/models.ts';
+import { projectPhotos } from '../src/lib/projection.ts';
+import { registerWasmTrainingKernels } from '../src/lib/wasm-training.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
 import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateImages, evaluateUntrained } from '../training/eval/evaluate.ts';
 import { DescriptorCache } from '../training/eval/descriptor-cache.ts';
-import { detectFaces, disposeFaceNets } from '../training/eval/face-nets.ts';
+import { describeFaces, detectFaces, disposeFaceNets, faceNets } from '../training/eval/face-nets.ts';
+import { loadModelFile } from '../training/model-files.ts';
 import { frechetDistance, gaussianStats, traceSqrtProduct, type GaussianStats } from '../training/eval/frechet.ts';
 import { DEFAULT_DATA_DIR, generatorImages, heldOutFiles, loadAligned, pickFiles, untrainedGenerator } from '../training/eval/sources.ts';
+
+const SHIPPED_GENERATOR = new URL('../public/models/generator.json', import.meta.url).pathname;
 
 /** `count` rows of `dim` normal features with per-dimension scale and shift. */
 function normalRows(rng: Rng, count: number, dim: number, scale: (i: number) => number, shift = 0): Float64Array {
@@ -136,6 +142,54 @@ describe('face evaluation', () => {
     expect(ceiling.detection_rate).toBeLessThan(0.1);
     expect(ceiling.fid).toBeGreaterThan(3 * floor.fid);
   });
+
+  it('differentiates the face descriptor: the embedder matches describeFaces, and its gradient is finite and not zero', async () => {
+    registerWasmTrainingKernels();
+    const { embedder } = faceNets();
+    const batch = real.slice(0, 3 * PIXELS);
+    const reference = await describeFaces(batch);
+    const x = tf.tensor4d(batch, [3, IMAGE_SIZE, IMAGE_SIZE, 3]);
+    const target = tf.tensor2d(reference.slice(0, 128), [1, 128]);
+    const d = embedder(x);
+    const grad = tf.grad((v: tf.Tensor) => tf.sum(squaredDistances(embedder(v as tf.Tensor4D), tf.tile(target, [3, 1]))))(x);
+    const [got, g] = [await d.data(), await grad.data()];
+    tf.dispose([x, d, grad]);
+    got.forEach((v, i) => expect(v).toBeCloseTo(reference[i], 4));
+    expect(g.every(Number.isFinite)).toBe(true);
+    // Photo 0 is its own target (zero distance, zero gradient); the other two are pulled towards it.
+    const norm = (k: number) => Math.hypot(...g.subarray(k * PIXELS, (k + 1) * PIXELS));
+    expect(norm(0)).toBeLessThan(1e-6);
+    expect(norm(1)).toBeGreaterThan(1e-3);
+    expect(norm(2)).toBeGreaterThan(1e-3);
+    // A batch of one (the page projects one photo) takes another path through face-api's input.
+    const one = tf.tensor4d(real.slice(PIXELS, 2 * PIXELS), [1, IMAGE_SIZE, IMAGE_SIZE, 3]);
+    const g1 = tf.grad((v: tf.Tensor) => tf.sum(squaredDistances(embedder(v as tf.Tensor4D), target)))(one);
+    expect(Math.hypot(...await g1.data())).toBeCloseTo(norm(1), 3);
+    tf.dispose([one, g1, target]);
+  });
+
+  it('projects held-out photos closer by face descriptor with the identity term than without it', async () => {
+    registerWasmTrainingKernels();
+    const generator = await loadModelFile(SHIPPED_GENERATOR);
+    const photos = [real.slice(0, PIXELS), real.slice(5 * PIXELS, 6 * PIXELS)];
+    const settings = { steps: 12, candidates: 8, featureWeight: 0 };
+    const { embedder } = faceNets();
+    const tensors = tf.memory().numTensors;
+    const plain = await projectPhotos(generator, null, photos, { ...settings, identityWeight: 0 }, embedder);
+    const withIdentity = await projectPhotos(generator, null, photos, { ...settings, identityWeight: 1 }, embedder);
+    expect(tf.memory().numTensors).toBe(tensors);
+    generator.dispose();
+    const target = await describeFaces(Float32Array.from([...photos[0], ...photos[1]]));
+    const distances = async (faces: Float32Array) => {
+      const d = await describeFaces(faces);
+      return [0, 1].map((i) => Math.hypot(...d.subarray(i * 128, (i + 1) * 128).map((v, k) => v - target[i * 128 + k])));
+    };
+    const [a, b] = [await distances(plain.reconstructions), await distances(withIdentity.reconstructions)];
+    expect(b[0]).toBeLessThan(a[0]);
+    expect(b[1]).toBeLessThan(a[1]);
+    // Closer than two photos of one person usually are (0.46 in the calibration): it found the person, not just a face.
+    expect(Math.max(...b)).toBeLessThan(0.46);
+  }, 120_000);
 
   it('gives the same result for the same seed, another for another seed, and leaks no tensors', async () => {
     const opts = { samples: 8, seed: 5, reference: 24, cacheDir: null };

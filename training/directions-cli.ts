@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { validateDirections, type DirectionsFile } from '../src/lib/directions.ts';
 import { DEFAULT_DATA } from './config.ts';
-import { DEFAULTS, measureProjection, runDirections } from './directions/pipeline.ts';
+import { DEFAULTS, PROJECTION_DEFAULTS, measureProjection, runDirections, type ProjectionMeasure } from './directions/pipeline.ts';
 import { backendLine, initNodeBackend } from './node-backends.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,8 +28,12 @@ export function table(d: DirectionsFile): string[] {
     const cos = Object.entries(a.cosine ?? {}).map(([k, v]) => `cos ${k} ${v.toFixed(2)}`).join(', ');
     lines.push(`| ${a.name}${a.orthogonalTo.length ? ` (⟂ ${a.orthogonalTo.join(', ')})` : ''}${cos ? `<br><small>${cos}${a.orthogonalFlipRate !== undefined ? `; orthogonalised: flip ${pct(a.orthogonalFlipRate)}` : ''}</small>` : ''} | ${pct(a.classifierAccuracy)} | ${pct(a.majorityRate)} | ${pct(a.separability)} | ${pct(a.flipRate)} | ${pct(a.detectedBothEnds)} | ${end.othersMoved.toFixed(3)} | ${start.descriptorDistance?.toFixed(3) ?? '-'} / ${end.descriptorDistance?.toFixed(3) ?? '-'} |`);
   }
-  const p = d.projection as { photos: number; projected: number; bestRandom: number; randomSamples: number; closerShare: number } | undefined;
-  if (p) lines.push('', `Projection of ${p.photos} held-out photos: descriptor distance ${p.projected.toFixed(3)} to their projection vs ${p.bestRandom.toFixed(3)} to the best of ${p.randomSamples} random faces; projection closer for ${pct(p.closerShare)} of photos.`);
+  const p = d.projection as Partial<ProjectionMeasure> & { photos: number; projected: number; bestRandom: number; randomSamples: number; closerShare: number } | undefined;
+  if (p) {
+    const how = p.steps === undefined ? '' : ` (${p.steps} steps, best of ${p.candidates} starts, feature weight ${p.featureWeight}, identity weight ${p.identityWeight ?? 0}${p.seconds === undefined ? '' : `, ${p.seconds} s`})`;
+    const px = p.pixelError === undefined ? '' : ` Mean squared pixel error ${p.pixelError.toFixed(3)} vs ${p.bestRandomPixelError!.toFixed(3)} for the nearest random face in pixels.`;
+    lines.push('', `Projection of ${p.photos} held-out photos${how}: descriptor distance ${p.projected.toFixed(3)} to their projection vs ${p.bestRandom.toFixed(3)} to the best of ${p.randomSamples} random faces; projection closer for ${pct(p.closerShare)} of photos.${px}`);
+  }
   lines.push('', '| not shipped | classifier acc. | majority | separability | flip rate | why |', '|---|---|---|---|---|---|');
   for (const r of d.notShipped) lines.push(`| ${r.name} | ${pct(r.classifierAccuracy)} | ${pct(r.majorityRate)} | ${pct(r.separability)} | ${pct(r.flipRate)} | ${r.reason} |`);
   return lines;
@@ -42,7 +46,7 @@ async function main(): Promise<void> {
       steps: { type: 'string' }, width: { type: 'string' }, limit: { type: 'string' }, samples: { type: 'string' },
       'eval-faces': { type: 'string' }, 'descriptor-faces': { type: 'string' }, 'no-detect': { type: 'boolean' },
       'no-manifest': { type: 'boolean' }, seed: { type: 'string' }, 'print-only': { type: 'boolean' },
-      'projection-photos': { type: 'string' }, 'projection-steps': { type: 'string' }, 'projection-starts': { type: 'string' }, 'projection-features': { type: 'string' }, 'projection-only': { type: 'boolean' },
+      'projection-photos': { type: 'string' }, 'projection-steps': { type: 'string' }, 'projection-starts': { type: 'string' }, 'projection-features': { type: 'string' }, 'projection-identity': { type: 'string' }, 'projection-picture': { type: 'string' }, 'projection-only': { type: 'boolean' },
     },
   });
   const generatorJson = resolve(a.generator ?? join(root, 'public/models/generator.json'));
@@ -57,9 +61,16 @@ async function main(): Promise<void> {
   console.error(backendLine(backend, a.backend ?? 'auto'));
   const dataDir = resolve(root, a.data ?? DEFAULT_DATA);
   const cacheDir = join(root, 'node_modules/.cache/facegan-directions');
-  const projectionPhotos = num(a['projection-photos'], 20);
+  const projectionPhotos = num(a['projection-photos'], PROJECTION_DEFAULTS.photos);
   const project = async () => {
-    const p = await measureProjection(generatorJson, dataDir, cacheDir, projectionPhotos, 100, num(a['projection-steps'], 150), 1, num(a['projection-starts'], 64), num(a['projection-features'], 1));
+    const p = await measureProjection(generatorJson, dataDir, cacheDir, {
+      photos: projectionPhotos,
+      steps: num(a['projection-steps'], PROJECTION_DEFAULTS.steps),
+      candidates: num(a['projection-starts'], PROJECTION_DEFAULTS.candidates),
+      featureWeight: num(a['projection-features'], PROJECTION_DEFAULTS.featureWeight),
+      identityWeight: num(a['projection-identity'], PROJECTION_DEFAULTS.identityWeight),
+      picture: a['projection-picture'],
+    });
     console.error(`projection of ${p.photos} held-out photos: descriptor distance ${p.projected.toFixed(3)} vs best of ${p.randomSamples} random ${p.bestRandom.toFixed(3)}; closer for ${(p.closerShare * 100).toFixed(0)}%`);
     return p;
   };

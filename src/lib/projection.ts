@@ -10,6 +10,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { FaceEmbedder } from './identity.ts';
+import { squaredDistances } from './identity.ts';
 import { Rng, sampleLatents } from './latent.ts';
 import { CHANNELS, IMAGE_SIZE } from './models.ts';
 
@@ -21,8 +23,10 @@ export interface ProjectionConfig {
   featureWeight: number;
   /** Weight of the penalty on |z| / sqrt(zDim) straying from 1. */
   priorWeight: number;
-  /** Random starts tried per photo; the one with the lowest pixel loss is kept. */
+  /** Random starts tried per photo; the one with the lowest loss (pixels, plus identity when given) is kept. */
   candidates: number;
+  /** Weight of the squared face-descriptor distance, photo to face, when an identity embedder is given. */
+  identityWeight: number;
   seed: number;
 }
 
@@ -32,7 +36,21 @@ export const DEFAULT_PROJECTION: ProjectionConfig = {
   featureWeight: 1,
   priorWeight: 0.1,
   candidates: 64,
+  identityWeight: 1,
   seed: 1,
+};
+
+/**
+ * "Start from your photo" (one photo, in the page, on the main thread's
+ * backend): pixels plus identity, no discriminator (the home page does not
+ * load D), fewer steps and starts than fine-tuning's batch projection.
+ * `npm run directions -- --projection-only` measures exactly this.
+ */
+export const PHOTO_PROJECTION: Partial<ProjectionConfig> = {
+  steps: 60,
+  candidates: 32,
+  featureWeight: 0,
+  identityWeight: 1,
 };
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
@@ -76,6 +94,7 @@ function checkConfig(c: ProjectionConfig): void {
   if (!ok(c.steps, 0, 100_000) || !Number.isInteger(c.steps)) throw new Error(`projection steps must be a whole number from 0 to 100000, got ${c.steps}`);
   if (!ok(c.learningRate, 1e-6, 10)) throw new Error(`projection learningRate must be from 1e-6 to 10, got ${c.learningRate}`);
   if (!ok(c.featureWeight, 0, 1e6)) throw new Error(`projection featureWeight must be >= 0, got ${c.featureWeight}`);
+  if (!ok(c.identityWeight, 0, 1e6)) throw new Error(`projection identityWeight must be >= 0, got ${c.identityWeight}`);
   if (!ok(c.priorWeight, 0, 1e6)) throw new Error(`projection priorWeight must be >= 0, got ${c.priorWeight}`);
   if (!ok(c.candidates, 1, 4096) || !Number.isInteger(c.candidates)) throw new Error(`projection candidates must be a whole number from 1 to 4096, got ${c.candidates}`);
 }
@@ -96,10 +115,20 @@ export class Projector {
   private current: Float32Array | null = null;
   private readonly opt: tf.AdamOptimizer;
   private readonly features: LayersModel | null;
+  /** The face-identity term: the embedder and each photo's descriptor, or null without one. */
+  private readonly identity: { embed: FaceEmbedder; targets: tf.Tensor2D } | null;
   stepsDone = 0;
   lastLoss = NaN;
 
-  constructor(readonly generator: LayersModel, discriminator: LayersModel | null, photos: readonly Float32Array[], config: Partial<ProjectionConfig> = {}) {
+  /**
+   * `identity`, when given, adds the squared face-descriptor distance between
+   * each photo and its face to the loss (and to the choice of start): pixels
+   * and D's features carry pose, light and colour more than who it is.
+   */
+  constructor(
+    readonly generator: LayersModel, discriminator: LayersModel | null, photos: readonly Float32Array[],
+    config: Partial<ProjectionConfig> = {}, identity?: FaceEmbedder,
+  ) {
     this.config = { ...DEFAULT_PROJECTION, ...config };
     checkConfig(this.config);
     if (photos.length === 0) throw new Error('nothing to project: no photos');
@@ -112,10 +141,13 @@ export class Projector {
     photos.forEach((p, i) => flat.set(p, i * PIXELS));
     this.targets = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
     this.features = featureExtractor(discriminator);
+    this.identity = identity && this.config.identityWeight > 0
+      ? { embed: identity, targets: tf.tidy(() => identity(this.targets)) }
+      : null;
     this.opt = tf.train.adam(this.config.learningRate, 0.9, 0.999, 1e-8);
   }
 
-  /** Per photo, the random start (of `candidates`) whose face is nearest in pixels. */
+  /** Per photo, the random start (of `candidates`) whose face is nearest in pixels (and identity, when given). */
   private async initialLatents(): Promise<Float32Array> {
     const { candidates } = this.config;
     const rng = new Rng(this.config.seed);
@@ -125,7 +157,12 @@ export class Projector {
       // [count, candidates]: mean squared pixel error of every start against every photo.
       const f = tf.reshape(faces, [1, candidates, PIXELS]);
       const t = tf.reshape(this.targets, [this.count, 1, PIXELS]);
-      return tf.mean(tf.squaredDifference(f, t), 2);
+      const pixels = tf.mean(tf.squaredDifference(f, t), 2);
+      if (!this.identity) return pixels;
+      const d = this.identity.embed(faces);
+      const dim = d.shape[1];
+      const ids = tf.sum(tf.squaredDifference(tf.reshape(d, [1, candidates, dim]), tf.reshape(this.identity.targets, [this.count, 1, dim])), 2);
+      return tf.add(pixels, tf.mul(ids, this.config.identityWeight));
     });
     const best = tf.argMin(errors, 1);
     const picks = await best.data();
@@ -159,7 +196,11 @@ export class Projector {
     const z = this.z!;
     const loss = tf.tidy(() => this.opt.minimize(() => {
       const fake = this.generator.apply(z, { training: false }) as tf.Tensor4D;
-      const rec = reconstructionLoss(fake, this.targets, this.features, this.config.featureWeight);
+      let rec = reconstructionLoss(fake, this.targets, this.features, this.config.featureWeight);
+      if (this.identity) {
+        const ids = tf.mean(squaredDistances(this.identity.embed(fake), this.identity.targets));
+        rec = tf.add(rec, tf.mul(ids, this.config.identityWeight));
+      }
       const norm = tf.div(tf.norm(z, 'euclidean', 1), Math.sqrt(this.zDim));
       const prior = tf.mean(tf.square(tf.sub(norm, 1)));
       return tf.add(rec, tf.mul(prior, this.config.priorWeight)) as tf.Scalar;
@@ -188,7 +229,7 @@ export class Projector {
   }
 
   dispose(): void {
-    tf.dispose(this.z ? [this.targets, this.z] : [this.targets]);
+    tf.dispose([this.targets, ...(this.z ? [this.z] : []), ...(this.identity ? [this.identity.targets] : [])]);
     this.z = null;
     this.opt.dispose();
   }
@@ -197,8 +238,9 @@ export class Projector {
 /** Project photos to latents in one call (Node, tests): latents [count, zDim] and their reconstructions. */
 export async function projectPhotos(
   generator: LayersModel, discriminator: LayersModel | null, photos: readonly Float32Array[], config: Partial<ProjectionConfig> = {},
+  identity?: FaceEmbedder,
 ): Promise<{ latents: Float32Array; reconstructions: Float32Array; loss: number }> {
-  const p = new Projector(generator, discriminator, photos, config);
+  const p = new Projector(generator, discriminator, photos, config, identity);
   try {
     await p.init();
     while (!p.finished) await p.step();

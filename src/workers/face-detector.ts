@@ -16,20 +16,12 @@ import landmarkManifest from '@vladmandic/face-api/model/face_landmark_68_model-
 import landmarkWeightsUrl from '@vladmandic/face-api/model/face_landmark_68_model.bin?url';
 import { alignedSquare, keyPointsFrom68, squareToCanvasTransform, type AlignedSquare } from '../lib/faces.ts';
 import { centreCrop, cropResize } from '../lib/images.ts';
+import { loadNet, type Manifest } from './face-weights.ts';
 
 /** The crop is drawn at 4x and then area-averaged to 64x64 by cropResize, as the trainer does. */
 const DRAW_SIZE = 256;
 /** Where a crop runs past the photo's edge (or the photo is transparent), mid grey. */
 const FILL = 'rgb(128, 128, 128)';
-
-type Manifest = { weights: faceapi.tf.io.WeightsManifestEntry[] }[];
-
-async function loadNet(net: { loadFromWeightMap(map: faceapi.tf.NamedTensorMap): void }, manifest: Manifest, url: string): Promise<void> {
-  // The weights' URLs are root-relative; a worker resolves them against its own script's URL, so make them absolute.
-  const res = await fetch(new URL(url, self.location.origin));
-  if (!res.ok) throw new Error(`face detector weights missing (${res.status} for ${url})`);
-  net.loadFromWeightMap(faceapi.tf.io.decodeWeights(await res.arrayBuffer(), manifest.flatMap((g) => g.weights)));
-}
 
 /**
  * face-api looks for a window or Node's globals to decide where it runs; a

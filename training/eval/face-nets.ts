@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { faceApiEmbedder, type FaceEmbedder, type NetInputClass } from '../../src/lib/identity.ts';
 import { IMAGE_SIZE } from '../../src/lib/models.ts';
 
 /** The slice of face-api's API used here (its bundled typings carry a private copy of tf's types). */
@@ -22,12 +23,14 @@ interface TinyFaceDetectorLike extends WeightMapNet {
 }
 interface RecognitionNetLike extends WeightMapNet {
   forward(input: tf.Tensor3D[]): Promise<tf.Tensor2D>;
+  forwardInput(input: never): tf.Tensor2D;
 }
 interface FaceApiModule {
   version: string;
   TinyFaceDetector: new () => TinyFaceDetectorLike;
   TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
   FaceRecognitionNet: new () => RecognitionNetLike;
+  NetInput: NetInputClass;
 }
 
 const require = createRequire(import.meta.url);
@@ -53,6 +56,8 @@ export interface FaceNets {
   detector: TinyFaceDetectorLike;
   recognizer: RecognitionNetLike;
   detectorOptions: unknown;
+  /** The recognizer as a differentiable function of generator-range faces (src/lib/identity.ts). */
+  embedder: FaceEmbedder;
 }
 
 function loadFaceApi(): FaceApiModule {
@@ -84,7 +89,7 @@ export function faceNets(): FaceNets {
   const recognizer = new api.FaceRecognitionNet();
   recognizer.loadFromWeightMap(readWeightMap('face_recognition_model'));
   const detectorOptions = new api.TinyFaceDetectorOptions({ inputSize: DETECTOR.inputSize, scoreThreshold: DETECTOR.scoreThreshold });
-  loaded = { version: api.version, detector, recognizer, detectorOptions };
+  loaded = { version: api.version, detector, recognizer, detectorOptions, embedder: faceApiEmbedder(recognizer, api.NetInput) };
   return loaded;
 }
 

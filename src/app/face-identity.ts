@@ -1,0 +1,43 @@
+/**
+ * Face identity in the page: face-api's FaceRecognitionNet, its weights
+ * served by this site and fetched only when a visitor starts from a photo,
+ * as a differentiable embedder (src/lib/identity.ts) on the page's backend.
+ * The photo projection pulls towards the photo's descriptor with it and
+ * reports the same descriptor distance `npm run eval` measures.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
+import manifest from '@vladmandic/face-api/model/face_recognition_model-weights_manifest.json';
+import weightsUrl from '@vladmandic/face-api/model/face_recognition_model.bin?url';
+import { faceApiEmbedder, type FaceEmbedder, type NetInputClass, type RecognitionNetLike } from '../lib/identity.ts';
+import { IMAGE_SIZE } from '../lib/models.ts';
+import { loadNet, type Manifest } from '../workers/face-weights.ts';
+
+let loading: Promise<FaceEmbedder> | null = null;
+
+/** Load the recognizer once (again after a failure). */
+export function loadFaceEmbedder(): Promise<FaceEmbedder> {
+  loading ??= (async () => {
+    const net = new faceapi.FaceRecognitionNet();
+    await loadNet(net, manifest as Manifest, weightsUrl);
+    return faceApiEmbedder(net as unknown as RecognitionNetLike, faceapi.NetInput as unknown as NetInputClass);
+  })();
+  loading.catch(() => { loading = null; });
+  return loading;
+}
+
+/** Descriptor distance from `photo` to each of `faces` (all 64x64x3 in [-1, 1], faces row-major). */
+export async function descriptorDistances(embed: FaceEmbedder, photo: Float32Array, faces: Float32Array): Promise<number[]> {
+  const n = IMAGE_SIZE * IMAGE_SIZE * 3;
+  const count = faces.length / n;
+  const d = tf.tidy(() => {
+    const p = embed(tf.tensor4d(photo, [1, IMAGE_SIZE, IMAGE_SIZE, 3]));
+    const f = embed(tf.tensor4d(faces, [count, IMAGE_SIZE, IMAGE_SIZE, 3]));
+    return tf.sqrt(tf.sum(tf.squaredDifference(f, p), 1));
+  });
+  try {
+    return Array.from(await d.data());
+  } finally {
+    d.dispose();
+  }
+}
