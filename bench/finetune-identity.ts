@@ -54,6 +54,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     save: { type: 'string' },
     shifts: { type: 'string' },
+    identity: { type: 'boolean' },
   },
 });
 const ids = values.ids ? values.ids.split(',') : readIdentityList().benchmark;
@@ -65,7 +66,8 @@ for (const id of ids) {
   const crops = Array.from({ length: person.files.length }, (_, i) => person.images.slice(i * 12288, (i + 1) * 12288));
   const g = await loadGeneratorFile(join(values.models!, 'generator.json'));
   const d = await loadGeneratorFile(join(values.models!, 'discriminator.json'));
-  const session = new FinetuneSession(g, d, crops, config);
+  const embedder = values.identity ? (await import('../training/eval/face-nets.ts')).faceNets().embedder : undefined;
+  const session = new FinetuneSession(g, d, crops, config, embedder);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let last = null;

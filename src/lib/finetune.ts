@@ -13,6 +13,7 @@ import { Rng, sampleLatents } from './latent.ts';
 import { bakeLatentShift, shiftLatents, type LatentShift } from './latent-shift.ts';
 import { CHANNELS, IMAGE_SIZE } from './models.ts';
 import { cloneModel, WeightAverage } from './ema.ts';
+import { squaredDistances, type FaceEmbedder } from './identity.ts';
 import { featureExtractor, meanLatent, Projector, reconstructionLoss } from './projection.ts';
 
 export interface FinetuneConfig {
@@ -33,6 +34,17 @@ export interface FinetuneConfig {
   pivotNoise: number;
   /** Weight of the discriminator-feature term in the reconstruction loss (pixels weigh 1). */
   featureWeight: number;
+  /** Weight of the face-identity term in the projection, when the session has an identity embedder. */
+  identityWeight: number;
+  /** Weight of the pixel (+ D feature) reconstruction of each photo from its noisy pivot while tuning. */
+  reconstructionWeight: number;
+  /**
+   * Weight of the likeness term while tuning (needs an identity embedder): the squared descriptor distance of
+   * G's faces for shifted random latents (what the exported model samples) to the centre of the photos' descriptors.
+   */
+  likenessWeight: number;
+  /** Shifted random latents per step for the likeness term. */
+  likenessBatch: number;
   /** Weight of keeping G(z) for random z as the pretrained G drew it (locality). */
   localityWeight: number;
   /** Random latents per step for the locality term. */
@@ -41,6 +53,11 @@ export interface FinetuneConfig {
   l2spWeight: number;
   /** Weight of the non-saturating adversarial term for shifted samples (0: none); D's lower layers stay frozen. */
   adversarialWeight: number;
+  /**
+   * How many of G's weighted layers, counted from z, are tuned (0: all): the later layers, which draw
+   * texture at 32x32 and 64x64, can stay as pretrained.
+   */
+  tunedLayers: number;
   /** Exponential moving average of G's weights while tuning (0: off); the average is what is baked and exported. */
   emaDecay: number;
   /** Sampling: z' = likenessScale * z + likenessPull * mean(pivots); baked into the exported generator. */
@@ -54,17 +71,22 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   batch: 8,
   learningRate: 2e-4,
   beta1: 0.9,
-  // Mirrored copies hurt: their pivots pull the mean latent into washed-out, grey faces (README).
+  // Mirrored copies change nothing measurable and double the projection's work (README).
   augment: false,
   sampleEvery: 10,
   seed: 1,
   projectionSteps: 60,
   pivotNoise: 0.5,
   featureWeight: 1,
+  identityWeight: 1,
+  reconstructionWeight: 1,
+  likenessWeight: 0,
+  likenessBatch: 8,
   localityWeight: 1,
   localityBatch: 8,
   l2spWeight: 1e-3,
   adversarialWeight: 0,
+  tunedLayers: 0,
   emaDecay: 0,
   likenessScale: 0.8,
   likenessPull: 0.7,
@@ -79,10 +101,15 @@ export const LIMITS = {
   projectionSteps: [0, 10_000],
   pivotNoise: [0, 2],
   featureWeight: [0, 1000],
+  identityWeight: [0, 1000],
+  reconstructionWeight: [0, 1000],
+  likenessWeight: [0, 1000],
+  likenessBatch: [0, 128],
   localityWeight: [0, 1000],
   localityBatch: [0, 128],
   l2spWeight: [0, 1000],
   adversarialWeight: [0, 1000],
+  tunedLayers: [0, 1000],
   emaDecay: [0, 0.9999],
   likenessScale: [0, 2],
   likenessPull: [0, 2],
@@ -97,7 +124,7 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
       throw new Error(`${key} must be a number from ${lo} to ${hi}, got ${String(v)}`);
     }
   }
-  for (const key of ['steps', 'batch', 'sampleEvery', 'seed', 'projectionSteps', 'localityBatch'] as const) {
+  for (const key of ['steps', 'batch', 'sampleEvery', 'seed', 'projectionSteps', 'localityBatch', 'likenessBatch', 'tunedLayers'] as const) {
     if (!Number.isInteger(cfg[key])) throw new Error(`${key} must be a whole number, got ${cfg[key]}`);
   }
   if (cfg.steps + cfg.projectionSteps < 1) throw new Error('steps and projectionSteps cannot both be 0');
@@ -142,6 +169,12 @@ export interface FinetuneStepResult extends StepResult {
   phase: FinetunePhase;
 }
 
+/** The trainable weights of G's first `count` layers that have any (all of them for 0). */
+function tunedWeights(generator: LayersModel, count: number) {
+  const layers = generator.layers.filter((l) => l.trainableWeights.length > 0);
+  return (count > 0 ? layers.slice(0, count) : layers).flatMap((l) => l.trainableWeights);
+}
+
 /** The discriminator's layers that stay as pretrained (FreezeD): all but the last block and the logit. */
 const FROZEN_D_PREFIXES = ['d_conv0', 'd_conv1', 'd_bn1', 'd_conv2', 'd_bn2'];
 /** Random latents whose pretrained faces the locality term keeps. */
@@ -183,9 +216,19 @@ export class FinetuneSession {
   /** Photos given (the mirrored copies come after them). */
   readonly originals: number;
   private order: number[] = [];
+  /** The likeness term's embedder and the centre of the photos' descriptors [1, D] (null when off). */
+  private readonly likeness: { embed: FaceEmbedder; centre: tf.Tensor2D } | null;
   stepsDone = 0;
 
-  constructor(readonly generator: LayersModel, readonly discriminator: LayersModel, crops: readonly Float32Array[], config: Partial<FinetuneConfig> = {}) {
+  /**
+   * `identity` (a face-recognition embedder) adds a face-identity term to
+   * the projection, so the pivots, and the shift towards their mean, are
+   * nearer the person and G has less to learn.
+   */
+  constructor(
+    readonly generator: LayersModel, readonly discriminator: LayersModel, crops: readonly Float32Array[],
+    config: Partial<FinetuneConfig> = {}, private readonly identity?: FaceEmbedder,
+  ) {
     this.config = finetuneConfig(config);
     validateCrops(crops);
     this.originals = crops.length;
@@ -194,10 +237,13 @@ export class FinetuneSession {
     this.rng = new Rng(this.config.seed);
     this.zDim = generator.inputs[0].shape[1] as number;
     const flat = new Float32Array(this.count * PIXELS);
-    crops.forEach((c, i) => flat.set(c, i * PIXELS));
+    this.crops.forEach((c, i) => flat.set(c, i * PIXELS));
     this.photos = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
     this.features = featureExtractor(discriminator);
-    this.gVars = generator.trainableWeights.map((w) => w.read() as tf.Variable);
+    this.likeness = identity && this.config.likenessWeight > 0
+      ? { embed: identity, centre: tf.tidy(() => tf.mean(identity(tf.slice(this.photos, 0, this.originals)), 0, true) as tf.Tensor2D) }
+      : null;
+    this.gVars = tunedWeights(generator, this.config.tunedLayers).map((w) => w.read() as tf.Variable);
     this.initial = this.gVars.map((v) => tf.clone(v));
     this.dVars = discriminator.layers.filter((l) => !FROZEN_D_PREFIXES.some((p) => l.name === p))
       .flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable));
@@ -221,7 +267,8 @@ export class FinetuneSession {
   private ensureProjector(): Projector {
     this.projector ??= new Projector(this.generator, this.discriminator, this.crops, {
       steps: this.config.projectionSteps, seed: this.config.seed, featureWeight: this.config.featureWeight,
-    });
+      identityWeight: this.config.identityWeight,
+    }, this.identity);
     return this.projector;
   }
 
@@ -268,6 +315,7 @@ export class FinetuneSession {
     });
     const locPicks = Array.from({ length: c.localityBatch }, () => this.rng.int(LOCALITY_POOL));
     const advZ = c.adversarialWeight > 0 ? shiftLatents(sampleLatents(this.rng, c.batch, this.zDim), this.shift()) : null;
+    const likeZ = this.likeness && c.likenessBatch > 0 ? shiftLatents(sampleLatents(this.rng, c.likenessBatch, this.zDim), this.shift()) : null;
     const stats = tf.tidy(() => {
       const target = tf.gather(this.photos, picks);
       const z = tf.tensor2d(zPiv, [c.batch, this.zDim]);
@@ -288,7 +336,12 @@ export class FinetuneSession {
       }
       const gLoss = this.optG.minimize(() => {
         const out = this.generator.apply(z, { training: false }) as tf.Tensor4D;
-        let loss = reconstructionLoss(out, target, this.features, c.featureWeight);
+        let loss = tf.mul(reconstructionLoss(out, target, this.features, c.featureWeight), c.reconstructionWeight);
+        if (likeZ && this.likeness) {
+          const faces = this.generator.apply(tf.tensor2d(likeZ, [c.likenessBatch, this.zDim]), { training: false }) as tf.Tensor4D;
+          const d = this.likeness.embed(faces);
+          loss = tf.add(loss, tf.mul(tf.mean(squaredDistances(d, tf.tile(this.likeness.centre, [c.likenessBatch, 1]))), c.likenessWeight));
+        }
         if (c.localityWeight > 0 && c.localityBatch > 0) {
           const lz = tf.gather(this.pool!.z, locPicks);
           const lf = tf.gather(this.pool!.faces, locPicks);
@@ -348,7 +401,7 @@ export class FinetuneSession {
   dispose(): void {
     this.projector?.dispose();
     this.projector = null;
-    tf.dispose([this.photos, ...this.initial]);
+    tf.dispose([this.photos, ...this.initial, ...(this.likeness ? [this.likeness.centre] : [])]);
     if (this.pool) tf.dispose([this.pool.z, this.pool.faces]);
     this.ema?.target.dispose();
     this.ema = null;
