@@ -13,7 +13,7 @@ import { Rng, sampleLatents } from './latent.ts';
 import { bakeLatentShift, shiftLatents, type LatentShift } from './latent-shift.ts';
 import { CHANNELS, IMAGE_SIZE } from './models.ts';
 import { cloneModel, WeightAverage } from './ema.ts';
-import { squaredDistances, type FaceEmbedder } from './identity.ts';
+import type { FaceEmbedder } from './identity.ts';
 import { featureExtractor, meanLatent, Projector, reconstructionLoss } from './projection.ts';
 
 export interface FinetuneConfig {
@@ -36,15 +36,6 @@ export interface FinetuneConfig {
   featureWeight: number;
   /** Weight of the face-identity term in the projection, when the session has an identity embedder. */
   identityWeight: number;
-  /** Weight of the pixel (+ D feature) reconstruction of each photo from its noisy pivot while tuning. */
-  reconstructionWeight: number;
-  /**
-   * Weight of the likeness term while tuning (needs an identity embedder): the squared descriptor distance of
-   * G's faces for shifted random latents (what the exported model samples) to the centre of the photos' descriptors.
-   */
-  likenessWeight: number;
-  /** Shifted random latents per step for the likeness term. */
-  likenessBatch: number;
   /** Weight of keeping G(z) for random z as the pretrained G drew it (locality). */
   localityWeight: number;
   /** Random latents per step for the locality term. */
@@ -79,9 +70,6 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   pivotNoise: 0.5,
   featureWeight: 1,
   identityWeight: 1,
-  reconstructionWeight: 1,
-  likenessWeight: 0,
-  likenessBatch: 8,
   localityWeight: 1,
   localityBatch: 8,
   l2spWeight: 1e-3,
@@ -102,9 +90,6 @@ export const LIMITS = {
   pivotNoise: [0, 2],
   featureWeight: [0, 1000],
   identityWeight: [0, 1000],
-  reconstructionWeight: [0, 1000],
-  likenessWeight: [0, 1000],
-  likenessBatch: [0, 128],
   localityWeight: [0, 1000],
   localityBatch: [0, 128],
   l2spWeight: [0, 1000],
@@ -124,7 +109,7 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
       throw new Error(`${key} must be a number from ${lo} to ${hi}, got ${String(v)}`);
     }
   }
-  for (const key of ['steps', 'batch', 'sampleEvery', 'seed', 'projectionSteps', 'localityBatch', 'likenessBatch', 'tunedLayers'] as const) {
+  for (const key of ['steps', 'batch', 'sampleEvery', 'seed', 'projectionSteps', 'localityBatch', 'tunedLayers'] as const) {
     if (!Number.isInteger(cfg[key])) throw new Error(`${key} must be a whole number, got ${cfg[key]}`);
   }
   if (cfg.steps + cfg.projectionSteps < 1) throw new Error('steps and projectionSteps cannot both be 0');
@@ -216,8 +201,6 @@ export class FinetuneSession {
   /** Photos given (the mirrored copies come after them). */
   readonly originals: number;
   private order: number[] = [];
-  /** The likeness term's embedder and the centre of the photos' descriptors [1, D] (null when off). */
-  private readonly likeness: { embed: FaceEmbedder; centre: tf.Tensor2D } | null;
   stepsDone = 0;
 
   /**
@@ -240,9 +223,6 @@ export class FinetuneSession {
     this.crops.forEach((c, i) => flat.set(c, i * PIXELS));
     this.photos = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
     this.features = featureExtractor(discriminator);
-    this.likeness = identity && this.config.likenessWeight > 0
-      ? { embed: identity, centre: tf.tidy(() => tf.mean(identity(tf.slice(this.photos, 0, this.originals)), 0, true) as tf.Tensor2D) }
-      : null;
     this.gVars = tunedWeights(generator, this.config.tunedLayers).map((w) => w.read() as tf.Variable);
     this.initial = this.gVars.map((v) => tf.clone(v));
     this.dVars = discriminator.layers.filter((l) => !FROZEN_D_PREFIXES.some((p) => l.name === p))
@@ -315,7 +295,6 @@ export class FinetuneSession {
     });
     const locPicks = Array.from({ length: c.localityBatch }, () => this.rng.int(LOCALITY_POOL));
     const advZ = c.adversarialWeight > 0 ? shiftLatents(sampleLatents(this.rng, c.batch, this.zDim), this.shift()) : null;
-    const likeZ = this.likeness && c.likenessBatch > 0 ? shiftLatents(sampleLatents(this.rng, c.likenessBatch, this.zDim), this.shift()) : null;
     const stats = tf.tidy(() => {
       const target = tf.gather(this.photos, picks);
       const z = tf.tensor2d(zPiv, [c.batch, this.zDim]);
@@ -336,12 +315,7 @@ export class FinetuneSession {
       }
       const gLoss = this.optG.minimize(() => {
         const out = this.generator.apply(z, { training: false }) as tf.Tensor4D;
-        let loss = tf.mul(reconstructionLoss(out, target, this.features, c.featureWeight), c.reconstructionWeight);
-        if (likeZ && this.likeness) {
-          const faces = this.generator.apply(tf.tensor2d(likeZ, [c.likenessBatch, this.zDim]), { training: false }) as tf.Tensor4D;
-          const d = this.likeness.embed(faces);
-          loss = tf.add(loss, tf.mul(tf.mean(squaredDistances(d, tf.tile(this.likeness.centre, [c.likenessBatch, 1]))), c.likenessWeight));
-        }
+        let loss = reconstructionLoss(out, target, this.features, c.featureWeight);
         if (c.localityWeight > 0 && c.localityBatch > 0) {
           const lz = tf.gather(this.pool!.z, locPicks);
           const lf = tf.gather(this.pool!.faces, locPicks);
@@ -401,7 +375,7 @@ export class FinetuneSession {
   dispose(): void {
     this.projector?.dispose();
     this.projector = null;
-    tf.dispose([this.photos, ...this.initial, ...(this.likeness ? [this.likeness.centre] : [])]);
+    tf.dispose([this.photos, ...this.initial]);
     if (this.pool) tf.dispose([this.pool.z, this.pool.faces]);
     this.ema?.target.dispose();
     this.ema = null;
