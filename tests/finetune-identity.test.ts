@@ -117,10 +117,27 @@ describe('pivotal tuning session', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('tunes only the first tunedLayers weighted layers of G; mirrored copies get pivots of their own', async () => {
+    const { generator, discriminator } = smallGan();
+    const rng = new Rng(4);
+    const crops = [0, 1].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.8 - 0.4));
+    const snapshot = (name: string) => generator.getLayer(name).getWeights()[0].dataSync().slice();
+    const [project, last] = [snapshot('g_project'), snapshot('g_deconv4')];
+    const config = { projectionSteps: 2, steps: 3, batch: 4, localityBatch: 0, learningRate: 1e-2, tunedLayers: 2, augment: true, pivotNoise: 0 };
+    const session = new FinetuneSession(generator, discriminator, crops, config);
+    while (!session.finished) await session.step();
+    expect(maxAbsDiff(snapshot('g_project'), project)).toBeGreaterThan(0);
+    expect(maxAbsDiff(snapshot('g_deconv4'), last)).toBe(0);
+    expect(session.originals).toBe(2);
+    expect(session.latents()!.length).toBe(4 * 16);
+    session.dispose();
+  });
+
   it('rejects bad settings by name', () => {
     expect(() => finetuneConfig({ pivotNoise: -1 })).toThrow(/pivotNoise/);
     expect(() => finetuneConfig({ steps: 0, projectionSteps: 0 })).toThrow(/both be 0/);
     expect(() => finetuneConfig({ projectionSteps: 1.5 })).toThrow(/whole number/);
+    expect(() => finetuneConfig({ tunedLayers: 2.5 })).toThrow(/tunedLayers/);
   });
 });
 
