@@ -121,7 +121,7 @@ describe('pivotal tuning session', () => {
     const { generator, discriminator } = smallGan();
     const rng = new Rng(4);
     const crops = [0, 1].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.8 - 0.4));
-    const snapshot = (name: string) => generator.getLayer(name).getWeights()[0].dataSync().slice();
+    const snapshot = (name: string) => generator.getLayer(name).getWeights()[0].dataSync().slice() as Float32Array;
     const [project, last] = [snapshot('g_project'), snapshot('g_deconv4')];
     const config = { projectionSteps: 2, steps: 3, batch: 4, localityBatch: 0, learningRate: 1e-2, tunedLayers: 2, augment: true, pivotNoise: 0 };
     const session = new FinetuneSession(generator, discriminator, crops, config);

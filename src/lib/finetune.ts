@@ -44,6 +44,8 @@ export interface FinetuneConfig {
   l2spWeight: number;
   /** Weight of the non-saturating adversarial term for shifted samples (0: none); D's lower layers stay frozen. */
   adversarialWeight: number;
+  /** Train D's upper layers on the photos against shifted samples (false: the pretrained D judges realism as it is). */
+  tuneDiscriminator: boolean;
   /**
    * How many of G's weighted layers, counted from z, are tuned (0: all): the later layers, which draw
    * texture at 32x32 and 64x64, can stay as pretrained.
@@ -74,6 +76,7 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   localityBatch: 8,
   l2spWeight: 1e-3,
   adversarialWeight: 0,
+  tuneDiscriminator: true,
   tunedLayers: 0,
   emaDecay: 0,
   likenessScale: 0.8,
@@ -302,7 +305,7 @@ export class FinetuneSession {
       let dReal: tf.Scalar = tf.scalar(0);
       let dFake: tf.Scalar = tf.scalar(0);
       const fakeZ = advZ ? tf.tensor2d(advZ, [c.batch, this.zDim]) : null;
-      if (fakeZ) {
+      if (fakeZ && c.tuneDiscriminator) {
         // D's upper layers: photos against shifted samples; its lower layers stay pretrained.
         const real = target;
         const fake = generate(this.generator, fakeZ as tf.Tensor2D);
