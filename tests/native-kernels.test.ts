@@ -10,6 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { registerNativeBackend } from '../training/native/index.ts';
 import { loadAddon } from '../training/native/addon.ts';
 import { cpuFallbacks } from '../training/native/backend.ts';
+import { poolMegabytes } from '../training/native/buffers.ts';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { GanTrainer, type TrainConfig } from '../src/lib/gan.ts';
 import { FULL_POLICY } from '../src/lib/diffaugment.ts';
@@ -330,6 +331,48 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     const c = tf.abs(x);
     expect(Array.from(c.dataSync())).toEqual(Array.from(x.dataSync(), Math.abs));
     tf.dispose([x, a, b, view, c]);
+  });
+
+  it('keeps an array in reuse through a lossless Cast (tfjs-layers casts every activation), not through a lossy one', async () => {
+    await tf.setBackend('native');
+    const backend = tf.backend() as unknown as { data: { get(id: object): { values: unknown } } };
+    const arrayOf = (t: tf.Tensor) => backend.data.get(t.dataId).values;
+    const n = 1 << 16;
+    const x = tf.tensor1d(randomData([n], 10));
+
+    const viaCast = tf.relu(x);
+    const array = arrayOf(viaCast);
+    const same = tf.cast(viaCast, 'float32');
+    tf.dispose([viaCast, same]);
+    // The pool hands out the array recycled last: the next output of that length gets it back.
+    const next = tf.neg(x);
+    expect(arrayOf(next)).toBe(array);
+
+    // A cast to int32 copies: the array can be reused and the copy stays right.
+    const relu = Array.from(x.dataSync(), (v) => Math.trunc(Math.max(v, 0)));
+    const viaInt = tf.relu(x);
+    const ints = tf.cast(viaInt, 'int32');
+    viaInt.dispose();
+    const next2 = tf.neg(x);
+    expect(Array.from(ints.dataSync())).toEqual(relu);
+
+    // complex64 keeps its input's array as its real part: that array must leave the pool.
+    const viaComplex = tf.relu(x);
+    const array3 = arrayOf(viaComplex);
+    const complex = tf.cast(viaComplex, 'complex64');
+    viaComplex.dispose();
+    const next3 = tf.neg(x);
+    expect(arrayOf(next3)).not.toBe(array3);
+    const real = tf.real(complex);
+    expect(Array.from(real.dataSync().subarray(0, 5))).toEqual(Array.from(x.dataSync().subarray(0, 5), (v) => Math.max(v, 0)));
+    tf.dispose([x, next, ints, next2, complex, next3, real]);
+  });
+
+  it('sizes the buffer pool from FACEGAN_BUFFER_POOL_MB, and refuses nonsense', () => {
+    expect(poolMegabytes(undefined)).toBe(1024);
+    expect(poolMegabytes('256')).toBe(256);
+    expect(() => poolMegabytes('lots')).toThrow(/FACEGAN_BUFFER_POOL_MB/);
+    expect(() => poolMegabytes('-1')).toThrow(/FACEGAN_BUFFER_POOL_MB/);
   });
 
   it('rejects typed arrays that are too short or of the wrong type', () => {

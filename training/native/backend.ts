@@ -43,11 +43,28 @@ class NativeBackend extends MathBackendCPU {
 /** cpu kernels that pass tensors on by reference count (same dataId), never by sharing arrays. */
 const NO_ALIASING = new Set(['Reshape', 'Identity']);
 
+/**
+ * Cast to a type without loss (float32 to float32, as tfjs-layers does on every
+ * weight and activation) is a reference-counted identity and others copy; only
+ * complex64 keeps its inputs' arrays. Letting every Cast input escape threw about
+ * 150 MB of arrays a width-64 step out of the pool, to be page-faulted in again.
+ */
+function aliasesInputs(kernelName: string, args: Parameters<tf.KernelFunc>[0]): boolean {
+  if (NO_ALIASING.has(kernelName)) return false;
+  if (kernelName === 'Cast') {
+    const x = (args.inputs as { x?: tf.TensorInfo }).x;
+    return x?.dtype === 'complex64' || (args.attrs as { dtype?: string }).dtype === 'complex64';
+  }
+  return true;
+}
+
 /** A cpu kernel may keep or view its inputs' arrays (slice returns subarrays): they leave the pool. */
-function escapingInputs(cpu: tf.KernelFunc): tf.KernelFunc {
+function escapingInputs(kernelName: string, cpu: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
-    const backend = args.backend as MathBackendCPU;
-    for (const t of Object.values(args.inputs)) if (t) outputBuffers.escape(backend.data.get(t.dataId)?.values);
+    if (aliasesInputs(kernelName, args)) {
+      const backend = args.backend as MathBackendCPU;
+      for (const t of Object.values(args.inputs)) if (t) outputBuffers.escape(backend.data.get(t.dataId)?.values);
+    }
     return cpu(args);
   };
 }
@@ -68,7 +85,7 @@ export function registerBackendKernels(addon: NativeAddon): void {
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), PRIORITY);
   const cpuKernels = new Map(tf.getKernelsForBackend('cpu').map((k) => [k.kernelName, k]));
   for (const k of cpuKernels.values()) {
-    const kernelFunc = NO_ALIASING.has(k.kernelName) ? k.kernelFunc : escapingInputs(k.kernelFunc);
+    const kernelFunc = NO_ALIASING.has(k.kernelName) ? k.kernelFunc : escapingInputs(k.kernelName, k.kernelFunc);
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND, kernelFunc });
   }
   // Native-only kernels, with no cpu counterpart: they never decline their input.
@@ -79,7 +96,7 @@ export function registerBackendKernels(addon: NativeAddon): void {
     const cpu = cpuKernels.get(nk.kernelName);
     if (!cpu) throw new Error(`the cpu backend has no ${nk.kernelName} kernel to fall back on`);
     tf.unregisterKernel(nk.kernelName, NATIVE_BACKEND);
-    const fallback = escapingInputs(cpu.kernelFunc);
+    const fallback = escapingInputs(nk.kernelName, cpu.kernelFunc);
     tf.registerKernel({
       ...cpu,
       backendName: NATIVE_BACKEND,
