@@ -14,7 +14,6 @@ import { toRgba } from '../lib/images.ts';
 import { latentBatch } from '../lib/latent.ts';
 import { IMAGE_SIZE } from '../lib/models.ts';
 import { PHOTO_PROJECTION, Projector } from '../lib/projection.ts';
-import { descriptorDistances, loadFaceEmbedder } from './face-identity.ts';
 import { drawFace } from './face-grid.ts';
 import type { FaceModel } from './generator.ts';
 
@@ -91,6 +90,8 @@ export class PhotoStart {
   private async project(pixels: Float32Array): Promise<void> {
     if (tf.getBackend() === 'wasm') (await import('../lib/wasm-training.ts')).registerWasmTrainingKernels();
     this.say('Loading the face-recognition network (6 MB, once)…');
+    // Loaded on first use: face-api brings the rest of TensorFlow.js with it, which the home page must not download.
+    const { descriptorDistances, loadFaceEmbedder } = await import('./face-identity.ts');
     const embed = await loadFaceEmbedder();
     const projector = new Projector(this.model.model, null, [pixels], PHOTO_PROJECTION, embed);
     try {
