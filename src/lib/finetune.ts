@@ -208,8 +208,9 @@ export class FinetuneSession {
 
   /**
    * `identity` (a face-recognition embedder) adds a face-identity term to
-   * the projection, so the pivots, and the shift towards their mean, are
-   * nearer the person and G has less to learn.
+   * the projection. Measured (README, `npm run bench:identity -- --identity`):
+   * the pivots get closer to the person, the tuned samples do not, so the
+   * page does not load the recogniser for fine-tuning.
    */
   constructor(
     readonly generator: LayersModel, readonly discriminator: LayersModel, crops: readonly Float32Array[],
