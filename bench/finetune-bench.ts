@@ -10,12 +10,16 @@
  *                           the shipped pair (which needs public/models/discriminator.json)
  *   FINETUNE_BENCH_STEPS=12  steps per backend (default 12, of which 2 warm-up)
  *   FINETUNE_BENCH_TIMEOUT_S=1800  how long one backend's run may take
+ *   FINETUNE_BENCH_FULL=wasm  instead: one whole run with the page's default
+ *                           settings on 10 photos of a held-out person, on that
+ *                           backend, timed from the click to the finished model
+ *                           (the "at most 5 minutes of WASM" goal), per phase
  * From another bench: `benchFinetune(browser, origin, 'webgl', { modelBase })`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { celebaFile, identityPhotos } from '../e2e/fixtures/photos.ts';
+import { celebaFile, heldOutIdentityPhotos, identityPhotos } from '../e2e/fixtures/photos.ts';
 
 export interface FinetuneBenchOptions {
   batch?: number;
@@ -51,6 +55,8 @@ export async function benchFinetune(browser: Browser, origin: string, backend: '
     await page.setInputFiles('#photo-input', identityPhotos(8).files.map(celebaFile));
     await page.locator('#train-start:enabled').waitFor({ timeout: 180_000 });
     await page.fill('input[name=steps]', String(steps));
+    // Tuning steps only: the likeness fit's pace is measured by e2e/finetune-likeness.test.ts.
+    await page.fill('input[name=likenessSteps]', '0');
     await page.fill('input[name=batch]', String(batch));
     await page.click('#train-start');
     // Software GPUs (SwiftShader) take minutes per step of the shipped pair at batch 16.
@@ -61,6 +67,47 @@ export async function benchFinetune(browser: Browser, origin: string, backend: '
     const deltas = times.slice(warmup + 1).map((t, i) => t - times[warmup + i]);
     const ms = median(deltas);
     return { backend, batch, stepsTimed: deltas.length, stepsPerSecond: 1000 / ms, imagesPerSecond: (1000 * batch) / ms, medianStepMs: ms };
+  } finally {
+    await context.close();
+  }
+}
+
+export interface FullRunResult {
+  backend: string;
+  photos: number;
+  totalSeconds: number;
+  /** Seconds per phase, from the page's step marks. */
+  phases: Record<string, number>;
+}
+
+/** One whole default run on `backend`: 10 photos in, the page's settings untouched, click to done. */
+export async function benchFullRun(browser: Browser, origin: string, backend: 'webgpu' | 'webgl' | 'wasm', photos = 10): Promise<FullRunResult> {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${origin}/finetune/?backend=${backend}`);
+    await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 120_000 });
+    await page.setInputFiles('#photo-input', heldOutIdentityPhotos(photos).files.map(celebaFile));
+    await page.locator('#train-start:enabled').waitFor({ timeout: 300_000 });
+    const form = await page.evaluate(() => Object.fromEntries(new FormData(document.getElementById('train-form') as HTMLFormElement)));
+    const started = await page.evaluate(() => performance.now());
+    await page.click('#train-start');
+    await page.locator('#train-status[data-done]').waitFor({ timeout: Number(process.env.FINETUNE_BENCH_TIMEOUT_S ?? 1800) * 1000 });
+    const done = await page.locator('#train-status').getAttribute('data-done');
+    if (done !== 'finished') throw new Error(`fine-tuning on ${backend} did not finish: ${await page.locator('#train-status').textContent()}`);
+    const ended = await page.evaluate(() => performance.now());
+    const marks = await page.evaluate(() => performance.getEntriesByName('facegan:finetune-step').map((e) => ({ t: e.startTime, step: (e as PerformanceMark).detail.step as number })));
+    // Phase boundaries from the form's step counts: projection, tuning, likeness.
+    const bounds = [Number(form.projectionSteps), Number(form.projectionSteps) + Number(form.steps)];
+    const timeAt = (step: number) => (step === 0 ? started : marks.find((m) => m.step === step)?.t ?? started);
+    const last = marks.at(-1)?.step ?? 0;
+    const phases = {
+      projection: (timeAt(bounds[0]) - started) / 1000,
+      tuning: (timeAt(bounds[1]) - timeAt(bounds[0])) / 1000,
+      likeness: (timeAt(last) - timeAt(bounds[1])) / 1000,
+      'bake and finish': (ended - timeAt(last)) / 1000,
+    };
+    return { backend, photos, totalSeconds: (ended - started) / 1000, phases };
   } finally {
     await context.close();
   }
@@ -87,6 +134,18 @@ export async function writeBenchModel(outDir: string, width: number): Promise<st
 async function main(): Promise<void> {
   const { buildSite, launchBrowser, startPreview, WEBGPU_ARGS } = await import('../e2e/helpers.ts');
   const outDir = await buildSite('bench-finetune');
+  const full = process.env.FINETUNE_BENCH_FULL as 'webgpu' | 'webgl' | 'wasm' | undefined;
+  if (full) {
+    const server = await startPreview(outDir);
+    const browser = await launchBrowser(WEBGPU_ARGS);
+    try {
+      console.log(JSON.stringify(await benchFullRun(browser, server.origin, full), null, 2));
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+    return;
+  }
   const width = process.env.FINETUNE_BENCH_WIDTH ? Number(process.env.FINETUNE_BENCH_WIDTH) : null;
   const modelBase = width ? await writeBenchModel(outDir, width) : '/models/';
   const steps = Number(process.env.FINETUNE_BENCH_STEPS ?? 12);

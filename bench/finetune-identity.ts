@@ -54,7 +54,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     save: { type: 'string' },
     shifts: { type: 'string' },
-    identity: { type: 'boolean' },
+    'without-identity': { type: 'boolean' },
   },
 });
 const ids = values.ids ? values.ids.split(',') : readIdentityList().benchmark;
@@ -66,7 +66,8 @@ for (const id of ids) {
   const crops = Array.from({ length: person.files.length }, (_, i) => person.images.slice(i * 12288, (i + 1) * 12288));
   const g = await loadGeneratorFile(join(values.models!, 'generator.json'));
   const d = await loadGeneratorFile(join(values.models!, 'discriminator.json'));
-  const embedder = values.identity ? (await import('../training/eval/face-nets.ts')).faceNets().embedder : undefined;
+  // The recogniser the projection and the likeness fit pull through (as the page and the CLI do); off: neither.
+  const embedder = values['without-identity'] ? undefined : (await import('../training/eval/face-nets.ts')).faceNets().embedder;
   const session = new FinetuneSession(g, d, crops, config, embedder);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();

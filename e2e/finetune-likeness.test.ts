@@ -21,8 +21,8 @@ import { buildSite, launchBrowser, startPreview, type Server } from './helpers.t
 import { CELEBA, celebaFile, heldOutIdentityPhotos } from './fixtures/photos.ts';
 import { join } from 'node:path';
 
-/** Projection and tuning steps per backend: WebGL runs on a software GPU in CI (SwiftShader), several seconds a step. */
-const RUN = { wasm: { proj: 20, steps: 30 }, webgl: { proj: 8, steps: 8 } } as const;
+/** Projection, tuning and likeness steps per backend: WebGL runs on a software GPU in CI (SwiftShader), several seconds a step. */
+const RUN = { wasm: { proj: 20, steps: 0, likeness: 12 }, webgl: { proj: 6, steps: 0, likeness: 4 } } as const;
 const SAMPLES = 48;
 
 let server: Server;
@@ -77,15 +77,16 @@ describe.each(['wasm', 'webgl'] as const)('fine-tuning the shipped model on %s',
     await page.setInputFiles('#photo-input', photos);
     await expect.poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(6);
     await expect.poll(() => page.locator('#train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
-    const { proj, steps } = RUN[backend];
+    const { proj, steps, likeness } = RUN[backend];
     await page.fill('input[name=projectionSteps]', String(proj));
     await page.fill('input[name=steps]', String(steps));
+    await page.fill('input[name=likenessSteps]', String(likeness));
     const started = Date.now();
     await page.click('#train-start');
     await page.locator('#train-status[data-done]').waitFor({ timeout: 420_000 });
     const seconds = (Date.now() - started) / 1000;
     expect(await page.locator('#train-status').getAttribute('data-done')).toBe('finished');
-    console.log(`${backend}: ${proj}+${steps} steps in ${seconds.toFixed(0)} s`);
+    console.log(`${backend}: ${proj}+${steps}+${likeness} steps in ${seconds.toFixed(0)} s`);
     const tuned = await fromArtifacts(await downloadGenerator());
     const pretrained = await loadGeneratorFile('public/models/generator.json');
     const report = await evaluateIdentity(person, { pretrained, tuned }, { samples: SAMPLES, seed: 1 });

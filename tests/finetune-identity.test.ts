@@ -7,7 +7,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import { FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
 import { generate } from '../src/lib/gan.ts';
 import { Rng, sampleLatents } from '../src/lib/latent.ts';
-import { bakeLatentShift, likenessAt, shiftLatents } from '../src/lib/latent-shift.ts';
+import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../src/lib/latent-shift.ts';
+import { LikenessFit } from '../src/lib/likeness.ts';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { meanLatent, projectPhotos } from '../src/lib/projection.ts';
 import { fromArtifacts, toArtifacts } from '../src/lib/weights.ts';
@@ -70,18 +72,76 @@ describe('likeness control', () => {
   });
 });
 
+/** An untrained DCGAN draws nearly flat grey; larger kernels (unit-variance activations) give it images worth matching. */
+function scaleUp(generator: LayersModel): void {
+  for (const name of ['g_project', 'g_deconv1', 'g_deconv2', 'g_deconv3', 'g_deconv4']) {
+    const layer = generator.getLayer(name);
+    const [k] = layer.getWeights();
+    const fanIn = name === 'g_project' ? 16 : (k.shape[3] as number) * 4;
+    const scaled = tf.mul(k, 1 / (0.02 * Math.sqrt(fanIn)));
+    layer.setWeights([scaled]);
+    scaled.dispose();
+  }
+}
+
+/** A stand-in recogniser: 8x8-pooled pixels, 192 values (differentiable, cheap). */
+function poolingEmbedder() {
+  return {
+    fn: (x: tf.Tensor4D) => tf.tidy(() => tf.reshape(tf.avgPool(x, 8, 8, 'valid'), [x.shape[0], -1]) as tf.Tensor2D),
+    dispose: () => {},
+  };
+}
+
+describe('likeness fit', () => {
+  it('moves the samples\' mean descriptor onto the photos\', on latents it never saw, within the norm budget', async () => {
+    // A generator whose faces depend on z smoothly: one tanh Dense layer.
+    const g = tfl.sequential({ layers: [
+      tfl.layers.dense({ inputShape: [16], units: PIXELS, activation: 'tanh', kernelInitializer: tfl.initializers.randomNormal({ stddev: 0.3, seed: 1 }) }),
+      tfl.layers.reshape({ targetShape: [64, 64, 3] }),
+    ] });
+    const embed = poolingEmbedder();
+    const truth = sampleLatents(new Rng(21), 4, 16).map((v, i) => 0.3 * v + (i % 16 < 8 ? 0.6 : -0.6));
+    const photos = tf.tensor4d(await faces(g, truth), [4, 64, 64, 3]);
+    const before = tf.memory().numTensors;
+    const fit = new LikenessFit(g, embed.fn, photos, new Float32Array(16), { steps: 40, batch: 8, learningRate: 0.1, margin: 0 });
+    const z = sampleLatents(new Rng(99), 64, 16);
+    const centreDistance = (shift: LatentShift) => tf.tidy(() => {
+      const target = tf.mean(embed.fn(photos), 0);
+      const d = tf.mean(embed.fn(g.apply(tf.tensor2d(shiftLatents(z, shift), [64, 16])) as tf.Tensor4D), 0);
+      return tf.norm(tf.sub(d, target)).dataSync()[0];
+    });
+    const start = fit.shift();
+    let first = NaN;
+    while (!fit.finished) {
+      const loss = await fit.step();
+      if (fit.stepsDone === 1) first = loss;
+    }
+    const fitted = fit.shift();
+    expect(fit.lastLoss).toBeLessThan(first);
+    expect(centreDistance(fitted)).toBeLessThan(0.5 * centreDistance(start));
+    // |c|^2 stays near the (1 - a^2) share of zDim that the scale a = 0.8 leaves.
+    expect(fitted.centre.reduce((s, v) => s + v * v, 0) / 16).toBeLessThan(0.36 + 0.1);
+    fit.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    photos.dispose();
+    g.dispose();
+  });
+
+  it('refuses a start of the wrong size and bad settings', () => {
+    const { generator } = smallGan();
+    const photos = tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
+    const embed = poolingEmbedder().fn;
+    expect(() => new LikenessFit(generator, embed, photos, new Float32Array(3))).toThrow(/16/);
+    expect(() => new LikenessFit(generator, embed, photos, new Float32Array(16), { scale: 1.5 })).toThrow(/scale/);
+    photos.dispose();
+    generator.dispose();
+  });
+});
+
 describe('projection', () => {
   it('recovers a latent well enough to reconstruct a face the generator drew', async () => {
     const { generator, discriminator } = smallGan();
-    // An untrained DCGAN draws nearly flat grey; larger kernels (unit-variance activations) give it images worth matching.
-    for (const name of ['g_project', 'g_deconv1', 'g_deconv2', 'g_deconv3', 'g_deconv4']) {
-      const layer = generator.getLayer(name);
-      const [k] = layer.getWeights();
-      const fanIn = name === 'g_project' ? 16 : (k.shape[3] as number) * 4;
-      const scaled = tf.mul(k, 1 / (0.02 * Math.sqrt(fanIn)));
-      layer.setWeights([scaled]);
-      scaled.dispose();
-    }
+    scaleUp(generator);
     const zTrue = sampleLatents(new Rng(11), 2, 16);
     const photos = await faces(generator, zTrue);
     const crops = [photos.slice(0, PIXELS), photos.slice(PIXELS)];
@@ -131,6 +191,37 @@ describe('pivotal tuning session', () => {
     expect(session.originals).toBe(2);
     expect(session.latents()!.length).toBe(4 * 16);
     session.dispose();
+  });
+
+  it('runs the likeness steps after tuning when given a face embedder, and leaves G as it was', async () => {
+    const { generator, discriminator } = smallGan();
+    const embed = poolingEmbedder();
+    const rng = new Rng(6);
+    const crops = [0, 1].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.8 - 0.4));
+    const config = { projectionSteps: 2, steps: 2, batch: 2, localityBatch: 0, likenessSteps: 3, likenessBatch: 2 };
+    expect(new FinetuneSession(generator, discriminator, crops, config).totalSteps).toBe(4);
+    const before = tf.memory().numTensors;
+    const session = new FinetuneSession(generator, discriminator, crops, config, embed.fn);
+    expect(session.totalSteps).toBe(7);
+    const phases: string[] = [];
+    let start: ReturnType<typeof session.shift> | null = null;
+    let weights: Float32Array | null = null;
+    while (!session.finished) {
+      if (session.phase === 'likeness' && !start) {
+        start = session.shift();
+        weights = generator.getLayer('g_project').getWeights()[0].dataSync().slice() as Float32Array;
+      }
+      phases.push((await session.step()).phase);
+    }
+    expect(phases).toEqual(['project', 'project', 'tune', 'tune', 'likeness', 'likeness', 'likeness']);
+    const fitted = session.shift();
+    expect(fitted).toMatchObject({ scale: 0.8, pull: 1 });
+    expect(maxAbsDiff(fitted.centre, start!.centre.map((v) => v * start!.pull))).toBeGreaterThan(0);
+    expect(generator.getLayer('g_project').getWeights()[0].dataSync()).toEqual(weights);
+    (await session.bake()).dispose();
+    session.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    embed.dispose();
   });
 
   it('rejects bad settings by name', () => {

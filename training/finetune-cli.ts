@@ -1,7 +1,7 @@
 /**
  * `npm run finetune -- --photos DIR [--steps N] [--out DIR]`: fine-tune the
  * shipped pair on photos of one person with the page's code (src/lib): the
- * same face crops, projection, pivotal tuning and baked latent shift, and
+ * same face crops, projection, pivotal tuning, likeness fit and baked latent shift, and
  * the same model files as the page's download (facegan-generator.json,
  * facegan-discriminator.json and their shards), plus the crops and their
  * reconstructions as PNG. Exit codes: 0 done, 1 crash, 2 bad usage or no
@@ -16,7 +16,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import sharp from 'sharp';
 import { selectBackend } from '../src/lib/backends.ts';
-import { DEFAULT_FINETUNE, FinetuneSession, finetuneConfig, formatDuration } from '../src/lib/finetune.ts';
+import { DEFAULT_FINETUNE, FinetuneSession, finetuneConfig, formatDuration, type FinetunePhase } from '../src/lib/finetune.ts';
 import { generate } from '../src/lib/gan.ts';
 import { gridRgba } from '../src/lib/images.ts';
 import { latentBatch } from '../src/lib/latent.ts';
@@ -36,7 +36,8 @@ Fine-tunes the shipped generator on photos of one person (1 to ${MAX_PHOTOS}; 5 
   --photos DIR     folder of photos (jpg, png, webp, ...); the largest face in each is used
   --steps N        tuning steps after the projection (default ${DEFAULT_FINETUNE.steps})
   --projection-steps N   latent projection steps per photo (default ${DEFAULT_FINETUNE.projectionSteps})
-  --likeness A:M   sampling z' = A*z + M*mean(pivots), baked into the export (default ${DEFAULT_FINETUNE.likenessScale}:${DEFAULT_FINETUNE.likenessPull})
+  --likeness-steps N     steps fitting the sampling centre through the face recogniser (default ${DEFAULT_FINETUNE.likenessSteps}; 0: the mean pivot)
+  --likeness A:M   sampling z' = A*z + c, c starting at M*mean(pivots), baked into the export (default ${DEFAULT_FINETUNE.likenessScale}:${DEFAULT_FINETUNE.likenessPull})
   --out DIR        where the model files go (default runs/finetune)
   --models DIR     the pretrained pair (default public/models)
   --backend NAME   auto, native, wasm, cpu, ... (default auto)
@@ -46,6 +47,8 @@ Exit codes: 0 done, 1 crash, 2 bad usage or no usable faces.`;
 
 class UsageError extends Error {}
 
+const PHASE_NAMES: Record<FinetunePhase, string> = { project: 'projection', tune: 'tuning', likeness: 'likeness' };
+
 function parse(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
@@ -53,6 +56,7 @@ function parse(argv: string[]) {
       photos: { type: 'string' },
       steps: { type: 'string' },
       'projection-steps': { type: 'string' },
+      'likeness-steps': { type: 'string' },
       likeness: { type: 'string' },
       out: { type: 'string', default: 'runs/finetune' },
       models: { type: 'string', default: 'public/models' },
@@ -98,6 +102,7 @@ async function main(): Promise<number> {
     config = finetuneConfig({
       ...(args.steps !== undefined ? { steps: int('steps', args.steps) } : {}),
       ...(args['projection-steps'] !== undefined ? { projectionSteps: int('projection-steps', args['projection-steps']) } : {}),
+      ...(args['likeness-steps'] !== undefined ? { likenessSteps: int('likeness-steps', args['likeness-steps']) } : {}),
       ...(likeness ? { likenessScale: likeness[0], likenessPull: likeness[1] } : {}),
       seed: int('seed', args.seed),
     });
@@ -138,7 +143,9 @@ async function main(): Promise<number> {
   console.log(`backend: ${backend.name} (${backend.detail})`);
   const generator = await loadModelFile(join(args.models!, 'generator.json'));
   const discriminator = await loadModelFile(join(args.models!, 'discriminator.json'));
-  const session = new FinetuneSession(generator, discriminator, crops, config);
+  // The recogniser the likeness is fitted through: face-api's, as the eval measures with.
+  const embedder = config.likenessSteps > 0 ? (await import('./eval/face-nets.ts')).faceNets().embedder : undefined;
+  const session = new FinetuneSession(generator, discriminator, crops, config, embedder);
   const bar = new cliProgress.SingleBar({
     format: 'finetune |{bar}| {value}/{total} | {phase} | loss {loss} | ETA {eta_formatted}',
     noTTYOutput: true,
@@ -151,7 +158,7 @@ async function main(): Promise<number> {
   try {
     while (!session.finished) {
       const r = await session.step();
-      if (!args.quiet) bar.update(session.stepsDone, { phase: r.phase === 'project' ? 'projection' : 'tuning', loss: r.gLoss.toFixed(4) });
+      if (!args.quiet) bar.update(session.stepsDone, { phase: PHASE_NAMES[r.phase], loss: r.gLoss.toFixed(4) });
     }
   } finally {
     if (!args.quiet) bar.stop();

@@ -26,6 +26,11 @@ export function loadFaceEmbedder(): Promise<FaceEmbedder> {
   return loading;
 }
 
+/** Drop the loaded recogniser (its weights went with a lost GPU context); the next load fetches it anew. */
+export function forgetFaceEmbedder(): void {
+  loading = null;
+}
+
 /** Descriptor distance from `photo` to each of `faces` (all 64x64x3 in [-1, 1], faces row-major). */
 export async function descriptorDistances(embed: FaceEmbedder, photo: Float32Array, faces: Float32Array): Promise<number[]> {
   const n = IMAGE_SIZE * IMAGE_SIZE * 3;

@@ -15,6 +15,7 @@ import { CHANNELS, IMAGE_SIZE } from './models.ts';
 import { cloneModel, WeightAverage } from './ema.ts';
 import type { FaceEmbedder } from './identity.ts';
 import { featureExtractor, meanLatent, Projector, reconstructionLoss } from './projection.ts';
+import { LikenessFit } from './likeness.ts';
 
 export interface FinetuneConfig {
   /** Fine-tuning steps after the projection. */
@@ -56,6 +57,16 @@ export interface FinetuneConfig {
   /** Sampling: z' = likenessScale * z + likenessPull * mean(pivots); baked into the exported generator. */
   likenessScale: number;
   likenessPull: number;
+  /**
+   * Steps fitting the shift's centre through the face recogniser after tuning
+   * (likeness.ts), when the session has an identity embedder (0: the mean pivot as it is).
+   */
+  likenessSteps: number;
+  /** Random latents per likeness step. */
+  likenessBatch: number;
+  likenessRate: number;
+  /** Face-descriptor distance under which the fit pulls a sample no closer (keeps variety). */
+  likenessMargin: number;
 }
 
 /** Chosen by `npm run eval -- --identity` on the held-out people of training/eval/identities.json (see README). */
@@ -81,6 +92,10 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   emaDecay: 0,
   likenessScale: 0.8,
   likenessPull: 0.7,
+  likenessSteps: 60,
+  likenessBatch: 8,
+  likenessRate: 0.05,
+  likenessMargin: 0.4,
 };
 
 export const LIMITS = {
@@ -101,6 +116,10 @@ export const LIMITS = {
   emaDecay: [0, 0.9999],
   likenessScale: [0, 2],
   likenessPull: [0, 2],
+  likenessSteps: [0, 10_000],
+  likenessBatch: [1, 128],
+  likenessRate: [1e-5, 1],
+  likenessMargin: [0, 2],
 } as const;
 
 /** Fill in defaults and reject values that cannot train, with the field's name in the message. */
@@ -112,7 +131,7 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
       throw new Error(`${key} must be a number from ${lo} to ${hi}, got ${String(v)}`);
     }
   }
-  for (const key of ['steps', 'batch', 'sampleEvery', 'seed', 'projectionSteps', 'localityBatch', 'tunedLayers'] as const) {
+  for (const key of ['steps', 'batch', 'sampleEvery', 'seed', 'projectionSteps', 'localityBatch', 'tunedLayers', 'likenessSteps', 'likenessBatch'] as const) {
     if (!Number.isInteger(cfg[key])) throw new Error(`${key} must be a whole number, got ${cfg[key]}`);
   }
   if (cfg.steps + cfg.projectionSteps < 1) throw new Error('steps and projectionSteps cannot both be 0');
@@ -151,7 +170,7 @@ export class CropBatches {
   }
 }
 
-export type FinetunePhase = 'project' | 'tune';
+export type FinetunePhase = 'project' | 'tune' | 'likeness';
 
 export interface FinetuneStepResult extends StepResult {
   phase: FinetunePhase;
@@ -195,6 +214,9 @@ export class FinetuneSession {
   private pivots: Float32Array | null = null;
   private pool: { z: tf.Tensor2D; faces: tf.Tensor4D } | null = null;
   private ema: WeightAverage | null = null;
+  private likeness: LikenessFit | null = null;
+  /** The centre fitted by the likeness steps, once they are done. */
+  private fitted: LatentShift | null = null;
   private readonly initial: tf.Tensor[];
   private readonly gVars: tf.Variable[];
   private readonly dVars: tf.Variable[];
@@ -236,8 +258,13 @@ export class FinetuneSession {
     this.optD = tf.train.adam(learningRate, 0.5, 0.999, 1e-8);
   }
 
+  /** Likeness steps this session runs: only with an embedder to fit through. */
+  get likenessSteps(): number {
+    return this.identity ? this.config.likenessSteps : 0;
+  }
+
   get totalSteps(): number {
-    return this.config.projectionSteps + this.config.steps;
+    return this.config.projectionSteps + this.config.steps + this.likenessSteps;
   }
 
   get finished(): boolean {
@@ -245,7 +272,8 @@ export class FinetuneSession {
   }
 
   get phase(): FinetunePhase {
-    return this.stepsDone < this.config.projectionSteps ? 'project' : 'tune';
+    if (this.stepsDone < this.config.projectionSteps) return 'project';
+    return this.stepsDone < this.config.projectionSteps + this.config.steps ? 'tune' : 'likeness';
   }
 
   private ensureProjector(): Projector {
@@ -279,10 +307,32 @@ export class FinetuneSession {
       return { phase: 'project', dLoss: 0, gLoss: loss, dReal: 0, dFake: 0 };
     }
     if (!this.pivots) await this.startTuning();
+    if (this.phase === 'likeness') return this.likenessStep();
     const result = await this.tuneStep();
     this.ema?.update();
     this.stepsDone++;
     return result;
+  }
+
+  /** One step fitting the sampling centre to the person through the recogniser, on the tuned G. */
+  private async likenessStep(): Promise<FinetuneStepResult> {
+    const c = this.config;
+    if (!this.likeness) {
+      const photos = tf.slice(this.photos, 0, this.originals);
+      const start = this.meanShift().centre.map((v) => v * c.likenessPull);
+      this.likeness = new LikenessFit(this.sampler, this.identity!, photos, start, {
+        steps: c.likenessSteps, batch: c.likenessBatch, learningRate: c.likenessRate, scale: c.likenessScale, margin: c.likenessMargin, seed: c.seed,
+      });
+      photos.dispose();
+    }
+    const loss = await this.likeness.step();
+    this.stepsDone++;
+    if (this.likeness.finished) {
+      this.fitted = this.likeness.shift();
+      this.likeness.dispose();
+      this.likeness = null;
+    }
+    return { phase: 'likeness', dLoss: 0, gLoss: loss, dReal: 0, dFake: 0 };
   }
 
   private nextIndex(): number {
@@ -353,8 +403,16 @@ export class FinetuneSession {
     return this.pivots ?? (this.projector?.started ? this.projector.latents() : null);
   }
 
-  /** The sampling shift towards this person: a*z + m*mean(pivots) (identity before projection). */
+  /**
+   * The sampling shift towards this person: a*z + c with c fitted through the
+   * recogniser once the likeness steps are done, a*z + m*mean(pivots) before
+   * (and without an embedder); no shift before projection.
+   */
   shift(): LatentShift {
+    return this.fitted ?? this.likeness?.shift() ?? this.meanShift();
+  }
+
+  private meanShift(): LatentShift {
     const pivots = this.latents();
     if (!pivots) return { scale: 1, pull: 0, centre: new Float32Array(this.zDim) };
     return { scale: this.config.likenessScale, pull: this.config.likenessPull, centre: meanLatent(pivots, this.zDim) };
@@ -379,6 +437,8 @@ export class FinetuneSession {
   dispose(): void {
     this.projector?.dispose();
     this.projector = null;
+    this.likeness?.dispose();
+    this.likeness = null;
     tf.dispose([this.photos, ...this.initial]);
     if (this.pool) tf.dispose([this.pool.z, this.pool.faces]);
     this.ema?.target.dispose();

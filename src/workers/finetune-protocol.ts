@@ -4,7 +4,7 @@
  * message); training progress arrives as events without an id.
  */
 import type { Fallback } from '../lib/backends.ts';
-import type { FinetuneConfig } from '../lib/finetune.ts';
+import type { FinetuneConfig, FinetunePhase } from '../lib/finetune.ts';
 
 export type BackendPreference = 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export type Which = 'pretrained' | 'finetuned';
@@ -74,7 +74,7 @@ export interface ExportReply {
 export type DoneReason = 'finished' | 'stopped' | 'failed';
 
 export type TrainEvent =
-  | { type: 'progress'; step: number; total: number; phase: 'project' | 'tune'; dLoss: number; gLoss: number; dReal: number; dFake: number; stepsPerSecond: number | null; secondsLeft: number | null }
+  | { type: 'progress'; step: number; total: number; phase: FinetunePhase; dLoss: number; gLoss: number; dReal: number; dFake: number; stepsPerSecond: number | null; secondsLeft: number | null }
   | { type: 'samples'; step: number; pixels: Float32Array; count: number }
   /** Each photo as the generator draws it from its projected latent (after the projection, and at the end). */
   | { type: 'reconstructions'; step: number; pixels: Float32Array; count: number }

@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { generate } from '../lib/gan.ts';
-import { EtaEstimator, FinetuneSession, meanWeightChange, type FinetuneConfig } from '../lib/finetune.ts';
+import { EtaEstimator, FinetuneSession, finetuneConfig, meanWeightChange, type FinetuneConfig } from '../lib/finetune.ts';
+import type { FaceEmbedder } from '../lib/identity.ts';
 import { latentBatch } from '../lib/latent.ts';
 import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../lib/latent-shift.ts';
 import { toArtifacts } from '../lib/weights.ts';
@@ -35,6 +36,19 @@ interface State {
 
 let state: State | null = null;
 let run: TrainingRun | null = null;
+/** Set while a run loads what it needs (the recogniser), so a second start is refused then too. */
+let starting = false;
+
+/**
+ * face-api's recogniser on the worker's backend, fetched from the site on
+ * the first run that fits the likeness through it (6.4 MB); loaded again
+ * after the backend changes (its weights went with a lost GPU context).
+ */
+async function faceEmbedder(fresh = false): Promise<FaceEmbedder> {
+  const { loadFaceEmbedder, forgetFaceEmbedder } = await import('../app/face-identity.ts');
+  if (fresh) forgetFaceEmbedder();
+  return loadFaceEmbedder();
+}
 
 function need(): State {
   if (!state) throw new Error('the fine-tuner has not started yet');
@@ -73,9 +87,12 @@ class TrainingRun {
   private readonly eta = new EtaEstimator();
   private readonly sampleZ: Float32Array;
 
-  constructor(private readonly crops: Float32Array[], private readonly config: Partial<FinetuneConfig>, private readonly sampleSeeds: number[]) {
+  constructor(
+    private readonly crops: Float32Array[], private readonly config: Partial<FinetuneConfig>, private readonly sampleSeeds: number[],
+    private embedder: FaceEmbedder | undefined,
+  ) {
     const s = need();
-    this.session = new FinetuneSession(s.tuned.generator, s.tuned.discriminator, crops, config);
+    this.session = new FinetuneSession(s.tuned.generator, s.tuned.discriminator, crops, config, embedder);
     this.sampleZ = latentBatch(sampleSeeds, s.reference.inputs[0].shape[1] as number);
   }
 
@@ -164,7 +181,8 @@ class TrainingRun {
     const from = this.checkpoint ?? { step: 0, pair: s.pretrained };
     s.tuned = await buildPair(from.pair);
     s.reference = await fromArtifacts(s.pretrained.generator);
-    this.session = new FinetuneSession(s.tuned.generator, s.tuned.discriminator, this.crops, this.config);
+    if (this.embedder) this.embedder = await faceEmbedder(true);
+    this.session = new FinetuneSession(s.tuned.generator, s.tuned.discriminator, this.crops, this.config, this.embedder);
     this.session.stepsDone = from.step;
     emit({
       type: 'notice', backend: choice.name,
@@ -192,7 +210,7 @@ class TrainingRun {
       }
       if (this.stopped) reason = 'stopped';
       message = this.stopped ? `Stopped after ${this.session.stepsDone} steps.` : `Finished ${this.session.stepsDone} steps.`;
-      if (this.session.phase === 'tune') {
+      if (this.session.phase !== 'project') {
         // The likeness shift goes into G's weights: the model now draws this person from ordinary noise.
         const s = need();
         s.likeness = { base: await toArtifacts(this.session.sampler), shift: this.session.shift(), value: 1 };
@@ -245,9 +263,15 @@ async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply>
   };
 }
 
-function startTraining(req: Extract<Request, { type: 'train' }>): void {
-  if (run) throw new Error('a fine-tuning run is already in progress');
-  run = new TrainingRun(req.crops, req.config, req.sampleSeeds);
+async function startTraining(req: Extract<Request, { type: 'train' }>): Promise<void> {
+  if (run || starting) throw new Error('a fine-tuning run is already in progress');
+  starting = true;
+  try {
+    const embedder = finetuneConfig(req.config).likenessSteps > 0 ? await faceEmbedder() : undefined;
+    run = new TrainingRun(req.crops, req.config, req.sampleSeeds, embedder);
+  } finally {
+    starting = false;
+  }
   const current = run;
   void current.run().finally(() => { if (run === current) run = null; });
 }

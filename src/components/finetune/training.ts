@@ -3,7 +3,7 @@
  * the worker's run, and shows progress with ETA, the loss chart and the
  * live sample grid from fixed noise.
  */
-import { formatDuration, finetuneConfig, type FinetuneConfig } from '../../lib/finetune.ts';
+import { formatDuration, finetuneConfig, type FinetuneConfig, type FinetunePhase } from '../../lib/finetune.ts';
 import { gridRgba } from '../../lib/images.ts';
 import type { GenerateReply, TrainEvent } from '../../workers/finetune-protocol.ts';
 import { LossChart } from './loss-chart.ts';
@@ -15,6 +15,7 @@ export const SAMPLE_SEEDS = Array.from({ length: 16 }, (_, i) => i + 1);
 export const STEP_MARK = 'facegan:finetune-step';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const PHASES: Record<FinetunePhase, string> = { project: 'projecting your photos', tune: 'tuning', likeness: 'fitting the likeness' };
 
 export function drawGrid(canvas: HTMLCanvasElement, pixels: Float32Array, count: number, cols: number): void {
   const grid = gridRgba(pixels, count, cols);
@@ -62,6 +63,7 @@ export class TrainingPanel {
     return finetuneConfig({
       steps: Number(f.get('steps')),
       projectionSteps: Number(f.get('projectionSteps')),
+      likenessSteps: Number(f.get('likenessSteps')),
       batch: Number(f.get('batch')),
       learningRate: Number(f.get('learningRate')),
       augment: f.get('augment') === 'on',
@@ -140,7 +142,7 @@ export class TrainingPanel {
         this.chart?.add(event.step, event.dLoss, event.gLoss);
         this.progress.value = event.step / event.total;
         const rate = event.stepsPerSecond ? `${event.stepsPerSecond.toFixed(1)} steps/s` : '';
-        const phase = event.phase === 'project' ? 'projecting your photos' : 'tuning';
+        const phase = PHASES[event.phase];
         this.eta.textContent = `Step ${event.step} of ${event.total} (${phase}) · ${rate} · about ${formatDuration(event.secondsLeft)} left`;
         this.eta.dataset.step = String(event.step);
         break;
