@@ -92,9 +92,9 @@ describe.each(['wasm', 'webgl'] as const)('fine-tuning the shipped model on %s',
     const report = await evaluateIdentity(person, { pretrained, tuned }, { samples: SAMPLES, seed: 1 });
     console.log(backend, JSON.stringify(report.generators));
     const [p, t] = [report.generators.pretrained, report.generators.tuned];
-    // Loose: a short run on 8 photos, 48 samples.
-    expect(t.mean_distance).toBeLessThan(p.mean_distance - 0.02);
-    expect(t.within_threshold).toBeGreaterThan(p.within_threshold);
+    // Loose: a short run on 8 photos, 48 samples (measured here: 0.10-0.14 closer, 0.5-0.75 more within).
+    expect(t.mean_distance).toBeLessThan(p.mean_distance - 0.05);
+    expect(t.within_threshold).toBeGreaterThan(p.within_threshold + 0.2);
     expect(t.detection_rate).toBeGreaterThanOrEqual(0.8);
     tuned.dispose();
     pretrained.dispose();

@@ -18,7 +18,7 @@ describe('npm run finetune', () => {
   it('--help lists the flags', () => {
     const r = finetune('--help');
     expect(r.code).toBe(0);
-    for (const flag of ['--photos', '--steps', '--out', '--projection-steps', '--likeness']) expect(r.out).toContain(flag);
+    for (const flag of ['--photos', '--steps', '--out', '--projection-steps', '--likeness-steps', '--likeness']) expect(r.out).toContain(flag);
   });
 
   it('exits 2 without --photos, and for a folder with no usable faces, saying why', async () => {
@@ -42,7 +42,7 @@ describe('npm run finetune', () => {
     const photos = mkdtempSync(join(tmpdir(), 'facegan-ft-photos-'));
     for (const f of identityPhotos(4).files) symlinkSync(join(CELEBA, 'img_align_celeba', f), join(photos, f));
     const out = mkdtempSync(join(tmpdir(), 'facegan-ft-out-'));
-    const r = finetune('--photos', photos, '--steps', '3', '--projection-steps', '2', '--out', out, '--quiet');
+    const r = finetune('--photos', photos, '--steps', '3', '--projection-steps', '2', '--likeness-steps', '2', '--out', out, '--quiet');
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/4 faces from 4 files/);
     for (const f of ['facegan-generator.json', 'facegan-discriminator.json', 'photos.png', 'reconstructions.png', 'samples.png', 'finetune.json']) {

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
+import { DEFAULT_FINETUNE, FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
 import { generate } from '../src/lib/gan.ts';
 import { Rng, sampleLatents } from '../src/lib/latent.ts';
 import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../src/lib/latent-shift.ts';
@@ -103,7 +103,7 @@ describe('likeness fit', () => {
     const truth = sampleLatents(new Rng(21), 4, 16).map((v, i) => 0.3 * v + (i % 16 < 8 ? 0.6 : -0.6));
     const photos = tf.tensor4d(await faces(g, truth), [4, 64, 64, 3]);
     const before = tf.memory().numTensors;
-    const fit = new LikenessFit(g, embed.fn, photos, new Float32Array(16), { steps: 40, batch: 8, learningRate: 0.1, margin: 0 });
+    const fit = new LikenessFit(g, embed.fn, photos, new Float32Array(16), { steps: 40, batch: 8, learningRate: 0.1, margin: 0, scale: 0.8 });
     const z = sampleLatents(new Rng(99), 64, 16);
     const centreDistance = (shift: LatentShift) => tf.tidy(() => {
       const target = tf.mean(embed.fn(photos), 0);
@@ -170,7 +170,7 @@ describe('pivotal tuning session', () => {
     expect(phases).toEqual(['project', 'project', 'project', 'tune', 'tune', 'tune', 'tune']);
     expect((await session.reconstructions())!.length).toBe(3 * PIXELS);
     const shift = session.shift();
-    expect(shift.scale).toBe(0.8);
+    expect(shift.scale).toBe(DEFAULT_FINETUNE.likenessScale);
     const baked = await session.bake();
     session.dispose();
     baked.dispose();
@@ -215,7 +215,7 @@ describe('pivotal tuning session', () => {
     }
     expect(phases).toEqual(['project', 'project', 'tune', 'tune', 'likeness', 'likeness', 'likeness']);
     const fitted = session.shift();
-    expect(fitted).toMatchObject({ scale: 0.8, pull: 1 });
+    expect(fitted).toMatchObject({ scale: DEFAULT_FINETUNE.likenessScale, pull: 1 });
     expect(maxAbsDiff(fitted.centre, start!.centre.map((v) => v * start!.pull))).toBeGreaterThan(0);
     expect(generator.getLayer('g_project').getWeights()[0].dataSync()).toEqual(weights);
     (await session.bake()).dispose();

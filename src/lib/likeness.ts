@@ -44,7 +44,7 @@ export const DEFAULT_LIKENESS_FIT: LikenessFitConfig = {
   steps: 60,
   batch: 8,
   learningRate: 0.05,
-  scale: 0.8,
+  scale: 0.9,
   priorWeight: 1,
   margin: 0.4,
   seed: 7,
