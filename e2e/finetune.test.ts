@@ -25,6 +25,8 @@ const MODEL_DIR = 'test-models';
 const poll = <T>(fn: () => T | Promise<T>, options: { timeout?: number } = {}) => expect.poll(fn, { timeout: 30_000, ...options });
 const STEPS = 20;
 const LOST_STEPS = 12;
+/** Likeness-fit steps of the lost-context run: they run after the recovery, on WASM. */
+const LIKENESS_STEPS = 2;
 /** Projection steps before the tuning steps; the progress counts both. */
 const PROJ = 4;
 
@@ -80,12 +82,12 @@ async function exportModel(): Promise<FilePayload[]> {
 
 const sampleGrid = () => page.locator('#train-samples').evaluate((c: HTMLCanvasElement) => c.toDataURL());
 
-async function train(steps: number): Promise<void> {
+/** `likeness`: fit steps after tuning (their effect is judged in finetune-likeness.test.ts). */
+async function train(steps: number, likeness = 0): Promise<void> {
   await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
   await page.fill('input[name=projectionSteps]', String(PROJ));
   await page.fill('input[name=steps]', String(steps));
-  // The likeness fit (through the face recogniser) is driven in finetune-likeness.test.ts.
-  await page.fill('input[name=likenessSteps]', '0');
+  await page.fill('input[name=likenessSteps]', String(likeness));
   await page.fill('input[name=batch]', '4');
   await page.click('#train-start');
 }
@@ -225,11 +227,11 @@ describe('fine-tune page', () => {
     expect(await page.locator('#train-start').isEnabled()).toBe(true);
   });
 
-  it('continues on WASM from the last completed step when the WebGL context is lost', async () => {
+  it('continues on WASM from the last completed step when the WebGL context is lost, the recogniser loaded anew there', async () => {
     await page.selectOption('#ft-backend-choice', 'webgl');
     await poll(() => page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgl');
     await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
-    await train(LOST_STEPS);
+    await train(LOST_STEPS, LIKENESS_STEPS);
     await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), { timeout: 90_000 }).toBeGreaterThanOrEqual(3);
     const shown = Number(await page.locator('#train-eta').getAttribute('data-step'));
     expect(await loseContext()).toBe(true);
@@ -240,7 +242,8 @@ describe('fine-tune page', () => {
     expect(Number(/from step (\d+)/.exec(notice)![1])).toBeGreaterThanOrEqual(shown);
     expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
     const got = await losses();
-    expect(got.map((l) => l.step)).toEqual(Array.from({ length: LOST_STEPS + PROJ }, (_, i) => i + 1));
+    expect(got.map((l) => l.step)).toEqual(Array.from({ length: LOST_STEPS + PROJ + LIKENESS_STEPS }, (_, i) => i + 1));
+    expect(await page.locator('#train-eta').textContent()).toContain('fitting the likeness');
     expect((await inspect()).weightChange).toBeGreaterThan(0);
   });
 
