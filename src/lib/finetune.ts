@@ -198,14 +198,16 @@ const LOCALITY_POOL = 128;
  *
  * 1. projection (`projectionSteps`): each photo's pivot latent, by
  *    `Projector` (pixels + D features);
- * 2. pivotal tuning (`steps`): G learns to draw photo i from its pivot plus
- *    noise (pixels + D features), while a locality term keeps G's faces for
- *    random latents as they were and L2-SP keeps the weights near the
- *    pretrained ones; optionally an adversarial term with D's lower layers
- *    frozen.
+ * 2. pivotal tuning (`steps`, off by default): G learns to draw photo i from
+ *    its pivot plus noise (pixels + D features), while a locality term keeps
+ *    G's faces for random latents as they were and L2-SP keeps the weights
+ *    near the pretrained ones; optionally an adversarial term with D's lower
+ *    layers frozen;
+ * 3. likeness fit (`likenessSteps`, with an embedder): the sampling centre c
+ *    fitted through the face recogniser (likeness.ts), G left as it is.
  *
- * Sampling "faces like theirs" is z' = a*z + m*mean(pivots) (`shift()`),
- * which `bake()` folds into a copy of G for export. G runs in inference mode
+ * Sampling "faces like theirs" is z' = a*z + c (`shift()`; c = m*mean(pivots)
+ * without the fit), which `bake()` folds into a copy of G for export. G runs in inference mode
  * throughout (BatchNorm keeps its pretrained statistics).
  */
 export class FinetuneSession {
@@ -234,10 +236,10 @@ export class FinetuneSession {
   stepsDone = 0;
 
   /**
-   * `identity` (a face-recognition embedder) adds a face-identity term to
-   * the projection. Measured (README, `npm run bench:identity -- --identity`):
-   * the pivots get closer to the person, the tuned samples do not, so the
-   * page does not load the recogniser for fine-tuning.
+   * `identity` (a face-recognition embedder) is what the likeness steps fit
+   * through; it also adds a face-identity term to the projection when
+   * `identityWeight` > 0 (measured: no better, twice the time, so off by default).
+   * Without it the likeness steps are skipped and the shift is the mean pivot's.
    */
   constructor(
     readonly generator: LayersModel, readonly discriminator: LayersModel, crops: readonly Float32Array[],
