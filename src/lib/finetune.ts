@@ -54,7 +54,10 @@ export interface FinetuneConfig {
   tunedLayers: number;
   /** Exponential moving average of G's weights while tuning (0: off); the average is what is baked and exported. */
   emaDecay: number;
-  /** Sampling: z' = likenessScale * z + likenessPull * mean(pivots); baked into the exported generator. */
+  /**
+   * Sampling: z' = likenessScale * z + c, baked into the exported generator; c is
+   * likenessPull * mean(pivots), the likeness fit's start (and result without an embedder).
+   */
   likenessScale: number;
   likenessPull: number;
   /**
