@@ -6,7 +6,7 @@
       "sources": ["src/addon.cc", "src/conv.cc", "src/conv_dnnl.cc", "src/elementwise.cc", "src/parallel.cc"],
       "include_dirs": ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/include/openblas"],
       "libraries": ["-lopenblas"],
-      "cflags_cc": ["-O3", "-fno-math-errno", "-std=c++17", "-fexceptions"],
+      "cflags_cc": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c++17", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions", "-O2"],
       "defines": ["NAPI_VERSION=8"],
       "conditions": [

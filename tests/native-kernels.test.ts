@@ -180,6 +180,38 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     for (const [name, op] of posOps) await expectSameWithGrads([[4, 9]], op, name, positive);
   });
 
+  it('vectorised element-wise loops: long odd lengths split over threads, with NaN, infinities and signed zeros', async () => {
+    // Long enough for every thread and for vector loops with a scalar tail; specials land in both.
+    const n = 3 * 65_537;
+    const specials = [NaN, Infinity, -Infinity, 0, -0, 1e30, -1e30];
+    const withSpecials = (v: Float32Array) => {
+      const out = Float32Array.from(v);
+      for (let i = 0; i < n; i += 997) out[i] = specials[(i / 997) % specials.length];
+      out[n - 1] = NaN;
+      out[n - 2] = -0;
+      return out;
+    };
+    const same = (actual: Float32Array, expected: Float32Array, label: string) => {
+      for (let i = 0; i < expected.length; i++) {
+        const e = expected[i], a = actual[i];
+        const ok = Number.isFinite(e) ? Math.abs(a - e) <= 1e-5 * (1 + Math.abs(e)) : Object.is(a, e) || (Number.isNaN(e) && Number.isNaN(a));
+        if (!ok) throw new Error(`${label}: at ${i} (x = ${i % 997 === 0 ? 'special' : 'random'}) native ${a}, cpu ${e}`);
+      }
+    };
+    const ops: [string, (x: tf.Tensor, y: tf.Tensor) => tf.Tensor][] = [
+      ['relu', (x) => tf.relu(x)], ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)], ['relu6', (x) => tf.relu6(x)],
+      ['elu', (x) => tf.elu(x)], ['neg', (x) => tf.neg(x)], ['abs', (x) => tf.abs(x)],
+      ['maximum', tf.maximum], ['minimum', tf.minimum], ['add', tf.add], ['mul', tf.mul],
+      // dy without specials, so that the gradient's own NaN handling shows.
+      ['relu grad', (x) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), tf.linspace(0.5, 1.5, n))))(x)],
+      ['leakyRelu grad', (x) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(v, 0.2), tf.linspace(0.5, 1.5, n))))(x)],
+    ];
+    for (const [name, op] of ops) {
+      const r = await onBoth([[n], [n]], ([x, y]) => [op(x, y)], withSpecials);
+      same(r.native[0], r.cpu[0], name);
+    }
+  });
+
   it('binary ops with broadcasting, and their gradients', async () => {
     const shapes: [number[], number[]][] = [
       [[2, 3, 4, 5], [2, 3, 4, 5]], [[2, 3, 4, 5], [5]], [[5], [2, 3, 4, 5]], [[2, 1, 4, 1], [3, 1, 5]],

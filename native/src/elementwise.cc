@@ -19,14 +19,22 @@ size_t GrainRows(size_t rowLength) { return kGrain / std::max<size_t>(1, rowLeng
 template <typename F>
 void Map(const float* x, float* y, size_t n, F f) {
   ParallelFor(n, kGrain, [&](size_t begin, size_t end, int) {
-    for (size_t i = begin; i < end; ++i) y[i] = f(x[i]);
+    // Local pointers and a local copy of f: the loop then vectorises (with
+    // -fno-trapping-math for the selects), about 40x faster than the scalar,
+    // branching loop GCC makes of captured references.
+    const float* xs = x + begin;
+    float* ys = y + begin;
+    const F g = f;
+    const size_t m = end - begin;
+    for (size_t i = 0; i < m; ++i) ys[i] = g(xs[i]);
   });
 }
 
 // Innermost loop of a broadcast op; the stride-1 and stride-0 cases are
 // written out so that the compiler vectorises them.
 template <typename T, typename F>
-void Row(const float* a, int64_t as, const float* b, int64_t bs, T* out, int64_t n, F f) {
+void Row(const float* a, int64_t as, const float* b, int64_t bs, T* out, int64_t n, const F& fRef) {
+  const F f = fRef;  // a local copy, so that nothing the loop stores can change it: the loops vectorise
   if (as == 1 && bs == 1) {
     for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
   } else if (as == 1 && bs == 0) {
@@ -161,7 +169,10 @@ void ReduceSum(const float* x, size_t outer, size_t mid, size_t inner, float sca
 
 void Select(const uint8_t* cond, const float* a, const float* b, float* out, size_t n) {
   ParallelFor(n, kGrain, [&](size_t begin, size_t end, int) {
-    for (size_t i = begin; i < end; ++i) out[i] = cond[i] ? a[i] : b[i];
+    const uint8_t* c = cond;
+    const float *pa = a, *pb = b;
+    float* o = out;
+    for (size_t i = begin; i < end; ++i) o[i] = c[i] ? pa[i] : pb[i];
   });
 }
 
@@ -176,22 +187,27 @@ void BatchNorm(const float* x, size_t n, size_t channels, const float* mean, siz
     sub[c] = mean[c % meanLen];
   }
   ParallelFor(n / channels, std::max<size_t>(1, kGrain / channels), [&](size_t r0, size_t r1, int) {
+    const float *pm = mul.data(), *pa = add.data(), *ps = sub.data();
     for (size_t r = r0; r < r1; ++r) {
       const float* xr = x + r * channels;
       float* yr = y + r * channels;
-      for (size_t c = 0; c < channels; ++c) yr[c] = add[c] + (xr[c] - sub[c]) * mul[c];
+      for (size_t c = 0; c < channels; ++c) yr[c] = pa[c] + (xr[c] - ps[c]) * pm[c];
     }
   });
 }
 
 void ActivationGrad(const float* dy, const float* x, float* dx, size_t n, float alpha, bool relu) {
   ParallelFor(n, kGrain, [&](size_t begin, size_t end, int) {
+    const float *d = dy + begin, *v = x + begin;
+    float* o = dx + begin;
+    const size_t m = end - begin;
+    const float a = alpha;
     if (relu) {
       // tfjs-core: dy * step(x), and step(NaN) is NaN.
-      for (size_t i = begin; i < end; ++i) dx[i] = dy[i] * (std::isnan(x[i]) ? NAN : (x[i] > 0.0f ? 1.0f : 0.0f));
+      for (size_t i = 0; i < m; ++i) o[i] = d[i] * (v[i] != v[i] ? v[i] : (v[i] > 0.0f ? 1.0f : 0.0f));
     } else {
       // tfjs-core: where(x > 0, dy, dy * alpha).
-      for (size_t i = begin; i < end; ++i) dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * alpha;
+      for (size_t i = 0; i < m; ++i) o[i] = v[i] > 0.0f ? d[i] : d[i] * a;
     }
   });
 }
@@ -204,12 +220,13 @@ void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channe
   ParallelFor(n / channels, std::max<size_t>(1, GrainRows(channels)), [&](size_t r0, size_t r1, int t) {
     double* sd = partial[size_t(t)].data();
     double* sx = sd + channels;
+    const float* m = mu.data();
     for (size_t r = r0; r < r1; ++r) {
       const float* xr = x + r * channels;
       const float* dr = dy + r * channels;
       for (size_t c = 0; c < channels; ++c) {
         sd[c] += dr[c];
-        sx[c] += double(dr[c]) * double(xr[c] - mu[c]);
+        sx[c] += double(dr[c]) * double(xr[c] - m[c]);
       }
     }
   });
