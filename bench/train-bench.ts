@@ -6,7 +6,8 @@
  * same machine load. One JSON line per configuration on stdout.
  * `--backend webgpu` (Dawn) or any other trainer backend is started as
  * `npm run train -- --backend` starts it; `--no-torch` leaves PyTorch out;
- * `--no-onednn` keeps the native convolutions on OpenBLAS. With PyTorch it
+ * `--no-onednn` keeps the native convolutions on OpenBLAS, `--conv-precision
+ * f32|bf16` sets what oneDNN's read (default auto, as training). With PyTorch it
  * also measures the sgemm peak (torch.matmul 2048^3, 2 threads) in the same
  * run and reports the step's GFLOP/s against it.
  */
@@ -29,6 +30,8 @@ const { values: opts } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     /** Convolutions on OpenBLAS even where oneDNN is built in (native backend). */
     'no-onednn': { type: 'boolean', default: false },
+    /** auto | bf16 | f32, as `npm run train -- --conv-precision` (native backend). */
+    'conv-precision': { type: 'string' },
   },
 });
 
@@ -45,6 +48,7 @@ const steps = positiveInt('steps', opts.steps!);
 async function chooseBackend(wanted: string): Promise<string> {
   if (wanted === 'native') {
     if (opts['no-onednn']) process.env.FACEGAN_NO_ONEDNN = '1';
+    if (opts['conv-precision']) process.env.FACEGAN_CONV_PRECISION = opts['conv-precision'];
     const reg = await registerNativeBackend();
     if (!reg.ok) {
       console.error(`native backend unavailable (${reg.reason}); measuring cpu instead`);

@@ -85,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
     listImages(opts.data); // fail fast on a bad --data, before any backend starts
     let backend;
     try {
+      process.env.FACEGAN_CONV_PRECISION = opts.convPrecision; // read when the native backend registers
       backend = await initNodeBackend(opts.backend);
     } catch (err) {
       console.error(`error: --backend ${opts.backend}: ${(err as Error).message}`);

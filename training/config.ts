@@ -8,6 +8,7 @@ import { ARCHS, DEFAULT_WIDTH, isArch, type Arch } from '../src/lib/models.ts';
 import { DEFAULT_TRAIN, LOSSES, type GanLoss } from '../src/lib/gan.ts';
 import { parsePolicy, type DiffAugmentPolicy } from '../src/lib/diffaugment.ts';
 import type { ExportDtype } from './export.ts';
+import { CONV_PRECISIONS, convPrecision as envConvPrecision, type ConvPrecision } from './native/precision.ts';
 import type { ModelManifest } from '../src/lib/weights.ts';
 
 export const DEFAULT_DATA = '../shared/celeba/img_align_celeba';
@@ -39,6 +40,8 @@ export interface TrainOptions {
   out: string;
   resume: boolean;
   backend: string;
+  /** What the native backend's oneDNN convolutions read: bf16 where the CPU has bf16 dot products ('auto'), or always f32. */
+  convPrecision: ConvPrecision;
   /** Where to export for the site; null disables export. */
   export: string | null;
   exportDtype: ExportDtype;
@@ -83,6 +86,8 @@ Optimisation
                         come from its manifest.json
   --seed N              seed for init, noise, shuffling and flips (default 1)
   --backend NAME        auto | tensorflow | webgpu | native | wasm | cpu (default auto)
+  --conv-precision P    auto | bf16 | f32: what the native backend's oneDNN convolutions read; auto is
+                        bf16 (f32 accumulation and weights) where the CPU has AVX512_BF16 or AMX
   --max-minutes N       stop after N minutes, with a checkpoint and the export (resumable)
   --max-cpu-minutes N   the same, once the run has used N CPU-minutes (all threads, across resumes)
 Run folder and export
@@ -121,7 +126,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
         lr: { type: 'string' }, beta1: { type: 'string' }, 'label-smoothing': { type: 'string' }, seed: { type: 'string' },
         loss: { type: 'string' }, diffaugment: { type: 'string' }, r1: { type: 'string' }, 'r1-every': { type: 'string' },
         ema: { type: 'string' }, 'init-from': { type: 'string' },
-        backend: { type: 'string' }, 'max-minutes': { type: 'string' },
+        backend: { type: 'string' }, 'conv-precision': { type: 'string' }, 'max-minutes': { type: 'string' },
         'max-cpu-minutes': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
         'log-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
         export: { type: 'string' }, 'no-export': { type: 'boolean' }, 'export-dtype': { type: 'string' },
@@ -149,6 +154,11 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   if (emaDecay !== null && emaDecay >= 1) throw new UsageError(`--ema must be below 1, got "${parsed.ema}"`);
   const initFrom = parsed['init-from'] ?? null;
   if (initFrom !== null && !existsSync(initFrom)) throw new UsageError(`--init-from: folder not found: ${initFrom}`);
+  // The flag, else FACEGAN_CONV_PRECISION, else auto.
+  const convPrecision = parsed['conv-precision'] ?? envConvPrecision();
+  if (!(CONV_PRECISIONS as readonly string[]).includes(convPrecision)) {
+    throw new UsageError(`--conv-precision must be one of ${CONV_PRECISIONS.join(', ')}, got "${convPrecision}"`);
+  }
   const dtype = parsed['export-dtype'] ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--export-dtype must be float16 or float32, got "${dtype}"`);
   return {
@@ -173,6 +183,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     out: parsed.out ?? 'runs/default',
     resume: parsed.resume ?? false,
     backend: parsed.backend ?? 'auto',
+    convPrecision: convPrecision as ConvPrecision,
     export: parsed['no-export'] ? null : (parsed.export ?? 'public/models'),
     exportDtype: dtype,
     limit: num('limit', parsed.limit, true, 1) ?? null,

@@ -105,7 +105,7 @@ async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths
   const merged: TrainOptions = {
     ...ck.config,
     steps: opts.steps ?? (opts.epochs ? null : ck.config.steps), epochs: opts.steps ? null : (opts.epochs ?? ck.config.epochs),
-    backend: opts.backend, export: opts.export, exportDtype: opts.exportDtype, quiet: opts.quiet,
+    backend: opts.backend, convPrecision: opts.convPrecision, export: opts.export, exportDtype: opts.exportDtype, quiet: opts.quiet,
     maxMinutes: opts.maxMinutes, maxCpuMinutes: opts.maxCpuMinutes, out: opts.out, resume: true,
   };
   const models: GanModels = { config: modelConfig(merged.arch, merged.width, merged.zDim), generator: ck.generator, discriminator: ck.discriminator };

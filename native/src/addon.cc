@@ -302,8 +302,20 @@ napi_value JsUseOneDnn(napi_env env, napi_callback_info info) {
   });
 }
 
+// useBf16(on): oneDNN convolutions on bf16 inputs (f32 accumulation and outputs); returns the mode in force.
+napi_value JsUseBf16(napi_env env, napi_callback_info info) {
+  napi_value result = nullptr;
+  Guard(env, [&] {
+    Args a(env, info, 1);
+    bool on;
+    Check(env, napi_get_value_bool(env, a.values[0], &on));
+    Check(env, napi_get_boolean(env, SetDnnlBf16(on && DnnlAvailable()), &result));
+  });
+  return result ? result : Undefined(env);
+}
+
 napi_value JsInfo(napi_env env, napi_callback_info) {
-  napi_value out = nullptr, config, threads, conv, dnnl;
+  napi_value out = nullptr, config, threads, conv, dnnl, bf16, bf16Native;
   napi_create_object(env, &out);
   napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &config);
   napi_create_int32(env, ThreadCount(), &threads);
@@ -314,6 +326,10 @@ napi_value JsInfo(napi_env env, napi_callback_info) {
   napi_set_named_property(env, out, "threads", threads);
   napi_set_named_property(env, out, "oneDnn", dnnl);
   napi_set_named_property(env, out, "convPath", conv);
+  napi_get_boolean(env, UseDnnl() && DnnlBf16(), &bf16);
+  napi_get_boolean(env, DnnlBf16Native(), &bf16Native);
+  napi_set_named_property(env, out, "bf16", bf16);
+  napi_set_named_property(env, out, "bf16Native", bf16Native);
   return out;
 }
 
@@ -333,6 +349,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormGradStats", nullptr, JsBatchNormGradStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, JsSetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"useOneDnn", nullptr, JsUseOneDnn, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"useBf16", nullptr, JsUseBf16, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, JsInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

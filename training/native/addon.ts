@@ -34,8 +34,16 @@ export interface NativeAddon {
   setThreads(n: number): void;
   /** Convolutions on oneDNN (where it was compiled in) or on OpenBLAS. */
   useOneDnn(on: boolean): void;
-  /** oneDNN: its version where compiled in, else ""; convPath: the library convolutions run on now. */
-  info(): { blasConfig: string; threads: number; oneDnn: string; convPath: string };
+  /**
+   * oneDNN convolutions on bf16 copies of their inputs, accumulating and writing f32 (no effect on OpenBLAS).
+   * Returns the mode now in force.
+   */
+  useBf16(on: boolean): boolean;
+  /**
+   * oneDNN: its version where compiled in, else ""; convPath: the library convolutions run on now;
+   * bf16: whether they read bf16; bf16Native: whether the CPU has bf16 dot products (AVX512_BF16, AMX).
+   */
+  info(): { blasConfig: string; threads: number; oneDnn: string; convPath: string; bf16: boolean; bf16Native: boolean };
 }
 
 export type AddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
