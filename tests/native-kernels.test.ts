@@ -86,7 +86,8 @@ describe.skipIf(!registration.ok)(suiteName, () => {
 
   // Convolutions run on oneDNN where it was compiled in, in f32 and (where the CPU has bf16 dot products) in
   // bf16, and on OpenBLAS (its fallback) always: every path is checked. bf16 rounds each input to an 8-bit
-  // mantissa (relative error 2^-9) and accumulates in f32: 1e-2 of the output's scale. The suite runs in f32.
+  // mantissa (relative error 2^-9) and accumulates in f32: 1e-2 of the output's scale (filter gradients stay
+  // f32 on that path). The suite runs in f32.
   type ConvPath = { name: string; oneDnn: boolean; bf16: boolean; rtol: number };
   const convPaths: ConvPath[] = [
     ...(info?.oneDnn ? [{ name: 'oneDNN f32', oneDnn: true, bf16: false, rtol: 1e-4 }] : []),
@@ -116,7 +117,6 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     ['5x3 strides [2, 1] explicit pad 1', [2, 6, 5, 3], [5, 3, 3, 4], [2, 1], 1],
     ['4x4 stride 2 valid, even size (last row unread), 12 -> 20 channels, batch 3', [3, 10, 9, 12], [4, 4, 12, 20], 2, 'valid'],
     ['4x4 stride 2 same, 36 -> 17 channels, batch 1', [1, 6, 6, 36], [4, 4, 36, 17], 2, 'same'],
-    // 64 input channels and up: the filter gradient runs in bf16 too on the bf16 path.
     ['4x4 stride 2 same, 64 -> 24 channels, batch 2', [2, 6, 7, 64], [4, 4, 64, 24], 2, 'same'],
   ];
   for (const path of convPaths) {

@@ -98,16 +98,17 @@ void LowCopy(const memory::desc& user, memory* low, dnnl::reorder* toLow) {
  * the weights the optimiser updates stay f32: mixed precision's usual split.
  */
 /**
- * Where bf16 runs. oneDNN 2.6's bf16 filter-gradient kernel is slower than
- * its f32 one below 64 input channels (measured on an AVX512_BF16 EPYC: 2x
- * slower at 32 channels on 32x32 inputs, 0.6x the time at 64 channels and
- * up), so those stay f32; forward and data-gradient convolutions are faster
- * in bf16 at every DCGAN shape (1.3x to 2x).
+ * Where bf16 runs: forward and data-gradient convolutions, 1.3x to 2x faster
+ * than f32 at every DCGAN shape on an AVX512_BF16 EPYC. Filter gradients stay
+ * f32: oneDNN 2.6's bf16 filter-gradient kernel is at best 1.3x faster, 2x
+ * slower at 32 input channels, and when another process takes one of the
+ * cores it waits in spin barriers (measured: 100x slower at 64 channels,
+ * where the f32 kernel slowed by 1.2x).
  */
-bool LowPrecision(Kind kind, const ConvShape& s) { return bf16 && (kind != kBackwardWeights || s.inC >= 64); }
+bool LowPrecision(Kind kind) { return bf16 && kind != kBackwardWeights; }
 
 Entry* Get(Kind kind, const ConvShape& s) {
-  const bool lowIn = LowPrecision(kind, s);
+  const bool lowIn = LowPrecision(kind);
   const Key key{{int(kind) + (lowIn ? 8 : 0), s.batch, s.inH, s.inW, s.inC, s.outH, s.outW, s.outC, s.kH, s.kW,
                  s.strideH, s.strideW, s.dilH, s.dilW, s.padTop, s.padLeft}};
   std::lock_guard<std::mutex> lock(cacheMutex);
