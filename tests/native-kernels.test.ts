@@ -217,7 +217,7 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     };
     const ops: [string, (x: tf.Tensor, y: tf.Tensor) => tf.Tensor][] = [
       ['relu', (x) => tf.relu(x)], ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)], ['relu6', (x) => tf.relu6(x)],
-      ['elu', (x) => tf.elu(x)], ['neg', (x) => tf.neg(x)], ['abs', (x) => tf.abs(x)],
+      ['elu', (x) => tf.elu(x)], ['neg', (x) => tf.neg(x)], ['abs', (x) => tf.abs(x)], ['tanh', (x) => tf.tanh(x)],
       ['maximum', tf.maximum], ['minimum', tf.minimum], ['add', tf.add], ['mul', tf.mul],
       // dy without specials, so that the gradient's own NaN handling shows.
       ['relu grad', (x) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), tf.linspace(0.5, 1.5, n))))(x)],
