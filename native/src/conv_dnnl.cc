@@ -58,6 +58,8 @@ struct Entry {
   dnnl::reorder srcToLow, dstToLow;
 };
 
+struct Declined {};  // thrown for a shape oneDNN declined before
+
 std::mutex cacheMutex;
 std::map<Key, std::unique_ptr<Entry>> cache;
 bool bf16 = false;
@@ -113,8 +115,12 @@ Entry* Get(Kind kind, const ConvShape& s) {
                  s.strideH, s.strideW, s.dilH, s.dilW, s.padTop, s.padLeft}};
   std::lock_guard<std::mutex> lock(cacheMutex);
   auto it = cache.find(key);
-  if (it != cache.end()) return it->second.get();
-
+  if (it != cache.end()) {
+    if (!it->second) throw Declined{};
+    return it->second.get();
+  }
+  // A shape oneDNN declines is remembered (a null entry), so that later calls go straight to OpenBLAS.
+  cache.emplace(key, nullptr);
   auto e = std::make_unique<Entry>();
   e->src = Activations(s, true, dt::f32);
   e->dst = Activations(s, false, dt::f32);
@@ -159,7 +165,7 @@ Entry* Get(Kind kind, const ConvShape& s) {
     }
   }
   Entry* out = e.get();
-  cache.emplace(key, std::move(e));
+  cache[key] = std::move(e);
   return out;
 }
 
@@ -183,6 +189,8 @@ bool Guarded(F body) {
     static bool warned = false;
     if (!warned) std::fprintf(stderr, "facegan: oneDNN declined a convolution (%s); using OpenBLAS for it\n", err.what());
     warned = true;
+    return false;
+  } catch (const Declined&) {
     return false;
   }
 }
