@@ -371,6 +371,30 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     expect(moved).toBe(true);
   });
 
+  it('Adam in one native pass per variable: the same weights and moments as tfjs-core on cpu, to the bit', async () => {
+    const shapes = [[3, 5, 7], [33_001], [4]];
+    const results: Record<string, Float32Array[]> = {};
+    for (const backend of ['cpu', 'native']) {
+      await tf.setBackend(backend);
+      const vars = shapes.map((s, i) => tf.variable(tf.tensor(randomData(s, 40 + i), s), true, `adam_test_${backend}_${i}`));
+      const opt = tf.train.adam(2e-4, 0.5, 0.999, 1e-8);
+      const before = tf.memory().numTensors;
+      for (let step = 0; step < 4; step++) {
+        const grads = shapes.map((s, i) => tf.tensor(randomData(s, 100 * step + i), s));
+        // Both calling forms; on step 2 one variable gets no gradient (it must keep its value and moments).
+        if (step % 2 === 0) opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, grads[i]])));
+        else opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: step === 1 && i === 2 ? null! : grads[i] })).filter((g) => g.tensor));
+        tf.dispose(grads);
+        if (step === 0) expect(tf.memory().numTensors).toBeGreaterThan(before); // the moments, once
+      }
+      const moments = (await opt.getWeights()).slice(1).map((w) => w.tensor);
+      results[backend] = await Promise.all([...vars, ...moments].map(async (t) => Float32Array.from(await t.data())));
+      opt.dispose();
+      tf.dispose(vars);
+    }
+    results.cpu.forEach((expected, i) => expect(Array.from(results.native[i]), `tensor ${i}`).toEqual(Array.from(expected)));
+  });
+
   it('reuses output buffers only when nothing outside can still see them', async () => {
     await tf.setBackend('native');
     const n = 1 << 16;

@@ -285,6 +285,19 @@ napi_value JsBatchNormGradStats(napi_env env, napi_callback_info info) {
   });
 }
 
+// adamStep(value, m, v, grad, newValue, newM, newV, constants: Float64Array[8])
+napi_value JsAdamStep(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args a(env, info, 8);
+    const size_t n = Length(env, a.values[0]);
+    const double* c = a.Array<double>(7, napi_float64_array, 8, "adam constants");
+    const AdamConstants k{float(c[0]), float(c[1]), float(c[2]), float(c[3]), float(c[4]), float(c[5]), float(c[6]),
+                          float(c[7])};
+    AdamStep(k, a.Floats(0, n, "value"), a.Floats(1, n, "m"), a.Floats(2, n, "v"), a.Floats(3, n, "grad"),
+             a.Floats(4, n, "newValue"), a.Floats(5, n, "newM"), a.Floats(6, n, "newV"), n);
+  });
+}
+
 napi_value JsSetThreads(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args a(env, info, 1);
@@ -347,6 +360,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNorm", nullptr, JsBatchNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"activationGrad", nullptr, JsActivationGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"batchNormGradStats", nullptr, JsBatchNormGradStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adamStep", nullptr, JsAdamStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, JsSetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"useOneDnn", nullptr, JsUseOneDnn, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"useBf16", nullptr, JsUseBf16, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

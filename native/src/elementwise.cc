@@ -264,4 +264,21 @@ void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channe
   }
 }
 
+void AdamStep(const AdamConstants& k, const float* value, const float* m, const float* v, const float* grad,
+              float* newValue, float* newM, float* newV, size_t n) {
+  ParallelFor(n, kGrain, [&](size_t begin, size_t end, int) {
+    const AdamConstants c = k;
+    const float *w = value, *m0 = m, *v0 = v, *g = grad;
+    float *w1 = newValue, *m1 = newM, *v1 = newV;
+    for (size_t i = begin; i < end; ++i) {
+      const float mi = m0[i] * c.beta1 + g[i] * c.oneMinusBeta1;
+      const float vi = v0[i] * c.beta2 + (g[i] * g[i]) * c.oneMinusBeta2;
+      const float step = (mi / c.correction1) / (std::sqrt(vi / c.correction2) + c.epsilon);
+      m1[i] = mi;
+      v1[i] = vi;
+      w1[i] = step * c.negLearningRate + w[i];
+    }
+  });
+}
+
 }  // namespace facegan

@@ -60,4 +60,13 @@ void ActivationGrad(const float* dy, const float* x, float* dx, size_t n, float 
 void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channels, const float* mean, size_t meanLen,
                         double* sumDy, double* sumDyXmu);
 
+// One Adam step in one pass, in tfjs-core's AdamOptimizer's order of float32 operations (so results are
+// the same to the bit): m' = m*b1 + g*(1-b1), v' = v*b2 + g*g*(1-b2), and
+// value' = (m'/c1) / (sqrt(v'/c2) + eps) * (-lr) + value, with c1, c2 the bias corrections 1 - b^t.
+struct AdamConstants {
+  float beta1, beta2, oneMinusBeta1, oneMinusBeta2, correction1, correction2, epsilon, negLearningRate;
+};
+void AdamStep(const AdamConstants& k, const float* value, const float* m, const float* v, const float* grad,
+              float* newValue, float* newM, float* newV, size_t n);
+
 }  // namespace facegan

@@ -30,6 +30,12 @@ export interface NativeAddon {
   activationGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, alpha: number, relu: boolean): void;
   /** Per-channel sum(dy) and sum(dy * (x - mean)) for batch norm's gradient. */
   batchNormGradStats(x: Float32Array, dy: Float32Array, channels: number, mean: Float32Array, sumDy: Float64Array, sumDyXmu: Float64Array): void;
+  /**
+   * One Adam step over a variable in one pass, in tfjs-core's order of float32 operations. constants:
+   * [beta1, beta2, 1 - beta1, 1 - beta2, 1 - beta1^t, 1 - beta2^t, epsilon, -learningRate].
+   */
+  adamStep(value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array,
+    newValue: Float32Array, newM: Float32Array, newV: Float32Array, constants: Float64Array): void;
   /** Threads of the addon's pool (OpenBLAS itself stays single-threaded inside it). */
   setThreads(n: number): void;
   /** Convolutions on oneDNN (where it was compiled in) or on OpenBLAS. */

@@ -10,6 +10,7 @@ import '@tensorflow/tfjs-backend-cpu'; // the cpu kernels must be registered bef
 import { loadAddon } from './addon.ts';
 import { NATIVE_BACKEND, registerBackendKernels } from './backend.ts';
 import { registerNativeGradients } from './gradients.ts';
+import { installNativeAdam, registerAdamKernel } from './adam.ts';
 import { convPrecision } from './precision.ts';
 
 export { CONV_PRECISIONS, convPrecision, type ConvPrecision } from './precision.ts';
@@ -36,6 +37,8 @@ export async function registerNativeBackend(): Promise<NativeRegistration> {
     const precision = convPrecision();
     registerBackendKernels(load.addon);
     registerNativeGradients(load.addon);
+    registerAdamKernel(load.addon);
+    installNativeAdam();
     load.addon.useBf16(precision === 'bf16' || (precision === 'auto' && load.addon.info().bf16Native));
     const { blasConfig, threads, convPath, bf16 } = load.addon.info();
     registration = { ok: true, name: NATIVE_BACKEND, detail: describe(blasConfig, threads, convPath, bf16) };
