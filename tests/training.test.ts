@@ -8,7 +8,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { GanTrainer, NonFiniteLossError, bceWithLogits } from '../src/lib/gan.ts';
 import { fromArtifacts, fromFiles } from '../src/lib/weights.ts';
-import { parseTrainArgs, type TrainOptions } from '../training/config.ts';
+import { UsageError, parseTrainArgs, type TrainOptions } from '../training/config.ts';
 import { train, type Backend } from '../training/train.ts';
 import { loadDataset } from '../training/data.ts';
 import { loadCheckpoint } from '../training/checkpoint.ts';
@@ -216,5 +216,27 @@ describe('memory', () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([real, z]);
     trainer.dispose();
+  });
+});
+
+describe('--conv-precision', () => {
+  const parse = (extra: string[]) => parseTrainArgs(['--data', CELEBA, ...extra]) as TrainOptions;
+  it('takes the flag, else FACEGAN_CONV_PRECISION, else auto; refuses anything else', () => {
+    const saved = process.env.FACEGAN_CONV_PRECISION;
+    try {
+      delete process.env.FACEGAN_CONV_PRECISION;
+      expect(parse([]).convPrecision).toBe('auto');
+      expect(parse(['--conv-precision', 'f32']).convPrecision).toBe('f32');
+      process.env.FACEGAN_CONV_PRECISION = 'bf16';
+      expect(parse([]).convPrecision).toBe('bf16');
+      expect(parse(['--conv-precision', 'f32']).convPrecision).toBe('f32');
+      expect(() => parse(['--conv-precision', 'fp16'])).toThrow(/--conv-precision must be one of auto, bf16, f32/);
+      process.env.FACEGAN_CONV_PRECISION = 'half';
+      expect(() => parse([])).toThrow(UsageError);
+      expect(() => parse([])).toThrow(/FACEGAN_CONV_PRECISION must be one of/);
+    } finally {
+      if (saved === undefined) delete process.env.FACEGAN_CONV_PRECISION;
+      else process.env.FACEGAN_CONV_PRECISION = saved;
+    }
   });
 });

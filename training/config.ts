@@ -155,7 +155,12 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   const initFrom = parsed['init-from'] ?? null;
   if (initFrom !== null && !existsSync(initFrom)) throw new UsageError(`--init-from: folder not found: ${initFrom}`);
   // The flag, else FACEGAN_CONV_PRECISION, else auto.
-  const convPrecision = parsed['conv-precision'] ?? envConvPrecision();
+  let convPrecision: string;
+  try {
+    convPrecision = parsed['conv-precision'] ?? envConvPrecision();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   if (!(CONV_PRECISIONS as readonly string[]).includes(convPrecision)) {
     throw new UsageError(`--conv-precision must be one of ${CONV_PRECISIONS.join(', ')}, got "${convPrecision}"`);
   }
