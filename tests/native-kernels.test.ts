@@ -382,7 +382,7 @@ describe.skipIf(!registration.ok)(suiteName, () => {
       for (let step = 0; step < 4; step++) {
         const grads = shapes.map((s, i) => tf.tensor(randomData(s, 100 * step + i), s));
         // Both calling forms; on step 2 one variable gets no gradient (it must keep its value and moments).
-        if (step % 2 === 0) opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, grads[i]])) as unknown as tf.NamedVariableMap);
+        if (step % 2 === 0) opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, grads[i]])) as unknown as Record<string, tf.Variable>);
         else opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: step === 1 && i === 2 ? null! : grads[i] })).filter((g) => g.tensor));
         tf.dispose(grads);
         if (step === 0) expect(tf.memory().numTensors).toBeGreaterThan(before); // the moments, once
