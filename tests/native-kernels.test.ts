@@ -15,6 +15,7 @@ import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { GanTrainer, type TrainConfig } from '../src/lib/gan.ts';
 import { FULL_POLICY } from '../src/lib/diffaugment.ts';
 import { Rng } from '../src/lib/latent.ts';
+import { batchNormTraining } from '../src/lib/batchnorm.ts';
 
 const registration = await registerNativeBackend();
 const suiteName = registration.ok ? 'native backend kernels' : `native backend kernels (skipped: ${registration.reason})`;
@@ -278,6 +279,15 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     const r = await onBoth([[3, 2, 2, 6], [6], [6], [1]], ([x, mean, variance, offset]) =>
       [tf.batchNorm(x, mean, variance), tf.batchNorm(x, mean, variance, offset)], positive);
     r.cpu.forEach((expected, i) => expectClose(r.native[i], expected, `batchNorm no scale ${i}`));
+  });
+
+  it('training-mode batch norm: native moments and fused closed-form gradient against cpu', async () => {
+    cpuFallbacks.clear();
+    for (const [shape, label] of [[[16, 9, 7, 24], 'rows split over threads'], [[5, 3], 'rank 2'], [[3, 2, 2, 1], 'one channel']] as const) {
+      const c = shape[shape.length - 1];
+      await expectSameWithGrads([[...shape], [c], [c]], (x, g, b) => batchNormTraining(x, tf.add(g, 1), b, 1e-5).y, `batchNormTraining ${label}`);
+    }
+    expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
   });
 
   it('tile', async () => {

@@ -285,6 +285,30 @@ napi_value JsBatchNormGradStats(napi_env env, napi_callback_info info) {
   });
 }
 
+// moments(x, channels, mean, variance)
+napi_value JsMoments(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args a(env, info, 4);
+    const size_t channels = size_t(a.Int(1, 1));
+    const size_t n = Length(env, a.values[0]);
+    if (n % channels != 0 || n == 0) Throw(env, "x's size is not a positive multiple of its channels");
+    Moments(a.Floats(0, n, "x"), n, channels, a.Floats(2, channels, "mean"), a.Floats(3, channels, "variance"));
+  });
+}
+
+// batchNormTrainGrad(x, dy, channels, mean, variance, gamma, eps, dx, dgamma, dbeta)
+napi_value JsBatchNormTrainGrad(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args a(env, info, 10);
+    const size_t channels = size_t(a.Int(2, 1));
+    const size_t n = Length(env, a.values[0]);
+    if (n % channels != 0) Throw(env, "x's size is not a multiple of its channels");
+    BatchNormTrainGrad(a.Floats(0, n, "x"), a.Floats(1, n, "dy"), n, channels, a.Floats(3, channels, "mean"),
+                       a.Floats(4, channels, "variance"), a.Floats(5, channels, "gamma"), float(a.Number(6)),
+                       a.Floats(7, n, "dx"), a.Floats(8, channels, "dgamma"), a.Floats(9, channels, "dbeta"));
+  });
+}
+
 // adamStep(value, m, v, grad, newValue, newM, newV, constants: Float64Array[8])
 napi_value JsAdamStep(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
@@ -360,6 +384,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNorm", nullptr, JsBatchNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"activationGrad", nullptr, JsActivationGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"batchNormGradStats", nullptr, JsBatchNormGradStats, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"moments", nullptr, JsMoments, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"batchNormTrainGrad", nullptr, JsBatchNormTrainGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"adamStep", nullptr, JsAdamStep, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, JsSetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"useOneDnn", nullptr, JsUseOneDnn, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

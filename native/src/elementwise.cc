@@ -264,6 +264,68 @@ void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channe
   }
 }
 
+namespace {
+
+// Per-channel sums of f(x[r, c], c) over rows, in double, split over threads by rows.
+template <typename F>
+std::vector<double> ChannelSums(const float* x, size_t n, size_t channels, F f) {
+  std::vector<std::vector<double>> partial(size_t(ThreadCount()), std::vector<double>(channels, 0.0));
+  ParallelFor(n / channels, std::max<size_t>(1, GrainRows(channels)), [&](size_t r0, size_t r1, int t) {
+    double* acc = partial[size_t(t)].data();
+    const F g = f;
+    for (size_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * channels;
+      for (size_t c = 0; c < channels; ++c) acc[c] += g(xr[c], c);
+    }
+  });
+  std::vector<double> out(channels, 0.0);
+  for (const auto& p : partial) {
+    for (size_t c = 0; c < channels; ++c) out[c] += p[c];
+  }
+  return out;
+}
+
+}  // namespace
+
+void Moments(const float* x, size_t n, size_t channels, float* mean, float* variance) {
+  const double count = double(n / channels);
+  const std::vector<double> sum = ChannelSums(x, n, channels, [](float v, size_t) { return double(v); });
+  for (size_t c = 0; c < channels; ++c) mean[c] = float(sum[c] / count);
+  const float* m = mean;
+  const std::vector<double> sq = ChannelSums(x, n, channels, [m](float v, size_t c) {
+    const float d = v - m[c];
+    return double(d * d);
+  });
+  for (size_t c = 0; c < channels; ++c) variance[c] = float(sq[c] / count);
+}
+
+void BatchNormTrainGrad(const float* x, const float* dy, size_t n, size_t channels, const float* mean,
+                        const float* variance, const float* gamma, float eps, float* dx, float* dgamma, float* dbeta) {
+  std::vector<double> sumDy(channels), sumDyXmu(channels);
+  BatchNormGradStats(x, dy, n, channels, mean, channels, sumDy.data(), sumDyXmu.data());
+  const double count = double(n / channels);
+  std::vector<float> a(channels), b(channels), k(channels);
+  for (size_t c = 0; c < channels; ++c) {
+    const double rstd = 1.0 / std::sqrt(double(variance[c]) + double(eps));
+    const double ac = double(gamma[c]) * rstd;
+    const double bc = -ac * rstd * rstd * sumDyXmu[c] / count;
+    a[c] = float(ac);
+    b[c] = float(bc);
+    k[c] = float(-ac * sumDy[c] / count - bc * double(mean[c]));
+    dgamma[c] = float(sumDyXmu[c] * rstd);
+    dbeta[c] = float(sumDy[c]);
+  }
+  ParallelFor(n / channels, std::max<size_t>(1, kGrain / channels), [&](size_t r0, size_t r1, int) {
+    const float *pa = a.data(), *pb = b.data(), *pk = k.data();
+    for (size_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * channels;
+      const float* dr = dy + r * channels;
+      float* out = dx + r * channels;
+      for (size_t c = 0; c < channels; ++c) out[c] = pa[c] * dr[c] + pb[c] * xr[c] + pk[c];
+    }
+  });
+}
+
 void AdamStep(const AdamConstants& k, const float* value, const float* m, const float* v, const float* grad,
               float* newValue, float* newM, float* newV, size_t n) {
   ParallelFor(n, kGrain, [&](size_t begin, size_t end, int) {

@@ -60,6 +60,16 @@ void ActivationGrad(const float* dy, const float* x, float* dx, size_t n, float 
 void BatchNormGradStats(const float* x, const float* dy, size_t n, size_t channels, const float* mean, size_t meanLen,
                         double* sumDy, double* sumDyXmu);
 
+// Per-channel mean and (biased) variance of x [rows, channels], as tf.moments over every axis but the last:
+// the mean summed in double and rounded to float, then the variance of x about that float mean.
+void Moments(const float* x, size_t n, size_t channels, float* mean, float* variance);
+
+// Batch norm's training-mode gradient in closed form (the batch's own mean and variance), in two passes:
+// per-channel sums of dy and dy * (x - mean), then dx = a[c] dy + b[c] x + k[c]. Also writes the gradients
+// of gamma (sum dy * xhat) and beta (sum dy), one per channel.
+void BatchNormTrainGrad(const float* x, const float* dy, size_t n, size_t channels, const float* mean,
+                        const float* variance, const float* gamma, float eps, float* dx, float* dgamma, float* dbeta);
+
 // One Adam step in one pass, in tfjs-core's AdamOptimizer's order of float32 operations (so results are
 // the same to the bit): m' = m*b1 + g*(1-b1), v' = v*b2 + g*g*(1-b2), and
 // value' = (m'/c1) / (sqrt(v'/c2) + eps) * (-lr) + value, with c1, c2 the bias corrections 1 - b^t.

@@ -30,6 +30,11 @@ export interface NativeAddon {
   activationGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, alpha: number, relu: boolean): void;
   /** Per-channel sum(dy) and sum(dy * (x - mean)) for batch norm's gradient. */
   batchNormGradStats(x: Float32Array, dy: Float32Array, channels: number, mean: Float32Array, sumDy: Float64Array, sumDyXmu: Float64Array): void;
+  /** Per-channel mean and biased variance of x [..., channels] (tf.moments over every axis but the last). */
+  moments(x: Float32Array, channels: number, mean: Float32Array, variance: Float32Array): void;
+  /** Batch norm's training-mode gradient in closed form: dx, and per channel dgamma and dbeta. */
+  batchNormTrainGrad(x: Float32Array, dy: Float32Array, channels: number, mean: Float32Array, variance: Float32Array,
+    gamma: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
   /**
    * One Adam step over a variable in one pass, in tfjs-core's order of float32 operations. constants:
    * [beta1, beta2, 1 - beta1, 1 - beta2, 1 - beta1^t, 1 - beta2^t, epsilon, -learningRate].

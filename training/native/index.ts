@@ -11,6 +11,7 @@ import { loadAddon } from './addon.ts';
 import { NATIVE_BACKEND, registerBackendKernels } from './backend.ts';
 import { registerNativeGradients } from './gradients.ts';
 import { installNativeAdam, registerAdamKernel } from './adam.ts';
+import { registerBatchNormKernels } from './batchnorm-kernel.ts';
 import { convPrecision } from './precision.ts';
 
 export { CONV_PRECISIONS, convPrecision, type ConvPrecision } from './precision.ts';
@@ -38,6 +39,7 @@ export async function registerNativeBackend(): Promise<NativeRegistration> {
     registerBackendKernels(load.addon);
     registerNativeGradients(load.addon);
     registerAdamKernel(load.addon);
+    registerBatchNormKernels(load.addon);
     installNativeAdam();
     load.addon.useBf16(precision === 'bf16' || (precision === 'auto' && load.addon.info().bf16Native));
     const { blasConfig, threads, convPath, bf16 } = load.addon.info();
