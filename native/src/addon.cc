@@ -235,13 +235,19 @@ size_t Length(napi_env env, napi_value v) {
   return n;
 }
 
+// The length of argument i, an activation [..., channels]: a whole number of rows.
+size_t RowMajorLength(Args& a, size_t i, size_t channels) {
+  const size_t n = Length(a.env, a.values[i]);
+  if (n % channels != 0) Throw(a.env, "x's size is not a multiple of its channels");
+  return n;
+}
+
 // batchNorm(x, channels, mean, variance, scale | null, offset | null, eps, y)
 napi_value JsBatchNorm(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args a(env, info, 8);
     const size_t channels = size_t(a.Int(1, 1));
-    const size_t n = Length(env, a.values[0]);
-    if (n % channels != 0) Throw(env, "x's size is not a multiple of its channels");
+    const size_t n = RowMajorLength(a, 0, channels);
     auto perChannel = [&](size_t i, const char* what, size_t* len) -> const float* {
       if (a.IsNull(i)) return nullptr;
       *len = Length(env, a.values[i]);
@@ -275,8 +281,7 @@ napi_value JsBatchNormGradStats(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args a(env, info, 6);
     const size_t channels = size_t(a.Int(2, 1));
-    const size_t n = Length(env, a.values[0]);
-    if (n % channels != 0) Throw(env, "x's size is not a multiple of its channels");
+    const size_t n = RowMajorLength(a, 0, channels);
     const size_t meanLen = Length(env, a.values[3]);
     if (meanLen != 1 && meanLen != channels) Throw(env, "mean must hold 1 or one value per channel");
     BatchNormGradStats(a.Floats(0, n, "x"), a.Floats(1, n, "dy"), n, channels, a.Floats(3, meanLen, "mean"), meanLen,
@@ -290,8 +295,8 @@ napi_value JsMoments(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args a(env, info, 4);
     const size_t channels = size_t(a.Int(1, 1));
-    const size_t n = Length(env, a.values[0]);
-    if (n % channels != 0 || n == 0) Throw(env, "x's size is not a positive multiple of its channels");
+    const size_t n = RowMajorLength(a, 0, channels);
+    if (n == 0) Throw(env, "x is empty");
     Moments(a.Floats(0, n, "x"), n, channels, a.Floats(2, channels, "mean"), a.Floats(3, channels, "variance"));
   });
 }
@@ -301,8 +306,7 @@ napi_value JsBatchNormTrainGrad(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args a(env, info, 10);
     const size_t channels = size_t(a.Int(2, 1));
-    const size_t n = Length(env, a.values[0]);
-    if (n % channels != 0) Throw(env, "x's size is not a multiple of its channels");
+    const size_t n = RowMajorLength(a, 0, channels);
     BatchNormTrainGrad(a.Floats(0, n, "x"), a.Floats(1, n, "dy"), n, channels, a.Floats(3, channels, "mean"),
                        a.Floats(4, channels, "variance"), a.Floats(5, channels, "gamma"), float(a.Number(6)),
                        a.Floats(7, n, "dx"), a.Floats(8, channels, "dgamma"), a.Floats(9, channels, "dbeta"));
