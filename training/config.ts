@@ -8,7 +8,7 @@ import { ARCHS, DEFAULT_WIDTH, isArch, type Arch } from '../src/lib/models.ts';
 import { DEFAULT_TRAIN, LOSSES, type GanLoss } from '../src/lib/gan.ts';
 import { parsePolicy, type DiffAugmentPolicy } from '../src/lib/diffaugment.ts';
 import type { ExportDtype } from './export.ts';
-import { CONV_PRECISIONS, convPrecision as envConvPrecision, type ConvPrecision } from './native/precision.ts';
+import { convPrecision as parseConvPrecision, type ConvPrecision } from './native/precision.ts';
 import type { ModelManifest } from '../src/lib/weights.ts';
 
 export const DEFAULT_DATA = '../shared/celeba/img_align_celeba';
@@ -155,14 +155,12 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   const initFrom = parsed['init-from'] ?? null;
   if (initFrom !== null && !existsSync(initFrom)) throw new UsageError(`--init-from: folder not found: ${initFrom}`);
   // The flag, else FACEGAN_CONV_PRECISION, else auto.
-  let convPrecision: string;
+  let convPrecision: ConvPrecision;
   try {
-    convPrecision = parsed['conv-precision'] ?? envConvPrecision();
+    const flag = parsed['conv-precision'];
+    convPrecision = flag === undefined ? parseConvPrecision() : parseConvPrecision(flag, '--conv-precision');
   } catch (err) {
     throw new UsageError((err as Error).message);
-  }
-  if (!(CONV_PRECISIONS as readonly string[]).includes(convPrecision)) {
-    throw new UsageError(`--conv-precision must be one of ${CONV_PRECISIONS.join(', ')}, got "${convPrecision}"`);
   }
   const dtype = parsed['export-dtype'] ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--export-dtype must be float16 or float32, got "${dtype}"`);
@@ -188,7 +186,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     out: parsed.out ?? 'runs/default',
     resume: parsed.resume ?? false,
     backend: parsed.backend ?? 'auto',
-    convPrecision: convPrecision as ConvPrecision,
+    convPrecision,
     export: parsed['no-export'] ? null : (parsed.export ?? 'public/models'),
     exportDtype: dtype,
     limit: num('limit', parsed.limit, true, 1) ?? null,
