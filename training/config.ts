@@ -3,8 +3,9 @@
  * it. Read this file to know what `npm run train` can do.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ARCHS, DEFAULT_WIDTH, isArch, type Arch } from '../src/lib/models.ts';
+import { ARCHS, DEFAULT_WIDTH, IMAGE_SIZES, isArch, isImageSize, type Arch, type ImageSize } from '../src/lib/models.ts';
 import { DEFAULT_TRAIN, LOSSES, type GanLoss } from '../src/lib/gan.ts';
 import { parsePolicy, type DiffAugmentPolicy } from '../src/lib/diffaugment.ts';
 import type { ExportDtype } from './export.ts';
@@ -17,6 +18,8 @@ export interface TrainOptions {
   data: string;
   arch: Arch;
   width: number;
+  /** Image side: 64, or 128 (dcgan; from a 64 px --init-from pair, grown). Absent in older checkpoints: 64. */
+  size: ImageSize;
   zDim: number;
   batch: number;
   /** Total optimisation steps; when null, `epochs` decides. */
@@ -67,6 +70,8 @@ Data and model
   --limit N             use only the first N training images
   --arch NAME           ${ARCHS.join(' | ')} (default dcgan)
   --width N             channel width (default 64; ignored by seed-classic)
+  --size N              image side: ${IMAGE_SIZES.join(' | ')} (default 64; 128 needs dcgan). With --init-from a 64 px
+                        pair, --size 128 grows it: shared layers copied, new ones starting as its 2x
   --summary             print every layer and the parameter counts of G and D, then exit
 Optimisation
   --batch N             batch size (default 64)
@@ -83,7 +88,7 @@ Optimisation
   --ema DECAY           keep a moving average of G's weights with this decay (with warm-up) and use it
                         for sample grids and the export, e.g. 0.999 (default: none)
   --init-from DIR       start from the G and D exported in DIR (e.g. public/models); arch and width
-                        come from its manifest.json
+                        come from its manifest.json, and its size unless --size asks to grow it
   --seed N              seed for init, noise, shuffling and flips (default 1)
   --backend NAME        auto | tensorflow | webgpu | native | wasm | cpu (default auto)
   --conv-precision P    auto | bf16 | f32: what the native backend's oneDNN convolutions read; auto is
@@ -96,7 +101,8 @@ Run folder and export
   --log-every N         steps between metrics log lines (default 10)
   --sample-every N      steps between sample grids (default 500)
   --checkpoint-every N  steps between checkpoints (default 500)
-  --export DIR          export G, D and manifest here at the end (default public/models)
+  --export DIR          export G, D and manifest here at the end (default: OUT/export; --export public/models
+                        publishes the run to the site)
   --no-export           do not export
   --export-dtype T      float16 | float32 weight storage (default float16)
   --quiet               no progress bar
@@ -121,7 +127,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
       args: argv,
       strict: true,
       options: {
-        data: { type: 'string' }, limit: { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' },
+        data: { type: 'string' }, limit: { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' }, size: { type: 'string' },
         summary: { type: 'boolean' }, batch: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
         lr: { type: 'string' }, beta1: { type: 'string' }, 'label-smoothing': { type: 'string' }, seed: { type: 'string' },
         loss: { type: 'string' }, diffaugment: { type: 'string' }, r1: { type: 'string' }, 'r1-every': { type: 'string' },
@@ -162,12 +168,17 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const size = num('size', parsed.size, true, 1) ?? 64;
+  if (!isImageSize(size)) throw new UsageError(`--size must be one of ${IMAGE_SIZES.join(', ')}, got "${parsed.size}"`);
+  if (size !== 64 && arch !== 'dcgan' && initFrom === null) throw new UsageError(`--size ${size} needs --arch dcgan (the seed's models draw 64x64)`);
+  const out = parsed.out ?? 'runs/default';
   const dtype = parsed['export-dtype'] ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--export-dtype must be float16 or float32, got "${dtype}"`);
   return {
     data: parsed.data ?? DEFAULT_DATA,
     arch,
     width: num('width', parsed.width, true, 1) ?? DEFAULT_WIDTH[arch],
+    size,
     zDim: 100,
     batch: num('batch', parsed.batch, true, 1) ?? 64,
     steps,
@@ -183,11 +194,12 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     emaDecay,
     initFrom,
     seed: num('seed', parsed.seed, true, 0) ?? 1,
-    out: parsed.out ?? 'runs/default',
+    out,
     resume: parsed.resume ?? false,
     backend: parsed.backend ?? 'auto',
     convPrecision,
-    export: parsed['no-export'] ? null : (parsed.export ?? 'public/models'),
+    // A run exports into its own folder: replacing the shipped weights is a deliberate --export public/models.
+    export: parsed['no-export'] ? null : (parsed.export ?? join(out, 'export')),
     exportDtype: dtype,
     limit: num('limit', parsed.limit, true, 1) ?? null,
     logEvery: num('log-every', parsed['log-every'], true, 1) ?? 10,

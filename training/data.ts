@@ -1,7 +1,7 @@
 /**
  * The training set in Node: list a folder of CelebA-style photos, decode each
  * once with sharp, preprocess with the page's own code (src/lib/images.ts),
- * and cache the 64x64 results as bytes so later epochs and later runs decode
+ * and cache the results (64x64 or 128x128) as bytes so later epochs and later runs decode
  * nothing. Unreadable files are skipped and counted, never fatal.
  */
 import { createHash } from 'node:crypto';
@@ -9,24 +9,30 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { IMAGE_SIZE } from '../src/lib/models.ts';
-import { flipHorizontal, preprocessAligned } from '../src/lib/images.ts';
+import { alignedFaceCrop, flipHorizontal, preprocessAligned } from '../src/lib/images.ts';
 import type { Rng } from '../src/lib/latent.ts';
 import { readIdentities, splitFiles } from './split.ts';
 
 const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
-const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
+const pixelsOf = (size: number) => size * size * 3;
 /** Bump when preprocessing changes, so stale caches are not reused. */
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 
 export class DataError extends Error {}
+
+/** A photo whose face crop is smaller than the model's side: it would have to be upsampled, so it is left out. */
+export class TooSmallError extends Error {}
 
 export interface Dataset {
   dir: string;
   /** Training image names, in cache order. */
   files: string[];
-  /** 64x64x3 uint8 per image, back to back. */
+  /** Image side: size x size x 3 uint8 per image, back to back in `pixels`. */
+  size: number;
   pixels: Uint8Array;
   skipped: { file: string; reason: string }[];
+  /** Photos left out because their face crop is smaller than `size` (CelebA's half-size files at 128 px). */
+  tooSmall: number;
   heldOut: number;
   fromCache: boolean;
 }
@@ -39,12 +45,17 @@ export function listImages(dir: string): string[] {
   return files;
 }
 
-/** Decode one file to model-ready bytes; throws on anything sharp cannot read. */
-export async function decodeOne(path: string): Promise<Uint8Array> {
+/**
+ * Decode one file to model-ready bytes at size x size; throws on anything sharp cannot read. The
+ * aligned crop is about 142 px of CelebA's 178x218, so 64 and 128 px are both downscales, never upsampling.
+ */
+export async function decodeOne(path: string, size: number = IMAGE_SIZE): Promise<Uint8Array> {
   const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  const floats = preprocessAligned({ data, width: info.width, height: info.height, channels: info.channels });
-  const bytes = new Uint8Array(PIXELS);
-  for (let i = 0; i < PIXELS; i++) bytes[i] = Math.round((floats[i] + 1) * 127.5);
+  const crop = alignedFaceCrop(info.width, info.height).size;
+  if (crop < size) throw new TooSmallError(`${path}: face crop ${crop} px is smaller than ${size} px`);
+  const floats = preprocessAligned({ data, width: info.width, height: info.height, channels: info.channels }, size);
+  const bytes = new Uint8Array(floats.length);
+  for (let i = 0; i < floats.length; i++) bytes[i] = Math.round((floats[i] + 1) * 127.5);
   return bytes;
 }
 
@@ -55,7 +66,7 @@ function cacheKey(dir: string, files: string[], limit: number | undefined): stri
   return h.digest('hex').slice(0, 16);
 }
 
-interface CacheIndex { files: string[]; skipped: Dataset['skipped']; heldOut: number }
+interface CacheIndex { files: string[]; skipped: Dataset['skipped']; tooSmall?: number; heldOut: number }
 
 export interface LoadOptions {
   /** Where decoded caches live (created if missing). */
@@ -66,6 +77,8 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
   /** Decode concurrency; sharp decodes on its own thread pool. */
   concurrency?: number;
+  /** Image side to preprocess to (default 64). */
+  size?: number;
 }
 
 /**
@@ -84,25 +97,28 @@ export async function loadDataset(dir: string, opts: LoadOptions): Promise<Datas
   const all = listImages(dir);
   const { train, heldOut } = splitFiles(all, readIdentities(dir));
   const files = opts.limit ? train.slice(0, opts.limit) : train;
+  const size = opts.size ?? IMAGE_SIZE;
+  const PIXELS = pixelsOf(size);
   const key = cacheKey(dir, files, opts.limit);
-  const binPath = join(opts.cacheDir, `celeba64-${key}.bin`);
-  const idxPath = join(opts.cacheDir, `celeba64-${key}.json`);
+  const binPath = join(opts.cacheDir, `celeba${size}-${key}.bin`);
+  const idxPath = join(opts.cacheDir, `celeba${size}-${key}.json`);
   if (existsSync(binPath) && existsSync(idxPath)) {
     const idx = JSON.parse(readFileSync(idxPath, 'utf8')) as CacheIndex;
     const pixels = new Uint8Array(readFileSync(binPath));
-    if (pixels.length === idx.files.length * PIXELS) return { dir, ...idx, pixels, fromCache: true };
+    if (pixels.length === idx.files.length * PIXELS) return { dir, ...idx, tooSmall: idx.tooSmall ?? 0, size, pixels, fromCache: true };
   }
 
   const decoded: (Uint8Array | null)[] = new Array(files.length).fill(null);
   const skipped: Dataset['skipped'] = [];
-  let next = 0, done = 0;
+  let next = 0, done = 0, tooSmall = 0;
   const worker = async () => {
     while (next < files.length) {
       const i = next++;
       try {
-        decoded[i] = await decodeOne(join(dir, files[i]));
+        decoded[i] = await decodeOne(join(dir, files[i]), size);
       } catch (err) {
-        skipped.push({ file: files[i], reason: decodeFailure(err as Error) });
+        if (err instanceof TooSmallError) tooSmall++;
+        else skipped.push({ file: files[i], reason: decodeFailure(err as Error) });
       }
       opts.onProgress?.(++done, files.length);
     }
@@ -110,7 +126,11 @@ export async function loadDataset(dir: string, opts: LoadOptions): Promise<Datas
   await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
 
   const kept = files.filter((_, i) => decoded[i] !== null);
-  if (kept.length === 0) throw new DataError(`none of the ${files.length} images in ${dir} could be decoded`);
+  if (kept.length === 0) {
+    throw new DataError(tooSmall > 0
+      ? `none of the ${files.length} images in ${dir} is large enough for ${size} px (${tooSmall} too small, ${skipped.length} unreadable)`
+      : `none of the ${files.length} images in ${dir} could be decoded`);
+  }
   const pixels = new Uint8Array(kept.length * PIXELS);
   let k = 0;
   for (const d of decoded) if (d) pixels.set(d, PIXELS * k++);
@@ -118,8 +138,8 @@ export async function loadDataset(dir: string, opts: LoadOptions): Promise<Datas
 
   mkdirSync(opts.cacheDir, { recursive: true });
   writeAtomic(binPath, pixels);
-  writeAtomic(idxPath, JSON.stringify({ files: kept, skipped, heldOut: heldOut.length } satisfies CacheIndex));
-  return { dir, files: kept, pixels, skipped, heldOut: heldOut.length, fromCache: false };
+  writeAtomic(idxPath, JSON.stringify({ files: kept, skipped, tooSmall, heldOut: heldOut.length } satisfies CacheIndex));
+  return { dir, files: kept, size, pixels, skipped, tooSmall, heldOut: heldOut.length, fromCache: false };
 }
 
 /** Write via a temporary file and rename, so a crash never leaves half a file. */
@@ -153,8 +173,9 @@ export class BatchSampler {
 
   get size(): number { return this.data.files.length; }
 
-  /** Fill `out` ([batch, 64, 64, 3] floats) with the next batch in [-1, 1]. */
+  /** Fill `out` ([batch, size, size, 3] floats) with the next batch in [-1, 1]. */
   next(batch: number, out: Float32Array): Float32Array {
+    const PIXELS = pixelsOf(this.data.size);
     const img = new Float32Array(PIXELS);
     for (let b = 0; b < batch; b++) {
       if (this.order.length === 0 || this.position >= this.order.length) this.reshuffle();
@@ -162,7 +183,7 @@ export class BatchSampler {
       const src = this.data.pixels.subarray(i * PIXELS, (i + 1) * PIXELS);
       for (let p = 0; p < PIXELS; p++) img[p] = src[p] / 127.5 - 1;
       const dst = out.subarray(b * PIXELS, (b + 1) * PIXELS);
-      if (this.rng.uniform() < 0.5) flipHorizontal(img, dst);
+      if (this.rng.uniform() < 0.5) flipHorizontal(img, dst, this.data.size);
       else dst.set(img);
     }
     return out;

@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { buildGan, isArch, modelConfig, IMAGE_SIZE, type GanModels } from '../src/lib/models.ts';
+import { buildGan, imageSize, isArch, isImageSize, modelConfig, type GanModels, type ImageSize } from '../src/lib/models.ts';
+import { growGan } from '../src/lib/growth.ts';
 import { GanTrainer, NonFiniteLossError, generate, type StepResult } from '../src/lib/gan.ts';
 import { WeightAverage, cloneModel } from '../src/lib/ema.ts';
 import type { ModelManifest } from '../src/lib/weights.ts';
@@ -58,8 +59,9 @@ export async function writeSampleGrid(generator: LayersModel, zDim: number, path
   const z = tf.tensor2d(latentBatch(SAMPLE_SEEDS, zDim), [SAMPLE_SEEDS.length, zDim]);
   const images = generate(generator, z);
   const pixels = (await images.data()) as Float32Array;
+  const size = images.shape[1];
   tf.dispose([z, images]);
-  const grid = gridRgba(pixels, SAMPLE_SEEDS.length, 8, IMAGE_SIZE);
+  const grid = gridRgba(pixels, SAMPLE_SEEDS.length, 8, size);
   mkdirSync(dirname(path), { recursive: true });
   await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
     .png({ compressionLevel: 9, adaptiveFiltering: true }) // lossless: the site and README show this file
@@ -79,9 +81,11 @@ export async function loadExported(dir: string): Promise<{ models: GanModels; pa
   if (!existsSync(manifestPath)) throw new ResumeError(`--init-from: no manifest.json in ${dir}`);
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as ModelManifest;
   const { arch, width, zDim } = manifest.model;
+  const size = imageSize(manifest.model);
   if (!isArch(arch)) throw new ResumeError(`--init-from: unknown architecture "${arch}" in ${manifestPath}`);
+  if (!isImageSize(size)) throw new ResumeError(`--init-from: unknown image size ${size} in ${manifestPath}`);
   const models: GanModels = {
-    config: modelConfig(arch, width, zDim),
+    config: modelConfig(arch, width, zDim, undefined, size),
     generator: await loadModelFile(join(dir, manifest.generator.file)),
     discriminator: await loadModelFile(join(dir, manifest.discriminator.file)),
   };
@@ -93,11 +97,12 @@ async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths
   if (!opts.resume) {
     const rng = new Rng(opts.seed);
     if (opts.initFrom) {
-      const { models, parent } = await loadExported(opts.initFrom);
-      const own = { ...opts, arch: models.config.arch, width: models.config.width, zDim: models.config.zDim, parent };
+      const loaded = await loadExported(opts.initFrom);
+      const models = await maybeGrow(loaded.models, opts.size, opts.seed);
+      const own = { ...opts, arch: models.config.arch, width: models.config.width, zDim: models.config.zDim, size: imageSize(models.config), parent: loaded.parent };
       return { opts: own, models, state: null, rng, restore: async () => {}, ema: null };
     }
-    const models = buildGan(modelConfig(opts.arch, opts.width, opts.zDim, opts.seed));
+    const models = buildGan(modelConfig(opts.arch, opts.width, opts.zDim, opts.seed, opts.size));
     return { opts, models, state: null, rng, restore: async () => {}, ema: null };
   }
   if (!existsSync(paths.checkpoint)) throw new ResumeError(`--resume: no checkpoint at ${paths.checkpoint}`);
@@ -108,11 +113,30 @@ async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths
     backend: opts.backend, convPrecision: opts.convPrecision, export: opts.export, exportDtype: opts.exportDtype, quiet: opts.quiet,
     maxMinutes: opts.maxMinutes, maxCpuMinutes: opts.maxCpuMinutes, out: opts.out, resume: true,
   };
-  const models: GanModels = { config: modelConfig(merged.arch, merged.width, merged.zDim), generator: ck.generator, discriminator: ck.discriminator };
+  const config = modelConfig(merged.arch, merged.width, merged.zDim, undefined, merged.size ?? 64);
+  const models: GanModels = { config, generator: ck.generator, discriminator: ck.discriminator };
   return { opts: merged, models, state: ck.state, rng: new Rng(ck.state.rng), restore: ck.restoreOptimizers, ema: ck.ema ?? null };
 }
 
 export class ResumeError extends Error {}
+
+/**
+ * --init-from a 64 px pair with --size 128 grows it (src/lib/growth.ts); the same size is used as it is.
+ * The new batch norm's statistics come from 256 fixed latents, so a grown start is reproducible.
+ */
+async function maybeGrow(models: GanModels, size: ImageSize, seed: number): Promise<GanModels> {
+  const from = imageSize(models.config);
+  if (from === size) return models;
+  if (from !== 64 || size !== 128) throw new ResumeError(`--init-from: a ${from} px pair cannot start a ${size} px run`);
+  const z = tf.tensor2d(latentBatch(Array.from({ length: 256 }, (_, i) => 1_000_000 + i), models.config.zDim), [256, models.config.zDim]);
+  try {
+    return growGan(models, z, seed);
+  } finally {
+    z.dispose();
+    models.generator.dispose();
+    models.discriminator.dispose();
+  }
+}
 
 export async function train(cliOpts: TrainOptions, backend: Backend, hooks: TrainHooks = {}): Promise<TrainOutcome> {
   const say = hooks.say ?? (() => {});
@@ -126,9 +150,11 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     cacheDir: join(dirname(resolve(opts.out)), '.cache'),
     limit: opts.limit ?? undefined,
     onProgress: hooks.onDataProgress,
+    size: imageSize(models.config),
   });
   say(`data: ${data.files.length} training images from ${opts.data}${data.fromCache ? ' (cached)' : ''}; ` +
-    `${data.heldOut} held out (${HELD_OUT_RULE}); ${data.skipped.length} skipped`);
+    `${data.heldOut} held out (${HELD_OUT_RULE}); ${data.skipped.length} skipped` +
+    (data.tooSmall ? `; ${data.tooSmall} left out as smaller than ${data.size} px (never upsampled)` : ''));
   for (const s of data.skipped) say(`skipped ${s.file}: ${s.reason}`);
   if (!opts.resume) writeFileSync(paths.options, `${JSON.stringify(opts, null, 2)}\n`);
   // Lines logged after the checkpoint we resume from will be logged again: drop them.
@@ -182,19 +208,20 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
     }, trainer.optD, trainer.optG);
   };
 
-  say(`model: ${opts.arch} width ${opts.width}: G ${models.generator.countParams().toLocaleString('en-US')} params, ` +
+  say(`model: ${opts.arch} width ${opts.width} at ${imageSize(models.config)} px: G ${models.generator.countParams().toLocaleString('en-US')} params, ` +
     `D ${models.discriminator.countParams().toLocaleString('en-US')} params; backend ${backend.name} (${backend.detail})`);
   say(`recipe: ${describeRecipe(opts)}`);
   if (st) say(`resumed at step ${step} of ${total}`);
   hooks.onStart?.({ startStep: step, totalSteps: total, batch: opts.batch });
 
-  const realBuf = new Float32Array(opts.batch * IMAGE_SIZE * IMAGE_SIZE * 3);
+  const size = imageSize(models.config);
+  const realBuf = new Float32Array(opts.batch * size * size * 3);
   let last: StepResult | undefined = st?.last;
   let rateT = performance.now(), rateImages = 0, imagesPerSecond = 0;
   let status: TrainOutcome['status'] = 'finished';
   let message: string | undefined;
   while (step < total) {
-    const real = tf.tensor4d(sampler.next(opts.batch, realBuf), [opts.batch, IMAGE_SIZE, IMAGE_SIZE, 3]);
+    const real = tf.tensor4d(sampler.next(opts.batch, realBuf), [opts.batch, size, size, 3]);
     const z = tf.tensor2d(sampleLatents(rng, opts.batch, opts.zDim), [opts.batch, opts.zDim]);
     try {
       last = await trainer.step(real, z);
@@ -244,7 +271,7 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
       dir: opts.export, generator: shown, discriminator: models.discriminator, dtype: opts.exportDtype,
       sampleGridPng: paths.latestGrid, metricsLog: paths.log,
       manifest: {
-        name: `facegan ${opts.arch}-${opts.width}`,
+        name: `facegan ${opts.arch}-${opts.width}${size === 64 ? '' : ` ${size}px`}`,
         // Less than one pass over the data is a smoke test, not a model: say so on the site.
         placeholder: imagesSeen < data.files.length,
         ...(imagesSeen < data.files.length ? { note: `short run (${step} steps, ${imagesSeen} images): a placeholder, not a trained model` } : {}),

@@ -1,6 +1,6 @@
 /**
  * Image preprocessing shared by the Node trainer and the page: a face-centred
- * square crop, an anti-aliased resize to 64x64, and scaling to [-1, 1]; plus
+ * square crop, an anti-aliased resize to the model's size, and scaling to [-1, 1]; plus
  * the way back (model output to RGBA bytes) and sample grids.
  * Pure TypeScript on pixel arrays, so both runtimes produce the same numbers.
  */
@@ -82,9 +82,9 @@ export function cropResize(img: RawImage, box: CropBox, out = IMAGE_SIZE): Float
   return result;
 }
 
-/** CelebA-aligned photo to the model's input: face crop, 64x64, [-1, 1]. */
-export function preprocessAligned(img: RawImage): Float32Array {
-  return cropResize(img, alignedFaceCrop(img.width, img.height));
+/** CelebA-aligned photo to the model's input: face crop, size x size (64 unless told), [-1, 1]. */
+export function preprocessAligned(img: RawImage, size: number = IMAGE_SIZE): Float32Array {
+  return cropResize(img, alignedFaceCrop(img.width, img.height), size);
 }
 
 /** Mirror an HWC float image left-right into `out` (may not alias `src`). */

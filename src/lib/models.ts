@@ -1,13 +1,18 @@
 /**
  * Generator and discriminator architectures, by name, as tf.LayersModel
- * builders. Every generator maps z (zDim) to a 64x64x3 image in [-1, 1];
- * every discriminator maps such an image to one logit (the sigmoid is folded
- * into the loss, which is the numerically stable way to train it).
+ * builders. Every generator maps z (zDim) to a size x size x 3 image in
+ * [-1, 1] (64, or 128 for dcgan); every discriminator maps such an image to
+ * one logit (the sigmoid is folded into the loss, which is the numerically
+ * stable way to train it).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 
+/** The image side of every architecture at its default size, and of models whose config names no size. */
 export const IMAGE_SIZE = 64;
 export const CHANNELS = 3;
+/** Image sides the dcgan builders can make; the seed's Keras models are 64 only. */
+export const IMAGE_SIZES = [64, 128] as const;
+export type ImageSize = (typeof IMAGE_SIZES)[number];
 
 export const ARCHS = ['dcgan', 'seed-classic', 'seed-improved'] as const;
 export type Arch = (typeof ARCHS)[number];
@@ -19,6 +24,17 @@ export interface ModelConfig {
   zDim: number;
   /** Seed for weight initialisation; the same seed builds the same weights. Unseeded when absent. */
   seed?: number;
+  /** Image side in pixels; absent means 64 (every model exported before 128 px existed). */
+  size?: ImageSize;
+}
+
+/** The side of the images a config's generator draws and its discriminator reads. */
+export function imageSize(cfg: Pick<ModelConfig, 'size'>): ImageSize {
+  return cfg.size ?? IMAGE_SIZE;
+}
+
+export function isImageSize(n: number): n is ImageSize {
+  return (IMAGE_SIZES as readonly number[]).includes(n);
 }
 
 export const DEFAULT_WIDTH: Record<Arch, number> = { dcgan: 64, 'seed-classic': 64, 'seed-improved': 64 };
@@ -27,8 +43,13 @@ export function isArch(name: string): name is Arch {
   return (ARCHS as readonly string[]).includes(name);
 }
 
-export function modelConfig(arch: Arch, width?: number, zDim = 100, seed?: number): ModelConfig {
-  return { arch, width: width ?? DEFAULT_WIDTH[arch], zDim, ...(seed === undefined ? {} : { seed }) };
+export function modelConfig(arch: Arch, width?: number, zDim = 100, seed?: number, size: ImageSize = IMAGE_SIZE): ModelConfig {
+  if (size !== IMAGE_SIZE && arch !== 'dcgan') throw new Error(`${arch} draws 64x64 images only; --size ${size} needs --arch dcgan`);
+  return {
+    arch, width: width ?? DEFAULT_WIDTH[arch], zDim,
+    ...(seed === undefined ? {} : { seed }),
+    ...(size === IMAGE_SIZE ? {} : { size }),
+  };
 }
 
 /**
@@ -56,26 +77,43 @@ const glorot = () => tfl.initializers.glorotUniform({ seed: seed() });
 const dcganBN = (name: string) =>
   tfl.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, gammaInitializer: gammaInit(), name });
 
-function dcganGenerator({ width: w, zDim }: ModelConfig): tfl.Sequential {
+/**
+ * DCGAN's generator. At 64 px: 4x4x8w, then 4w, 2w, w channels at 8, 16, 32 px and RGB at 64.
+ * At 128 px one more stage of w channels at 64 px comes before RGB: the layers up to 32 px keep
+ * the 64 px model's names and shapes, so a trained 64 px pair can seed a 128 px one (growth.ts).
+ */
+function dcganGenerator(cfg: ModelConfig): tfl.Sequential {
+  const { width: w, zDim } = cfg;
   const g = tfl.sequential({ name: 'generator' });
   // Dense to 4x4x8w is the 1x1 -> 4x4 transposed conv of the paper, same parameters and FLOPs.
   g.add(tfl.layers.dense({ inputShape: [zDim], units: 4 * 4 * 8 * w, useBias: false, kernelInitializer: convInit(), name: 'g_project' }));
   g.add(tfl.layers.reshape({ targetShape: [4, 4, 8 * w], name: 'g_reshape' }));
   g.add(dcganBN('g_bn0'));
   g.add(tfl.layers.reLU({ name: 'g_relu0' }));
-  [4 * w, 2 * w, w].forEach((filters, i) => {
+  const stages = imageSize(cfg) === 128 ? [4 * w, 2 * w, w, w] : [4 * w, 2 * w, w];
+  stages.forEach((filters, i) => {
     g.add(tfl.layers.conv2dTranspose({ filters, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `g_deconv${i + 1}` }));
     g.add(dcganBN(`g_bn${i + 1}`));
     g.add(tfl.layers.reLU({ name: `g_relu${i + 1}` }));
   });
-  g.add(tfl.layers.conv2dTranspose({ filters: CHANNELS, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: 'g_deconv4' }));
+  g.add(tfl.layers.conv2dTranspose({ filters: CHANNELS, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `g_deconv${stages.length + 1}` }));
   g.add(tfl.layers.activation({ activation: 'tanh', name: 'g_tanh' }));
   return g;
 }
 
-function dcganDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
+/**
+ * DCGAN's discriminator: w, 2w, 4w, 8w channels at 32, 16, 8, 4 px. At 128 px a linear stride-2
+ * convolution to 16 channels at 64 px comes first (d_in): linear, so that growth.ts can start it as
+ * a 2x2 average feeding the 64 px model's first layer, which then judges what it was trained on.
+ */
+function dcganDiscriminator(cfg: ModelConfig): tfl.Sequential {
+  const { width: w } = cfg;
+  const size = imageSize(cfg);
   const d = tfl.sequential({ name: 'discriminator' });
-  d.add(tfl.layers.conv2d({ inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS], filters: w, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: 'd_conv0' }));
+  if (size === 128) {
+    d.add(tfl.layers.conv2d({ inputShape: [size, size, CHANNELS], filters: D_IN_CHANNELS, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: 'd_in' }));
+  }
+  d.add(tfl.layers.conv2d({ ...(size === 128 ? {} : { inputShape: [size, size, CHANNELS] }), filters: w, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: 'd_conv0' }));
   d.add(tfl.layers.leakyReLU({ alpha: 0.2, name: 'd_lrelu0' }));
   [2 * w, 4 * w, 8 * w].forEach((filters, i) => {
     d.add(tfl.layers.conv2d({ filters, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `d_conv${i + 1}` }));
@@ -87,6 +125,9 @@ function dcganDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
   d.add(tfl.layers.dense({ units: 1, kernelInitializer: convInit(), name: 'd_logit' }));
   return d;
 }
+
+/** Channels of the 128 px discriminator's first (linear) layer. */
+export const D_IN_CHANNELS = 16;
 
 /** The original write-up's generator, exactly: 34,031,363 parameters. */
 function classicGenerator({ zDim }: ModelConfig): tfl.Sequential {
