@@ -23,6 +23,8 @@ import { initNodeBackend } from '../training/node-backends.ts';
 import { selectBackend } from '../src/lib/backends.ts';
 import { evaluateIdentity, personPhotos, targetsMet } from '../training/eval/identity-eval.ts';
 import { readIdentityList } from '../training/eval/identity-calibration.ts';
+import { loadGallery } from '../training/eval/likeness-data.ts';
+import type { Gallery } from '../training/eval/likeness.ts';
 import { generatorImages, loadGeneratorFile } from '../training/eval/sources.ts';
 
 const PIXELS = 64 * 64 * 3;
@@ -60,6 +62,7 @@ const { values } = parseArgs({
 const ids = values.ids ? values.ids.split(',') : readIdentityList().benchmark;
 const config = JSON.parse(values.config!) as Partial<FinetuneConfig>;
 
+let gallery: Gallery | null = null;
 for (const id of ids) {
   await initNodeBackend(values.backend);
   const person = await personPhotos(`celeba:${id}`);
@@ -93,7 +96,8 @@ for (const id of ids) {
     extra[`tuned ${scale}:${pull}`] = await bakeLatentShift(session.sampler, { ...session.shift(), scale, pull });
   }
   session.dispose();
-  const report = await evaluateIdentity(person, { pretrained, tuned: baked, ...extra }, { samples: Number(values.samples), seed: Number(values.seed) });
+  gallery ??= await loadGallery(64);
+  const report = await evaluateIdentity(person, { pretrained, tuned: baked, ...extra }, { samples: Number(values.samples), seed: Number(values.seed), gallery });
   if (values.out) {
     mkdirSync(values.out, { recursive: true });
     const photos = person.images.slice(0, Math.min(person.files.length, COLS) * PIXELS);
@@ -102,7 +106,7 @@ for (const id of ids) {
   }
   console.log(JSON.stringify({
     id, config, cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)), wall_s: Number(wall.toFixed(1)), last,
-    met: Object.fromEntries(Object.keys(report.generators).filter((k) => k !== 'pretrained').map((k) => [k, targetsMet(report, k)])),
+    met: Object.fromEntries(Object.keys(report.generators).filter((k) => k !== 'pretrained').map((k) => [k, targetsMet(report.generators[k])])),
     ...report, calibration: undefined,
   }));
   tf.dispose([g, d, pretrained, baked, ...Object.values(extra)].flatMap((m) => m.weights.map((w) => w.read())));

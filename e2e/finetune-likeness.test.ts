@@ -2,9 +2,10 @@
  * Fine-tuning the shipped pair in Chromium moves its faces towards the person
  * in the photos, on WASM and on WebGL: 8 photos of a held-out CelebA person
  * (never trained on) in, a short run, the downloaded generator judged in Node
- * by the eval's face-recognition measure against the pretrained one with the
- * same latents. A short run and a loose bound; the full numbers are in the
- * README (bench/finetune-identity.ts).
+ * by the eval's likeness judges on aligned faces (training/eval/judges.ts)
+ * against the pretrained one with the same latents; the bound is on FaceRes,
+ * the judge nothing optimises. A short run and a loose bound; the full numbers
+ * are in the README (bench/finetune-identity.ts).
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -24,6 +25,8 @@ import { join } from 'node:path';
 /** Projection, tuning and likeness steps per backend: WebGL runs on a software GPU in CI (SwiftShader), several seconds a step. */
 const RUN = { wasm: { proj: 20, steps: 0, likeness: 12 }, webgl: { proj: 6, steps: 0, likeness: 4 } } as const;
 const SAMPLES = 48;
+/** How much closer FaceRes must find the tuned samples (measured here: see the README's likeness table). */
+const LIKENESS_GAIN = { wasm: 0.05, webgl: 0.03 } as const;
 
 let server: Server;
 let browser: Browser;
@@ -41,7 +44,7 @@ beforeAll(async () => {
   await selectBackend(['wasm']);
   const images = new Float32Array(files.length * 64 * 64 * 3);
   for (const [i, f] of files.entries()) images.set(preprocessAligned(await decodeImage(join(CELEBA, 'img_align_celeba', f))), i * 64 * 64 * 3);
-  person = { name: `celeba identity ${identity}`, files, images };
+  person = { name: `celeba identity ${identity}`, files, images, size: 64 };
 });
 
 afterAll(async () => {
@@ -89,13 +92,12 @@ describe.each(['wasm', 'webgl'] as const)('fine-tuning the shipped model on %s',
     console.log(`${backend}: ${proj}+${steps}+${likeness} steps in ${seconds.toFixed(0)} s`);
     const tuned = await fromArtifacts(await downloadGenerator());
     const pretrained = await loadGeneratorFile('public/models/generator.json');
-    const report = await evaluateIdentity(person, { pretrained, tuned }, { samples: SAMPLES, seed: 1 });
+    // No gallery: identification among held-out people is the benchmark's job; here, distance to the person.
+    const report = await evaluateIdentity(person, { pretrained, tuned }, { samples: SAMPLES, seed: 1, gallery: null });
     console.log(backend, JSON.stringify(report.generators));
     const [p, t] = [report.generators.pretrained, report.generators.tuned];
-    // Loose: a short run on 8 photos, 48 samples (measured here: 0.10-0.14 closer, 0.5-0.75 more within).
-    expect(t.mean_distance).toBeLessThan(p.mean_distance - 0.05);
-    expect(t.within_threshold).toBeGreaterThan(p.within_threshold + 0.2);
-    expect(t.detection_rate).toBeGreaterThanOrEqual(0.8);
+    expect(t.judges.faceres.meanDistance).toBeLessThan(p.judges.faceres.meanDistance - LIKENESS_GAIN[backend]);
+    expect(t.detected).toBeGreaterThanOrEqual(0.8);
     tuned.dispose();
     pretrained.dispose();
   }, 900_000);

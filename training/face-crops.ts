@@ -47,8 +47,8 @@ export interface NodeFaceCrop {
   inside: number;
 }
 
-/** The largest face in the photo, cropped as the page crops it; null when there is none. */
-export async function cropFaceNode(img: RawImage): Promise<NodeFaceCrop | null> {
+/** The largest face in the photo, cropped as the page crops it (size x size); null when there is none. */
+export async function cropFaceNode(img: RawImage, size = 64): Promise<NodeFaceCrop | null> {
   const fa = faceApi();
   const rgb = new Uint8Array(img.width * img.height * 3);
   for (let p = 0; p < img.width * img.height; p++) for (let c = 0; c < 3; c++) rgb[p * 3 + c] = img.data[p * img.channels + c];
@@ -59,7 +59,7 @@ export async function cropFaceNode(img: RawImage): Promise<NodeFaceCrop | null> 
     const area = (f: Detected) => f.detection.box.width * f.detection.box.height;
     const best = found.reduce((a, b) => (area(b) > area(a) ? b : a));
     const square = alignedSquare(keyPointsFrom68(best.landmarks.positions));
-    return { pixels: renderAlignedCrop(img, square), score: best.detection.score, inside: insideFraction(square, img.width, img.height) };
+    return { pixels: renderAlignedCrop(img, square, 4 * size, size), score: best.detection.score, inside: insideFraction(square, img.width, img.height) };
   } finally {
     input.dispose();
   }

@@ -9,7 +9,8 @@
  *   --no-cache   recompute the held-out descriptors instead of reading node_modules/.cache/facegan-eval
  *   --identity DIR|celeba:ID --generator TUNED.json [--pretrained MODEL.json] [--samples 200]
  *                     likeness to one person's photos, next to the pretrained generator with the same latents
- *   --calibrate        recompute training/eval/identity-calibration.json (same-person threshold) from held-out pairs
+ *   --calibrate [--size 64|128]   calibrate the two likeness judges on held-out people and write
+ *                     training/eval/likeness-calibration-SIZE.json (pair AUC, 1%-false-accept threshold, rank-1)
  *   --manifest FILE   also record the result in a model manifest, under metrics.eval.<key> (--key, default the source;
  *                     --label TEXT names its row in the model page's evaluation table)
  */
@@ -21,9 +22,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { preferBackend, selectBackend } from '../../src/lib/backends.ts';
 import { ARCHS, isArch, modelConfig } from '../../src/lib/models.ts';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { calibrate, CALIBRATION_FILE } from './identity-calibration.ts';
+import { calibrateLikeness, describeCalibration, likenessCalibrationFile } from './likeness-data.ts';
 import { evaluateIdentity, personPhotos, targetsMet } from './identity-eval.ts';
-import { loadGeneratorFile } from './sources.ts';
+import { loadGeneratorFile, outputSize } from './sources.ts';
 import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateUntrained, type EvalOptions, type EvalResult } from './evaluate.ts';
 
 /** WASM runs these convolutions several times faster than plain JS. */
@@ -35,7 +36,7 @@ const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | -
                      [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}] [--no-cache]
                      [--manifest public/models/manifest.json [--key NAME] [--label TEXT]]
        npm run eval -- --identity DIR|celeba:ID [--generator TUNED.json] [--pretrained public/models/generator.json] [--samples 200] [--seed S]
-       npm run eval -- --calibrate`;
+       npm run eval -- --calibrate [--size 64|128]`;
 
 function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -66,6 +67,7 @@ function parse(argv: string[]) {
       identity: { type: 'string' },
       pretrained: { type: 'string', default: 'public/models/generator.json' },
       calibrate: { type: 'boolean', default: false },
+      size: { type: 'string', default: '64' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -132,20 +134,21 @@ async function main(): Promise<void> {
 
 /** One person's likeness: the pretrained generator (and --generator, when given) on the same latents. */
 async function runIdentity(args: Args) {
-  const person = await personPhotos(args.identity!, args.data);
   const generators: Record<string, LayersModel> = { pretrained: await loadGeneratorFile(args.pretrained!) };
   if (args.generator !== undefined) generators.tuned = await loadGeneratorFile(args.generator);
+  const person = await personPhotos(args.identity!, args.data, outputSize(generators.pretrained));
   const report = await evaluateIdentity(person, generators, {
     samples: integer('samples', args.samples) ?? IDENTITY_SAMPLES,
     seed: integer('seed', args.seed)!,
   });
-  return { ...report, ...(generators.tuned ? { targets: targetsMet(report, 'tuned') } : {}) };
+  return { ...report, ...(generators.tuned ? { targets: targetsMet(report.generators.tuned) } : {}) };
 }
 
 async function runCalibration(args: Args) {
-  const result = await calibrate({ dataDir: args.data, cacheDir: args['no-cache'] ? null : undefined });
-  writeFileSync(CALIBRATION_FILE, `${JSON.stringify(result, null, 2)}\n`);
-  console.error(`wrote ${CALIBRATION_FILE}`);
+  const size = integer('size', args.size)!;
+  const result = await calibrateLikeness(size, { dataDir: args.data, cacheDir: args['no-cache'] ? null : undefined });
+  for (const line of describeCalibration(result)) console.error(line);
+  console.error(`wrote ${likenessCalibrationFile(size)}`);
   return result;
 }
 

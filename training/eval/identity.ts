@@ -10,8 +10,6 @@ import { IMAGE_SIZE } from '../../src/lib/models.ts';
 import { flipHorizontal } from '../../src/lib/images.ts';
 import { DESCRIPTOR_DIM } from './face-nets.ts';
 
-const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
-
 export function descriptorDistance(a: Float32Array, ai: number, b: Float32Array, bi: number, dim = DESCRIPTOR_DIM): number {
   let s = 0;
   for (let k = 0; k < dim; k++) {
@@ -55,8 +53,9 @@ export function leaveOneOut(descriptors: Float32Array, dim = DESCRIPTOR_DIM): nu
   });
 }
 
-/** Root-mean-square pixel difference ([-1, 1] range) between image i of a and image j of b. */
-export function pixelRms(a: Float32Array, i: number, b: Float32Array, j: number): number {
+/** Root-mean-square pixel difference ([-1, 1] range) between image i of a and image j of b (size x size x 3 each). */
+export function pixelRms(a: Float32Array, i: number, b: Float32Array, j: number, size = IMAGE_SIZE): number {
+  const PIXELS = size * size * 3;
   let s = 0;
   const ao = i * PIXELS, bo = j * PIXELS;
   for (let k = 0; k < PIXELS; k++) {
@@ -67,16 +66,17 @@ export function pixelRms(a: Float32Array, i: number, b: Float32Array, j: number)
 }
 
 /** Each sample's RMS pixel distance to its nearest photo, the photos mirrored too. */
-export function nearestPhotoDistances(samples: Float32Array, photos: Float32Array): number[] {
+export function nearestPhotoDistances(samples: Float32Array, photos: Float32Array, size = IMAGE_SIZE): number[] {
+  const PIXELS = size * size * 3;
   const nPhotos = photos.length / PIXELS;
   const both = new Float32Array(2 * photos.length);
   both.set(photos);
   for (let p = 0; p < nPhotos; p++) {
-    flipHorizontal(photos.subarray(p * PIXELS, (p + 1) * PIXELS), both.subarray((nPhotos + p) * PIXELS, (nPhotos + p + 1) * PIXELS));
+    flipHorizontal(photos.subarray(p * PIXELS, (p + 1) * PIXELS), both.subarray((nPhotos + p) * PIXELS, (nPhotos + p + 1) * PIXELS), size);
   }
   return Array.from({ length: samples.length / PIXELS }, (_, s) => {
     let best = Infinity;
-    for (let p = 0; p < 2 * nPhotos; p++) best = Math.min(best, pixelRms(samples, s, both, p));
+    for (let p = 0; p < 2 * nPhotos; p++) best = Math.min(best, pixelRms(samples, s, both, p, size));
     return best;
   });
 }

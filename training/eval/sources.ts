@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 import { generate } from '../../src/lib/gan.ts';
-import { centreCrop, cropResize, preprocessAligned, type RawImage } from '../../src/lib/images.ts';
+import { alignedFaceCrop, centreCrop, cropResize, preprocessAligned, type RawImage } from '../../src/lib/images.ts';
 import { Rng, sampleLatents } from '../../src/lib/latent.ts';
 import { buildGenerator, IMAGE_SIZE, type ModelConfig } from '../../src/lib/models.ts';
 import { loadModelFile } from '../model-files.ts';
@@ -35,10 +35,18 @@ export function latentSize(generator: LayersModel): number {
   return zDim;
 }
 
-/** `samples` faces from latents drawn by Rng(seed), in batches to bound memory. */
+/** The side of the images a generator draws, read from its output layer. */
+export function outputSize(generator: LayersModel): number {
+  const side = generator.outputs[0].shape[1];
+  if (typeof side !== 'number') throw new Error('generator output has no fixed size');
+  return side;
+}
+
+/** `samples` faces from latents drawn by Rng(seed), in batches to bound memory; size x size x 3 each. */
 export async function generatorImages(generator: LayersModel, samples: number, seed: number, batch = 50): Promise<Float32Array> {
   const zDim = latentSize(generator);
   const latents = sampleLatents(new Rng(seed), samples, zDim);
+  const PIXELS = outputSize(generator) ** 2 * 3;
   const out = new Float32Array(samples * PIXELS);
   for (let start = 0; start < samples; start += batch) {
     const n = Math.min(batch, samples - start);
@@ -74,7 +82,8 @@ export async function decodeImage(path: string): Promise<RawImage> {
 }
 
 /** Decode and preprocess files into one concatenated batch, a few at a time (sharp decodes on its own threads). */
-async function loadImages(paths: readonly string[], preprocess: (img: RawImage) => Float32Array): Promise<Float32Array> {
+async function loadImages(paths: readonly string[], preprocess: (img: RawImage) => Float32Array, size = IMAGE_SIZE): Promise<Float32Array> {
+  const PIXELS = size * size * 3;
   const out = new Float32Array(paths.length * PIXELS);
   const chunk = 16;
   for (let start = 0; start < paths.length; start += chunk) {
@@ -114,9 +123,15 @@ export function heldOutFiles(dataDir = DEFAULT_DATA_DIR): { files: string[]; ide
   return { files: splitFiles(all, identities).heldOut, identities };
 }
 
-/** Held-out photos preprocessed exactly as training does (sharp decode, then preprocessAligned). */
-export function loadAligned(dataDir: string, files: readonly string[]): Promise<Float32Array> {
-  return loadImages(files.map((f) => join(dataDir, f)), preprocessAligned);
+/** Held-out photos preprocessed exactly as training does (sharp decode, then preprocessAligned at `size`). */
+export function loadAligned(dataDir: string, files: readonly string[], size = IMAGE_SIZE): Promise<Float32Array> {
+  return loadImages(files.map((f) => join(dataDir, f)), (img) => preprocessAligned(img, size), size);
+}
+
+/** Whether a CelebA-aligned photo of this width and height has a face crop of at least `size` (no upsampling). */
+export async function largeEnough(path: string, size: number): Promise<boolean> {
+  const { width, height } = await sharp(path).metadata();
+  return alignedFaceCrop(width ?? 0, height ?? 0).size >= size;
 }
 
 /**
