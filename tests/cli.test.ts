@@ -1,7 +1,7 @@
 // The training CLI as a user runs it: exit codes and the messages that go with them.
 import { describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -56,6 +56,32 @@ describe('npm run train', () => {
     expect((await cli('--batch', 'many')).err).toContain('--batch must be an integer');
     expect((await cli('--frobnicate')).code).toBe(2);
     expect((await cli('--backend', 'quantum', '--steps', '1')).code).toBe(2);
+  });
+
+  it('a quick run exports into its own folder and leaves the shipped weights alone', async () => {
+    const shipped = readFileSync(join(root, 'public', 'models', 'manifest.json'), 'utf8');
+    const out = mkdtempSync(join(tmpdir(), 'facegan-quick-'));
+    const r = await cli('--data', join(root, '..', 'shared', 'celeba', 'img_align_celeba'), '--limit', '8', '--width', '4', '--batch', '4',
+      '--steps', '2', '--quiet', '--out', out);
+    expect(r.code).toBe(0);
+    expect(existsSync(join(out, 'export', 'generator.json'))).toBe(true);
+    expect(r.out).toContain(join(out, 'export'));
+    expect(readFileSync(join(root, 'public', 'models', 'manifest.json'), 'utf8')).toBe(shipped);
+  });
+
+  it('--size 128 trains on photos large enough only, and a bad size exits 2', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'facegan-128-'));
+    // The first files of the set are CelebA's half-size ones (89x109): too small for 128 px, never upsampled.
+    const r = await cli('--data', join(root, '..', 'shared', 'celeba', 'img_align_celeba'), '--limit', '40', '--size', '128', '--width', '4',
+      '--batch', '2', '--steps', '1', '--quiet', '--no-export', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/data: (\d+) training images.*; (\d+) left out as smaller than 128 px/);
+    expect(r.out).toContain('at 128 px');
+    const [, kept, small] = /data: (\d+) training images.*; (\d+) left out/.exec(r.out)!.map(Number);
+    expect(kept + small).toBe(40);
+    expect(kept).toBeGreaterThan(0);
+    expect((await cli('--size', '96')).err).toContain('--size must be one of 64, 128');
+    expect((await cli('--size', '128', '--arch', 'seed-classic')).code).toBe(2);
   });
 
   it('--resume without a checkpoint exits 2', async () => {

@@ -7,6 +7,8 @@ import { Rng, latentBatch, latentFromSeed, slerp } from '../src/lib/latent.ts';
 import { alignedFaceCrop, cropResize, flipHorizontal, gridRgba, toRgba } from '../src/lib/images.ts';
 import { float16Bits, fromArtifacts, fromFiles, quantizeFloat16, toArtifacts, toFiles } from '../src/lib/weights.ts';
 import { bceWithLogits } from '../src/lib/gan.ts';
+import { growGan } from '../src/lib/growth.ts';
+import { loadExported } from '../training/train.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -45,6 +47,57 @@ describe('architectures', () => {
     const logit = gan.discriminator.predict(img) as tf.Tensor;
     expect(logit.shape).toEqual([2, 1]);
     tf.dispose([z, img, logit]);
+  });
+
+  it('dcgan at 128 px: G draws 128x128x3, D reads it; the layers up to 32 px are the 64 px model\'s', () => {
+    const small = buildGan(modelConfig('dcgan', 8));
+    const big = buildGan(modelConfig('dcgan', 8, 100, undefined, 128));
+    const z = tf.randomNormal([2, 100]);
+    const img = big.generator.predict(z) as tf.Tensor;
+    expect(img.shape).toEqual([2, 128, 128, 3]);
+    const logit = big.discriminator.predict(img) as tf.Tensor;
+    expect(logit.shape).toEqual([2, 1]);
+    // One stage of w channels more in G (4x4 kernel, no bias, BN), a 16-channel linear input layer in D.
+    expect(trainable(big.generator) - trainable(small.generator)).toBe(8 * 8 * 16 + 2 * 8);
+    expect(trainable(big.discriminator) - trainable(small.discriminator)).toBe(3 * 16 * 16 + (16 - 3) * 8 * 16);
+    for (const name of ['g_project', 'g_deconv1', 'g_deconv2', 'g_deconv3', 'd_conv1', 'd_conv2', 'd_conv3', 'd_logit']) {
+      const model = name.startsWith('g') ? 'generator' : 'discriminator';
+      expect(big[model].getLayer(name).getWeights()[0].shape).toEqual(small[model].getLayer(name).getWeights()[0].shape);
+    }
+    expect(() => modelConfig('seed-classic', undefined, 100, undefined, 128)).toThrow(/64x64/);
+    tf.dispose([z, img, logit]);
+  });
+
+  it('a grown 128 px pair starts as the 64 px pair at twice the size, and leaks nothing', async () => {
+    // The shipped pair: a trained G draws smooth features, which the new stage upsamples.
+    const { models: small } = await loadExported('public/models');
+    const z = tf.tensor2d(latentBatch(Array.from({ length: 64 }, (_, i) => i), 100), [64, 100]);
+    const before = tf.memory().numTensors;
+    const big = growGan(small, z);
+    const made = big.generator.weights.length + big.discriminator.weights.length;
+    expect(tf.memory().numTensors - before).toBe(made);
+    const zs = tf.slice(z, 0, 4);
+    const [g64, g128] = [small.generator.predict(zs) as tf.Tensor4D, big.generator.predict(zs) as tf.Tensor4D];
+    // G128, averaged back to 64 px, draws what G64 draws (the new stage is a nearest-neighbour upsampling).
+    const down = tf.avgPool(g128, 2, 2, 'valid');
+    // (An untrained G draws faint images, so compare shapes: the correlation of the two, pixel by pixel.)
+    const corr = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => {
+      const [x, y] = [tf.sub(a, tf.mean(a)), tf.sub(b, tf.mean(b))];
+      return tf.div(tf.sum(tf.mul(x, y)), tf.mul(tf.norm(x), tf.norm(y))).dataSync()[0];
+    });
+    expect(corr(down, g64)).toBeGreaterThan(0.9);
+    const fresh = buildGan(modelConfig('dcgan', 8, 100, 6, 128)).generator.predict(zs) as tf.Tensor4D;
+    const freshDown = tf.avgPool(fresh, 2, 2, 'valid');
+    expect(Math.abs(corr(freshDown, g64))).toBeLessThan(0.5);
+    tf.dispose([fresh, freshDown]);
+    // D128 on a 2x-upsampled image is exactly D64 on the image.
+    const up = tf.image.resizeNearestNeighbor(g64, [128, 128]);
+    const [d64, d128] = [small.discriminator.predict(g64) as tf.Tensor, big.discriminator.predict(up) as tf.Tensor];
+    const dd = tf.max(tf.abs(tf.sub(d64, d128))).dataSync()[0];
+    expect(dd).toBeLessThan(1e-4 * Math.max(1, tf.max(tf.abs(d64)).dataSync()[0]));
+    expect(() => growGan(big, z)).toThrow(/64 px dcgan/);
+    tf.dispose([z, zs, g64, g128, down, up, d64, d128]);
+    [small, big].forEach((m) => { m.generator.dispose(); m.discriminator.dispose(); });
   });
 
   it('the same seed builds the same weights, another seed different ones', () => {
