@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,12 +15,14 @@ import { IMAGE_SIZE, modelConfig } from '../src/lib/models.ts';
 import { projectPhotos } from '../src/lib/projection.ts';
 import { registerWasmTrainingKernels } from '../src/lib/wasm-training.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
-import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateImages, evaluateUntrained } from '../training/eval/evaluate.ts';
+import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateImages, evaluateUntrained, realDescriptors } from '../training/eval/evaluate.ts';
 import { DescriptorCache } from '../training/eval/descriptor-cache.ts';
 import { describeFaces, detectFaces, disposeFaceNets, faceNets } from '../training/eval/face-nets.ts';
 import { loadModelFile } from '../training/model-files.ts';
 import { frechetDistance, gaussianStats, traceSqrtProduct, type GaussianStats } from '../training/eval/frechet.ts';
-import { DEFAULT_DATA_DIR, generatorImages, heldOutFiles, loadAligned, pickFiles, untrainedGenerator } from '../training/eval/sources.ts';
+import {
+  boxDownscale, DEFAULT_DATA_DIR, generatorImages, heldOutFiles, heldOutFilesAt, largeEnough, loadAligned, pickFiles, untrainedGenerator,
+} from '../training/eval/sources.ts';
 
 const SHIPPED_GENERATOR = new URL('../public/models/generator.json', import.meta.url).pathname;
 
@@ -106,6 +108,50 @@ describe('held-out descriptor cache', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('keeps 64 px and 128 px descriptors of one photo apart (64 by default)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facegan-cache-'));
+    try {
+      const photo = join(dir, '000001.jpg');
+      writeFileSync(photo, 'pixels');
+      const at64 = Float32Array.from({ length: 128 }, (_, i) => Math.fround(i / 9));
+      const at128 = Float32Array.from({ length: 128 }, (_, i) => Math.fround(-(i + 1) / 9));
+      const open = (size?: number) => new DescriptorCache(join(dir, 'cache'), '1.7.15', 'wasm', size);
+      const small = open(64);
+      small.set(photo, at64);
+      small.save();
+      expect(open(128).get(photo)).toBeUndefined();
+      const large = open(128);
+      large.set(photo, at128);
+      large.save();
+      expect(open().get(photo)).toEqual(at64);
+      expect(open(128).get(photo)).toEqual(at128);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('boxDownscale', () => {
+  it('shrinks a 128 px batch to 64 px by exact 2x2 means', () => {
+    const rng = new Rng(12);
+    const size = 128;
+    const images = new Float32Array(2 * size * size * 3).map(() => rng.uniform() * 2 - 1);
+    const small = boxDownscale(images, size);
+    expect(small.length).toBe(2 * 64 * 64 * 3);
+    const at = (n: number, y: number, x: number, c: number) => images[((n * size + y) * size + x) * 3 + c];
+    for (let n = 0; n < 2; n++) {
+      for (let y = 0; y < 64; y++) {
+        for (let x = 0; x < 64; x++) {
+          for (let c = 0; c < 3; c++) {
+            const mean = (at(n, 2 * y, 2 * x, c) + at(n, 2 * y, 2 * x + 1, c) + at(n, 2 * y + 1, 2 * x, c) + at(n, 2 * y + 1, 2 * x + 1, c)) / 4;
+            expect(small[((n * 64 + y) * 64 + x) * 3 + c]).toBe(Math.fround(mean));
+          }
+        }
+      }
+    }
+    expect(() => boxDownscale(new Float32Array(100), size)).toThrow(/cannot shrink/);
   });
 });
 
@@ -247,10 +293,59 @@ describe('face evaluation', () => {
     }
   });
 
+  it('judges 128 px faces at 128 and, shrunk 2x2, at 64 exactly as 64 px faces are', async () => {
+    const opts = { samples: 6, seed: 1, reference: 8, cacheDir: null };
+    const model = untrainedGenerator(modelConfig('dcgan', 4, 100, undefined, 128), 3);
+    const images = await generatorImages(model, opts.samples, opts.seed);
+    model.dispose();
+    const both = await evaluateImages('g128', images, { ...opts, size: 128 });
+    const as64 = await evaluateImages('g64', boxDownscale(images, 128), opts);
+    expect(both.size).toBe(128);
+    expect(both.samples).toBe(6);
+    expect(both.at128).toBeDefined();
+    expect(both.at64).toBeDefined();
+    // The top level is the generator's own size, as callers reading fid / detection_rate expect.
+    expect(both.fid).toBe(both.at128!.fid);
+    expect(both.detection_rate).toBe(both.at128!.detection_rate);
+    expect(both.at64).toEqual({
+      detection_rate: as64.detection_rate, fid: as64.fid, reference: as64.reference, detector: as64.detector, descriptor: as64.descriptor,
+    });
+    expect(both.at64!.fid).not.toBe(both.at128!.fid);
+    expect(both.at128!.reference).toEqual({ split: expect.stringContaining('>= 128px'), images: 8 });
+    expect(both.at128!.detector).toContain('128px face downscaled to 96px');
+    expect(as64.size).toBe(64);
+    expect(as64.at64).toBeUndefined();
+  });
+
+  it('takes the 128 px reference only from photos large enough, and keeps their 64 and 128 px descriptors apart', async () => {
+    const all = heldOutFiles().files;
+    const large = (await heldOutFilesAt(128)).files;
+    expect(large.length).toBeGreaterThan(100);
+    expect(large.length).toBeLessThan(all.length);
+    for (const f of pickFiles(large, 5, 1)) expect(await largeEnough(join(DEFAULT_DATA_DIR, f), 128)).toBe(true);
+    // A copy in a folder of its own, so no earlier test's in-memory descriptors answer for it.
+    const dir = mkdtempSync(join(tmpdir(), 'facegan-cache-'));
+    try {
+      const photo = large[0];
+      copyFileSync(join(DEFAULT_DATA_DIR, photo), join(dir, photo));
+      const cacheDir = join(dir, 'cache');
+      const d64 = await realDescriptors(dir, [photo], cacheDir, 64);
+      const d128 = await realDescriptors(dir, [photo], cacheDir, 128);
+      expect(Math.hypot(...d64.map((v, i) => v - d128[i]))).toBeGreaterThan(1e-3);
+      // Each size's disk cache holds its own descriptor.
+      expect(new DescriptorCache(cacheDir, faceNets().version, 'wasm', 128).get(join(dir, photo))).toEqual(d128);
+      expect(new DescriptorCache(cacheDir, faceNets().version, 'wasm').get(join(dir, photo))).toEqual(d64);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects bad input with a clear error', async () => {
     await expect(evaluateGenerator('/nonexistent/generator.json', { samples: 10, seed: 1 })).rejects.toThrow(/not found/);
     await expect(evaluateUntrained(modelConfig('dcgan', 8), { samples: 1, seed: 1 })).rejects.toThrow(/samples/);
     await expect(detectFaces(new Float32Array(100))).rejects.toThrow(/64x64x3/);
+    await expect(describeFaces(new Float32Array(64 * 64 * 3), 128)).rejects.toThrow(/128x128x3/);
+    await expect(evaluateImages('x', new Float32Array(64 * 64 * 3 * 2), { samples: 2, seed: 1, size: 96 })).rejects.toThrow(/size/);
   });
 });
 

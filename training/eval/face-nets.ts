@@ -41,7 +41,8 @@ export const DESCRIPTOR_DIM = 128;
  * Detector settings, chosen on held-out photos and noise (see README): a
  * 64x64 face fills its frame, which TinyFaceDetector misses at every input
  * size; upscaled 1.5x to 96 px and centred on a 160x160 mid-grey canvas it
- * finds ~97% of real faces and no faces in noise.
+ * finds ~97% of real faces and no faces in noise. Faces of other sizes are
+ * resized to the same 96 px, so every size is detected on one scale.
  */
 export const DETECTOR = {
   net: 'tiny_face_detector',
@@ -100,24 +101,28 @@ export function disposeFaceNets(): void {
   loaded = null;
 }
 
-const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
-
-function checkBatch(images: Float32Array): number {
-  if (images.length === 0 || images.length % PIXELS !== 0) {
-    throw new Error(`expected a whole number of ${IMAGE_SIZE}x${IMAGE_SIZE}x3 images, got ${images.length} values`);
+function checkBatch(images: Float32Array, size: number): number {
+  const pixels = size * size * 3;
+  if (images.length === 0 || images.length % pixels !== 0) {
+    throw new Error(`expected a whole number of ${size}x${size}x3 images, got ${images.length} values`);
   }
-  return images.length / PIXELS;
+  return images.length / pixels;
 }
 
 /** Model-range images [-1, 1] to face-api's 0..255 pixel range. */
-function toPixels(images: Float32Array, start: number, count: number): tf.Tensor4D {
+function toPixels(images: Float32Array, start: number, count: number, size: number): tf.Tensor4D {
+  const pixels = size * size * 3;
   return tf.tidy(() => {
-    const x = tf.tensor4d(images.subarray(start * PIXELS, (start + count) * PIXELS), [count, IMAGE_SIZE, IMAGE_SIZE, 3]);
+    const x = tf.tensor4d(images.subarray(start * pixels, (start + count) * pixels), [count, size, size, 3]);
     return tf.clipByValue(tf.mul(tf.add(x, 1), 127.5), 0, 255) as tf.Tensor4D;
   });
 }
 
-/** The detector's view of one image: upscaled face centred on a grey canvas. */
+/**
+ * The detector's view of one image: the face resized (bilinear) to
+ * DETECTOR.faceSize whatever its own size, centred on a grey canvas, so a
+ * 64 px and a 128 px face are looked at on the same scale.
+ */
 function detectorInput(pixels: tf.Tensor4D): tf.Tensor3D {
   const pad = (DETECTOR.inputSize - DETECTOR.faceSize) / 2;
   return tf.tidy(() => {
@@ -126,14 +131,14 @@ function detectorInput(pixels: tf.Tensor4D): tf.Tensor3D {
   });
 }
 
-/** For each 64x64 image ([-1, 1], HWC, row-major), whether the detector finds a face. */
-export async function detectFaces(images: Float32Array): Promise<boolean[]> {
-  const count = checkBatch(images);
+/** For each size x size image ([-1, 1], HWC, row-major), whether the detector finds a face. */
+export async function detectFaces(images: Float32Array, size: number = IMAGE_SIZE): Promise<boolean[]> {
+  const count = checkBatch(images, size);
   const { detector, detectorOptions } = faceNets();
   const found: boolean[] = [];
   // TinyFaceDetector decodes boxes for one image per call.
   for (let i = 0; i < count; i++) {
-    const pixels = toPixels(images, i, 1);
+    const pixels = toPixels(images, i, 1, size);
     const input = detectorInput(pixels);
     try {
       const faces = await detector.locateFaces(input, detectorOptions);
@@ -147,16 +152,16 @@ export async function detectFaces(images: Float32Array): Promise<boolean[]> {
 
 /**
  * 128-d FaceRecognitionNet descriptors, row-major [count, 128]. The net
- * upscales each 64x64 image to its 150x150 input (bilinear), so generated
- * and real faces take exactly the same path.
+ * resizes each size x size image to its 150x150 input (bilinear), so
+ * generated and real faces of one size take exactly the same path.
  */
-export async function describeFaces(images: Float32Array, batch = 32): Promise<Float32Array> {
-  const count = checkBatch(images);
+export async function describeFaces(images: Float32Array, size: number = IMAGE_SIZE, batch = 32): Promise<Float32Array> {
+  const count = checkBatch(images, size);
   const { recognizer } = faceNets();
   const out = new Float32Array(count * DESCRIPTOR_DIM);
   for (let start = 0; start < count; start += batch) {
     const n = Math.min(batch, count - start);
-    const pixels = toPixels(images, start, n);
+    const pixels = toPixels(images, start, n, size);
     const singles = tf.unstack(pixels) as tf.Tensor3D[];
     let descriptors: tf.Tensor2D | null = null;
     try {

@@ -1,8 +1,9 @@
 /**
  * Where evaluated faces come from: a saved generator, a freshly initialised
  * one, a folder of image files, or the held-out CelebA photos. Every source
- * yields 64x64 images in [-1, 1] (HWC, row-major, concatenated), the same
- * form training feeds the discriminator.
+ * yields square images in [-1, 1] (HWC, row-major, concatenated), the same
+ * form training feeds the discriminator: 64x64 unless a size is asked for (a
+ * generator draws its own size).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
@@ -104,14 +105,47 @@ async function loadImages(paths: readonly string[], preprocess: (img: RawImage) 
  * are resized whole; others are taken to be CelebA-aligned photos and get
  * training's face crop. With `samples`, a subset drawn by Rng(seed).
  */
-export async function folderImages(dir: string, samples: number | undefined, seed: number): Promise<{ images: Float32Array; files: string[] }> {
+export function folderImages(dir: string, samples: number | undefined, seed: number): Promise<{ images: Float32Array; files: string[] }> {
+  return folderImagesAt(dir, samples, seed, IMAGE_SIZE);
+}
+
+/** `folderImages` at `size` x `size` (area resizing: smaller images are scaled up). */
+export async function folderImagesAt(dir: string, samples: number | undefined, seed: number, size: number): Promise<{ images: Float32Array; files: string[] }> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`image folder not found: ${dir}`);
   const all = readdirSync(dir).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
   if (all.length === 0) throw new Error(`no .jpg, .png or .webp images in ${dir}`);
   const files = pickFiles(all, samples, seed);
   const images = await loadImages(files.map((f) => join(dir, f)), (img) =>
-    img.width === img.height ? cropResize(img, centreCrop(img.width, img.height)) : preprocessAligned(img));
+    img.width === img.height ? cropResize(img, centreCrop(img.width, img.height), size) : preprocessAligned(img, size), size);
   return { images, files };
+}
+
+/**
+ * Shrink a batch of size x size images by an integer `factor`, each output
+ * pixel the plain mean of its factor x factor block (2x2 for 128 to 64): the
+ * same area averaging training's photo preprocessing does, so a 128 px
+ * generator's faces can be judged as 64 px ones.
+ */
+export function boxDownscale(images: Float32Array, size: number, factor = 2): Float32Array {
+  const pixels = size * size * 3;
+  if (size % factor !== 0 || images.length % pixels !== 0) throw new Error(`cannot shrink ${size}x${size}x3 images (${images.length} values) by ${factor}`);
+  const out = size / factor;
+  const result = new Float32Array((images.length / pixels) * out * out * 3);
+  const area = factor * factor;
+  for (let n = 0; n < images.length / pixels; n++) {
+    for (let oy = 0; oy < out; oy++) {
+      for (let ox = 0; ox < out; ox++) {
+        for (let c = 0; c < 3; c++) {
+          let sum = 0;
+          for (let dy = 0; dy < factor; dy++) {
+            for (let dx = 0; dx < factor; dx++) sum += images[n * pixels + ((oy * factor + dy) * size + ox * factor + dx) * 3 + c];
+          }
+          result[((n * out + oy) * out + ox) * 3 + c] = sum / area;
+        }
+      }
+    }
+  }
+  return result;
 }
 
 /** The held-out split's file names and identities (training/split.ts), sorted by name. */
@@ -121,6 +155,25 @@ export function heldOutFiles(dataDir = DEFAULT_DATA_DIR): { files: string[]; ide
   if (identities.size === 0) throw new Error(`no identity_CelebA.txt beside ${dataDir}: the held-out split needs it`);
   const all = readdirSync(dataDir).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()));
   return { files: splitFiles(all, identities).heldOut, identities };
+}
+
+const largeEnoughFiles = new Map<string, Promise<string[]>>();
+
+/**
+ * The held-out files to judge `size` px faces against: all of them at 64;
+ * above that, only photos whose face crop is at least `size` (largeEnough),
+ * so the reference is never upsampled. Kept per process (it reads every header).
+ */
+export async function heldOutFilesAt(size: number, dataDir = DEFAULT_DATA_DIR): Promise<{ files: string[]; identities: Map<string, number> }> {
+  const { files, identities } = heldOutFiles(dataDir);
+  if (size <= IMAGE_SIZE) return { files, identities };
+  const key = `${resolve(dataDir)}|${size}`;
+  if (!largeEnoughFiles.has(key)) {
+    const pending = Promise.all(files.map((f) => largeEnough(join(dataDir, f), size))).then((ok) => files.filter((_, i) => ok[i]));
+    pending.catch(() => largeEnoughFiles.delete(key));
+    largeEnoughFiles.set(key, pending);
+  }
+  return { files: await largeEnoughFiles.get(key)!, identities };
 }
 
 /** Held-out photos preprocessed exactly as training does (sharp decode, then preprocessAligned at `size`). */
