@@ -5,10 +5,14 @@
  *   --images DIR                               a folder of images
  *   --held-out                                 held-out half vs half (the floor)
  *   --untrained --arch dcgan --width 64        a fresh generator (the ceiling)
+ *   --size 64|128   the size --images, --held-out and --untrained are judged at (a generator: its own);
+ *                   128 px faces are reported at 128 and, shrunk 2x2, at 64 (at128, at64)
  *   --samples N (500)  --seed S (1)  --reference N (all held-out)  --data DIR  --backend wasm|cpu
  *   --no-cache   recompute the held-out descriptors instead of reading node_modules/.cache/facegan-eval
  *   --identity DIR|celeba:ID --generator TUNED.json [--pretrained MODEL.json] [--samples 200]
  *                     likeness to one person's photos, next to the pretrained generator with the same latents
+ *   --projection [--generator G.json] [--photos 20] [--picture FILE]   "start from your photo" judged: held-out photos
+ *                     projected with the page's settings, identified (or not) as their person by both likeness judges
  *   --calibrate [--size 64|128]   calibrate the two likeness judges on held-out people and write
  *                     training/eval/likeness-calibration-SIZE.json (pair AUC, 1%-false-accept threshold, rank-1)
  *   --manifest FILE   also record the result in a model manifest, under metrics.eval.<key> (--key, default the source;
@@ -20,12 +24,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { preferBackend, selectBackend } from '../../src/lib/backends.ts';
-import { ARCHS, isArch, modelConfig } from '../../src/lib/models.ts';
+import { ARCHS, IMAGE_SIZES, isArch, isImageSize, modelConfig } from '../../src/lib/models.ts';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { calibrateLikeness, describeCalibration, likenessCalibrationFile } from './likeness-data.ts';
 import { evaluateIdentity, personPhotos, targetsMet } from './identity-eval.ts';
 import { loadGeneratorFile, outputSize } from './sources.ts';
-import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateUntrained, type EvalOptions, type EvalResult } from './evaluate.ts';
+import { PHOTO_PROJECTION } from '../../src/lib/projection.ts';
+import { faceNets } from './face-nets.ts';
+import { projectionLikeness } from './projection-likeness.ts';
+import { writeRows } from './pictures.ts';
+import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateUntrained, type EvalOptions, type EvalResult, type ScaleResult } from './evaluate.ts';
 
 /** WASM runs these convolutions several times faster than plain JS. */
 const NODE_ORDER = ['wasm', 'cpu'] as const;
@@ -33,9 +41,10 @@ const DEFAULT_SAMPLES = 500;
 const IDENTITY_SAMPLES = 200;
 
 const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | --held-out | --untrained [--arch ${ARCHS.join('|')}] [--width N])
-                     [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}] [--no-cache]
+                     [--size ${IMAGE_SIZES.join('|')} (not for --generator: its own)] [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}] [--no-cache]
                      [--manifest public/models/manifest.json [--key NAME] [--label TEXT]]
        npm run eval -- --identity DIR|celeba:ID [--generator TUNED.json] [--pretrained public/models/generator.json] [--samples 200] [--seed S]
+       npm run eval -- --projection [--generator public/models/generator.json] [--photos 20] [--picture FILE]
        npm run eval -- --calibrate [--size 64|128]`;
 
 function integer(name: string, value: string | undefined): number | undefined {
@@ -68,6 +77,9 @@ function parse(argv: string[]) {
       pretrained: { type: 'string', default: 'public/models/generator.json' },
       calibrate: { type: 'boolean', default: false },
       size: { type: 'string', default: '64' },
+      projection: { type: 'boolean', default: false },
+      photos: { type: 'string', default: '20' },
+      picture: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -81,6 +93,8 @@ function run(args: Args): Promise<EvalResult> {
   const sources = [args.generator !== undefined, args.images !== undefined, args['held-out'], args.untrained].filter(Boolean).length;
   if (sources !== 1) throw new Error(`choose exactly one of --generator, --images, --held-out, --untrained\n${USAGE}`);
   const samples = integer('samples', args.samples);
+  const size = integer('size', args.size)!;
+  if (!isImageSize(size)) throw new Error(`--size must be one of ${IMAGE_SIZES.join(', ')}, got "${args.size}"`);
   const opts: EvalOptions = {
     // The held-out floor uses a whole half unless told otherwise.
     samples: samples ?? (args['held-out'] ? Number.MAX_SAFE_INTEGER : DEFAULT_SAMPLES),
@@ -88,6 +102,7 @@ function run(args: Args): Promise<EvalResult> {
     reference: integer('reference', args.reference),
     dataDir: args.data,
     cacheDir: args['no-cache'] ? null : undefined,
+    size,
   };
   if (args.generator !== undefined) return evaluateGenerator(args.generator, opts);
   if (args.images !== undefined) return evaluateFolder(args.images, opts);
@@ -95,12 +110,20 @@ function run(args: Args): Promise<EvalResult> {
   if (!isArch(args.arch!)) throw new Error(`unknown --arch "${args.arch}": one of ${ARCHS.join(', ')}`);
   const width = integer('width', args.width);
   if (width === 0) throw new Error('--width must be at least 1');
-  return evaluateUntrained(modelConfig(args.arch, width), opts);
+  return evaluateUntrained(modelConfig(args.arch, width, undefined, undefined, size), opts);
+}
+
+function roundScale<T extends ScaleResult>(scale: T): T {
+  return { ...scale, detection_rate: Number(scale.detection_rate.toFixed(4)), fid: Number(scale.fid.toFixed(4)) };
 }
 
 /** Numbers rounded for reading; the API returns them unrounded. */
 function rounded(result: EvalResult): EvalResult {
-  return { ...result, detection_rate: Number(result.detection_rate.toFixed(4)), fid: Number(result.fid.toFixed(4)) };
+  return {
+    ...roundScale(result),
+    ...(result.at64 ? { at64: roundScale(result.at64) } : {}),
+    ...(result.at128 ? { at128: roundScale(result.at128) } : {}),
+  };
 }
 
 async function main(): Promise<void> {
@@ -116,8 +139,8 @@ async function main(): Promise<void> {
   const backend = await selectBackend(order);
   for (const f of backend.fallbacks) console.error(`backend ${f.name} skipped: ${f.reason}`);
   const started = performance.now();
-  if (args.identity !== undefined || args.calibrate) {
-    const out = args.calibrate ? await runCalibration(args) : await runIdentity(args);
+  if (args.identity !== undefined || args.calibrate || args.projection) {
+    const out = args.calibrate ? await runCalibration(args) : args.projection ? await runProjection(args) : await runIdentity(args);
     console.error(`evaluated in ${((performance.now() - started) / 1000).toFixed(1)} s on ${backend.name}`);
     console.log(JSON.stringify(out, null, 2));
     return;
@@ -142,6 +165,16 @@ async function runIdentity(args: Args) {
     seed: integer('seed', args.seed)!,
   });
   return { ...report, ...(generators.tuned ? { targets: targetsMet(report.generators.tuned) } : {}) };
+}
+
+/** The page's photo projection on held-out photos, judged by both likeness judges. */
+async function runProjection(args: Args) {
+  const generator = await loadGeneratorFile(args.generator ?? 'public/models/generator.json');
+  const config = { ...PHOTO_PROJECTION, seed: integer('seed', args.seed)! };
+  const embedder = (config.identityWeight ?? 0) > 0 ? faceNets().embedder : undefined;
+  const result = await projectionLikeness(generator, null, config, embedder, { count: integer('photos', args.photos)!, dataDir: args.data });
+  if (args.picture) await writeRows(args.picture, [result.images.photos, result.images.projections], result.size);
+  return { ...result, images: undefined };
 }
 
 async function runCalibration(args: Args) {

@@ -94,6 +94,8 @@ export interface JudgedFaces {
   found: boolean[];
   /** Per judge: [count, dim] descriptors; rows of images without a face are NaN. */
   descriptors: Record<JudgeName, Float32Array>;
+  /** FaceRes' own estimates per image (NaN without a face): P(male), and age in years (the mean of its 100 age bins). */
+  traits?: { male: Float32Array; age: Float32Array };
 }
 
 /** [-1, 1] model-range image (size x size x 3) to the detector's canvas, 0..255. */
@@ -115,19 +117,21 @@ function squareAround(b: Box): Box {
   return { x: b.x + b.width / 2 - side / 2, y: b.y + b.height / 2 - side / 2, width: side, height: side };
 }
 
-async function faceResDescriptor(canvas: tf.Tensor3D, box: Box): Promise<Float32Array> {
+async function faceResOutputs(canvas: tf.Tensor3D, box: Box): Promise<{ descriptor: Float32Array; male: number; age: number }> {
   const model = await faceRes();
   const [h, w] = canvas.shape;
   const s = squareAround(box);
   const out = tf.tidy(() => {
     const chip = tf.image.cropAndResize(tf.expandDims(canvas, 0) as tf.Tensor4D,
       tf.tensor2d([[s.y / (h - 1), s.x / (w - 1), (s.y + s.height) / (h - 1), (s.x + s.width) / (w - 1)]]), [0], [224, 224], 'bilinear');
-    const result = model.execute(chip, 'global_pooling/Mean') as tf.Tensor2D;
-    return tf.div(result, tf.norm(result, 'euclidean', 1, true));
+    const [d, male, ages] = model.execute(chip, ['global_pooling/Mean', 'gender_pred/Sigmoid', 'age_pred/Softmax']) as tf.Tensor2D[];
+    const age = tf.sum(tf.mul(ages, tf.range(0, ages.shape[1])));
+    return tf.concat([tf.reshape(tf.div(d, tf.norm(d, 'euclidean', 1, true)), [-1]), tf.reshape(male, [-1]), tf.reshape(age, [-1])]);
   });
   const values = await out.data() as Float32Array;
   out.dispose();
-  return values;
+  const dim = JUDGE_DIMS.faceres;
+  return { descriptor: values.slice(0, dim), male: values[dim], age: values[dim + 1] };
 }
 
 /**
@@ -142,6 +146,7 @@ export async function judgeFaces(images: Float32Array, size: number): Promise<Ju
   const options = new fa.TinyFaceDetectorOptions({ inputSize: ALIGN.inputSize, scoreThreshold: ALIGN.scoreThreshold });
   const found: boolean[] = [];
   const descriptors = Object.fromEntries(JUDGE_NAMES.map((j) => [j, new Float32Array(count * JUDGE_DIMS[j]).fill(NaN)])) as Record<JudgeName, Float32Array>;
+  const traits = { male: new Float32Array(count).fill(NaN), age: new Float32Array(count).fill(NaN) };
   for (let i = 0; i < count; i++) {
     const canvas = canvasOf(images, i, size);
     try {
@@ -153,10 +158,13 @@ export async function judgeFaces(images: Float32Array, size: number): Promise<Ju
       const d = await fa.nets.faceRecognitionNet.computeFaceDescriptor([chip]);
       chip.dispose();
       descriptors.faceapi.set(Array.isArray(d) ? d[0] : d, i * JUDGE_DIMS.faceapi);
-      descriptors.faceres.set(await faceResDescriptor(canvas, box), i * JUDGE_DIMS.faceres);
+      const res = await faceResOutputs(canvas, box);
+      descriptors.faceres.set(res.descriptor, i * JUDGE_DIMS.faceres);
+      traits.male[i] = res.male;
+      traits.age[i] = res.age;
     } finally {
       canvas.dispose();
     }
   }
-  return { found, descriptors };
+  return { found, descriptors, traits };
 }

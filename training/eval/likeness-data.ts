@@ -47,14 +47,17 @@ export async function judgeInChunks(images: Float32Array, size: number, label: s
   const count = images.length / (size * size * 3);
   const found: boolean[] = [];
   const descriptors = Object.fromEntries(JUDGE_NAMES.map((j) => [j, new Float32Array(count * JUDGE_DIMS[j])])) as Record<JudgeName, Float32Array>;
+  const traits = { male: new Float32Array(count), age: new Float32Array(count) };
   for (let s = 0; s < count; s += chunk) {
     const n = Math.min(chunk, count - s);
     const part = await judgeFaces(images.subarray(s * size * size * 3, (s + n) * size * size * 3), size);
     found.push(...part.found);
     for (const j of JUDGE_NAMES) descriptors[j].set(part.descriptors[j], s * JUDGE_DIMS[j]);
+    traits.male.set(part.traits!.male, s);
+    traits.age.set(part.traits!.age, s);
     if (count > chunk) process.stderr.write(`  ${label}: ${s + n}/${count} judged\n`);
   }
-  return { found, descriptors };
+  return { found, descriptors, traits };
 }
 
 /** The gallery at `size`, from the disk cache where it was judged before with the same pipeline and backend. */
