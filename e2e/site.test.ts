@@ -1,14 +1,19 @@
 /**
  * The site in headless Chromium, served from dist/ as `npm start` serves it:
  * faces appear on WebGPU and WebGL (SwiftShader here), WASM and CPU, the same
- * face for the same seed on each; only the running backend is downloaded; shared seed links
- * reproduce a face; nothing leaks; nothing is fetched from another origin.
+ * face for the same seed on each; "Automatic" passes over SwiftShader's WebGL
+ * for WASM and says why; only the running backend is downloaded; shared seed links
+ * reproduce a face; focus comes back to a closed face; phones get whole
+ * numbers, fingertip-sized controls and a face that stays in view; the
+ * fine-tune page honours an early backend choice; nothing leaks; nothing is
+ * fetched from another origin.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildSite, launchBrowser, ROOT, startPreview, watchPage, WEBGPU_ARGS, type PageProblems, type Server } from './helpers.ts';
+import { celebaFile, identityPhotos } from './fixtures/photos.ts';
 
 let server: Server;
 let browser: Browser;
@@ -38,8 +43,8 @@ afterAll(async () => {
  */
 const SLOW_TEST = 360_000; // ms, for the tests that render many faces on software WebGL
 
-async function newPage(width = 1280, inBrowser = browser): Promise<Page> {
-  const context = await inBrowser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true });
+async function newPage(width = 1280, inBrowser = browser, height = 900): Promise<Page> {
+  const context = await inBrowser.newContext({ viewport: { width, height }, acceptDownloads: true });
   contexts.push(context);
   const page = await context.newPage();
   page.setDefaultTimeout(180_000);
@@ -48,6 +53,7 @@ async function newPage(width = 1280, inBrowser = browser): Promise<Page> {
 
 interface OpenOptions {
   width?: number;
+  height?: number;
   /** Another browser than the default one (e.g. one with WebGPU). */
   browser?: Browser;
   /** Runs before navigation (routes, init scripts). */
@@ -55,8 +61,8 @@ interface OpenOptions {
 }
 
 /** Open the home page and wait until the first grid of faces is drawn. */
-async function openHome(query = '', { width, prepare, browser: inBrowser }: OpenOptions = {}): Promise<{ page: Page; problems: PageProblems }> {
-  const page = await newPage(width, inBrowser);
+async function openHome(query = '', { width, height, prepare, browser: inBrowser }: OpenOptions = {}): Promise<{ page: Page; problems: PageProblems }> {
+  const page = await newPage(width, inBrowser, height);
   await prepare?.(page);
   const problems = watchPage(page, server.origin);
   await page.goto(`${server.origin}/${query}`);
@@ -106,8 +112,14 @@ const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, 
 const backendOf = (page: Page) =>
   page.$eval('#backend', (el) => ({ label: el.textContent ?? '', name: (el as HTMLElement).dataset.backend }));
 
-/** The page's "X skipped: why." lines. */
+/** The page's "X skipped: why." lines (all but the nearest skip, which the backend line tells). */
 const fallbackNotes = (page: Page) => page.$$eval('#fallbacks li', (lis) => lis.map((li) => li.textContent ?? ''));
+
+/** Beside the backend's name: why the backend before it was passed over ('' when none was). */
+const backendWhy = (page: Page) => page.$eval('#backend-why', (el) => ((el as HTMLElement).hidden ? '' : el.textContent ?? ''));
+
+/** What SwiftShader's WebGL (this machine's only one) is passed over for. */
+const SOFTWARE_WEBGL = ' — WebGL here is a software renderer (SwiftShader), slower than WASM';
 
 /** Headless Chromium without WebGPU flags has navigator.gpu but no adapter: the page says so and moves on. */
 const NO_ADAPTER = /^WEBGPU skipped: WebGPU found no GPU adapter here/;
@@ -138,10 +150,20 @@ function recordWebglContexts(page: Page): Promise<void> {
 }
 
 describe('home page', () => {
-  it('shows 16 distinct faces on WebGL, with no console errors and no request to another origin', async () => {
+  it('picks WASM by itself where WebGL is only a software renderer (SwiftShader here), and says why beside it', async () => {
     const { page, problems } = await openHome();
-    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WebGL/), name: 'webgl' });
+    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WASM \(SIMD, \d+ threads?\)$/), name: 'wasm' });
+    expect(await page.textContent('.runtime')).toBe(`Running on ${(await backendOf(page)).label}${SOFTWARE_WEBGL}`);
     expect(await fallbackNotes(page)).toEqual([expect.stringMatching(NO_ADAPTER)]);
+    expectGoodGrid(await gridStats(page));
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+  });
+
+  it('shows 16 distinct faces on WebGL when asked for it (software or not), with no console errors and no request to another origin', async () => {
+    const { page, problems } = await openHome('?backend=webgl');
+    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WebGL/), name: 'webgl' });
+    expect(await backendWhy(page)).toBe('');
+    expect(await fallbackNotes(page)).toEqual([]);
     expectGoodGrid(await gridStats(page));
     expect(await page.isHidden('#loading')).toBe(true);
     // The WebGL path must not leak either (the long run below uses WASM).
@@ -175,6 +197,22 @@ describe('home page', () => {
     expect(maxDiff(before, await largeFacePixels(page))).toBeLessThanOrEqual(2);
     expect(problems.consoleErrors).toEqual([]);
   }, SLOW_TEST);
+
+  it('gives focus back to the face that was opened when the face view closes (Close button or Escape)', async () => {
+    const { page, problems } = await openHome(`?${FAST}`);
+    const focusedSeed = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.closest<HTMLElement>('.face-tile')?.dataset.seed ?? document.activeElement?.id ?? null);
+    for (const [index, close] of [[2, () => page.click('#close-face')], [5, () => page.keyboard.press('Escape')]] as const) {
+      const tile = page.locator('#faces .face-tile').nth(index);
+      const seed = await tile.getAttribute('data-seed');
+      await tile.click();
+      await page.waitForSelector(`#face-large[aria-label="Generated face, seed ${seed}"]`);
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe('face-title');
+      await close();
+      await page.waitForSelector('#face-view', { state: 'hidden' });
+      expect(await focusedSeed()).toBe(seed);
+    }
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+  });
 
   it('downloads the open face as a PNG named after its seed', async () => {
     const { page } = await openHome(`?seed=1234&${FAST}`);
@@ -256,9 +294,15 @@ describe('home page', () => {
     expect(await page.textContent('#error')).toMatch(/weights are missing/);
   });
 
-  it('notes an unknown ?backend= and picks WebGL itself; a lost WebGL context is explained, with a WASM link', async () => {
-    const { page } = await openHome('?backend=metal', { prepare: recordWebglContexts });
+  it('notes an unknown ?backend= and chooses by itself', async () => {
+    const { page, problems } = await openHome('?backend=metal');
     expect(await page.textContent('#fallbacks')).toContain('Unknown backend "metal"');
+    expect((await backendOf(page)).name).toBe('wasm');
+    expect(problems.consoleErrors).toEqual([]);
+  });
+
+  it('explains a lost WebGL context, with a WASM link', async () => {
+    const { page } = await openHome('?backend=webgl', { prepare: recordWebglContexts });
     expect((await backendOf(page)).name).toBe('webgl');
 
     await page.evaluate(() => {
@@ -280,7 +324,8 @@ describe('home page', () => {
       await page.goto(`${server.origin}/`);
       await page.waitForSelector('#faces[data-generation="1"]', { timeout: 180_000 });
       expect((await backendOf(page)).name).toBe('wasm');
-      expect(await fallbackNotes(page)).toEqual([expect.stringMatching(NO_ADAPTER), expect.stringMatching(/^WEBGL skipped: .*WebGL/)]);
+      expect(await backendWhy(page)).toBe(' — WebGL is disabled or unavailable on this device');
+      expect(await fallbackNotes(page)).toEqual([expect.stringMatching(NO_ADAPTER)]);
       expectGoodGrid(await gridStats(page));
       expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     } finally {
@@ -292,6 +337,31 @@ describe('home page', () => {
     const { page } = await openHome(`?seed=5&${FAST}`, { width: 375 });
     await page.waitForSelector('#face-view:not([hidden])');
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+  });
+
+  it('on a phone (390x844): every button and slider is at least 44 px tall, and the face stays in view while the last slider moves it', async () => {
+    const { page, problems } = await openHome(`?seed=5&${FAST}`, { width: 390, height: 844 });
+    await page.waitForSelector('#face-large[aria-label="Generated face, seed 5"]');
+    const short = await page.$$eval('main button, main input[type=range], nav a', (els) => els
+      .filter((el) => (el as HTMLElement).offsetParent !== null)
+      .map((el) => ({ what: el.id || el.textContent?.trim() || el.tagName, height: el.getBoundingClientRect().height }))
+      .filter((t) => t.height < 44));
+    expect(short).toEqual([]);
+    // The slider furthest below the face (the last attribute, or the morph slider without attributes).
+    const last = page.locator('#face-view input[type=range]:not([disabled])').last();
+    await last.scrollIntoViewIfNeeded();
+    await last.focus();
+    await page.keyboard.press('End');
+    const inView = (selector: string) => page.$eval(selector, (el) => {
+      const r = el.getBoundingClientRect();
+      return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;
+    });
+    expect(await inView('#face-large')).toBe(true);
+    expect(await last.evaluate((el) => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })).toBe(true);
+    // The slider is not hidden under the face either: the point at its centre is the slider itself.
+    expect(await last.evaluate((el) => { const r = el.getBoundingClientRect(); return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === el; })).toBe(true);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
 });
 
@@ -340,8 +410,8 @@ describe('home page on WebGPU', () => {
   it('passes over a software-only WebGPU adapter by itself, and draws the same face for a seed on WebGPU, WebGL and WASM', async () => {
     const seed = 4321;
     const faces: Record<string, number[]> = {};
-    // Automatic choice: SwiftShader's WebGPU is skipped, with the reason, and WebGL (the next in line) runs.
-    for (const backend of ['auto', 'webgpu', 'wasm']) {
+    // Automatic choice: SwiftShader's WebGPU and WebGL are skipped, with the reasons, and WASM runs.
+    for (const backend of ['auto', 'webgpu', 'webgl']) {
       const { page, problems } = await openHome(`?seed=${seed}${backend === 'auto' ? '' : `&backend=${backend}`}`, { browser: gpuBrowser });
       await page.waitForSelector(`#face-large[aria-label="Generated face, seed ${seed}"]`);
       const running = await backendOf(page);
@@ -349,7 +419,8 @@ describe('home page on WebGPU', () => {
         expect(await fallbackNotes(page)).toEqual([
           expect.stringMatching(/^WEBGPU skipped: WebGPU has only a software adapter here \(.*swiftshader.*\), which is slower than WASM\.$/),
         ]);
-        expect(running.name).toBe('webgl');
+        expect(await backendWhy(page)).toBe(SOFTWARE_WEBGL);
+        expect(running.name).toBe('wasm');
       } else {
         expect(running.name).toBe(backend);
         expect(await fallbackNotes(page)).toEqual([]);
@@ -381,5 +452,81 @@ describe('about page', () => {
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     await page.setViewportSize({ width: 375, height: 800 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+  });
+
+  it('on a phone (390 px): no sideways scrolling of the page; wide tables scroll in their own box, and no number is broken across lines', async () => {
+    const page = await newPage(390, browser, 844);
+    const problems = watchPage(page, server.origin);
+    await page.goto(`${server.origin}/about/`);
+    for (const name of ['documentElement', 'body'] as const) {
+      const [scrollWidth, clientWidth] = await page.evaluate((n) => [document[n].scrollWidth, document[n].clientWidth], name);
+      expect(scrollWidth, name).toBeLessThanOrEqual(clientWidth);
+    }
+    const layout = await page.evaluate(() => {
+      const broken: string[] = [];
+      const unboxed: string[] = [];
+      let numbers = 0;
+      for (const cell of document.querySelectorAll<HTMLElement>('main td, main th')) {
+        const style = getComputedStyle(cell);
+        const inner = cell.getBoundingClientRect().width - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          for (const m of (node.textContent ?? '').matchAll(/[−+-]?\d[\d,.]*%?/g)) {
+            numbers++;
+            const range = document.createRange();
+            range.setStart(node, m.index!);
+            range.setEnd(node, m.index! + m[0].length);
+            // One box per line a number is spread over; and the cell's content box must be as wide as the number.
+            const boxes = [...range.getClientRects()].filter((r) => r.width > 0);
+            const width = range.getBoundingClientRect().width;
+            if (boxes.length !== 1 || width > inner + 0.5) broken.push(`${m[0]} in "${cell.textContent?.trim()}": ${boxes.length} lines, ${width.toFixed(0)} px in ${inner.toFixed(0)} px`);
+          }
+        }
+      }
+      // A table wider than the page's column must sit in a box that scrolls sideways.
+      for (const table of document.querySelectorAll<HTMLElement>('main table')) {
+        const box = table.parentElement!;
+        if (table.offsetWidth > box.clientWidth && getComputedStyle(box).overflowX !== 'auto') unboxed.push(table.className || table.textContent!.slice(0, 40));
+      }
+      return { numbers, broken, unboxed };
+    });
+    expect(layout.numbers).toBeGreaterThan(20);
+    expect(layout.broken).toEqual([]);
+    expect(layout.unboxed).toEqual([]);
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+  });
+});
+
+describe('fine-tune page', () => {
+  it('honours "Run on: WASM" chosen while the worker is still starting (on WebGL here)', async () => {
+    const page = await newPage();
+    const problems = watchPage(page, server.origin);
+    await page.goto(`${server.origin}/finetune/?backend=webgl`);
+    // Still starting: the WebGL worker has not answered yet (SwiftShader takes seconds to load the pair).
+    expect(await page.getAttribute('#ft-backend', 'data-backend')).toBe('');
+    await page.selectOption('#ft-backend-choice', 'wasm');
+    await page.waitForSelector('#ft-backend[data-backend="wasm"]', { timeout: 120_000 });
+    expect(await page.textContent('#ft-backend')).toBe('WASM');
+    const inspect = () => page.evaluate(() => (window as unknown as { faceganFinetune: { inspect(): Promise<{ backend: string }> } }).faceganFinetune.inspect());
+    expect((await inspect()).backend).toBe('wasm');
+    // The first worker, had it lived on, would have answered by now and put WebGL back.
+    await page.waitForTimeout(3000);
+    expect(await page.getAttribute('#ft-backend', 'data-backend')).toBe('wasm');
+    expect(await page.isHidden('#train-error')).toBe(true);
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+  });
+
+  it('names each crop\'s checkbox for its photo', async () => {
+    const page = await newPage();
+    const problems = watchPage(page, server.origin);
+    await page.goto(`${server.origin}/finetune/?backend=wasm`);
+    const { files } = identityPhotos(2);
+    await page.setInputFiles('#photo-input', files.map(celebaFile));
+    await expect.poll(() => page.locator('#crops li').count(), { timeout: 120_000 }).toBe(2);
+    const names = await page.$$eval('#crops input[type=checkbox]', (boxes) => boxes.map((b) => b.getAttribute('aria-label')));
+    expect(names).toEqual(files.map((f, i) => `use photo ${i + 1} (${f})`));
+    await page.getByRole('checkbox', { name: `use photo 2 (${files[1]})` }).uncheck();
+    await expect.poll(() => page.textContent('#photo-status')).toContain('1 of 2 crops will be used');
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
 });

@@ -69,6 +69,11 @@ export class FaceGrid {
     return [...this.root.querySelectorAll<HTMLCanvasElement>('canvas.face-canvas')];
   }
 
+  /** The tile now showing the face of `seed`, or null (another batch replaced it). */
+  tileShowing(seed: number): HTMLElement | null {
+    return this.root.querySelector<HTMLElement>(`.face-tile:not(.is-empty)[data-seed="${seed}"]`);
+  }
+
   private resize(count: number, empty: boolean): void {
     while (this.root.children.length > count) this.root.lastElementChild!.remove();
     while (this.root.children.length < count) this.root.append(this.makeTile());

@@ -39,6 +39,8 @@ export class FaceView {
   private animation = 0;
   /** Edits applied to every latent before drawing (attribute sliders); identity by default. */
   adjust: (z: Float32Array) => Float32Array = (z) => z;
+  /** Called after the visitor closed the view (its Close button or Escape), e.g. to move focus out of the hidden view. */
+  onClose: () => void = () => {};
 
   constructor(
     private readonly el: FaceViewElements,
@@ -98,6 +100,7 @@ export class FaceView {
     this.stop();
     this.el.root.hidden = true;
     this.onChange(null);
+    this.onClose();
   }
 
   /** Resolves once the face on screen matches the last request. */

@@ -78,6 +78,7 @@ class HomePage {
   constructor(readonly model: FaceModel, private readonly button: HTMLButtonElement, private readonly status: StatusLine) {
     this.grid = new FaceGrid(byId('faces'), { onSelect: (face) => void this.openFace({ seed: face.seed!, morph: null }, true) });
     this.view = new FaceView(faceViewElements(), model, (link) => this.setAddress(link, false));
+    this.view.onClose = () => this.returnFocus();
     button.addEventListener('click', () => this.generate().catch((err) => this.status.showError(message(err))));
     addEventListener('popstate', () => void this.followAddress());
   }
@@ -110,6 +111,17 @@ class HomePage {
     sliders.set(sliders.readFrom(new URL(location.href)));
     this.view.adjust = (z) => sliders.apply(z);
     this.sliders = sliders;
+  }
+
+  /**
+   * Focus leaves the closed (hidden) view for the face that was opened, while
+   * the grid still shows it; else for the photo picker (a projected photo) or
+   * "Generate" (a face from a link, or one a new batch replaced), never the page body.
+   */
+  private returnFocus(): void {
+    const tile = this.view.fromPhoto ? null : this.grid.tileShowing(this.view.link.seed);
+    const fallback = this.view.fromPhoto ? document.getElementById('own-photo') : this.button;
+    (tile ?? fallback ?? this.button).focus();
   }
 
   /** "Start from your photo": the projection opens in the face view (unedited; the address keeps no photo). */
@@ -158,6 +170,7 @@ class HomePage {
 function statusElements(): StatusElements {
   return {
     backend: byId('backend'),
+    why: byId('backend-why'),
     fallbacks: byId('fallbacks'),
     loading: byId('loading'),
     progress: byId<HTMLProgressElement>('progress'),

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BROWSER_ORDER, preferBackend, selectBackend, type Fallback } from '../lib/backends.ts';
-import { backendLoaders, flagValue, webgpuLabel, webgpuVeto } from '../lib/browser-backends.ts';
+import { backendLoaders, webglVeto, webgpuLabel, webgpuVeto } from '../lib/browser-backends.ts';
 
 /** Served by the site (astro.config.mjs copies them into the build). */
 const WASM_PATH = `${import.meta.env.BASE_URL.replace(/\/$/, '')}/tfjs-wasm/`;
@@ -24,25 +24,17 @@ export interface RuntimeInfo {
 
 /**
  * WebGL that exists only as a software renderer is slower than WASM, so it
- * is skipped unless TensorFlow.js' SOFTWARE_WEBGL_ENABLED flag is set
- * (e.g. `?tfjsflags=SOFTWARE_WEBGL_ENABLED:true`).
+ * is skipped unless the visitor asked for it (`?backend=webgl`) or set
+ * TensorFlow.js' SOFTWARE_WEBGL_ENABLED flag (`?tfjsflags=SOFTWARE_WEBGL_ENABLED:true`).
  */
-function webglVeto(): string | null {
+function pageWebglVeto(forced: boolean): string | null {
   if (typeof WebGL2RenderingContext === 'undefined' && typeof WebGLRenderingContext === 'undefined') {
     return 'this browser has no WebGL';
   }
-  const canvas = document.createElement('canvas');
-  const anyGl = canvas.getContext('webgl2') ?? canvas.getContext('webgl');
-  if (!anyGl) return 'WebGL is disabled or unavailable on this device';
-  anyGl.getExtension('WEBGL_lose_context')?.loseContext();
-  // Read before the WebGL backend (which defines the flag) is downloaded.
-  if (flagValue('SOFTWARE_WEBGL_ENABLED') === true) return null;
-  const strict = document.createElement('canvas');
-  const hw = strict.getContext('webgl2', { failIfMajorPerformanceCaveat: true })
-    ?? strict.getContext('webgl', { failIfMajorPerformanceCaveat: true });
-  if (!hw) return 'WebGL runs in software only here (no GPU acceleration), which is slower than WASM';
-  hw.getExtension('WEBGL_lose_context')?.loseContext();
-  return null;
+  return webglVeto((attributes) => {
+    const canvas = document.createElement('canvas');
+    return canvas.getContext('webgl2', attributes) ?? canvas.getContext('webgl', attributes);
+  }, forced);
 }
 
 function wasmVeto(): string | null {
@@ -63,7 +55,7 @@ async function describe(name: string): Promise<string> {
 /** Pick and start a backend; `forced` is the `?backend=` value, if any. */
 export async function startRuntime(forced: string | null): Promise<RuntimeInfo> {
   const { order, note } = preferBackend(BROWSER_ORDER, forced);
-  const checks = { webgpu: () => webgpuVeto(forced === 'webgpu'), webgl: webglVeto, wasm: wasmVeto };
+  const checks = { webgpu: () => webgpuVeto(forced === 'webgpu'), webgl: () => pageWebglVeto(forced === 'webgl'), wasm: wasmVeto };
   const choice = await selectBackend(order, checks, backendLoaders(WASM_PATH));
   return { name: choice.name, label: await describe(choice.name), fallbacks: choice.fallbacks, note };
 }

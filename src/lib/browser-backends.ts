@@ -3,7 +3,8 @@
  * each backend's code is a dynamic import, made only when that backend is
  * tried (a visitor on WebGPU never downloads the WebGL or WASM backend);
  * TensorFlow.js flags that belong to a backend not loaded yet wait for it;
- * and the WebGPU check, which asks the browser for an adapter first.
+ * the WebGPU check, which asks the browser for an adapter first; and the
+ * WebGL check, which passes over a software renderer.
  * Runs in a window or a worker.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -99,6 +100,56 @@ export async function webgpuVeto(forced: boolean): Promise<string | null> {
   if (isSoftware(adapter) && !forced && flagValue(SOFTWARE_WEBGPU_ENABLED) !== true) {
     return `WebGPU has only a software adapter here (${adapterName(adapterInfo)}, no GPU acceleration), which is slower than WASM`;
   }
+  return null;
+}
+
+type GlContext = WebGLRenderingContext | WebGL2RenderingContext;
+
+/** A WebGL context on a fresh canvas of the runtime (a page's <canvas>, a worker's OffscreenCanvas), or null. */
+export type GlProbe = (attributes: WebGLContextAttributes) => GlContext | null;
+
+/** Renderers that draw on the CPU: on them TensorFlow.js' WebGL is several times slower than WASM. */
+const SOFTWARE_RENDERERS = ['SwiftShader', 'llvmpipe', 'lavapipe', 'softpipe', 'Microsoft Basic Render Driver', 'Apple Software Renderer'];
+
+/**
+ * The renderer's own name. Chromium and Safari answer RENDERER with
+ * "WebKit WebGL" and name the real one only through WEBGL_debug_renderer_info;
+ * Firefox answers RENDERER itself (and warns when the extension is asked for).
+ */
+function rendererOf(gl: GlContext): string {
+  const plain = String(gl.getParameter(gl.RENDERER));
+  if (plain !== 'WebKit WebGL') return plain;
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  return info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : plain;
+}
+
+/** The software renderer behind `gl` ("SwiftShader"), or null for a GPU (or one that does not say). */
+function softwareRenderer(gl: GlContext): string | null {
+  const renderer = rendererOf(gl).toLowerCase();
+  return SOFTWARE_RENDERERS.find((name) => renderer.includes(name.toLowerCase())) ?? null;
+}
+
+const release = (gl: GlContext) => gl.getExtension('WEBGL_lose_context')?.loseContext();
+
+/**
+ * Why WebGL should be passed over here: none at all, or only a software
+ * renderer (slower than WASM). The renderer's name catches SwiftShader even
+ * where the browser was told to treat it as a GPU (`--ignore-gpu-blocklist`);
+ * `failIfMajorPerformanceCaveat` catches software it does not name. `forced`
+ * (the visitor chose WebGL) or TensorFlow.js' SOFTWARE_WEBGL_ENABLED flag
+ * accepts a software renderer.
+ */
+export function webglVeto(probe: GlProbe, forced: boolean, unavailable = 'WebGL is disabled or unavailable on this device'): string | null {
+  const gl = probe({});
+  if (!gl) return unavailable;
+  const software = softwareRenderer(gl);
+  release(gl);
+  // Read before the WebGL backend (which defines the flag) is downloaded.
+  if (forced || flagValue('SOFTWARE_WEBGL_ENABLED') === true) return null;
+  if (software) return `WebGL here is a software renderer (${software}), slower than WASM`;
+  const strict = probe({ failIfMajorPerformanceCaveat: true });
+  if (!strict) return 'WebGL runs in software only here (no GPU acceleration), slower than WASM';
+  release(strict);
   return null;
 }
 

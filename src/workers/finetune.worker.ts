@@ -232,8 +232,21 @@ class TrainingRun {
   }
 }
 
+/** Set while init runs: a second init would race it for the backend. */
+let initialising = false;
+
+/** A worker settles on one backend, once: the page switches backends by starting a new worker. */
 async function init(req: Extract<Request, { type: 'init' }>): Promise<InitReply> {
-  if (state) throw new Error('the fine-tuner is already started');
+  if (state || initialising) throw new Error('the fine-tuner is already started: a new backend needs a new worker');
+  initialising = true;
+  try {
+    return await initOn(req);
+  } finally {
+    initialising = false;
+  }
+}
+
+async function initOn(req: Extract<Request, { type: 'init' }>): Promise<InitReply> {
   const choice = await startBackend(req.backend, req.wasmPath, req.flags);
   const pretrained = await fetchPretrained(req.modelBase);
   const reference = await fromArtifacts(pretrained.generator);

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BROWSER_ORDER, preferBackend, selectBackend, type BackendCheck, type BackendChoice } from '../lib/backends.ts';
-import { backendLoaders, setFlags, webgpuLabel, webgpuVeto } from '../lib/browser-backends.ts';
+import { backendLoaders, setFlags, webglVeto, webgpuLabel, webgpuVeto } from '../lib/browser-backends.ts';
 import type { BackendPreference } from './finetune-protocol.ts';
 
 type TrainingKernels = { registerWasmTrainingKernels?: () => void };
@@ -30,14 +30,11 @@ async function registerTrainingKernels(): Promise<string | null> {
 /** Without its training kernels WASM would fail at the first step: skip it unless the visitor asked for it. */
 const wasmVeto = () => (loadKernels ? null : NO_KERNELS);
 
-function webglVeto(forced: boolean): () => string | null {
+/** WebGL 2 through an OffscreenCanvas; a software renderer (slower than WASM) only when the visitor chose WebGL. */
+function workerWebglVeto(forced: boolean): () => string | null {
   return () => {
     if (typeof OffscreenCanvas === 'undefined') return 'this browser cannot use WebGL in a worker (no OffscreenCanvas)';
-    const probe = new OffscreenCanvas(1, 1);
-    const gl = probe.getContext('webgl2', forced ? {} : { failIfMajorPerformanceCaveat: true });
-    if (!gl) return forced ? 'WebGL 2 is unavailable in workers here' : 'WebGL runs in software only here, which is slower than WASM';
-    gl.getExtension('WEBGL_lose_context')?.loseContext();
-    return null;
+    return webglVeto((attributes) => new OffscreenCanvas(1, 1).getContext('webgl2', attributes), forced, 'WebGL 2 is unavailable in workers here');
   };
 }
 
@@ -69,7 +66,7 @@ export async function startBackend(pref: BackendPreference, wasmPath: string, fl
   loaders = backendLoaders(wasmPath);
   setFlags(flags);
   const { order } = preferBackend(BROWSER_ORDER, pref === 'auto' ? null : pref);
-  const checks: Record<string, BackendCheck> = { webgpu: () => webgpuVeto(pref === 'webgpu'), webgl: webglVeto(pref === 'webgl') };
+  const checks: Record<string, BackendCheck> = { webgpu: () => webgpuVeto(pref === 'webgpu'), webgl: workerWebglVeto(pref === 'webgl') };
   if (pref !== 'wasm') checks.wasm = wasmVeto;
   return afterSelect(await selectBackend(order, checks, loaders), order, checks);
 }

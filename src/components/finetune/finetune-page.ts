@@ -73,30 +73,44 @@ class FinetunePage {
     el.hidden = false;
   }
 
-  /** (Re)start the worker: used at load and when the visitor picks another backend. */
+  /** Bumped by every start: a start that a later choice overtook must not touch the page. */
+  private starts = 0;
+
+  /**
+   * (Re)start the worker: used at load and whenever the visitor picks a
+   * backend, also while the worker is still starting (its choice is made
+   * once, at init, so a new choice needs a new worker).
+   */
   private async start(backend: BackendPreference): Promise<void> {
     if (this.training.running) return;
-    if (this.ready) {
-      this.client.onCrash = () => {};
-      this.client.terminate();
-      this.client = new FinetuneClient();
-      this.training.setClient(this.client);
-      this.results.setClient(this.client);
-    }
+    const id = ++this.starts;
+    if (id > 1) this.replaceWorker();
     this.ready = false;
     this.refresh();
     this.wire(this.client);
     $('ft-backend').textContent = 'starting…';
+    $('ft-backend').dataset.backend = '';
     try {
       const info = await this.client.request<InitReply>({ type: 'init', modelBase: this.model, wasmPath: `${BASE}/tfjs-wasm/`, backend, flags: this.flags });
+      if (id !== this.starts) return;
       this.showRuntime(info);
       this.ready = true;
       $('train-error').hidden = true;
       await Promise.all([this.results.compare(), this.training.showSamples()]);
     } catch (err) {
+      if (id !== this.starts) return;
       this.showError(`The fine-tuner could not start: ${err instanceof Error ? err.message : String(err)}`);
     }
     this.refresh();
+  }
+
+  /** A fresh worker for the panels; the old one (ready or still starting) is closed without a crash message. */
+  private replaceWorker(): void {
+    this.client.onCrash = () => {};
+    this.client.terminate();
+    this.client = new FinetuneClient();
+    this.training.setClient(this.client);
+    this.results.setClient(this.client);
   }
 
   private showRuntime(info: InitReply): void {

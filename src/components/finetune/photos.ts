@@ -86,7 +86,7 @@ export class PhotoPanel {
         const crop = await cropFace(photo.bitmap);
         const entry: CropEntry = { id: this.nextId++, name: photo.name, pixels: crop.pixels, face: crop.face, included: crop.face };
         this.entries.push(entry);
-        this.list.append(this.thumb(entry, photo.notes));
+        this.list.append(this.thumb(entry, this.entries.length, photo.notes));
         if (!crop.face) this.problem(photo.name, 'No face was found. Its centre crop is shown; tick "use" to train on it anyway.');
       } finally {
         photo.bitmap.close();
@@ -101,7 +101,8 @@ export class PhotoPanel {
     }
   }
 
-  private thumb(entry: CropEntry, notes: string[]): HTMLLIElement {
+  /** `n`: the photo's place in the list, so each checkbox has a name of its own ("use photo 3 (IMG_0042.jpg)"). */
+  private thumb(entry: CropEntry, n: number, notes: string[]): HTMLLIElement {
     const li = document.createElement('li');
     li.className = entry.face ? 'crop' : 'crop no-face';
     li.dataset.face = String(entry.face);
@@ -112,6 +113,8 @@ export class PhotoPanel {
     canvas.setAttribute('aria-label', `${entry.face ? 'Face crop' : 'Centre crop (no face found)'} of ${entry.name}`);
     const label = document.createElement('label');
     const box = Object.assign(document.createElement('input'), { type: 'checkbox', checked: entry.included });
+    // Starts with the visible "use", so speech input ("click use") still finds it.
+    box.setAttribute('aria-label', `use photo ${n} (${entry.name})`);
     box.addEventListener('change', () => {
       entry.included = box.checked;
       this.showCount();
