@@ -1,58 +1,18 @@
 /**
- * Shared end-to-end helpers: build the site when its sources changed, serve
- * the build with `astro preview` on a free localhost port, and launch the
- * system Chromium (with software WebGL, so the WebGL path runs headless).
- *
- * Each test file builds into its own folder under .cache/ (not dist/), so a
- * `npm start` or another test file building at the same time cannot pull
- * files out from under it.
+ * Shared end-to-end helpers: the site's build (one per test run, see
+ * site-build.ts), served with `astro preview` on a free localhost port, and
+ * the system Chromium (with software WebGL, so the WebGL path runs headless).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { ROOT } from './site-build.ts';
 
-export const ROOT = resolve(import.meta.dirname, '..');
+export { buildSite, outDirFor, ROOT } from './site-build.ts';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Where the build for test file `name` goes. */
-export const outDirFor = (name: string) => join(ROOT, '.cache', `e2e-${name}`);
-
 const QUIET_ENV = { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' };
-
-function newestMtime(path: string): number {
-  if (!existsSync(path)) return 0;
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  return readdirSync(path).reduce((m, name) => Math.max(m, newestMtime(join(path, name))), st.mtimeMs);
-}
-
-/** True when the build in `outDir` is missing or older than anything the build reads. */
-export function siteIsStale(outDir: string): boolean {
-  const stamp = join(outDir, 'index.html');
-  const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
-  const inputs = ['src', 'public', 'astro.config.mjs', 'package-lock.json'].map((p) => newestMtime(join(ROOT, p)));
-  return Math.max(...inputs) > built;
-}
-
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((done, fail) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env: QUIET_ENV });
-    let log = '';
-    child.stdout.on('data', (d) => (log += d));
-    child.stderr.on('data', (d) => (log += d));
-    child.on('error', fail);
-    child.on('close', (code) => (code === 0 ? done(log) : fail(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${log}`))));
-  });
-}
-
-/** `astro build` into outDirFor(name); skipped when that build is up to date (unless `force`). Returns the folder. */
-export async function buildSite(name: string, force = false): Promise<string> {
-  const outDir = outDirFor(name);
-  if (force || siteIsStale(outDir)) await run(join(ROOT, 'node_modules/.bin/astro'), ['build', '--outDir', outDir]);
-  return outDir;
-}
 
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {

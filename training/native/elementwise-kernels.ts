@@ -4,7 +4,6 @@
  * norm's moments, its gradient and Adam are all built from them.
  */
 import { util, type TensorInfo } from '@tensorflow/tfjs-core';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './addon.ts';
 import { broadcastLayout } from './broadcast.ts';
 import { outputBuffers } from './buffers.ts';
