@@ -162,7 +162,7 @@ describe('pivotal tuning session', () => {
     const rng = new Rng(2);
     const crops = [0, 1, 2].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.4 - 0.2));
     const before = tf.memory().numTensors;
-    const session = new FinetuneSession(generator, discriminator, crops, { projectionSteps: 3, steps: 4, batch: 2, localityBatch: 2, adversarialWeight: 0.1, learningRate: 1e-3 });
+    const session = new FinetuneSession(generator, discriminator, crops, { projectionSteps: 3, steps: 4, batch: 2, localityBatch: 2, learningRate: 1e-3 });
     expect(session.totalSteps).toBe(7);
     expect(await session.reconstructions()).toBeNull();
     const phases: string[] = [];
@@ -198,7 +198,7 @@ describe('pivotal tuning session', () => {
     const embed = poolingEmbedder();
     const rng = new Rng(6);
     const crops = [0, 1].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.8 - 0.4));
-    const config = { projectionSteps: 2, steps: 2, batch: 2, localityBatch: 0, likenessSteps: 3, likenessBatch: 2 };
+    const config = { projectionSteps: 2, steps: 2, batch: 2, localityBatch: 0, likenessSteps: 3, likenessBatch: 2, likenessMargin: 0 };
     expect(new FinetuneSession(generator, discriminator, crops, config).totalSteps).toBe(4);
     const before = tf.memory().numTensors;
     const session = new FinetuneSession(generator, discriminator, crops, config, embed.fn);

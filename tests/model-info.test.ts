@@ -1,6 +1,7 @@
 // The model page's evaluation table is built from whatever `npm run eval --manifest` recorded.
 import { describe, expect, it } from 'vitest';
 import { evalRows, type PartialManifest } from '../src/components/about/model-info.ts';
+import { formatDuration } from '../src/lib/format.ts';
 
 const result = (fid: number, detection: number, extra: object = {}) =>
   ({ source: 'x', samples: 500, seed: 1, detection_rate: detection, fid, reference: { split: 'held-out', images: 1547 }, ...extra });
@@ -26,5 +27,12 @@ describe('evaluation rows', () => {
     expect(evalRows(manifest).map((r) => r.key)).toEqual(['generator']);
     expect(evalRows({} as PartialManifest)).toEqual([]);
     expect(evalRows(null)).toEqual([]);
+  });
+});
+
+describe('formatDuration', () => {
+  it('prints durations one way for the about page, the fine-tune ETA and the CLI', () => {
+    expect([0, 42.4, 65, 3599.6, 3600, 7500].map(formatDuration)).toEqual(['0 s', '42 s', '1 min 05 s', '1 h 00 min', '1 h 00 min', '2 h 05 min']);
+    expect(formatDuration(-3)).toBe('0 s');
   });
 });

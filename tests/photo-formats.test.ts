@@ -1,7 +1,7 @@
 // Photos cut short are caught before the browser decodes them into faces with a grey lower half.
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { isComplete, readHeader } from '../src/components/finetune/photo-formats.ts';
+import { isComplete, readHeader } from '../src/browser/photo-formats.ts';
 
 const photo = () => sharp({ create: { width: 96, height: 80, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
 

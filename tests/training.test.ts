@@ -1,6 +1,6 @@
 // The Node trainer on real CelebA images: it learns, resumes exactly, skips bad files, never leaks.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { copyFileSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';

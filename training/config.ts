@@ -120,95 +120,151 @@ function num(name: string, value: string | undefined, integer: boolean, min: num
   return n;
 }
 
-export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
-  let parsed;
+/** The command line's flags, as node:util parseArgs takes them (values are checked below). */
+const FLAGS = {
+  data: { type: 'string' }, limit: { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' }, size: { type: 'string' },
+  summary: { type: 'boolean' }, batch: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
+  lr: { type: 'string' }, beta1: { type: 'string' }, 'label-smoothing': { type: 'string' }, seed: { type: 'string' },
+  loss: { type: 'string' }, diffaugment: { type: 'string' }, r1: { type: 'string' }, 'r1-every': { type: 'string' },
+  ema: { type: 'string' }, 'init-from': { type: 'string' },
+  backend: { type: 'string' }, 'conv-precision': { type: 'string' }, 'max-minutes': { type: 'string' },
+  'max-cpu-minutes': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
+  'log-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
+  export: { type: 'string' }, 'no-export': { type: 'boolean' }, 'export-dtype': { type: 'string' },
+  quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+function readFlags(argv: string[]) {
   try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        data: { type: 'string' }, limit: { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' }, size: { type: 'string' },
-        summary: { type: 'boolean' }, batch: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
-        lr: { type: 'string' }, beta1: { type: 'string' }, 'label-smoothing': { type: 'string' }, seed: { type: 'string' },
-        loss: { type: 'string' }, diffaugment: { type: 'string' }, r1: { type: 'string' }, 'r1-every': { type: 'string' },
-        ema: { type: 'string' }, 'init-from': { type: 'string' },
-        backend: { type: 'string' }, 'conv-precision': { type: 'string' }, 'max-minutes': { type: 'string' },
-        'max-cpu-minutes': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
-        'log-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
-        export: { type: 'string' }, 'no-export': { type: 'boolean' }, 'export-dtype': { type: 'string' },
-        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
+    return parseArgs({ args: argv, strict: true, options: FLAGS }).values;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (parsed.help) return 'help';
-  const arch = parsed.arch ?? 'dcgan';
+}
+
+type Flags = ReturnType<typeof readFlags>;
+
+/** The flags checked for more than being a number, in the order their errors are reported. */
+interface Choices {
+  arch: Arch;
+  steps: number | null;
+  epochs: number | null;
+  loss: GanLoss;
+  diffAugment: DiffAugmentPolicy;
+  emaDecay: number | null;
+  initFrom: string | null;
+  convPrecision: ConvPrecision;
+  size: ImageSize;
+  exportDtype: ExportDtype;
+}
+
+export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
+  const flags = readFlags(argv);
+  if (flags.help) return 'help';
+  const arch = archFlag(flags);
+  const { steps, epochs } = lengthFlags(flags);
+  const { loss, diffAugment, emaDecay } = recipeFlags(flags);
+  const initFrom = initFromFlag(flags);
+  const convPrecision = convPrecisionFlag(flags);
+  const size = sizeFlag(flags, arch, initFrom);
+  const exportDtype = exportDtypeFlag(flags);
+  return trainOptions(flags, { arch, steps, epochs, loss, diffAugment, emaDecay, initFrom, convPrecision, size, exportDtype });
+}
+
+function archFlag(flags: Flags): Arch {
+  const arch = flags.arch ?? 'dcgan';
   if (!isArch(arch)) throw new UsageError(`--arch must be one of ${ARCHS.join(', ')}, got "${arch}"`);
-  const steps = num('steps', parsed.steps, true, 1) ?? null;
-  const epochs = num('epochs', parsed.epochs, false, 0.001) ?? null;
+  return arch;
+}
+
+/** --steps or --epochs (not both); neither: one epoch for a new run, the saved length for --resume (see train.ts). */
+function lengthFlags(flags: Flags): { steps: number | null; epochs: number | null } {
+  const steps = num('steps', flags.steps, true, 1) ?? null;
+  const epochs = num('epochs', flags.epochs, false, 0.001) ?? null;
   if (steps !== null && epochs !== null) throw new UsageError('give --steps or --epochs, not both');
-  const loss = parsed.loss ?? DEFAULT_TRAIN.loss;
+  return { steps, epochs };
+}
+
+function recipeFlags(flags: Flags): { loss: GanLoss; diffAugment: DiffAugmentPolicy; emaDecay: number | null } {
+  const loss = flags.loss ?? DEFAULT_TRAIN.loss;
   if (!(LOSSES as readonly string[]).includes(loss)) throw new UsageError(`--loss must be one of ${LOSSES.join(', ')}, got "${loss}"`);
   let diffAugment: DiffAugmentPolicy;
   try {
-    diffAugment = parsePolicy(parsed.diffaugment ?? '');
+    diffAugment = parsePolicy(flags.diffaugment ?? '');
   } catch (err) {
     throw new UsageError(`--diffaugment: ${(err as Error).message}`);
   }
-  const emaDecay = num('ema', parsed.ema, false, 0) ?? null;
-  if (emaDecay !== null && emaDecay >= 1) throw new UsageError(`--ema must be below 1, got "${parsed.ema}"`);
-  const initFrom = parsed['init-from'] ?? null;
+  const emaDecay = num('ema', flags.ema, false, 0) ?? null;
+  if (emaDecay !== null && emaDecay >= 1) throw new UsageError(`--ema must be below 1, got "${flags.ema}"`);
+  return { loss: loss as GanLoss, diffAugment, emaDecay };
+}
+
+function initFromFlag(flags: Flags): string | null {
+  const initFrom = flags['init-from'] ?? null;
   if (initFrom !== null && !existsSync(initFrom)) throw new UsageError(`--init-from: folder not found: ${initFrom}`);
-  // The flag, else FACEGAN_CONV_PRECISION, else auto.
-  let convPrecision: ConvPrecision;
+  return initFrom;
+}
+
+/** The flag, else FACEGAN_CONV_PRECISION, else auto. */
+function convPrecisionFlag(flags: Flags): ConvPrecision {
   try {
-    const flag = parsed['conv-precision'];
-    convPrecision = flag === undefined ? parseConvPrecision() : parseConvPrecision(flag, '--conv-precision');
+    const flag = flags['conv-precision'];
+    return flag === undefined ? parseConvPrecision() : parseConvPrecision(flag, '--conv-precision');
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const size = num('size', parsed.size, true, 1) ?? 64;
-  if (!isImageSize(size)) throw new UsageError(`--size must be one of ${IMAGE_SIZES.join(', ')}, got "${parsed.size}"`);
+}
+
+function sizeFlag(flags: Flags, arch: Arch, initFrom: string | null): ImageSize {
+  const size = num('size', flags.size, true, 1) ?? 64;
+  if (!isImageSize(size)) throw new UsageError(`--size must be one of ${IMAGE_SIZES.join(', ')}, got "${flags.size}"`);
   if (size !== 64 && arch !== 'dcgan' && initFrom === null) throw new UsageError(`--size ${size} needs --arch dcgan (the seed's models draw 64x64)`);
-  const out = parsed.out ?? 'runs/default';
-  const dtype = parsed['export-dtype'] ?? 'float16';
+  return size;
+}
+
+function exportDtypeFlag(flags: Flags): ExportDtype {
+  const dtype = flags['export-dtype'] ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--export-dtype must be float16 or float32, got "${dtype}"`);
+  return dtype;
+}
+
+/** The options with their defaults; plain numbers are checked here, in this order. */
+function trainOptions(flags: Flags, c: Choices): TrainOptions {
+  const out = flags.out ?? 'runs/default';
   return {
-    data: parsed.data ?? DEFAULT_DATA,
-    arch,
-    width: num('width', parsed.width, true, 1) ?? DEFAULT_WIDTH[arch],
-    size,
+    data: flags.data ?? DEFAULT_DATA,
+    arch: c.arch,
+    width: num('width', flags.width, true, 1) ?? DEFAULT_WIDTH[c.arch],
+    size: c.size,
     zDim: 100,
-    batch: num('batch', parsed.batch, true, 1) ?? 64,
-    steps,
-    // Neither given: one epoch for a new run, the saved length for --resume (see train.ts).
-    epochs,
-    lr: num('lr', parsed.lr, false, 0) ?? DEFAULT_TRAIN.learningRate,
-    beta1: num('beta1', parsed.beta1, false, 0) ?? DEFAULT_TRAIN.beta1,
-    labelSmoothing: num('label-smoothing', parsed['label-smoothing'], false, 0) ?? 0,
-    loss: loss as GanLoss,
-    diffAugment,
-    r1Gamma: num('r1', parsed.r1, false, 0) ?? 0,
-    r1Every: num('r1-every', parsed['r1-every'], true, 1) ?? DEFAULT_TRAIN.r1Every,
-    emaDecay,
-    initFrom,
-    seed: num('seed', parsed.seed, true, 0) ?? 1,
+    batch: num('batch', flags.batch, true, 1) ?? 64,
+    steps: c.steps,
+    epochs: c.epochs,
+    lr: num('lr', flags.lr, false, 0) ?? DEFAULT_TRAIN.learningRate,
+    beta1: num('beta1', flags.beta1, false, 0) ?? DEFAULT_TRAIN.beta1,
+    labelSmoothing: num('label-smoothing', flags['label-smoothing'], false, 0) ?? 0,
+    loss: c.loss,
+    diffAugment: c.diffAugment,
+    r1Gamma: num('r1', flags.r1, false, 0) ?? 0,
+    r1Every: num('r1-every', flags['r1-every'], true, 1) ?? DEFAULT_TRAIN.r1Every,
+    emaDecay: c.emaDecay,
+    initFrom: c.initFrom,
+    seed: num('seed', flags.seed, true, 0) ?? 1,
     out,
-    resume: parsed.resume ?? false,
-    backend: parsed.backend ?? 'auto',
-    convPrecision,
+    resume: flags.resume ?? false,
+    backend: flags.backend ?? 'auto',
+    convPrecision: c.convPrecision,
     // A run exports into its own folder: replacing the shipped weights is a deliberate --export public/models.
-    export: parsed['no-export'] ? null : (parsed.export ?? join(out, 'export')),
-    exportDtype: dtype,
-    limit: num('limit', parsed.limit, true, 1) ?? null,
-    logEvery: num('log-every', parsed['log-every'], true, 1) ?? 10,
-    sampleEvery: num('sample-every', parsed['sample-every'], true, 1) ?? 500,
-    checkpointEvery: num('checkpoint-every', parsed['checkpoint-every'], true, 1) ?? 500,
-    maxMinutes: num('max-minutes', parsed['max-minutes'], false, 0) ?? null,
-    maxCpuMinutes: num('max-cpu-minutes', parsed['max-cpu-minutes'], false, 0) ?? null,
-    summary: parsed.summary ?? false,
-    quiet: parsed.quiet ?? false,
+    export: flags['no-export'] ? null : (flags.export ?? join(out, 'export')),
+    exportDtype: c.exportDtype,
+    limit: num('limit', flags.limit, true, 1) ?? null,
+    logEvery: num('log-every', flags['log-every'], true, 1) ?? 10,
+    sampleEvery: num('sample-every', flags['sample-every'], true, 1) ?? 500,
+    checkpointEvery: num('checkpoint-every', flags['checkpoint-every'], true, 1) ?? 500,
+    maxMinutes: num('max-minutes', flags['max-minutes'], false, 0) ?? null,
+    maxCpuMinutes: num('max-cpu-minutes', flags['max-cpu-minutes'], false, 0) ?? null,
+    summary: flags.summary ?? false,
+    quiet: flags.quiet ?? false,
   };
 }
 

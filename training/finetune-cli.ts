@@ -12,22 +12,24 @@ import { extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import sharp from 'sharp';
 import { selectBackend } from '../src/lib/backends.ts';
-import { DEFAULT_FINETUNE, FinetuneSession, finetuneConfig, formatDuration, type FinetunePhase } from '../src/lib/finetune.ts';
+import { DEFAULT_FINETUNE, FinetuneSession, finetuneConfig, type FinetuneConfig, type FinetunePhase } from '../src/lib/finetune.ts';
+import { formatDuration } from '../src/lib/format.ts';
 import { generate } from '../src/lib/gan.ts';
 import { gridRgba } from '../src/lib/images.ts';
 import { latentBatch } from '../src/lib/latent.ts';
-import { exportFiles } from '../src/workers/model-store.ts';
+import { exportFiles } from '../src/lib/model-files.ts';
+import { MAX_PHOTOS } from '../src/lib/photo-limits.ts';
 import { decodeImage } from './eval/sources.ts';
 import { cropFaceNode } from './face-crops.ts';
 import { loadModelFile } from './model-files.ts';
 import { initNodeBackend } from './node-backends.ts';
 
 const EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.avif', '.gif', '.tif', '.tiff']);
-const MAX_PHOTOS = 50;
 
 export const FINETUNE_HELP = `usage: npm run finetune -- --photos DIR [options]
 
@@ -81,39 +83,37 @@ async function writePng(file: string, batch: Float32Array, count: number, cols: 
   await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } }).png({ compressionLevel: 9 }).toFile(file);
 }
 
-async function main(): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(process.argv.slice(2));
-  } catch (err) {
-    console.error(`finetune: ${err instanceof Error ? err.message : err}\n\n${FINETUNE_HELP}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(FINETUNE_HELP);
-    return 0;
-  }
-  let config;
-  try {
-    if (!args.photos) throw new UsageError('--photos DIR is required');
-    if (!existsSync(args.photos) || !statSync(args.photos).isDirectory()) throw new UsageError(`photo folder not found: ${args.photos}`);
-    const likeness = args.likeness?.split(':').map(Number);
-    if (likeness && (likeness.length !== 2 || likeness.some((x) => !Number.isFinite(x)))) throw new UsageError(`--likeness must be A:M, e.g. 0.8:0.7, got "${args.likeness}"`);
-    config = finetuneConfig({
-      ...(args.steps !== undefined ? { steps: int('steps', args.steps) } : {}),
-      ...(args['projection-steps'] !== undefined ? { projectionSteps: int('projection-steps', args['projection-steps']) } : {}),
-      ...(args['likeness-steps'] !== undefined ? { likenessSteps: int('likeness-steps', args['likeness-steps']) } : {}),
-      ...(likeness ? { likenessScale: likeness[0], likenessPull: likeness[1] } : {}),
-      seed: int('seed', args.seed),
-    });
-  } catch (err) {
-    console.error(`finetune: ${err instanceof Error ? err.message : err}\n\n${FINETUNE_HELP}`);
-    return 2;
-  }
+/** What a run does, from the command line. */
+interface Settings {
+  photos: string;
+  out: string;
+  models: string;
+  backend: string;
+  quiet: boolean;
+  config: FinetuneConfig;
+}
 
-  // Face detection on WASM (as the eval runs face-api), training on the fastest backend.
-  await selectBackend(['wasm', 'cpu']);
-  const files = readdirSync(args.photos).filter((f) => EXTENSIONS.has(extname(f).toLowerCase())).sort();
+/** The command line checked ('help' for --help); throws, with the reason, on anything it cannot use. */
+function commandLine(argv: string[]): Settings | 'help' {
+  const args = parse(argv);
+  if (args.help) return 'help';
+  if (!args.photos) throw new UsageError('--photos DIR is required');
+  if (!existsSync(args.photos) || !statSync(args.photos).isDirectory()) throw new UsageError(`photo folder not found: ${args.photos}`);
+  const likeness = args.likeness?.split(':').map(Number);
+  if (likeness && (likeness.length !== 2 || likeness.some((x) => !Number.isFinite(x)))) throw new UsageError(`--likeness must be A:M, e.g. 0.8:0.7, got "${args.likeness}"`);
+  const config = finetuneConfig({
+    ...(args.steps !== undefined ? { steps: int('steps', args.steps) } : {}),
+    ...(args['projection-steps'] !== undefined ? { projectionSteps: int('projection-steps', args['projection-steps']) } : {}),
+    ...(args['likeness-steps'] !== undefined ? { likenessSteps: int('likeness-steps', args['likeness-steps']) } : {}),
+    ...(likeness ? { likenessScale: likeness[0], likenessPull: likeness[1] } : {}),
+    seed: int('seed', args.seed),
+  });
+  return { photos: args.photos, out: args.out!, models: args.models!, backend: args.backend!, quiet: args.quiet!, config };
+}
+
+/** The largest face in each image of `dir` (name order, at most MAX_PHOTOS), saying why each skipped file was skipped. */
+async function readFaces(dir: string): Promise<{ files: string[]; crops: Float32Array[]; used: string[] }> {
+  const files = readdirSync(dir).filter((f) => EXTENSIONS.has(extname(f).toLowerCase())).sort();
   const crops: Float32Array[] = [];
   const used: string[] = [];
   for (const f of files) {
@@ -122,7 +122,7 @@ async function main(): Promise<number> {
       break;
     }
     try {
-      const crop = await cropFaceNode(await decodeImage(join(args.photos, f)));
+      const crop = await cropFaceNode(await decodeImage(join(dir, f)));
       if (!crop) console.error(`skipped ${f}: no face found`);
       else if (crop.inside < 0.6) console.error(`skipped ${f}: the face is too close to the edge (${Math.round(crop.inside * 100)}% of the crop inside the photo)`);
       else {
@@ -133,38 +133,34 @@ async function main(): Promise<number> {
       console.error(`skipped ${f}: cannot read it (${err instanceof Error ? err.message : err})`);
     }
   }
-  if (crops.length === 0) {
-    console.error(`finetune: no usable faces in ${args.photos} (${files.length} image file${files.length === 1 ? '' : 's'} found): add photos in which one face is clearly visible`);
-    return 2;
-  }
-  console.log(`${crops.length} face${crops.length === 1 ? '' : 's'} from ${files.length} file${files.length === 1 ? '' : 's'}`);
+  return { files, crops, used };
+}
 
-  const backend = await initNodeBackend(args.backend);
-  console.log(`backend: ${backend.name} (${backend.detail})`);
-  const generator = await loadModelFile(join(args.models!, 'generator.json'));
-  const discriminator = await loadModelFile(join(args.models!, 'discriminator.json'));
-  // The recogniser the likeness is fitted through: face-api's, as the eval measures with.
-  const embedder = config.likenessSteps > 0 ? (await import('./eval/face-nets.ts')).faceNets().embedder : undefined;
-  const session = new FinetuneSession(generator, discriminator, crops, config, embedder);
+/** Every step of the session, under a progress bar unless `quiet`; when they started, and the CPU seconds they took. */
+async function runSteps(session: FinetuneSession, quiet: boolean): Promise<{ t0: number; cpuSeconds: number }> {
   const bar = new cliProgress.SingleBar({
     format: 'finetune |{bar}| {value}/{total} | {phase} | loss {loss} | ETA {eta_formatted}',
     noTTYOutput: true,
     notTTYSchedule: 10_000,
     hideCursor: true,
   }, cliProgress.Presets.shades_classic);
-  if (!args.quiet) bar.start(session.totalSteps, 0, { phase: 'projection', loss: '-' });
+  if (!quiet) bar.start(session.totalSteps, 0, { phase: 'projection', loss: '-' });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   try {
     while (!session.finished) {
       const r = await session.step();
-      if (!args.quiet) bar.update(session.stepsDone, { phase: PHASE_NAMES[r.phase], loss: r.gLoss.toFixed(4) });
+      if (!quiet) bar.update(session.stepsDone, { phase: PHASE_NAMES[r.phase], loss: r.loss.toFixed(4) });
     }
   } finally {
-    if (!args.quiet) bar.stop();
+    if (!quiet) bar.stop();
   }
   const cpu = process.cpuUsage(cpu0);
-  const out = args.out!;
+  return { t0, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+/** The page's model files (the likeness baked into G), then the crops, their reconstructions and 16 samples as PNG; ends the session. */
+async function writeResults(out: string, session: FinetuneSession, discriminator: LayersModel, crops: Float32Array[]): Promise<void> {
   mkdirSync(out, { recursive: true });
   const baked = await session.bake();
   for (const file of await exportFiles({ generator: baked, discriminator })) writeFileSync(join(out, file.name), file.bytes);
@@ -179,8 +175,42 @@ async function main(): Promise<number> {
   const samples = generate(baked, z);
   await writePng(join(out, 'samples.png'), (await samples.data()) as Float32Array, 16, 8);
   tf.dispose([z, samples]);
-  writeFileSync(join(out, 'finetune.json'), `${JSON.stringify({ photos: used, config, cpuSeconds: (cpu.user + cpu.system) / 1e6, backend: backend.name }, null, 2)}\n`);
-  console.log(`done in ${formatDuration((performance.now() - t0) / 1000)} (${((cpu.user + cpu.system) / 1e6).toFixed(0)} CPU-s): ${out}/facegan-generator.json draws this person from ordinary N(0, 1) noise; photos.png, reconstructions.png, samples.png show the crops, the projections and 16 samples`);
+}
+
+async function main(): Promise<number> {
+  let settings: Settings | 'help';
+  try {
+    settings = commandLine(process.argv.slice(2));
+  } catch (err) {
+    console.error(`finetune: ${err instanceof Error ? err.message : err}\n\n${FINETUNE_HELP}`);
+    return 2;
+  }
+  if (settings === 'help') {
+    console.log(FINETUNE_HELP);
+    return 0;
+  }
+  const { config, out } = settings;
+
+  // Face detection on WASM (as the eval runs face-api), training on the fastest backend.
+  await selectBackend(['wasm', 'cpu']);
+  const { files, crops, used } = await readFaces(settings.photos);
+  if (crops.length === 0) {
+    console.error(`finetune: no usable faces in ${settings.photos} (${files.length} image file${files.length === 1 ? '' : 's'} found): add photos in which one face is clearly visible`);
+    return 2;
+  }
+  console.log(`${crops.length} face${crops.length === 1 ? '' : 's'} from ${files.length} file${files.length === 1 ? '' : 's'}`);
+
+  const backend = await initNodeBackend(settings.backend);
+  console.log(`backend: ${backend.name} (${backend.detail})`);
+  const generator = await loadModelFile(join(settings.models, 'generator.json'));
+  const discriminator = await loadModelFile(join(settings.models, 'discriminator.json'));
+  // The recogniser the likeness is fitted through: face-api's, as the eval measures with.
+  const embedder = config.likenessSteps > 0 ? (await import('./eval/face-nets.ts')).faceNets().embedder : undefined;
+  const session = new FinetuneSession(generator, discriminator, crops, config, embedder);
+  const { t0, cpuSeconds } = await runSteps(session, settings.quiet);
+  await writeResults(out, session, discriminator, crops);
+  writeFileSync(join(out, 'finetune.json'), `${JSON.stringify({ photos: used, config, cpuSeconds, backend: backend.name }, null, 2)}\n`);
+  console.log(`done in ${formatDuration((performance.now() - t0) / 1000)} (${cpuSeconds.toFixed(0)} CPU-s): ${out}/facegan-generator.json draws this person from ordinary N(0, 1) noise; photos.png, reconstructions.png, samples.png show the crops, the projections and 16 samples`);
   return 0;
 }
 

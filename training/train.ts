@@ -54,6 +54,7 @@ export const runPaths = (out: string) => ({
   samples: join(out, 'samples'),
   latestGrid: join(out, 'samples', 'latest.png'),
 });
+type RunPaths = ReturnType<typeof runPaths>;
 
 export async function writeSampleGrid(generator: LayersModel, zDim: number, path: string): Promise<void> {
   const z = tf.tensor2d(latentBatch(SAMPLE_SEEDS, zDim), [SAMPLE_SEEDS.length, zDim]);
@@ -93,7 +94,7 @@ export async function loadExported(dir: string): Promise<{ models: GanModels; pa
 }
 
 /** A new run, or the saved one (its own options win over the command line, except how long to run and where to export). */
-async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths>) {
+async function startModels(opts: TrainOptions, paths: RunPaths) {
   if (!opts.resume) {
     const rng = new Rng(opts.seed);
     if (opts.initFrom) {
@@ -118,6 +119,8 @@ async function startModels(opts: TrainOptions, paths: ReturnType<typeof runPaths
   return { opts: merged, models, state: ck.state, rng: new Rng(ck.state.rng), restore: ck.restoreOptimizers, ema: ck.ema ?? null };
 }
 
+type Start = Awaited<ReturnType<typeof startModels>>;
+
 export class ResumeError extends Error {}
 
 /**
@@ -138,163 +141,287 @@ async function maybeGrow(models: GanModels, size: ImageSize, seed: number): Prom
   }
 }
 
+/** A run, new or resumed, to its end (its length, a stop request, a spent budget or a diverged loss), then its export. */
 export async function train(cliOpts: TrainOptions, backend: Backend, hooks: TrainHooks = {}): Promise<TrainOutcome> {
   const say = hooks.say ?? (() => {});
   const paths = runPaths(cliOpts.out);
   mkdirSync(paths.samples, { recursive: true });
   const start = await startModels(cliOpts, paths);
-  const opts = start.opts;
-  const { models, rng } = start;
+  const data = await loadRunData(start.opts, imageSize(start.models.config), hooks, say);
+  prepareRunFolder(start.opts, start.state, paths);
+  const run = await Run.begin(start, data, paths, say);
+  announce(run, backend, say);
+  hooks.onStart?.({ startStep: run.step, totalSteps: run.total, batch: run.opts.batch });
 
+  const { status, message } = await trainSteps(run, hooks);
+  if (status !== 'diverged') await run.finalSave();
+  let exportDir: string | undefined;
+  if ((status === 'finished' || status === 'budget') && run.opts.export) {
+    await exportRun(run, data, backend, run.opts.export);
+    exportDir = run.opts.export;
+  }
+  run.dispose();
+  return { status, step: run.step, last: run.last, checkpoint: paths.checkpoint, exportDir, message };
+}
+
+/** The training images at the models' size (cached after the first run), and a line on what was used and skipped. */
+async function loadRunData(opts: TrainOptions, size: number, hooks: TrainHooks, say: (line: string) => void): Promise<Dataset> {
   const data = await loadDataset(opts.data, {
     cacheDir: join(dirname(resolve(opts.out)), '.cache'),
     limit: opts.limit ?? undefined,
     onProgress: hooks.onDataProgress,
-    size: imageSize(models.config),
+    size,
   });
   say(`data: ${data.files.length} training images from ${opts.data}${data.fromCache ? ' (cached)' : ''}; ` +
     `${data.heldOut} held out (${HELD_OUT_RULE}); ${data.skipped.length} skipped` +
     (data.tooSmall ? `; ${data.tooSmall} left out as smaller than ${data.size} px (never upsampled)` : ''));
   for (const s of data.skipped) say(`skipped ${s.file}: ${s.reason}`);
+  return data;
+}
+
+/** A new run records its options; a resumed one drops the log lines written after its checkpoint (they will be logged again). */
+function prepareRunFolder(opts: TrainOptions, resumed: RunState | null, paths: RunPaths): void {
   if (!opts.resume) writeFileSync(paths.options, `${JSON.stringify(opts, null, 2)}\n`);
-  // Lines logged after the checkpoint we resume from will be logged again: drop them.
-  if (start.state && existsSync(paths.log)) trimLog(paths.log, start.state.step);
+  if (resumed && existsSync(paths.log)) trimLog(paths.log, resumed.step);
+}
 
-  const trainer = new GanTrainer(models.generator, models.discriminator, {
-    learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing,
-    loss: opts.loss, diffAugment: opts.diffAugment, r1Gamma: opts.r1Gamma, r1Every: opts.r1Every,
-  }, rng);
-  await start.restore(trainer.optD, trainer.optG);
-  const st = start.state;
-  trainer.stepsDone = st?.step ?? 0;
-  // The average starts as a copy of G (a resume restores it); samples and the export use it.
-  const average = opts.emaDecay === null ? null : new WeightAverage(
-    models.generator, start.ema ?? await cloneModel(models.generator), { decay: opts.emaDecay, warmup: true }, st?.emaUpdates ?? 0);
-  const shown = average?.target ?? models.generator;
-  const sampler = new BatchSampler(data, rng, st?.sampler);
-  let step = st?.step ?? 0;
-  let imagesSeen = st?.imagesSeen ?? 0;
-  const wallBefore = st?.wallSeconds ?? 0;
-  const total = totalSteps(opts, data);
-  const t0 = performance.now();
-  const wall = () => wallBefore + (performance.now() - t0) / 1000;
-  const deadline = opts.maxMinutes === null ? Infinity : t0 + opts.maxMinutes * 60_000;
-  // CPU time counts every thread of this process (BLAS pools included), so equal-compute
-  // comparisons hold on a machine shared with other work. Unknown for runs resumed from older checkpoints.
-  const cpuBefore = st ? (st.cpuSeconds ?? null) : 0;
-  const cpuAtStart = process.cpuUsage();
-  const cpuSinceStart = () => {
-    const used = process.cpuUsage(cpuAtStart);
-    return (used.user + used.system) / 1e6;
-  };
-  const cpu = (): number | null => (cpuBefore === null ? null : cpuBefore + cpuSinceStart());
-  const cpuBudget = opts.maxCpuMinutes === null ? Infinity : opts.maxCpuMinutes * 60;
-  if (cpuBefore === null && opts.maxCpuMinutes !== null) {
-    say('this checkpoint predates CPU-time accounting: --max-cpu-minutes counts from now');
-  }
-
-  const state = (): RunState => {
-    const cpuSeconds = cpu();
-    return {
-      step, imagesSeen, wallSeconds: wall(), ...(cpuSeconds === null ? {} : { cpuSeconds }),
-      rng: rng.getState(), sampler: sampler.snapshot(), ...(last ? { last } : {}),
-      ...(average ? { emaUpdates: average.updates } : {}),
-    };
-  };
-  const checkpoint = async () => {
-    await saveCheckpoint(paths.checkpoint, {
-      config: opts, state: state(), generator: models.generator, discriminator: models.discriminator,
-      ...(average ? { ema: average.target } : {}),
-    }, trainer.optD, trainer.optG);
-  };
-
+/** The model, the recipe and where a resumed run picks up. */
+function announce(run: Run, backend: Backend, say: (line: string) => void): void {
+  const { opts, models } = run;
   say(`model: ${opts.arch} width ${opts.width} at ${imageSize(models.config)} px: G ${models.generator.countParams().toLocaleString('en-US')} params, ` +
     `D ${models.discriminator.countParams().toLocaleString('en-US')} params; backend ${backend.name} (${backend.detail})`);
   say(`recipe: ${describeRecipe(opts)}`);
-  if (st) say(`resumed at step ${step} of ${total}`);
-  hooks.onStart?.({ startStep: step, totalSteps: total, batch: opts.batch });
+  if (run.resumed) say(`resumed at step ${run.step} of ${run.total}`);
+}
 
-  const size = imageSize(models.config);
-  const realBuf = new Float32Array(opts.batch * size * size * 3);
-  let last: StepResult | undefined = st?.last;
-  let rateT = performance.now(), rateImages = 0, imagesPerSecond = 0;
-  let status: TrainOutcome['status'] = 'finished';
-  let message: string | undefined;
-  while (step < total) {
-    const real = tf.tensor4d(sampler.next(opts.batch, realBuf), [opts.batch, size, size, 3]);
-    const z = tf.tensor2d(sampleLatents(rng, opts.batch, opts.zDim), [opts.batch, opts.zDim]);
+/** Steps until the run's length, a stop request (checked after every step), a spent budget or a non-finite loss. */
+async function trainSteps(run: Run, hooks: TrainHooks): Promise<{ status: TrainOutcome['status']; message?: string }> {
+  const rate = new Throughput();
+  while (run.step < run.total) {
+    let result: StepResult;
     try {
-      last = await trainer.step(real, z);
+      result = await run.trainStep();
     } catch (err) {
       if (!(err instanceof NonFiniteLossError)) throw err;
-      status = 'diverged';
-      message = `step ${step + 1}: ${err.message}; the last good checkpoint is kept at ${paths.checkpoint}`;
-      break;
+      return { status: 'diverged', message: `step ${run.step + 1}: ${err.message}; the last good checkpoint is kept at ${run.paths.checkpoint}` };
+    }
+    const imagesPerSecond = rate.add(run.opts.batch);
+    hooks.onStep?.({ step: run.step, totalSteps: run.total, result, imagesPerSecond });
+    await run.afterStep(imagesPerSecond);
+    // Steps resolve as microtasks; a macrotask turn lets signal handlers (Ctrl-C, SIGTERM) run.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (hooks.shouldStop?.()) return { status: 'stopped' };
+    if (run.clock.spent()) return { status: 'budget' };
+  }
+  return { status: 'finished' };
+}
+
+/**
+ * Wall-clock and CPU time of a run, both carried over resumes, and its
+ * budgets (--max-minutes for this process, --max-cpu-minutes in all). CPU
+ * time counts every thread of this process (BLAS pools included), so
+ * equal-compute comparisons hold on a machine shared with other work.
+ */
+class RunClock {
+  private readonly t0 = performance.now();
+  private readonly cpuAtStart = process.cpuUsage();
+  private readonly wallBefore: number;
+  /** CPU seconds before this process; null (unknown) for runs resumed from checkpoints older than CPU accounting. */
+  readonly cpuBefore: number | null;
+  private readonly deadline: number;
+  private readonly cpuBudget: number;
+
+  constructor(opts: TrainOptions, resumed: RunState | null) {
+    this.wallBefore = resumed?.wallSeconds ?? 0;
+    this.cpuBefore = resumed ? (resumed.cpuSeconds ?? null) : 0;
+    this.deadline = opts.maxMinutes === null ? Infinity : this.t0 + opts.maxMinutes * 60_000;
+    this.cpuBudget = opts.maxCpuMinutes === null ? Infinity : opts.maxCpuMinutes * 60;
+  }
+
+  wall(): number {
+    return this.wallBefore + (performance.now() - this.t0) / 1000;
+  }
+
+  private cpuSinceStart(): number {
+    const used = process.cpuUsage(this.cpuAtStart);
+    return (used.user + used.system) / 1e6;
+  }
+
+  cpu(): number | null {
+    return this.cpuBefore === null ? null : this.cpuBefore + this.cpuSinceStart();
+  }
+
+  /** Either budget spent (CPU time since this process started, when the total is unknown). */
+  spent(): boolean {
+    return performance.now() > this.deadline || (this.cpu() ?? this.cpuSinceStart()) > this.cpuBudget;
+  }
+}
+
+/** Images per second, measured over windows of at least 2 s. */
+class Throughput {
+  private t = performance.now();
+  private images = 0;
+  private perSecond = 0;
+
+  add(images: number): number {
+    this.images += images;
+    const now = performance.now();
+    if (now - this.t > 2000) { this.perSecond = (this.images * 1000) / (now - this.t); this.t = now; this.images = 0; }
+    return this.perSecond;
+  }
+}
+
+/** A run's models, trainer and counters, and what it writes as it goes: the metrics log, sample grids, checkpoints. */
+class Run {
+  step: number;
+  imagesSeen: number;
+  last: StepResult | undefined;
+  private readonly size: number;
+  private readonly realBuf: Float32Array;
+
+  private constructor(
+    readonly opts: TrainOptions,
+    readonly models: GanModels,
+    readonly paths: RunPaths,
+    readonly total: number,
+    private readonly rng: Rng,
+    private readonly trainer: GanTrainer,
+    /** The moving average of G's weights, when the run keeps one. */
+    private readonly average: WeightAverage | null,
+    private readonly sampler: BatchSampler,
+    readonly clock: RunClock,
+    /** The checkpoint's state when the run resumed. */
+    readonly resumed: RunState | null,
+  ) {
+    this.step = resumed?.step ?? 0;
+    this.imagesSeen = resumed?.imagesSeen ?? 0;
+    this.last = resumed?.last;
+    this.size = imageSize(models.config);
+    this.realBuf = new Float32Array(opts.batch * this.size * this.size * 3);
+  }
+
+  static async begin(start: Start, data: Dataset, paths: RunPaths, say: (line: string) => void): Promise<Run> {
+    const { opts, models, rng, state: resumed } = start;
+    const trainer = new GanTrainer(models.generator, models.discriminator, {
+      learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing,
+      loss: opts.loss, diffAugment: opts.diffAugment, r1Gamma: opts.r1Gamma, r1Every: opts.r1Every,
+    }, rng);
+    await start.restore(trainer.optD, trainer.optG);
+    trainer.stepsDone = resumed?.step ?? 0;
+    // The average starts as a copy of G (a resume restores it); samples and the export use it.
+    const average = opts.emaDecay === null ? null : new WeightAverage(
+      models.generator, start.ema ?? await cloneModel(models.generator), { decay: opts.emaDecay, warmup: true }, resumed?.emaUpdates ?? 0);
+    const sampler = new BatchSampler(data, rng, resumed?.sampler);
+    const clock = new RunClock(opts, resumed);
+    if (clock.cpuBefore === null && opts.maxCpuMinutes !== null) {
+      say('this checkpoint predates CPU-time accounting: --max-cpu-minutes counts from now');
+    }
+    return new Run(opts, models, paths, totalSteps(opts, data), rng, trainer, average, sampler, clock, resumed);
+  }
+
+  /** The generator samples and the export show: the average when the run keeps one. */
+  get shown(): LayersModel {
+    return this.average?.target ?? this.models.generator;
+  }
+
+  /** One optimisation step on the next batch (a NonFiniteLossError leaves the counters as they were). */
+  async trainStep(): Promise<StepResult> {
+    const { batch, zDim } = this.opts;
+    const real = tf.tensor4d(this.sampler.next(batch, this.realBuf), [batch, this.size, this.size, 3]);
+    const z = tf.tensor2d(sampleLatents(this.rng, batch, zDim), [batch, zDim]);
+    let result: StepResult;
+    try {
+      result = await this.trainer.step(real, z);
     } finally {
       tf.dispose([real, z]);
     }
-    average?.update();
-    step++;
-    imagesSeen += opts.batch;
-    rateImages += opts.batch;
-    const now = performance.now();
-    if (now - rateT > 2000) { imagesPerSecond = (rateImages * 1000) / (now - rateT); rateT = now; rateImages = 0; }
-    hooks.onStep?.({ step, totalSteps: total, result: last, imagesPerSecond });
-    if (step % opts.logEvery === 0 || step === total) {
-      const cpuSeconds = cpu();
-      appendFileSync(paths.log, `${JSON.stringify({
-        step, epoch: sampler.epoch, d_loss: round(last.dLoss), g_loss: round(last.gLoss), d_real: round(last.dReal),
-        d_fake: round(last.dFake), images_per_s: round(imagesPerSecond), wall_s: round(wall()),
-        ...(cpuSeconds === null ? {} : { cpu_s: round(cpuSeconds) }),
-      })}\n`);
-    }
-    if (step % opts.sampleEvery === 0) {
-      const grid = join(paths.samples, `step-${String(step).padStart(7, '0')}.png`);
-      await writeSampleGrid(shown, opts.zDim, grid);
-      copyFileSync(grid, paths.latestGrid);
-    }
-    if (step % opts.checkpointEvery === 0) await checkpoint();
-    // Steps resolve as microtasks; a macrotask turn lets signal handlers (Ctrl-C, SIGTERM) run.
-    await new Promise((resolve) => setImmediate(resolve));
-    if (hooks.shouldStop?.()) { status = 'stopped'; break; }
-    if (performance.now() > deadline || (cpu() ?? cpuSinceStart()) > cpuBudget) { status = 'budget'; break; }
+    this.last = result;
+    this.average?.update();
+    this.step++;
+    this.imagesSeen += batch;
+    return result;
   }
 
-  if (status !== 'diverged') {
-    await checkpoint();
-    await writeSampleGrid(shown, opts.zDim, paths.latestGrid);
+  /** What is due after a step: a metrics line, a sample grid, a checkpoint. */
+  async afterStep(imagesPerSecond: number): Promise<void> {
+    const { logEvery, sampleEvery, checkpointEvery } = this.opts;
+    if (this.step % logEvery === 0 || this.step === this.total) this.logMetrics(imagesPerSecond);
+    if (this.step % sampleEvery === 0) await this.sampleGrid();
+    if (this.step % checkpointEvery === 0) await this.checkpoint();
   }
-  let exportDir: string | undefined;
-  if ((status === 'finished' || status === 'budget') && opts.export) {
-    const cpuSeconds = cpu();
-    await exportModels({
-      dir: opts.export, generator: shown, discriminator: models.discriminator, dtype: opts.exportDtype,
-      sampleGridPng: paths.latestGrid, metricsLog: paths.log,
-      manifest: {
-        name: `facegan ${opts.arch}-${opts.width}${size === 64 ? '' : ` ${size}px`}`,
-        // Less than one pass over the data is a smoke test, not a model: say so on the site.
-        placeholder: imagesSeen < data.files.length,
-        ...(imagesSeen < data.files.length ? { note: `short run (${step} steps, ${imagesSeen} images): a placeholder, not a trained model` } : {}),
-        model: models.config,
-        training: {
-          steps: step, imagesSeen, epochs: round(imagesSeen / data.files.length), batch: opts.batch,
-          learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing, seed: opts.seed,
-          recipe: recipe(opts),
-          ...(opts.parent ? { initFrom: opts.parent } : {}),
-          data: { dir: opts.data, images: data.files.length, skipped: data.skipped.length, heldOut: data.heldOut },
-          wallSeconds: round(wall()), ...(cpuSeconds === null ? {} : { cpuSeconds: round(cpuSeconds) }), backend: `${backend.name} (${backend.detail})`,
-          machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
-          ...(last ? { finalMetrics: roundAll(last) } : {}),
-        },
+
+  private logMetrics(imagesPerSecond: number): void {
+    const last = this.last!;
+    const cpuSeconds = this.clock.cpu();
+    appendFileSync(this.paths.log, `${JSON.stringify({
+      step: this.step, epoch: this.sampler.epoch, d_loss: round(last.dLoss), g_loss: round(last.gLoss), d_real: round(last.dReal),
+      d_fake: round(last.dFake), images_per_s: round(imagesPerSecond), wall_s: round(this.clock.wall()),
+      ...(cpuSeconds === null ? {} : { cpu_s: round(cpuSeconds) }),
+    })}\n`);
+  }
+
+  private async sampleGrid(): Promise<void> {
+    const grid = join(this.paths.samples, `step-${String(this.step).padStart(7, '0')}.png`);
+    await writeSampleGrid(this.shown, this.opts.zDim, grid);
+    copyFileSync(grid, this.paths.latestGrid);
+  }
+
+  state(): RunState {
+    const cpuSeconds = this.clock.cpu();
+    return {
+      step: this.step, imagesSeen: this.imagesSeen, wallSeconds: this.clock.wall(), ...(cpuSeconds === null ? {} : { cpuSeconds }),
+      rng: this.rng.getState(), sampler: this.sampler.snapshot(), ...(this.last ? { last: this.last } : {}),
+      ...(this.average ? { emaUpdates: this.average.updates } : {}),
+    };
+  }
+
+  async checkpoint(): Promise<void> {
+    await saveCheckpoint(this.paths.checkpoint, {
+      config: this.opts, state: this.state(), generator: this.models.generator, discriminator: this.models.discriminator,
+      ...(this.average ? { ema: this.average.target } : {}),
+    }, this.trainer.optD, this.trainer.optG);
+  }
+
+  /** The end of a run that did not diverge: a checkpoint to resume from and the latest sample grid. */
+  async finalSave(): Promise<void> {
+    await this.checkpoint();
+    await writeSampleGrid(this.shown, this.opts.zDim, this.paths.latestGrid);
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
+    this.average?.target.dispose();
+    this.models.generator.dispose();
+    this.models.discriminator.dispose();
+  }
+}
+
+/** G (the average, when kept) and D for the site, with the manifest that says how they were trained. */
+async function exportRun(run: Run, data: Dataset, backend: Backend, dir: string): Promise<void> {
+  const { opts, models, step, imagesSeen, last } = run;
+  const size = imageSize(models.config);
+  const cpuSeconds = run.clock.cpu();
+  await exportModels({
+    dir, generator: run.shown, discriminator: models.discriminator, dtype: opts.exportDtype,
+    sampleGridPng: run.paths.latestGrid, metricsLog: run.paths.log,
+    manifest: {
+      name: `facegan ${opts.arch}-${opts.width}${size === 64 ? '' : ` ${size}px`}`,
+      // Less than one pass over the data is a smoke test, not a model: say so on the site.
+      placeholder: imagesSeen < data.files.length,
+      ...(imagesSeen < data.files.length ? { note: `short run (${step} steps, ${imagesSeen} images): a placeholder, not a trained model` } : {}),
+      model: models.config,
+      training: {
+        steps: step, imagesSeen, epochs: round(imagesSeen / data.files.length), batch: opts.batch,
+        learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing, seed: opts.seed,
+        recipe: recipe(opts),
+        ...(opts.parent ? { initFrom: opts.parent } : {}),
+        data: { dir: opts.data, images: data.files.length, skipped: data.skipped.length, heldOut: data.heldOut },
+        wallSeconds: round(run.clock.wall()), ...(cpuSeconds === null ? {} : { cpuSeconds: round(cpuSeconds) }), backend: `${backend.name} (${backend.detail})`,
+        machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
+        ...(last ? { finalMetrics: roundAll(last) } : {}),
       },
-    });
-    exportDir = opts.export;
-  }
-  trainer.dispose();
-  average?.target.dispose();
-  models.generator.dispose();
-  models.discriminator.dispose();
-  return { status, step, last, checkpoint: paths.checkpoint, exportDir, message };
+    },
+  });
 }
 
 /** The techniques a run trains with, as recorded in the manifest. */

@@ -8,8 +8,8 @@
  * then opens in the face view, where the sliders and the morph apply to it.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { cropFace, loadFaceDetector } from '../components/finetune/face-crops.ts';
-import { PhotoError, readPhoto } from '../components/finetune/photo-intake.ts';
+import { cropFace, loadFaceDetector } from '../browser/face-crops.ts';
+import { PhotoError, readPhoto } from '../browser/photo-intake.ts';
 import { toRgba } from '../lib/images.ts';
 import { latentBatch } from '../lib/latent.ts';
 import { IMAGE_SIZE } from '../lib/models.ts';
@@ -91,7 +91,7 @@ export class PhotoStart {
     if (tf.getBackend() === 'wasm') (await import('../lib/wasm-training.ts')).registerWasmTrainingKernels();
     this.say('Loading the face-recognition network (6 MB, once)…');
     // Loaded on first use: face-api brings the rest of TensorFlow.js with it, which the home page must not download.
-    const { descriptorDistances, loadFaceEmbedder } = await import('./face-identity.ts');
+    const { descriptorDistances, loadFaceEmbedder } = await import('../browser/face-identity.ts');
     const embed = await loadFaceEmbedder();
     const projector = new Projector(this.model.model, null, [pixels], PHOTO_PROJECTION, embed);
     try {

@@ -3,15 +3,8 @@
  * off the main thread (detection and landmarks take hundreds of
  * milliseconds a photo on WASM). One reply per request, with its id.
  */
-import { cropFace, loadFaceDetector } from './face-detector.ts';
-
-export type FaceRequest =
-  | { id: number; type: 'load'; wasmPath: string }
-  | { id: number; type: 'crop'; wasmPath: string; bitmap: ImageBitmap };
-
-export type FaceReply =
-  | { id: number; ok: true; crop?: { pixels: Float32Array; face: boolean; score: number | null } }
-  | { id: number; ok: false; error: string };
+import { cropFace, loadFaceDetector } from '../browser/face-detector.ts';
+import type { FaceReply, FaceRequest } from '../browser/face-protocol.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 

@@ -5,15 +5,12 @@
  */
 import type { Fallback } from '../lib/backends.ts';
 import type { FinetuneConfig, FinetunePhase } from '../lib/finetune.ts';
+import type { ModelFile } from '../lib/model-files.ts';
 
 export type BackendPreference = 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export type Which = 'pretrained' | 'finetuned';
 
-/** A model file as the visitor picked it (export and import). */
-export interface ModelFile {
-  name: string;
-  bytes: Uint8Array;
-}
+export type { ModelFile };
 
 export type Request =
   /** `flags`: TensorFlow.js flags from the page's `?tfjsflags=`, which a worker cannot read from its own URL. */
@@ -74,7 +71,7 @@ export interface ExportReply {
 export type DoneReason = 'finished' | 'stopped' | 'failed';
 
 export type TrainEvent =
-  | { type: 'progress'; step: number; total: number; phase: FinetunePhase; dLoss: number; gLoss: number; dReal: number; dFake: number; stepsPerSecond: number | null; secondsLeft: number | null }
+  | { type: 'progress'; step: number; total: number; phase: FinetunePhase; loss: number; stepsPerSecond: number | null; secondsLeft: number | null }
   | { type: 'samples'; step: number; pixels: Float32Array; count: number }
   /** Each photo as the generator draws it from its projected latent (after the projection, and at the end). */
   | { type: 'reconstructions'; step: number; pixels: Float32Array; count: number }

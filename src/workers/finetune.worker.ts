@@ -11,13 +11,13 @@ import { EtaEstimator, FinetuneSession, finetuneConfig, meanWeightChange, type F
 import type { FaceEmbedder } from '../lib/identity.ts';
 import { latentBatch } from '../lib/latent.ts';
 import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../lib/latent-shift.ts';
-import { toArtifacts } from '../lib/weights.ts';
-import { fromArtifacts } from '../lib/weights.ts';
+import { artifactsFromFiles, exportFiles } from '../lib/model-files.ts';
+import { fromArtifacts, toArtifacts } from '../lib/weights.ts';
 import type {
   ExportReply, GenerateReply, InitReply, InspectReply, ModelFile, Reply, Request, RestoreReply, SaveReply, TrainEvent, Which,
 } from './finetune-protocol.ts';
 import {
-  artifactsFromFiles, assertCompatible, buildPair, disposePair, exportFiles, fetchPretrained, isDiscriminator, isGenerator, loadFromBrowser,
+  assertCompatible, buildPair, disposePair, fetchPretrained, isDiscriminator, isGenerator, loadFromBrowser,
   removeFromBrowser, saveToBrowser, snapshotPair, type Pair, type PairArtifacts,
 } from './model-store.ts';
 import { contextLost, gpuWasLost, leaveGpu, loseContextForTest, startBackend, whenContextLost } from './worker-backend.ts';
@@ -45,7 +45,7 @@ let starting = false;
  * after the backend changes (its weights went with a lost GPU context).
  */
 async function faceEmbedder(fresh = false): Promise<FaceEmbedder> {
-  const { loadFaceEmbedder, forgetFaceEmbedder } = await import('../app/face-identity.ts');
+  const { loadFaceEmbedder, forgetFaceEmbedder } = await import('../browser/face-identity.ts');
   if (fresh) forgetFaceEmbedder();
   return loadFaceEmbedder();
 }
@@ -154,7 +154,8 @@ class TrainingRun {
     const { stepsDone: step, config, totalSteps: total } = this.session;
     emit({ type: 'progress', step, total, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(total - step) });
     if (step % config.sampleEvery === 0 || this.session.finished) await this.emitSamples();
-    if ((projecting && this.session.phase === 'tune') || this.session.finished) await this.emitReconstructions();
+    // The photos as G draws them from their pivots: as soon as the projection ends, and again at the end.
+    if ((projecting && this.session.phase !== 'project') || this.session.finished) await this.emitReconstructions();
   }
 
   private async maybeCheckpoint(stepMs: number, epoch: number): Promise<void> {

@@ -1,14 +1,14 @@
 /**
  * Where the fine-tuner's models come from and go to: the site's pretrained
  * pair (fetched once, kept as artifacts so the pair can be rebuilt on another
- * backend or reset), the visitor's IndexedDB, and model files the visitor
- * exports and imports.
+ * backend or reset) and the visitor's IndexedDB. The model files the visitor
+ * exports and imports are src/lib/model-files.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { fromArtifacts, fromFiles, toArtifacts, toFiles } from '../lib/weights.ts';
+import { fromArtifacts, toArtifacts } from '../lib/weights.ts';
 import { CHANNELS, IMAGE_SIZE } from '../lib/models.ts';
-import { IDB_DISCRIMINATOR, IDB_GENERATOR, type ModelFile } from './finetune-protocol.ts';
+import { IDB_DISCRIMINATOR, IDB_GENERATOR } from './finetune-protocol.ts';
 
 export interface PairArtifacts {
   generator: tf.io.ModelArtifacts;
@@ -102,43 +102,4 @@ export async function loadFromBrowser(): Promise<PairArtifacts | null> {
 export async function removeFromBrowser(): Promise<void> {
   const keys = await storedKeys();
   for (const key of [IDB_GENERATOR, IDB_DISCRIMINATOR]) if (keys.has(key)) await tf.io.removeModel(key);
-}
-
-const encoder = new TextEncoder();
-
-/** The pair as downloadable files: facegan-generator.json plus weight shards, and the same for D. */
-export async function exportFiles(p: Pair): Promise<ModelFile[]> {
-  const files: ModelFile[] = [];
-  for (const [name, model] of [['facegan-generator', p.generator], ['facegan-discriminator', p.discriminator]] as const) {
-    const out = toFiles(await toArtifacts(model), name);
-    files.push({ name: `${name}.json`, bytes: encoder.encode(JSON.stringify(out.modelJson)) });
-    for (const [shard, bytes] of out.shards) files.push({ name: shard, bytes: bytes.slice() });
-  }
-  return files;
-}
-
-function parseModelJson(file: ModelFile): Record<string, unknown> {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(file.bytes));
-  } catch {
-    throw new Error(`${file.name} is not valid JSON`);
-  }
-  const ok = json && typeof json === 'object' && 'modelTopology' in json && Array.isArray((json as { weightsManifest?: unknown }).weightsManifest);
-  if (!ok) throw new Error(`${file.name} is not a TensorFlow.js layers model (no modelTopology or weightsManifest)`);
-  return json as Record<string, unknown>;
-}
-
-/** Model files picked by the visitor to artifacts, one per .json, each with its shards. */
-export function artifactsFromFiles(files: readonly ModelFile[]): tf.io.ModelArtifacts[] {
-  const byName = new Map(files.map((f) => [f.name, f]));
-  const jsons = files.filter((f) => f.name.toLowerCase().endsWith('.json'));
-  if (jsons.length === 0) throw new Error('no model .json file among the chosen files');
-  return jsons.map((file) => {
-    const json = parseModelJson(file);
-    const paths = (json.weightsManifest as tf.io.WeightsManifestConfig).flatMap((g) => g.paths);
-    const missing = paths.filter((p) => !byName.has(p.split('/').pop()!));
-    if (missing.length) throw new Error(`${file.name} needs ${missing.join(', ')}: choose the weight files together with the .json`);
-    return fromFiles(json, paths.map((p) => byName.get(p.split('/').pop()!)!.bytes));
-  });
 }

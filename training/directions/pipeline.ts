@@ -29,9 +29,9 @@ import { gridRgba } from '../../src/lib/images.ts';
 import { IMAGE_SIZE } from '../../src/lib/models.ts';
 import { fromArtifacts, toArtifacts } from '../../src/lib/weights.ts';
 import { loadModelFile } from '../model-files.ts';
-import { loadLabelled, readAttributes } from './attributes.ts';
+import { loadLabelled, readAttributes, type LabelledSet } from './attributes.ts';
 import { classify, heldOutAccuracy, trainClassifier } from './classifier.ts';
-import { dot, fitLogistic, orthogonalise } from './linear.ts';
+import { dot, fitLogistic, orthogonalise, type LogisticFit } from './linear.ts';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
 
@@ -117,171 +117,256 @@ export async function generatorHash(generatorJson: string): Promise<string> {
 }
 
 export async function runDirections(opts: DirectionsOptions): Promise<DirectionsFile> {
-  const { log } = opts;
   const t0 = performance.now();
   const g = await loadModelFile(opts.generatorJson);
   const zDim = g.inputs[0].shape[1] as number;
   const hash = await generatorHash(opts.generatorJson);
+  const clf = await attributeClassifier(opts);
+  const { z, probs } = await labelGenerated(g, zDim, clf, opts, t0);
+  const fits = fitDirections(clf.names, z, probs, zDim, opts.samples);
+  const { shipped, rejected } = await measureDirections(g, zDim, clf, fits, opts);
+  return directionsFile(opts, { hash, zDim, clf, shipped, rejected, t0 });
+}
 
-  // 1. classifier
+/** The CelebA attribute classifier and what the directions file records about it. */
+interface AttributeClassifier {
+  names: string[];
+  model: LayersModel;
+  /** Per attribute on held-out identities: the classifier's accuracy and the majority-class rate. */
+  accuracy: number[];
+  majority: number[];
+  trainPhotos: number;
+  heldOutPhotos: number;
+}
+
+/** 1. The classifier on the training split's 64x64 crops, scored on the held-out identities against the majority-class rate. */
+async function attributeClassifier(opts: DirectionsOptions): Promise<AttributeClassifier> {
   const table = readAttributes(opts.dataDir);
   const K = table.names.length;
   const train = await loadLabelled(opts.dataDir, table, 'train', opts.cacheDir, opts.limit || undefined);
   const held = await loadLabelled(opts.dataDir, table, 'heldOut', opts.cacheDir, opts.limit ? Math.ceil(opts.limit / 5) : undefined);
-  log(`classifier: ${train.files.length} training photos, ${held.files.length} held-out (identity % 10 === 0), ${opts.classifierSteps} steps`);
-  // The classifier does not depend on the generator: a run for new weights reuses the one trained before.
+  opts.log(`classifier: ${train.files.length} training photos, ${held.files.length} held-out (identity % 10 === 0), ${opts.classifierSteps} steps`);
+  const model = await cachedClassifier(train, K, opts);
+  const { accuracy, majority } = await heldOutAccuracy(model, held, K);
+  return { names: table.names, model, accuracy, majority, trainPhotos: train.files.length, heldOutPhotos: held.files.length };
+}
+
+/** The classifier does not depend on the generator: a run for new weights reuses the one trained before. */
+async function cachedClassifier(train: LabelledSet, K: number, opts: DirectionsOptions): Promise<LayersModel> {
+  const { log } = opts;
   const clfKey = createHash('sha256').update(JSON.stringify([opts.classifierWidth, opts.classifierSteps, opts.batch, opts.seed, train.files.length, train.files[0], train.files.at(-1)])).digest('hex').slice(0, 16);
   const clfPath = join(opts.cacheDir, `classifier-${clfKey}`);
-  let clf: LayersModel;
   if (existsSync(`${clfPath}.json`)) {
     const spec = JSON.parse(readFileSync(`${clfPath}.json`, 'utf8')) as tf.io.ModelArtifacts;
     const bin = readFileSync(`${clfPath}.bin`);
-    clf = await fromArtifacts({ ...spec, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) });
+    const clf = await fromArtifacts({ ...spec, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) });
     log(`classifier: reusing ${clfPath}.json`);
-  } else {
-    clf = await trainClassifier(train, K, {
-      width: opts.classifierWidth, steps: opts.classifierSteps, batch: opts.batch, learningRate: 1e-3, seed: opts.seed,
-      onStep: (s, l) => { if (s % 250 === 0 || s === opts.classifierSteps - 1) log(`  step ${s} loss ${l.toFixed(4)}`); },
-    });
-    const art = await toArtifacts(clf);
-    mkdirSync(opts.cacheDir, { recursive: true });
-    writeFileSync(`${clfPath}.bin`, new Uint8Array(art.weightData as ArrayBuffer));
-    writeFileSync(`${clfPath}.json`, JSON.stringify({ modelTopology: art.modelTopology, weightSpecs: art.weightSpecs }));
+    return clf;
   }
-  const { accuracy, majority } = await heldOutAccuracy(clf, held, K);
+  const clf = await trainClassifier(train, K, {
+    width: opts.classifierWidth, steps: opts.classifierSteps, batch: opts.batch, learningRate: 1e-3, seed: opts.seed,
+    onStep: (s, l) => { if (s % 250 === 0 || s === opts.classifierSteps - 1) log(`  step ${s} loss ${l.toFixed(4)}`); },
+  });
+  const art = await toArtifacts(clf);
+  mkdirSync(opts.cacheDir, { recursive: true });
+  writeFileSync(`${clfPath}.bin`, new Uint8Array(art.weightData as ArrayBuffer));
+  writeFileSync(`${clfPath}.json`, JSON.stringify({ modelTopology: art.modelTopology, weightSpecs: art.weightSpecs }));
+  return clf;
+}
 
-  // 2. label generated faces
+/** 2. `samples` generated faces, labelled by the classifier: their latents and attribute probabilities ([samples, K]). */
+async function labelGenerated(g: LayersModel, zDim: number, clf: AttributeClassifier, opts: DirectionsOptions, t0: number): Promise<{ z: Float32Array; probs: Float32Array }> {
+  const K = clf.names.length;
   const rng = new Rng(opts.seed * 7919 + 13);
   const z = sampleLatents(rng, opts.samples, zDim);
   const probs = new Float32Array(opts.samples * K);
   for (let s = 0; s < opts.samples; s += 500) {
     const m = Math.min(500, opts.samples - s);
-    probs.set(await classify(clf, await generate(g, z.subarray(s * zDim, (s + m) * zDim), zDim)), s * K);
+    probs.set(await classify(clf.model, await generate(g, z.subarray(s * zDim, (s + m) * zDim), zDim)), s * K);
   }
-  log(`labelled ${opts.samples} generated faces (${((performance.now() - t0) / 1000).toFixed(0)} s so far)`);
+  opts.log(`labelled ${opts.samples} generated faces (${((performance.now() - t0) / 1000).toFixed(0)} s so far)`);
+  return { z, probs };
+}
 
-  // 3. fits
-  const trainCount = Math.floor(opts.samples * 0.8);
-  const fits = table.names.map((name, a) => {
-    const y = new Uint8Array(opts.samples);
+interface AttributeFit {
+  name: string;
+  /** The attribute's column. */
+  a: number;
+  positiveRate: number;
+  /** null: too rare or too common among the generated faces to fit. */
+  fit: LogisticFit | null;
+}
+
+/** 3. One logistic-regression normal per attribute in z (80% fit, 20% held out: how separable the attribute is in z). */
+function fitDirections(names: string[], z: Float32Array, probs: Float32Array, zDim: number, samples: number): AttributeFit[] {
+  const K = names.length;
+  const trainCount = Math.floor(samples * 0.8);
+  return names.map((name, a) => {
+    const y = new Uint8Array(samples);
     let pos = 0;
-    for (let i = 0; i < opts.samples; i++) { y[i] = probs[i * K + a] > 0.5 ? 1 : 0; pos += y[i]; }
-    const positiveRate = pos / opts.samples;
-    const enough = Math.min(pos, opts.samples - pos) >= Math.max(10, opts.samples * 0.01);
+    for (let i = 0; i < samples; i++) { y[i] = probs[i * K + a] > 0.5 ? 1 : 0; pos += y[i]; }
+    const positiveRate = pos / samples;
+    const enough = Math.min(pos, samples - pos) >= Math.max(10, samples * 0.01);
     return { name, a, positiveRate, fit: enough ? fitLogistic(z, y, zDim, trainCount) : null };
   });
-  const byName = new Map(fits.map((f) => [f.name, f]));
+}
 
-  // 4. measure
+/** What every direction is measured on: the same random faces, and the classifier's probabilities for them unshifted. */
+interface Measuring {
+  g: LayersModel;
+  zDim: number;
+  clf: AttributeClassifier;
+  opts: DirectionsOptions;
+  zEval: Float32Array;
+  base: Float32Array;
+}
+
+/** 4. Each fitted direction measured on `evalFaces` random faces; those that pass are shipped, highest flip rate first. */
+async function measureDirections(g: LayersModel, zDim: number, clf: AttributeClassifier, fits: AttributeFit[], opts: DirectionsOptions) {
   const evalRng = new Rng(opts.seed * 104729 + 7);
   const zEval = sampleLatents(evalRng, opts.evalFaces, zDim);
-  const decide = async (zz: Float32Array, a: number) => {
-    const p = await classify(clf, await generate(g, zz, zDim));
-    return { p, pos: Array.from({ length: zz.length / zDim }, (_, i) => p[i * K + a] > 0.5) };
-  };
-  const flipOf = async (dir: ArrayLike<number>, a: number) => {
-    const lo = await decide(shifted(zEval, zDim, dir, -opts.range), a);
-    const hi = await decide(shifted(zEval, zDim, dir, opts.range), a);
-    return lo.pos.filter((v, i) => !v && hi.pos[i]).length / opts.evalFaces;
-  };
-
+  const m: Measuring = { g, zDim, clf, opts, zEval, base: await classify(clf.model, await generate(g, zEval, zDim)) };
+  const byName = new Map(fits.map((f) => [f.name, f]));
   const shipped: AttributeDirection[] = [];
   const rejected: RejectedAttribute[] = [];
-  const base = await classify(clf, await generate(g, zEval, zDim));
   for (const f of fits) {
-    const common = { name: f.name, classifierAccuracy: accuracy[f.a], majorityRate: majority[f.a] };
-    if (accuracy[f.a] - majority[f.a] < 0.01) {
-      rejected.push({ ...common, separability: f.fit?.accuracy ?? null, flipRate: null, reason: 'the classifier does not beat the majority class on held-out photos, so it cannot judge this attribute' });
-      continue;
-    }
-    if (!f.fit) {
-      rejected.push({ ...common, separability: null, flipRate: null, reason: `too rare or too common in generated faces (${(f.positiveRate * 100).toFixed(1)}% positive) to fit a direction` });
-      continue;
-    }
-    let dir: ArrayLike<number> = f.fit.direction;
-    let orthogonalTo: string[] = [];
-    // Male stays as fitted, Young is made orthogonal to Male, the rest to both.
-    const own = ENTANGLED.indexOf(f.name);
-    const others = own === -1 ? ENTANGLED : ENTANGLED.slice(0, own);
-    const basis = others.map((n) => byName.get(n)?.fit?.direction).filter((d): d is Float64Array => !!d);
-    const entangledWith = others.filter((n, i) => basis[i] && Math.abs(dot(f.fit!.direction, basis[i])) > COS_ENTANGLED);
-    const cosine = Object.fromEntries(others.map((n, i) => [n, basis[i] ? Math.round(dot(f.fit!.direction, basis[i]) * 1000) / 1000 : NaN]));
-    let flip: number;
-    let orthogonalFlipRate: number | undefined;
-    if (entangledWith.length) {
-      const ortho = orthogonalise(f.fit.direction, entangledWith.map((n) => byName.get(n)!.fit!.direction));
-      const fo = await flipOf(ortho, f.a);
-      if (fo >= opts.minFlip) { dir = ortho; orthogonalTo = entangledWith; flip = fo; }
-      else { flip = await flipOf(dir, f.a); orthogonalFlipRate = fo; }
-    } else flip = await flipOf(dir, f.a);
-    if (flip < opts.minFlip) {
-      rejected.push({ ...common, separability: f.fit.accuracy, flipRate: flip, reason: `the slider flips the classifier's decision for only ${(flip * 100).toFixed(0)}% of faces (needs ${opts.minFlip * 100}%)` });
-      log(`  ${f.name}: not shipped, flip ${flip.toFixed(2)}`);
-      continue;
-    }
-    // slider steps: probabilities (all eval faces), descriptors (first descriptorFaces)
-    const steps: StepMeasure[] = [];
-    const nd = Math.min(opts.descriptorFaces, opts.evalFaces);
-    const imgs: Float32Array[] = [];
-    for (const alpha of ALPHAS) {
-      const im = await generate(g, shifted(zEval, zDim, dir, alpha), zDim);
-      const p = alpha === 0 ? base : await classify(clf, im);
-      let prob = 0, moved = 0;
-      for (let i = 0; i < opts.evalFaces; i++) {
-        prob += p[i * K + f.a];
-        for (let b = 0; b < K; b++) if (b !== f.a) moved += Math.abs(p[i * K + b] - base[i * K + b]);
-      }
-      steps.push({ alpha, probability: prob / opts.evalFaces, othersMoved: moved / (opts.evalFaces * (K - 1)), descriptorDistance: null });
-      imgs.push(im);
-    }
-    let detected: number | null = null;
-    await onFaceBackend(async ({ describeFaces, detectFaces }) => {
-      if (nd > 0) {
-        const desc = await Promise.all(imgs.map((im) => describeFaces(im.subarray(0, nd * PIXELS))));
-        const d0 = desc[ALPHAS.indexOf(0)];
-        desc.forEach((d, s) => {
-          let sum = 0;
-          for (let i = 0; i < nd; i++) {
-            let q = 0;
-            for (let j = 0; j < 128; j++) q += (d[i * 128 + j] - d0[i * 128 + j]) ** 2;
-            sum += Math.sqrt(q);
-          }
-          steps[s].descriptorDistance = sum / nd;
-        });
-      }
-      if (opts.detect) {
-        const lo = await detectFaces(imgs[0]);
-        const hi = await detectFaces(imgs[imgs.length - 1]);
-        detected = lo.filter((v, i) => v && hi[i]).length / opts.evalFaces;
-      }
-    });
-    const entry: AttributeDirection = {
-      name: f.name, key: attributeKey(f.name), vector: Array.from(dir, (v) => Math.round(v * 1e6) / 1e6),
-      classifierAccuracy: accuracy[f.a], majorityRate: majority[f.a], separability: f.fit.accuracy,
-      positiveRate: f.positiveRate, orthogonalTo, cosine, ...(orthogonalFlipRate === undefined ? {} : { orthogonalFlipRate }), flipRate: flip, detectedBothEnds: detected, steps,
-    };
-    // renormalise after rounding
-    const norm = Math.hypot(...entry.vector);
-    entry.vector = entry.vector.map((v) => v / norm);
-    if (detected !== null && detected < opts.minDetected) {
-      rejected.push({ ...common, separability: f.fit.accuracy, flipRate: flip, reason: `a face is still detected at both ends for only ${(detected * 100).toFixed(0)}% of faces` });
-      log(`  ${f.name}: not shipped, detected ${detected}`);
-      continue;
-    }
-    log(`  ${f.name}: flip ${flip.toFixed(2)}, detected ${detected ?? '-'}, sep ${f.fit.accuracy.toFixed(3)}, clf ${accuracy[f.a].toFixed(3)} vs ${majority[f.a].toFixed(3)}${orthogonalTo.length ? `, orthogonal to ${orthogonalTo.join('+')}` : ''}`);
-    shipped.push(entry);
+    const outcome = await measureAttribute(f, byName, m);
+    if ('shipped' in outcome) shipped.push(outcome.shipped);
+    else rejected.push(outcome.rejected);
   }
   shipped.sort((x, y) => y.flipRate - x.flipRate);
+  return { shipped, rejected };
+}
 
+/** One attribute: shipped with its measures, or not, and why. */
+async function measureAttribute(f: AttributeFit, byName: Map<string, AttributeFit>, m: Measuring): Promise<{ shipped: AttributeDirection } | { rejected: RejectedAttribute }> {
+  const { clf, opts } = m;
+  const { log } = opts;
+  const common = { name: f.name, classifierAccuracy: clf.accuracy[f.a], majorityRate: clf.majority[f.a] };
+  if (clf.accuracy[f.a] - clf.majority[f.a] < 0.01) {
+    return { rejected: { ...common, separability: f.fit?.accuracy ?? null, flipRate: null, reason: 'the classifier does not beat the majority class on held-out photos, so it cannot judge this attribute' } };
+  }
+  if (!f.fit) {
+    return { rejected: { ...common, separability: null, flipRate: null, reason: `too rare or too common in generated faces (${(f.positiveRate * 100).toFixed(1)}% positive) to fit a direction` } };
+  }
+  const fit = f.fit;
+  const { dir, orthogonalTo, cosine, flip, orthogonalFlipRate } = await chooseDirection(f.name, f.a, fit.direction, byName, m);
+  if (flip < opts.minFlip) {
+    log(`  ${f.name}: not shipped, flip ${flip.toFixed(2)}`);
+    return { rejected: { ...common, separability: fit.accuracy, flipRate: flip, reason: `the slider flips the classifier's decision for only ${(flip * 100).toFixed(0)}% of faces (needs ${opts.minFlip * 100}%)` } };
+  }
+  const { steps, images } = await sliderSteps(dir, f.a, m);
+  const detected = await faceMeasures(images, steps, opts);
+  if (detected !== null && detected < opts.minDetected) {
+    log(`  ${f.name}: not shipped, detected ${detected}`);
+    return { rejected: { ...common, separability: fit.accuracy, flipRate: flip, reason: `a face is still detected at both ends for only ${(detected * 100).toFixed(0)}% of faces` } };
+  }
+  const entry: AttributeDirection = {
+    name: f.name, key: attributeKey(f.name), vector: Array.from(dir, (v) => Math.round(v * 1e6) / 1e6),
+    classifierAccuracy: clf.accuracy[f.a], majorityRate: clf.majority[f.a], separability: fit.accuracy,
+    positiveRate: f.positiveRate, orthogonalTo, cosine, ...(orthogonalFlipRate === undefined ? {} : { orthogonalFlipRate }), flipRate: flip, detectedBothEnds: detected, steps,
+  };
+  // renormalise after rounding
+  const norm = Math.hypot(...entry.vector);
+  entry.vector = entry.vector.map((v) => v / norm);
+  log(`  ${f.name}: flip ${flip.toFixed(2)}, detected ${detected ?? '-'}, sep ${fit.accuracy.toFixed(3)}, clf ${clf.accuracy[f.a].toFixed(3)} vs ${clf.majority[f.a].toFixed(3)}${orthogonalTo.length ? `, orthogonal to ${orthogonalTo.join('+')}` : ''}`);
+  return { shipped: entry };
+}
+
+/** Share of the eval faces whose classifier decision for attribute `a` flips from no at -range to yes at +range along `dir`. */
+async function flipRate(m: Measuring, dir: ArrayLike<number>, a: number): Promise<number> {
+  const { g, zDim, clf, opts, zEval } = m;
+  const K = clf.names.length;
+  const decide = async (zz: Float32Array) => {
+    const p = await classify(clf.model, await generate(g, zz, zDim));
+    return Array.from({ length: zz.length / zDim }, (_, i) => p[i * K + a] > 0.5);
+  };
+  const lo = await decide(shifted(zEval, zDim, dir, -opts.range));
+  const hi = await decide(shifted(zEval, zDim, dir, opts.range));
+  return lo.filter((v, i) => !v && hi[i]).length / opts.evalFaces;
+}
+
+/**
+ * The direction as fitted, or made orthogonal to the entangled attributes (Male stays as fitted, Young is made
+ * orthogonal to Male, the rest to both) where |cos| > COS_ENTANGLED and the orthogonal edit still flips enough faces.
+ */
+async function chooseDirection(name: string, a: number, fitted: Float64Array, byName: Map<string, AttributeFit>, m: Measuring) {
+  const own = ENTANGLED.indexOf(name);
+  const others = own === -1 ? ENTANGLED : ENTANGLED.slice(0, own);
+  const basis = others.map((n) => byName.get(n)?.fit?.direction).filter((d): d is Float64Array => !!d);
+  const entangledWith = others.filter((n, i) => basis[i] && Math.abs(dot(fitted, basis[i])) > COS_ENTANGLED);
+  const cosine = Object.fromEntries(others.map((n, i) => [n, basis[i] ? Math.round(dot(fitted, basis[i]) * 1000) / 1000 : NaN]));
+  const asFitted = async (orthogonalFlipRate?: number) =>
+    ({ dir: fitted as ArrayLike<number>, orthogonalTo: [] as string[], cosine, flip: await flipRate(m, fitted, a), orthogonalFlipRate });
+  if (!entangledWith.length) return asFitted();
+  const ortho = orthogonalise(fitted, entangledWith.map((n) => byName.get(n)!.fit!.direction));
+  const fo = await flipRate(m, ortho, a);
+  if (fo >= m.opts.minFlip) return { dir: ortho as ArrayLike<number>, orthogonalTo: entangledWith, cosine, flip: fo, orthogonalFlipRate: undefined };
+  return asFitted(fo);
+}
+
+/** At each slider step (ALPHAS) along `dir`: the eval faces, the attribute's mean probability and how far the others moved. */
+async function sliderSteps(dir: ArrayLike<number>, a: number, m: Measuring): Promise<{ steps: StepMeasure[]; images: Float32Array[] }> {
+  const { g, zDim, clf, opts, zEval, base } = m;
+  const K = clf.names.length;
+  const steps: StepMeasure[] = [];
+  const images: Float32Array[] = [];
+  for (const alpha of ALPHAS) {
+    const im = await generate(g, shifted(zEval, zDim, dir, alpha), zDim);
+    const p = alpha === 0 ? base : await classify(clf.model, im);
+    let prob = 0, moved = 0;
+    for (let i = 0; i < opts.evalFaces; i++) {
+      prob += p[i * K + a];
+      for (let b = 0; b < K; b++) if (b !== a) moved += Math.abs(p[i * K + b] - base[i * K + b]);
+    }
+    steps.push({ alpha, probability: prob / opts.evalFaces, othersMoved: moved / (opts.evalFaces * (K - 1)), descriptorDistance: null });
+    images.push(im);
+  }
+  return { steps, images };
+}
+
+/**
+ * With the face nets: each step's mean descriptor distance from the alpha = 0 face over the first
+ * `descriptorFaces` faces (written into `steps`), and the share of faces detected at both ends (null without `detect`).
+ */
+async function faceMeasures(images: Float32Array[], steps: StepMeasure[], opts: DirectionsOptions): Promise<number | null> {
+  const nd = Math.min(opts.descriptorFaces, opts.evalFaces);
+  return onFaceBackend(async ({ describeFaces, detectFaces }) => {
+    if (nd > 0) {
+      const desc = await Promise.all(images.map((im) => describeFaces(im.subarray(0, nd * PIXELS))));
+      const d0 = desc[ALPHAS.indexOf(0)];
+      desc.forEach((d, s) => {
+        let sum = 0;
+        for (let i = 0; i < nd; i++) {
+          let q = 0;
+          for (let j = 0; j < 128; j++) q += (d[i * 128 + j] - d0[i * 128 + j]) ** 2;
+          sum += Math.sqrt(q);
+        }
+        steps[s].descriptorDistance = sum / nd;
+      });
+    }
+    if (!opts.detect) return null;
+    const lo = await detectFaces(images[0]);
+    const hi = await detectFaces(images[images.length - 1]);
+    return lo.filter((v, i) => v && hi[i]).length / opts.evalFaces;
+  });
+}
+
+/** 5. The file the site loads: the shipped directions, tied to the generator's weights hash, and how they were found. */
+function directionsFile(
+  opts: DirectionsOptions,
+  r: { hash: string; zDim: number; clf: AttributeClassifier; shipped: AttributeDirection[]; rejected: RejectedAttribute[]; t0: number },
+): DirectionsFile {
+  const { clf } = r;
   return {
     version: DIRECTIONS_VERSION,
-    generator: { file: opts.generatorJson.split('/').pop()!, weightsSha256: hash },
-    zDim,
+    generator: { file: opts.generatorJson.split('/').pop()!, weightsSha256: r.hash },
+    zDim: r.zDim,
     range: opts.range,
     method: {
       classifier: {
         arch: `4 strided convs (${opts.classifierWidth}-${4 * opts.classifierWidth} filters) + dense 40, sigmoid cross-entropy, Adam 1e-3`,
-        steps: opts.classifierSteps, batch: opts.batch, trainPhotos: train.files.length, heldOutPhotos: held.files.length,
+        steps: opts.classifierSteps, batch: opts.batch, trainPhotos: clf.trainPhotos, heldOutPhotos: clf.heldOutPhotos,
         heldOut: 'CelebA identity id % 10 === 0',
       },
       labelledSamples: opts.samples,
@@ -291,11 +376,11 @@ export async function runDirections(opts: DirectionsOptions): Promise<Directions
       descriptorFaces: Math.min(opts.descriptorFaces, opts.evalFaces),
       detector: opts.detect ? 'face-api TinyFaceDetector (as npm run eval)' : null,
       shipRule: `flip rate >= ${opts.minFlip} over -${opts.range}..+${opts.range}, face detected at both ends for >= ${opts.minDetected}, classifier beats the majority rate`,
-      seconds: Math.round((performance.now() - t0) / 1000),
-      classifierHeldOut: Object.fromEntries(table.names.map((n, a) => [n, { accuracy: accuracy[a], majority: majority[a] }])),
+      seconds: Math.round((performance.now() - r.t0) / 1000),
+      classifierHeldOut: Object.fromEntries(clf.names.map((n, a) => [n, { accuracy: clf.accuracy[a], majority: clf.majority[a] }])),
     },
-    attributes: shipped,
-    notShipped: rejected,
+    attributes: r.shipped,
+    notShipped: r.rejected,
     createdAt: new Date().toISOString(),
   };
 }

@@ -21,7 +21,7 @@ import { readIdentities, splitFiles } from '../split.ts';
 /** A saved generator: model.json and the shards it names. */
 export const loadGeneratorFile = loadModelFile;
 
-const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
+
 
 /** The shared CelebA images, from the repository root: ../shared/celeba/img_align_celeba. */
 export const DEFAULT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/celeba/img_align_celeba');

@@ -2,9 +2,9 @@
  * Finding the face in each photo (face-api's tiny face detector and 68-point
  * landmarks, with weights served by this site) and cutting the 64x64 crop
  * the way CelebA frames faces (src/lib/faces.ts gives the geometry). Runs in
- * the face worker (face.worker.ts), so the page never stalls while photos
- * are read: only OffscreenCanvas, and face-api is given tensors, never DOM
- * elements.
+ * the face worker (src/workers/face.worker.ts), so the page never stalls
+ * while photos are read: only OffscreenCanvas, and face-api is given
+ * tensors, never DOM elements.
  */
 import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
 // face-api's build without its own copy of TensorFlow.js uses the site's, so there is one engine on the page.
@@ -16,6 +16,7 @@ import landmarkManifest from '@vladmandic/face-api/model/face_landmark_68_model-
 import landmarkWeightsUrl from '@vladmandic/face-api/model/face_landmark_68_model.bin?url';
 import { alignedSquare, keyPointsFrom68, squareToCanvasTransform, type AlignedSquare } from '../lib/faces.ts';
 import { centreCrop, cropResize } from '../lib/images.ts';
+import type { FaceCrop } from './face-protocol.ts';
 import { loadNet, type Manifest } from './face-weights.ts';
 
 /** The crop is drawn at 4x and then area-averaged to 64x64 by cropResize, as the trainer does. */
@@ -74,14 +75,6 @@ export function loadFaceDetector(wasmPath: string): Promise<void> {
   })();
   ready.catch(() => { ready = null; });
   return ready;
-}
-
-export interface FaceCrop {
-  /** 64x64x3 in [-1, 1], ready for training. */
-  pixels: Float32Array;
-  /** True when a face was found; false means a centre crop. */
-  face: boolean;
-  score: number | null;
 }
 
 function photoCanvas(bitmap: ImageBitmap): OffscreenCanvas {

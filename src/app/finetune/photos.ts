@@ -6,8 +6,8 @@
  */
 import { toRgba } from '../../lib/images.ts';
 import { IMAGE_SIZE } from '../../lib/models.ts';
-import { cropFace, loadFaceDetector } from './face-crops.ts';
-import { PhotoError, capPhotos, readPhoto } from './photo-intake.ts';
+import { cropFace, loadFaceDetector } from '../../browser/face-crops.ts';
+import { PhotoError, capPhotos, readPhoto } from '../../browser/photo-intake.ts';
 
 export interface CropEntry {
   id: number;

@@ -3,7 +3,8 @@
  * the worker's run, and shows progress with ETA, the loss chart and the
  * live sample grid from fixed noise.
  */
-import { formatDuration, finetuneConfig, type FinetuneConfig, type FinetunePhase } from '../../lib/finetune.ts';
+import { finetuneConfig, type FinetuneConfig, type FinetunePhase } from '../../lib/finetune.ts';
+import { formatDuration } from '../../lib/format.ts';
 import { gridRgba } from '../../lib/images.ts';
 import type { GenerateReply, TrainEvent } from '../../workers/finetune-protocol.ts';
 import { LossChart } from './loss-chart.ts';
@@ -17,6 +18,9 @@ export const STEP_MARK = 'facegan:finetune-step';
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const PHASES: Record<FinetunePhase, string> = { project: 'projecting your photos', tune: 'tuning', likeness: 'fitting the likeness' };
 
+/** The progress line's time left: "1 min 05 s", or "estimating…" until the first steps are timed. */
+const timeLeft = (seconds: number | null) => (seconds === null || !Number.isFinite(seconds) ? 'estimating…' : formatDuration(seconds));
+
 export function drawGrid(canvas: HTMLCanvasElement, pixels: Float32Array, count: number, cols: number): void {
   const grid = gridRgba(pixels, count, cols);
   canvas.width = grid.width;
@@ -28,7 +32,7 @@ export class TrainingPanel {
   running = false;
   paused = false;
   /** Losses of the latest run, for the page's own checks and tests. */
-  readonly losses: { step: number; dLoss: number; gLoss: number }[] = [];
+  readonly losses: { step: number; phase: FinetunePhase; loss: number }[] = [];
   onStateChange: () => void = () => {};
   private chart: LossChart | null = null;
   private readonly form = $<HTMLFormElement>('train-form');
@@ -136,14 +140,14 @@ export class TrainingPanel {
           while ((this.losses.at(-1)?.step ?? 0) >= event.step) this.losses.pop();
           this.chart?.truncate(event.step - 1);
         }
-        this.losses.push({ step: event.step, dLoss: event.dLoss, gLoss: event.gLoss });
+        this.losses.push({ step: event.step, phase: event.phase, loss: event.loss });
         // Step timestamps for bench/finetune-bench.ts.
         performance.mark(STEP_MARK, { detail: { step: event.step } });
-        this.chart?.add(event.step, event.dLoss, event.gLoss);
+        this.chart?.add(event.step, event.phase, event.loss);
         this.progress.value = event.step / event.total;
         const rate = event.stepsPerSecond ? `${event.stepsPerSecond.toFixed(1)} steps/s` : '';
         const phase = PHASES[event.phase];
-        this.eta.textContent = `Step ${event.step} of ${event.total} (${phase}) · ${rate} · about ${formatDuration(event.secondsLeft)} left`;
+        this.eta.textContent = `Step ${event.step} of ${event.total} (${phase}) · ${rate} · about ${timeLeft(event.secondsLeft)} left`;
         this.eta.dataset.step = String(event.step);
         break;
       }

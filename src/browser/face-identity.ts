@@ -1,9 +1,11 @@
 /**
- * Face identity in the page: face-api's FaceRecognitionNet, its weights
- * served by this site and fetched only when a visitor starts from a photo,
- * as a differentiable embedder (src/lib/identity.ts) on the page's backend.
- * The photo projection pulls towards the photo's descriptor with it and
- * reports the same descriptor distance `npm run eval` measures.
+ * Face identity in the browser: face-api's FaceRecognitionNet, its weights
+ * served by this site and fetched only when first needed (a visitor starts
+ * from a photo on the home page, or a fine-tune fits the likeness in its
+ * worker), as a differentiable embedder (src/lib/identity.ts) on the
+ * caller's backend. The photo projection pulls towards the photo's
+ * descriptor with it and reports the same descriptor distance `npm run eval`
+ * measures.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
@@ -11,7 +13,7 @@ import manifest from '@vladmandic/face-api/model/face_recognition_model-weights_
 import weightsUrl from '@vladmandic/face-api/model/face_recognition_model.bin?url';
 import { faceApiEmbedder, type FaceEmbedder, type NetInputClass, type RecognitionNetLike } from '../lib/identity.ts';
 import { IMAGE_SIZE } from '../lib/models.ts';
-import { loadNet, type Manifest } from '../workers/face-weights.ts';
+import { loadNet, type Manifest } from './face-weights.ts';
 
 let loading: Promise<FaceEmbedder> | null = null;
 

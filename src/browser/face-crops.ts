@@ -1,17 +1,12 @@
 /**
  * The page's side of face detection: each photo goes to the face worker
  * (src/workers/face.worker.ts), which finds the face and cuts the 64x64
- * CelebA-style crop, so reading photos never blocks the page.
+ * CelebA-style crop, so reading photos never blocks the page. The worker is
+ * started from its URL (a bundle of its own), not imported.
  */
-import type { FaceReply, FaceRequest } from '../../workers/face.worker.ts';
+import type { FaceCrop, FaceReply, FaceRequest } from './face-protocol.ts';
 
-export interface FaceCrop {
-  /** 64x64x3 in [-1, 1], ready for training. */
-  pixels: Float32Array;
-  /** True when a face was found; false means a centre crop. */
-  face: boolean;
-  score: number | null;
-}
+export type { FaceCrop };
 
 /** The site's own copy of the WASM binaries (astro.config.mjs serves them), as an absolute URL for the worker. */
 const wasmPath = () => new URL(`${import.meta.env.BASE_URL.replace(/\/$/, '')}/tfjs-wasm/`, location.href).href;
@@ -31,7 +26,7 @@ function failAll(message: string): void {
 
 function faceWorker(): Worker {
   if (worker) return worker;
-  worker = new Worker(new URL('../../workers/face.worker.ts', import.meta.url), { type: 'module', name: 'faces' });
+  worker = new Worker(new URL('../workers/face.worker.ts', import.meta.url), { type: 'module', name: 'faces' });
   worker.onmessage = (ev: MessageEvent<FaceReply>) => {
     const p = pending.get(ev.data.id);
     if (!p) return;

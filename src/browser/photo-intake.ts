@@ -2,10 +2,9 @@
  * From the visitor's files to decoded, upright, reasonably sized bitmaps,
  * or a sentence saying why a file cannot be used. Nothing leaves the page.
  */
+import { MAX_PHOTOS } from '../lib/photo-limits.ts';
 import { isComplete, readHeader, type PhotoHeader } from './photo-formats.ts';
 
-/** More photos than this add little to a fine-tune of a few minutes and cost memory. */
-export const MAX_PHOTOS = 50;
 /** Files and images beyond these are refused before decoding, so a stray panorama cannot exhaust memory. */
 export const MAX_FILE_BYTES = 50 * 1024 * 1024;
 export const MAX_PIXELS = 100_000_000;

@@ -1,0 +1,21 @@
+/**
+ * Messages between a page and the face worker (src/workers/face.worker.ts):
+ * every request carries an id and gets exactly one reply with that id.
+ */
+
+/** A photo's face crop, as the face worker cuts it. */
+export interface FaceCrop {
+  /** 64x64x3 in [-1, 1], ready for training. */
+  pixels: Float32Array;
+  /** True when a face was found; false means a centre crop. */
+  face: boolean;
+  score: number | null;
+}
+
+export type FaceRequest =
+  | { id: number; type: 'load'; wasmPath: string }
+  | { id: number; type: 'crop'; wasmPath: string; bitmap: ImageBitmap };
+
+export type FaceReply =
+  | { id: number; ok: true; crop?: FaceCrop }
+  | { id: number; ok: false; error: string };
