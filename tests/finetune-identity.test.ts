@@ -13,9 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { meanLatent, projectPhotos } from '../src/lib/projection.ts';
 import { fromArtifacts, toArtifacts } from '../src/lib/weights.ts';
-import {
-  bestThreshold, centre, identityMeasures, leaveOneOut, meanPairwise, nearestPhotoDistances, type Calibration,
-} from '../training/eval/identity.ts';
+import { nearestPhotoDistances } from '../training/eval/near-copies.ts';
 
 const PIXELS = 64 * 64 * 3;
 
@@ -232,22 +230,7 @@ describe('pivotal tuning session', () => {
   });
 });
 
-describe('identity measures', () => {
-  const dim = 4;
-  it('centre, leave-one-out and pairwise distances', () => {
-    const d = Float32Array.from([0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0]);
-    Array.from(centre(d, undefined, dim)).forEach((v, i) => expect(v).toBeCloseTo([2 / 3, 2 / 3, 0, 0][i], 6));
-    expect(meanPairwise(d, dim)).toBeCloseTo((2 + 2 + Math.SQRT2 * 2) / 3, 6);
-    // Photo 0's distance to the centre of photos 1 and 2, (1, 1, 0, 0), is sqrt(2).
-    expect(leaveOneOut(d, dim)[0]).toBeCloseTo(Math.SQRT2, 6);
-  });
-
-  it('best threshold separates two clean groups at their gap', () => {
-    const { threshold, accuracy } = bestThreshold([0.2, 0.3, 0.4], [0.6, 0.7, 0.8]);
-    expect(accuracy).toBe(1);
-    expect(threshold).toBeCloseTo(0.5, 6);
-  });
-
+describe('near-copies', () => {
   it('a sample that is a photo (or its mirror image) is a near copy; others are not', () => {
     const rng = new Rng(9);
     const photo = Float32Array.from({ length: PIXELS }, () => rng.uniform() * 2 - 1);
@@ -262,14 +245,5 @@ describe('identity measures', () => {
     expect(near[0]).toBe(0);
     expect(near[1]).toBe(0);
     expect(near[2]).toBeGreaterThan(0.5);
-    const cal: Calibration = { samePersonThreshold: 0.55, medianSamePair: 0.46, medianDifferentPair: 0.65, nearCopyRms: 0.3 };
-    const desc = new Float32Array(3 * 128);
-    desc[128] = 0.5;
-    desc[256 + 1] = 1;
-    const m = identityMeasures(desc, [true, true, false], samples, photo, new Float32Array(128), cal);
-    expect(m.detection_rate).toBeCloseTo(2 / 3, 6);
-    expect(m.within_threshold).toBeCloseTo(2 / 3, 6);
-    expect(m.near_copies).toBeCloseTo(2 / 3, 6);
-    expect(m.mean_distance).toBeCloseTo(0.5, 6);
   });
 });

@@ -10,7 +10,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { JUDGE_NAMES, type JudgeName } from './judges.ts';
 import { centreOf, distance, galleryCentres, likenessMeasures, personCentres, type Gallery, type LikenessCalibration, type LikenessMeasures } from './likeness.ts';
 import { judgeInChunks, loadGallery, readLikenessCalibration } from './likeness-data.ts';
-import { readIdentityList } from './identity-calibration.ts';
+import { readIdentityList } from './identities.ts';
 import { cropFaceNode } from '../face-crops.ts';
 import { DEFAULT_DATA_DIR, decodeImage, generatorImages, loadAligned, outputSize } from './sources.ts';
 

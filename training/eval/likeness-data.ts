@@ -12,8 +12,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { JUDGE_ABOUT, JUDGE_DIMS, JUDGE_NAMES, judgeFaces, type JudgedFaces, type JudgeName } from './judges.ts';
 import { calibrateJudges, quantile, type Gallery, type LikenessCalibration } from './likeness.ts';
 import { DEFAULT_CACHE_DIR } from './descriptor-cache.ts';
-import { degradedCopy, readIdentityList } from './identity-calibration.ts';
-import { pixelRms } from './identity.ts';
+import { degradedCopy, readIdentityList } from './identities.ts';
+import { pixelRms } from './near-copies.ts';
 import { DEFAULT_DATA_DIR, heldOutFiles, largeEnough, loadAligned } from './sources.ts';
 import { JUDGE_PACKAGE } from './judge-model.ts';
 

@@ -20,7 +20,7 @@
  */
 import { Rng } from '../../src/lib/latent.ts';
 import { JUDGE_DIMS, JUDGE_NAMES, type JudgeName, type JudgedFaces } from './judges.ts';
-import { nearestPhotoDistances } from './identity.ts';
+import { nearestPhotoDistances } from './near-copies.ts';
 
 export interface Person { id: string; rows: number[] }
 
