@@ -56,7 +56,9 @@ export default defineConfig({
     // gzipped) is checked by `npm run bench:web`.
     build: { chunkSizeWarningLimit: 2500 },
     // ES module workers, so the fine-tuning worker can load each backend with a dynamic import (its own chunk).
-    worker: { format: 'es' },
+    // Worker assets named as Astro names the page's (Vite's worker default is [name]-[hash]): a file that
+    // both import (face-api's 6.4 MB recogniser weights) is then one file in dist/, not two.
+    worker: { format: 'es', rollupOptions: { output: { assetFileNames: '_astro/[name].[hash][extname]' } } },
     // TensorFlow.js' Node platform requires node-fetch; the page never uses it.
     resolve: { alias: { 'node-fetch': fileURLToPath(new URL('./src/app/no-node-fetch.ts', import.meta.url)) } },
     // Pre-bundled for `astro dev`, with one shared tfjs-core instance.

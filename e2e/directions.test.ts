@@ -128,8 +128,13 @@ describe('start from your photo', () => {
     // In pixels closer than an average random face, and by face descriptor closer than the nearest of 16 random faces.
     expect(Number(measured.projected)).toBeLessThan(Number(measured.random));
     expect(Number(measured.identity)).toBeLessThan(Number(measured.randomIdentity));
-    expect(await page.textContent('#own-photo-distance')).toMatch(/Face-descriptor distance photo ↔ projection: 0\.\d\d/);
+    // A plain statement, with no number from the recogniser the projection optimises.
+    expect(await page.textContent('#own-photo-distance')).toMatch(/^The generator keeps sex, age, skin and hair.*about 1 projection in 10/);
+    expect(await page.textContent('#own-photo-distance')).not.toMatch(/\d\.\d/);
     await page.waitForSelector('#face-large[data-source="photo"]');
+    // The address holds no seed for a projection, and the page says so.
+    expect(await page.textContent('#face-address-hint')).toMatch(/cannot be shared by link/);
+    expect(await page.isHidden('#attributes-address-hint')).toBe(true);
     const before = await pixels(page);
     const slider = page.locator('#attribute-list input[type="range"]').first();
     const n = await frames(page);

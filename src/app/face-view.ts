@@ -22,7 +22,14 @@ export interface FaceViewElements {
   morphPlay: HTMLButtonElement;
   slider: HTMLInputElement;
   morphLabel: HTMLElement;
+  /** What the address holds: the seed, or (a projected photo) nothing to share. */
+  addressHint: HTMLElement;
+  /** "The address keeps the edits", beside the sliders: true of a seed only. */
+  editsHint: HTMLElement;
 }
+
+const SEED_HINT = "This page's address now holds the seed: share it and the same face appears.";
+const PHOTO_HINT = 'A projected photo has no seed, so the address cannot hold it and it cannot be shared by link: download the PNG to keep it.';
 
 /** Smooth start and stop, so the morph does not jerk at its ends. */
 const easeInOut = (x: number) => (x < 0.5 ? 2 * x * x : 1 - (-2 * x + 2) ** 2 / 2);
@@ -69,6 +76,7 @@ export class FaceView {
     this.target = link.morph?.to ?? null;
     this.el.root.hidden = false;
     this.el.title.textContent = `Seed ${link.seed}`;
+    this.showHints(false);
     this.updateMorphControls();
     await this.showAt(link.morph?.t ?? 0);
     await this.drawing;
@@ -81,9 +89,15 @@ export class FaceView {
     this.target = null;
     this.el.root.hidden = false;
     this.el.title.textContent = title;
+    this.showHints(true);
     this.updateMorphControls();
     await this.showAt(0);
     await this.drawing;
+  }
+
+  private showHints(photo: boolean): void {
+    this.el.addressHint.textContent = photo ? PHOTO_HINT : SEED_HINT;
+    this.el.editsHint.hidden = photo;
   }
 
   /** True while the face shown is a projected photo rather than a seed. */

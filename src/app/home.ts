@@ -47,6 +47,8 @@ function faceViewElements(): FaceViewElements {
     morphPlay: byId('morph-play'),
     slider: byId('morph-t'),
     morphLabel: byId('morph-label'),
+    addressHint: byId('face-address-hint'),
+    editsHint: byId('attributes-address-hint'),
   };
 }
 
