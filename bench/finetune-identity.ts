@@ -22,7 +22,7 @@ import { bakeLatentShift } from '../src/lib/latent-shift.ts';
 import { initNodeBackend } from '../training/node-backends.ts';
 import { selectBackend } from '../src/lib/backends.ts';
 import { evaluateIdentity, personPhotos, targetsMet } from '../training/eval/identity-eval.ts';
-import { readIdentityList } from '../training/eval/identity-calibration.ts';
+import { readIdentityList } from '../training/eval/identities.ts';
 import { loadGallery } from '../training/eval/likeness-data.ts';
 import type { Gallery } from '../training/eval/likeness.ts';
 import { generatorImages, loadGeneratorFile } from '../training/eval/sources.ts';

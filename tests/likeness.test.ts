@@ -14,7 +14,7 @@ import {
   calibrateJudges, centreDistances, galleryCentres, likenessMeasures, pairAuc, personCentres, quantile, rank1, type Gallery,
 } from '../training/eval/likeness.ts';
 import { JUDGE_FILES, judgeFilesPresent } from '../training/eval/judge-model.ts';
-import { readIdentityList } from '../training/eval/identity-calibration.ts';
+import { readIdentityList } from '../training/eval/identities.ts';
 import { DEFAULT_DATA_DIR, loadAligned } from '../training/eval/sources.ts';
 
 /** People as clusters: person p's descriptors are their centre plus noise of `spread`. */
