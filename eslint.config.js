@@ -9,7 +9,17 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   {
     // Build output, dependencies, generated types, the native addon's build, static assets, local caches.
-    ignores: ['dist/', 'node_modules/', '.astro/', 'native/build/', 'public/', '.cache/', '.scratch/', 'runs/', 'test-results/'],
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.astro/',
+      'native/build/',
+      'public/',
+      '.cache/',
+      '.scratch/',
+      'runs/',
+      'test-results/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

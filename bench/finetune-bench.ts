@@ -42,16 +42,27 @@ export interface FinetuneBenchResult {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** One fresh page: 8 photos of one CelebA identity in, `steps` fine-tuning steps on `backend`, timed. */
-export async function benchFinetune(browser: Browser, origin: string, backend: 'webgpu' | 'webgl' | 'wasm', options: FinetuneBenchOptions = {}): Promise<FinetuneBenchResult> {
+export async function benchFinetune(
+  browser: Browser,
+  origin: string,
+  backend: 'webgpu' | 'webgl' | 'wasm',
+  options: FinetuneBenchOptions = {},
+): Promise<FinetuneBenchResult> {
   const { batch = 16, steps = 12, warmup = 2, modelBase = '/models/' } = options;
   if (steps <= warmup + 1) throw new Error(`steps (${steps}) must exceed warm-up (${warmup}) by at least 2`);
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
     await page.goto(`${origin}/finetune/?backend=${backend}&model=${encodeURIComponent(modelBase)}`);
-    await page.locator('#ft-backend[data-backend]:not([data-backend=""]), #train-error:not([hidden])').first().waitFor({ timeout: 120_000 });
+    await page
+      .locator('#ft-backend[data-backend]:not([data-backend=""]), #train-error:not([hidden])')
+      .first()
+      .waitFor({ timeout: 120_000 });
     const running = await page.locator('#ft-backend').getAttribute('data-backend');
-    if (running !== backend) throw new Error(`asked for ${backend} but the fine-tuner runs on ${running}: ${await page.locator('#train-error').textContent()}`);
+    if (running !== backend)
+      throw new Error(
+        `asked for ${backend} but the fine-tuner runs on ${running}: ${await page.locator('#train-error').textContent()}`,
+      );
     await page.setInputFiles('#photo-input', identityPhotos(8).files.map(celebaFile));
     await page.locator('#train-start:enabled').waitFor({ timeout: 180_000 });
     await page.fill('input[name=steps]', String(steps));
@@ -60,13 +71,25 @@ export async function benchFinetune(browser: Browser, origin: string, backend: '
     await page.fill('input[name=batch]', String(batch));
     await page.click('#train-start');
     // Software GPUs (SwiftShader) take minutes per step of the shipped pair at batch 16.
-    await page.locator('#train-status[data-done]').waitFor({ timeout: Number(process.env.FINETUNE_BENCH_TIMEOUT_S ?? 1800) * 1000 });
+    await page
+      .locator('#train-status[data-done]')
+      .waitFor({ timeout: Number(process.env.FINETUNE_BENCH_TIMEOUT_S ?? 1800) * 1000 });
     const done = await page.locator('#train-status').getAttribute('data-done');
-    if (done !== 'finished') throw new Error(`fine-tuning on ${backend} did not finish: ${await page.locator('#train-status').textContent()}`);
-    const times = await page.evaluate(() => performance.getEntriesByName('facegan:finetune-step').map((e) => e.startTime));
+    if (done !== 'finished')
+      throw new Error(`fine-tuning on ${backend} did not finish: ${await page.locator('#train-status').textContent()}`);
+    const times = await page.evaluate(() =>
+      performance.getEntriesByName('facegan:finetune-step').map((e) => e.startTime),
+    );
     const deltas = times.slice(warmup + 1).map((t, i) => t - times[warmup + i]);
     const ms = median(deltas);
-    return { backend, batch, stepsTimed: deltas.length, stepsPerSecond: 1000 / ms, imagesPerSecond: (1000 * batch) / ms, medianStepMs: ms };
+    return {
+      backend,
+      batch,
+      stepsTimed: deltas.length,
+      stepsPerSecond: 1000 / ms,
+      imagesPerSecond: (1000 * batch) / ms,
+      medianStepMs: ms,
+    };
   } finally {
     await context.close();
   }
@@ -81,7 +104,12 @@ export interface FullRunResult {
 }
 
 /** One whole default run on `backend`: 10 photos in, the page's settings untouched, click to done. */
-export async function benchFullRun(browser: Browser, origin: string, backend: 'webgpu' | 'webgl' | 'wasm', photos = 10): Promise<FullRunResult> {
+export async function benchFullRun(
+  browser: Browser,
+  origin: string,
+  backend: 'webgpu' | 'webgl' | 'wasm',
+  photos = 10,
+): Promise<FullRunResult> {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
@@ -89,17 +117,26 @@ export async function benchFullRun(browser: Browser, origin: string, backend: 'w
     await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 120_000 });
     await page.setInputFiles('#photo-input', heldOutIdentityPhotos(photos).files.map(celebaFile));
     await page.locator('#train-start:enabled').waitFor({ timeout: 300_000 });
-    const form = await page.evaluate(() => Object.fromEntries(new FormData(document.getElementById('train-form') as HTMLFormElement)));
+    const form = await page.evaluate(() =>
+      Object.fromEntries(new FormData(document.getElementById('train-form') as HTMLFormElement)),
+    );
     const started = await page.evaluate(() => performance.now());
     await page.click('#train-start');
-    await page.locator('#train-status[data-done]').waitFor({ timeout: Number(process.env.FINETUNE_BENCH_TIMEOUT_S ?? 1800) * 1000 });
+    await page
+      .locator('#train-status[data-done]')
+      .waitFor({ timeout: Number(process.env.FINETUNE_BENCH_TIMEOUT_S ?? 1800) * 1000 });
     const done = await page.locator('#train-status').getAttribute('data-done');
-    if (done !== 'finished') throw new Error(`fine-tuning on ${backend} did not finish: ${await page.locator('#train-status').textContent()}`);
+    if (done !== 'finished')
+      throw new Error(`fine-tuning on ${backend} did not finish: ${await page.locator('#train-status').textContent()}`);
     const ended = await page.evaluate(() => performance.now());
-    const marks = await page.evaluate(() => performance.getEntriesByName('facegan:finetune-step').map((e) => ({ t: e.startTime, step: (e as PerformanceMark).detail.step as number })));
+    const marks = await page.evaluate(() =>
+      performance
+        .getEntriesByName('facegan:finetune-step')
+        .map((e) => ({ t: e.startTime, step: (e as PerformanceMark).detail.step as number })),
+    );
     // Phase boundaries from the form's step counts: projection, tuning, likeness.
     const bounds = [Number(form.projectionSteps), Number(form.projectionSteps) + Number(form.steps)];
-    const timeAt = (step: number) => (step === 0 ? started : marks.find((m) => m.step === step)?.t ?? started);
+    const timeAt = (step: number) => (step === 0 ? started : (marks.find((m) => m.step === step)?.t ?? started));
     const last = marks.at(-1)?.step ?? 0;
     const phases = {
       projection: (timeAt(bounds[0]) - started) / 1000,
@@ -123,7 +160,10 @@ export async function writeBenchModel(outDir: string, width: number): Promise<st
   const dir = join(outDir, 'bench-models');
   mkdirSync(dir, { recursive: true });
   const gan = buildGan({ ...modelConfig('dcgan', width), seed: 1 });
-  for (const [name, model] of [['generator', gan.generator], ['discriminator', gan.discriminator]] as const) {
+  for (const [name, model] of [
+    ['generator', gan.generator],
+    ['discriminator', gan.discriminator],
+  ] as const) {
     const files = toFiles(await toArtifacts(model), name);
     writeFileSync(join(dir, `${name}.json`), JSON.stringify(files.modelJson));
     for (const [shard, bytes] of files.shards) writeFileSync(join(dir, shard), bytes);
@@ -153,7 +193,8 @@ async function main(): Promise<void> {
   const browser = await launchBrowser(WEBGPU_ARGS);
   try {
     const results: FinetuneBenchResult[] = [];
-    for (const backend of ['webgpu', 'webgl', 'wasm'] as const) results.push(await benchFinetune(browser, server.origin, backend, { modelBase, steps }));
+    for (const backend of ['webgpu', 'webgl', 'wasm'] as const)
+      results.push(await benchFinetune(browser, server.origin, backend, { modelBase, steps }));
     console.log(JSON.stringify({ model: width ? `dcgan width ${width} (fresh)` : modelBase, results }, null, 2));
   } finally {
     await browser.close();

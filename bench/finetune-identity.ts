@@ -31,7 +31,13 @@ const PIXELS = 64 * 64 * 3;
 const COLS = 8;
 
 /** Rows of COLS faces: photos, their projections, pretrained samples, tuned samples (same latents); blanks are white. */
-export async function comparisonGrid(photos: Float32Array, recon: Float32Array, pretrained: Float32Array, tuned: Float32Array, file: string): Promise<void> {
+export async function comparisonGrid(
+  photos: Float32Array,
+  recon: Float32Array,
+  pretrained: Float32Array,
+  tuned: Float32Array,
+  file: string,
+): Promise<void> {
   const rows = [photos, recon, pretrained, tuned];
   const rowCounts = rows.map((r) => Math.ceil(r.length / PIXELS / COLS));
   const total = rowCounts.reduce((a, b) => a + b, 0) * COLS;
@@ -42,7 +48,9 @@ export async function comparisonGrid(photos: Float32Array, recon: Float32Array, 
     at += rowCounts[i] * COLS;
   });
   const grid = gridRgba(batch, total, COLS);
-  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } }).png({ compressionLevel: 9 }).toFile(file);
+  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
+    .png({ compressionLevel: 9 })
+    .toFile(file);
 }
 
 const { values } = parseArgs({
@@ -70,7 +78,9 @@ for (const id of ids) {
   const g = await loadGeneratorFile(join(values.models!, 'generator.json'));
   const d = await loadGeneratorFile(join(values.models!, 'discriminator.json'));
   // The recogniser the projection and the likeness fit pull through (as the page and the CLI do); off: neither.
-  const embedder = values['without-identity'] ? undefined : (await import('../training/eval/face-nets.ts')).faceNets().embedder;
+  const embedder = values['without-identity']
+    ? undefined
+    : (await import('../training/eval/face-nets.ts')).faceNets().embedder;
   const session = new FinetuneSession(g, d, crops, config, embedder);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -97,18 +107,39 @@ for (const id of ids) {
   }
   session.dispose();
   gallery ??= await loadGallery(64);
-  const report = await evaluateIdentity(person, { pretrained, tuned: baked, ...extra }, { samples: Number(values.samples), seed: Number(values.seed), gallery });
+  const report = await evaluateIdentity(
+    person,
+    { pretrained, tuned: baked, ...extra },
+    { samples: Number(values.samples), seed: Number(values.seed), gallery },
+  );
   if (values.out) {
     mkdirSync(values.out, { recursive: true });
     const photos = person.images.slice(0, Math.min(person.files.length, COLS) * PIXELS);
     const recon = reconstructions!.slice(0, photos.length);
-    await comparisonGrid(photos, recon, await generatorImages(pretrained, COLS, 1000), await generatorImages(baked, 3 * COLS, 1000), join(values.out, `grid-${id}.png`));
+    await comparisonGrid(
+      photos,
+      recon,
+      await generatorImages(pretrained, COLS, 1000),
+      await generatorImages(baked, 3 * COLS, 1000),
+      join(values.out, `grid-${id}.png`),
+    );
   }
-  console.log(JSON.stringify({
-    id, config, cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)), wall_s: Number(wall.toFixed(1)), last,
-    met: Object.fromEntries(Object.keys(report.generators).filter((k) => k !== 'pretrained').map((k) => [k, targetsMet(report.generators[k])])),
-    ...report, calibration: undefined,
-  }));
+  console.log(
+    JSON.stringify({
+      id,
+      config,
+      cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
+      wall_s: Number(wall.toFixed(1)),
+      last,
+      met: Object.fromEntries(
+        Object.keys(report.generators)
+          .filter((k) => k !== 'pretrained')
+          .map((k) => [k, targetsMet(report.generators[k])]),
+      ),
+      ...report,
+      calibration: undefined,
+    }),
+  );
   tf.dispose([g, d, pretrained, baked, ...Object.values(extra)].flatMap((m) => m.weights.map((w) => w.read())));
 }
 if (values.out) {
@@ -122,7 +153,11 @@ if (values.out) {
     top += metas[i].height! + gap;
     return c;
   });
-  await sharp({ create: { width: Math.max(...metas.map((m) => m.width!)), height: top - gap, channels: 4, background: '#ffffff' } })
-    .composite(composite).png({ compressionLevel: 9 }).toFile(join(values.out, 'finetune-identities.png'));
+  await sharp({
+    create: { width: Math.max(...metas.map((m) => m.width!)), height: top - gap, channels: 4, background: '#ffffff' },
+  })
+    .composite(composite)
+    .png({ compressionLevel: 9 })
+    .toFile(join(values.out, 'finetune-identities.png'));
 }
 process.exit(0);

@@ -39,8 +39,10 @@ export function layerMacs(model: LayersModel): number[] {
  * G's first layer (its input is z).
  */
 export function stepFlopsPerImage(generator: LayersModel, discriminator: LayersModel): number {
-  const g = layerMacs(generator), d = layerMacs(discriminator);
-  const G = g.reduce((a, b) => a + b, 0), D = d.reduce((a, b) => a + b, 0);
+  const g = layerMacs(generator),
+    d = layerMacs(discriminator);
+  const G = g.reduce((a, b) => a + b, 0),
+    D = d.reduce((a, b) => a + b, 0);
   const macs = 4 * G - g[0] + 8 * D - 2 * d[0];
   return 2 * macs;
 }

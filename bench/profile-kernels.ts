@@ -14,11 +14,17 @@ import { registerNativeBackend } from '../training/native/index.ts';
 
 const { values: opts } = parseArgs({
   options: {
-    backend: { type: 'string', default: 'native' }, width: { type: 'string', default: '32' }, batch: { type: 'string', default: '64' },
-    warmup: { type: 'string', default: '3' }, 'by-shape': { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'native' },
+    width: { type: 'string', default: '32' },
+    batch: { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '3' },
+    'by-shape': { type: 'boolean', default: false },
   },
 });
-const width = Number(opts.width), batch = Number(opts.batch), backend = opts.backend!, warmup = Number(opts.warmup);
+const width = Number(opts.width),
+  batch = Number(opts.batch),
+  backend = opts.backend!,
+  warmup = Number(opts.warmup);
 
 // PROD silences TensorFlow.js' banners ("install tfjs-node"), which would mix into the profile.
 tf.env().set('PROD', true);
@@ -37,7 +43,9 @@ for (const k of tf.getKernelsForBackend(backend)) {
     const c0 = process.cpuUsage();
     const out = run(args);
     const c = process.cpuUsage(c0);
-    const shapes = Object.values(args.inputs).map((t) => (t ? `[${t.shape.join(',')}]` : '-')).join(' ');
+    const shapes = Object.values(args.inputs)
+      .map((t) => (t ? `[${t.shape.join(',')}]` : '-'))
+      .join(' ');
     const key = opts['by-shape'] ? `${k.kernelName} ${shapes}` : k.kernelName;
     const e = times.get(key) ?? { ms: 0, calls: 0 };
     e.ms += (c.user + c.system) / 1000;
@@ -59,7 +67,11 @@ await trainer.step(real, z);
 const total = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 const inKernels = [...times.values()].reduce((s, e) => s + e.ms, 0);
-console.log(`${backend} width ${width} batch ${batch}: step ${total.toFixed(0)} ms, ${inKernels.toFixed(0)} ms in kernels, ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms of CPU time`);
+console.log(
+  `${backend} width ${width} batch ${batch}: step ${total.toFixed(0)} ms, ${inKernels.toFixed(0)} ms in kernels, ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms of CPU time`,
+);
 for (const [name, e] of [...times.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, opts['by-shape'] ? 40 : 25)) {
-  console.log(`${name.padEnd(opts['by-shape'] ? 56 : 24)} ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls`);
+  console.log(
+    `${name.padEnd(opts['by-shape'] ? 56 : 24)} ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls`,
+  );
 }

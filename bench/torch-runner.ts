@@ -35,13 +35,19 @@ export class TorchRunner {
     // The same OpenMP wait policy as the native backend's oneDNN threads (training/native/addon.ts).
     env.OMP_WAIT_POLICY ??= 'passive';
     this.proc = spawn(python, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env });
-    this.proc.stderr.on('data', (chunk: Buffer) => { this.stderr += chunk.toString(); });
-    this.proc.stdin.on('error', () => { /* a dead child: reported through `failed` */ });
+    this.proc.stderr.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+    });
+    this.proc.stdin.on('error', () => {
+      /* a dead child: reported through `failed` */
+    });
     this.failed = new Promise<never>((_, reject) => {
       this.proc.once('error', (err) => reject(this.fail(`cannot run ${python}: ${err.message}`)));
       this.proc.once('exit', (code) => reject(this.fail(`PyTorch reference exited (${code}): ${this.reason()}`)));
     });
-    this.failed.catch(() => { /* observed in run() */ });
+    this.failed.catch(() => {
+      /* observed in run() */
+    });
     this.lines = createInterface({ input: this.proc.stdout });
   }
 

@@ -89,7 +89,8 @@ async function benchWidth(backend: string, width: number, torch: TorchRunner | n
   };
   await timeStep(trainer, real, z);
   if (torch) await run(() => torch!.run(width, batch, 1));
-  let ours = 0, theirs = 0;
+  let ours = 0,
+    theirs = 0;
   for (let i = 0; i < steps; i++) {
     ours += await timeStep(trainer, real, z);
     if (torch) theirs += await run(() => torch!.run(width, batch, 1));
@@ -104,14 +105,17 @@ async function benchWidth(backend: string, width: number, torch: TorchRunner | n
   gan.discriminator.dispose();
   const gflops = (imagesPerS * flops) / 1e9;
   return {
-    width, batch, backend,
+    width,
+    batch,
+    backend,
     images_per_s: round(imagesPerS),
     gflops: round(gflops),
     ...(sgemmPeak ? { sgemm_peak_gflops: round(sgemmPeak), of_peak: round(gflops / sgemmPeak) } : {}),
     torch_images_per_s: torchImagesPerS && round(torchImagesPerS),
     ratio: torchImagesPerS && round(imagesPerS / torchImagesPerS),
     steps,
-    ...(torchNote || !torch ? { torch: `unavailable: ${torchNote ?? 'disabled with --no-torch'}` }
+    ...(torchNote || !torch
+      ? { torch: `unavailable: ${torchNote ?? 'disabled with --no-torch'}` }
       : { torch: torch.version, torch_path: torch.path }),
   };
 }

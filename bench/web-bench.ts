@@ -54,7 +54,8 @@ async function runBackend(browser: Browser, origin: string, backend: string) {
     label: document.getElementById('backend')!.textContent ?? '',
     name: document.getElementById('backend')!.dataset.backend ?? '',
   }));
-  if (timing.name !== backend) throw new Error(`asked for ${backend} but the page ran on ${timing.name} (${timing.label})`);
+  if (timing.name !== backend)
+    throw new Error(`asked for ${backend} but the page ran on ${timing.name} (${timing.label})`);
   const warm = timing.batches.slice(1);
   const run: BackendRun = {
     backend,
@@ -103,18 +104,34 @@ async function main(): Promise<void> {
     const finetuneBatch = Number(process.env.FINETUNE_BENCH_BATCH ?? 16);
     const finetune = [];
     for (const backend of only) {
-      const row = await benchFinetune(browser, server.origin, backend, { batch: finetuneBatch, steps: finetuneSteps })
-        .catch((err: unknown) => ({ backend, batch: finetuneBatch, error: err instanceof Error ? err.message.split('\n')[0] : String(err) }));
+      const row = await benchFinetune(browser, server.origin, backend, {
+        batch: finetuneBatch,
+        steps: finetuneSteps,
+      }).catch((err: unknown) => ({
+        backend,
+        batch: finetuneBatch,
+        error: err instanceof Error ? err.message.split('\n')[0] : String(err),
+      }));
       finetune.push(row);
       console.error(JSON.stringify(row));
     }
     // The budget holds for the largest download, whichever backend it is.
     const sizes = runs.map((r) => r.sizes).reduce((a, b) => (b.pageJsGzipBytes > a.pageJsGzipBytes ? b : a));
     const budgets = {
-      pageJsGzipBytes: { value: sizes.pageJsGzipBytes, limit: BUDGET.pageJsGzipBytes, ok: sizes.pageJsGzipBytes <= BUDGET.pageJsGzipBytes },
-      generatorWeightBytes: { value: sizes.generatorWeightBytes, limit: BUDGET.generatorWeightBytes, ok: sizes.generatorWeightBytes <= BUDGET.generatorWeightBytes },
+      pageJsGzipBytes: {
+        value: sizes.pageJsGzipBytes,
+        limit: BUDGET.pageJsGzipBytes,
+        ok: sizes.pageJsGzipBytes <= BUDGET.pageJsGzipBytes,
+      },
+      generatorWeightBytes: {
+        value: sizes.generatorWeightBytes,
+        limit: BUDGET.generatorWeightBytes,
+        ok: sizes.generatorWeightBytes <= BUDGET.generatorWeightBytes,
+      },
     };
-    console.log(JSON.stringify({ batches: BATCHES, backends: runs.map((r) => r.run), finetune, ...sizes, budgets }, null, 2));
+    console.log(
+      JSON.stringify({ batches: BATCHES, backends: runs.map((r) => r.run), finetune, ...sizes, budgets }, null, 2),
+    );
     if (!Object.values(budgets).every((b) => b.ok)) process.exitCode = 1;
   } finally {
     await browser.close();

@@ -16,7 +16,8 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'public/models/directions.json'))) throw new Error('public/models/directions.json is missing: run npm run directions');
+  if (!existsSync(join(ROOT, 'public/models/directions.json')))
+    throw new Error('public/models/directions.json is missing: run npm run directions');
   server = await startPreview(await buildSite('directions'));
   browser = await launchBrowser();
 });
@@ -30,7 +31,10 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function open(query: string, prepare?: (page: Page) => Promise<void>): Promise<{ page: Page; problems: PageProblems }> {
+async function open(
+  query: string,
+  prepare?: (page: Page) => Promise<void>,
+): Promise<{ page: Page; problems: PageProblems }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   contexts.push(context);
   const page = await context.newPage();
@@ -64,7 +68,10 @@ for (const backend of ['webgl', 'wasm'] as const) {
       await slider.focus();
       await page.keyboard.press('End'); // +3: input and change events, as a drag ends
       await page.waitForFunction((k) => new URL(location.href).searchParams.get(k!) === '3', key);
-      await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > n, before);
+      await page.waitForFunction(
+        (n) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > n,
+        before,
+      );
       await page.waitForTimeout(300);
       const edited = await pixels(page);
       expect(meanDiff(plain, edited)).toBeGreaterThan(2);
@@ -82,7 +89,10 @@ for (const backend of ['webgl', 'wasm'] as const) {
       await page.click('#attributes-reset');
       await page.waitForFunction((k) => !new URL(location.href).searchParams.has(k!), key);
       // The redraw is asynchronous (software WebGL is slow here): wait for the frame, not a fixed time.
-      await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > n, beforeReset);
+      await page.waitForFunction(
+        (n) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > n,
+        beforeReset,
+      );
       await page.waitForTimeout(300);
       expect(meanDiff(plain, await pixels(page))).toBeLessThan(1);
       expect(problems.foreignRequests).toEqual([]);
@@ -96,7 +106,7 @@ describe('directions for another generator', () => {
     const { page } = await open('?seed=5&backend=wasm', async (p) => {
       await p.route('**/models/directions.json', async (route) => {
         const res = await route.fetch();
-        const body = await res.json() as { generator: { weightsSha256: string } };
+        const body = (await res.json()) as { generator: { weightsSha256: string } };
         body.generator.weightsSha256 = '0'.repeat(64);
         await route.fulfill({ response: res, json: body });
       });
@@ -109,41 +119,60 @@ describe('directions for another generator', () => {
 
 describe('start from your photo', () => {
   // The projection runs two networks forward and backward 60 times: about 30 s on WASM, 140 s on software WebGL here.
-  it.each(['wasm', 'webgl'])('on %s: refuses bad input with a message, projects a held-out photo closer than random faces (pixels and face descriptor), and the sliders edit it; nothing leaves the page', async (backend) => {
-    const { celebaFile, heldOutIdentityPhotos } = await import('./fixtures/photos.ts');
-    const { page, problems } = await open(`?backend=${backend}`);
-    await page.waitForSelector('#own-photo-panel:not([hidden])');
-    await page.setInputFiles('#own-photo', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo\n') });
-    await page.waitForFunction(() => document.querySelector('#own-photo-status')!.classList.contains('error-text'));
-    expect(await page.isHidden('#own-photo-result')).toBe(true);
+  it.each(['wasm', 'webgl'])(
+    'on %s: refuses bad input with a message, projects a held-out photo closer than random faces (pixels and face descriptor), and the sliders edit it; nothing leaves the page',
+    async (backend) => {
+      const { celebaFile, heldOutIdentityPhotos } = await import('./fixtures/photos.ts');
+      const { page, problems } = await open(`?backend=${backend}`);
+      await page.waitForSelector('#own-photo-panel:not([hidden])');
+      await page.setInputFiles('#own-photo', {
+        name: 'notes.txt',
+        mimeType: 'text/plain',
+        buffer: Buffer.from('not a photo\n'),
+      });
+      await page.waitForFunction(() => document.querySelector('#own-photo-status')!.classList.contains('error-text'));
+      expect(await page.isHidden('#own-photo-result')).toBe(true);
 
-    const [photo] = heldOutIdentityPhotos(1).files;
-    await page.setInputFiles('#own-photo', celebaFile(photo));
-    // Done, or stopped with an error (whose message then fails the test rather than a timeout).
-    await page.waitForFunction(() => !document.querySelector<HTMLElement>('#own-photo-result')!.hidden
-      || document.querySelector('#own-photo-status')!.classList.contains('error-text'), undefined, { timeout: 480_000 })
-      .catch(() => undefined);
-    expect(await page.textContent('#own-photo-status')).toMatch(/^Done/);
-    const measured = await page.$eval('#own-photo-result', (el) => ({ ...(el as HTMLElement).dataset }));
-    // In pixels closer than an average random face, and by face descriptor closer than the nearest of 16 random faces.
-    expect(Number(measured.projected)).toBeLessThan(Number(measured.random));
-    expect(Number(measured.identity)).toBeLessThan(Number(measured.randomIdentity));
-    // A plain statement, with no number from the recogniser the projection optimises.
-    expect(await page.textContent('#own-photo-distance')).toMatch(/^The generator keeps sex, age, skin and hair.*about 1 projection in 10/);
-    expect(await page.textContent('#own-photo-distance')).not.toMatch(/\d\.\d/);
-    await page.waitForSelector('#face-large[data-source="photo"]');
-    // The address holds no seed for a projection, and the page says so.
-    expect(await page.textContent('#face-address-hint')).toMatch(/cannot be shared by link/);
-    expect(await page.isHidden('#attributes-address-hint')).toBe(true);
-    const before = await pixels(page);
-    const slider = page.locator('#attribute-list input[type="range"]').first();
-    const n = await frames(page);
-    await slider.focus();
-    await page.keyboard.press('End');
-    await page.waitForFunction((k) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > k, n);
-    await page.waitForTimeout(300);
-    expect(meanDiff(before, await pixels(page))).toBeGreaterThan(2);
-    expect(problems.foreignRequests).toEqual([]);
-    expect(problems.pageErrors).toEqual([]);
-  }, 600_000);
+      const [photo] = heldOutIdentityPhotos(1).files;
+      await page.setInputFiles('#own-photo', celebaFile(photo));
+      // Done, or stopped with an error (whose message then fails the test rather than a timeout).
+      await page
+        .waitForFunction(
+          () =>
+            !document.querySelector<HTMLElement>('#own-photo-result')!.hidden ||
+            document.querySelector('#own-photo-status')!.classList.contains('error-text'),
+          undefined,
+          { timeout: 480_000 },
+        )
+        .catch(() => undefined);
+      expect(await page.textContent('#own-photo-status')).toMatch(/^Done/);
+      const measured = await page.$eval('#own-photo-result', (el) => ({ ...(el as HTMLElement).dataset }));
+      // In pixels closer than an average random face, and by face descriptor closer than the nearest of 16 random faces.
+      expect(Number(measured.projected)).toBeLessThan(Number(measured.random));
+      expect(Number(measured.identity)).toBeLessThan(Number(measured.randomIdentity));
+      // A plain statement, with no number from the recogniser the projection optimises.
+      expect(await page.textContent('#own-photo-distance')).toMatch(
+        /^The generator keeps sex, age, skin and hair.*about 1 projection in 10/,
+      );
+      expect(await page.textContent('#own-photo-distance')).not.toMatch(/\d\.\d/);
+      await page.waitForSelector('#face-large[data-source="photo"]');
+      // The address holds no seed for a projection, and the page says so.
+      expect(await page.textContent('#face-address-hint')).toMatch(/cannot be shared by link/);
+      expect(await page.isHidden('#attributes-address-hint')).toBe(true);
+      const before = await pixels(page);
+      const slider = page.locator('#attribute-list input[type="range"]').first();
+      const n = await frames(page);
+      await slider.focus();
+      await page.keyboard.press('End');
+      await page.waitForFunction(
+        (k) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > k,
+        n,
+      );
+      await page.waitForTimeout(300);
+      expect(meanDiff(before, await pixels(page))).toBeGreaterThan(2);
+      expect(problems.foreignRequests).toEqual([]);
+      expect(problems.pageErrors).toEqual([]);
+    },
+    600_000,
+  );
 });

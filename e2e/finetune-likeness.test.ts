@@ -46,7 +46,8 @@ beforeAll(async () => {
   photos = files.map(celebaFile);
   await selectBackend(['wasm']);
   const images = new Float32Array(files.length * 64 * 64 * 3);
-  for (const [i, f] of files.entries()) images.set(preprocessAligned(await decodeImage(join(CELEBA, 'img_align_celeba', f))), i * 64 * 64 * 3);
+  for (const [i, f] of files.entries())
+    images.set(preprocessAligned(await decodeImage(join(CELEBA, 'img_align_celeba', f))), i * 64 * 64 * 3);
   person = { name: `celeba identity ${identity}`, files, images, size: 64 };
 });
 
@@ -58,21 +59,36 @@ afterAll(async () => {
 async function downloadGenerator(): Promise<tf.io.ModelArtifacts> {
   const files = new Map<string, Buffer>();
   const pending: Promise<void>[] = [];
-  const onDownload = (d: Download) => pending.push(d.path().then((p) => { files.set(d.suggestedFilename(), readFileSync(p)); }));
+  const onDownload = (d: Download) =>
+    pending.push(
+      d.path().then((p) => {
+        files.set(d.suggestedFilename(), readFileSync(p));
+      }),
+    );
   page.on('download', onDownload);
   await page.click('#model-export');
   // Every file the generator's JSON names (its shards), once it has arrived.
   const paths = () => {
     const g = files.get('facegan-generator.json');
-    return g ? (JSON.parse(g.toString('utf8')).weightsManifest as tf.io.WeightsManifestConfig).flatMap((m) => m.paths) : null;
+    return g
+      ? (JSON.parse(g.toString('utf8')).weightsManifest as tf.io.WeightsManifestConfig).flatMap((m) => m.paths)
+      : null;
   };
-  await expect.poll(async () => {
-    await Promise.all(pending);
-    return paths()?.every((p) => files.has(p)) ?? false;
-  }, { timeout: 60_000 }).toBe(true);
+  await expect
+    .poll(
+      async () => {
+        await Promise.all(pending);
+        return paths()?.every((p) => files.has(p)) ?? false;
+      },
+      { timeout: 60_000 },
+    )
+    .toBe(true);
   page.off('download', onDownload);
   const json = JSON.parse(files.get('facegan-generator.json')!.toString('utf8')) as Record<string, unknown>;
-  return fromFiles(json, paths()!.map((p) => new Uint8Array(files.get(p)!)));
+  return fromFiles(
+    json,
+    paths()!.map((p) => new Uint8Array(files.get(p)!)),
+  );
 }
 
 describe.each(['wasm', 'webgl'] as const)('fine-tuning the shipped model on %s', (backend) => {
@@ -81,7 +97,9 @@ describe.each(['wasm', 'webgl'] as const)('fine-tuning the shipped model on %s',
     await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 120_000 });
     expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe(backend);
     await page.setInputFiles('#photo-input', photos);
-    await expect.poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 120_000 }).toBeGreaterThanOrEqual(6);
+    await expect
+      .poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 120_000 })
+      .toBeGreaterThanOrEqual(6);
     await expect.poll(() => page.locator('#train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
     const { proj, steps, likeness } = RUN[backend];
     await page.fill('input[name=projectionSteps]', String(proj));

@@ -16,13 +16,22 @@ import type { Browser, BrowserContext, Download, Page, Request } from 'playwrigh
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
-import { buildSite, launchBrowser, startPreview, watchPage, WEBGPU_ARGS, type PageProblems, type Server } from './helpers.ts';
+import {
+  buildSite,
+  launchBrowser,
+  startPreview,
+  watchPage,
+  WEBGPU_ARGS,
+  type PageProblems,
+  type Server,
+} from './helpers.ts';
 import { badInputs, celebaFile, identityPhotos, type FilePayload } from './fixtures/photos.ts';
 
 const MODEL_DIR = 'test-models';
 
 /** Polls wait on the page's own work (detection, training, IndexedDB), slow on a software GPU: 30 s unless told. */
-const poll = <T>(fn: () => T | Promise<T>, options: { timeout?: number } = {}) => expect.poll(fn, { timeout: 30_000, ...options });
+const poll = <T>(fn: () => T | Promise<T>, options: { timeout?: number } = {}) =>
+  expect.poll(fn, { timeout: 30_000, ...options });
 const STEPS = 20;
 const LOST_STEPS = 12;
 /** Likeness-fit steps of the lost-context run: they run after the recovery, on WASM. */
@@ -36,18 +45,31 @@ async function writeTestModel(outDir: string): Promise<void> {
   const { generator, discriminator } = buildGan({ ...modelConfig('dcgan', 8), seed: 3 });
   const dir = join(outDir, MODEL_DIR);
   mkdirSync(dir, { recursive: true });
-  for (const [name, model] of [['generator', generator], ['discriminator', discriminator]] as const) {
+  for (const [name, model] of [
+    ['generator', generator],
+    ['discriminator', discriminator],
+  ] as const) {
     const files = toFiles(await toArtifacts(model), name);
     writeFileSync(join(dir, `${name}.json`), JSON.stringify(files.modelJson));
     for (const [shard, bytes] of files.shards) writeFileSync(join(dir, shard), bytes);
   }
 }
 
-interface Inspect { numTensors: number; backend: string; weightChange: number; stepsDone: number }
-type Hooks = { inspect(): Promise<Inspect>; loseContext(): Promise<boolean>; losses(): { step: number; phase: string; loss: number }[] };
+interface Inspect {
+  numTensors: number;
+  backend: string;
+  weightChange: number;
+  stepsDone: number;
+}
+type Hooks = {
+  inspect(): Promise<Inspect>;
+  loseContext(): Promise<boolean>;
+  losses(): { step: number; phase: string; loss: number }[];
+};
 const inspect = () => page.evaluate(() => (window as unknown as { faceganFinetune: Hooks }).faceganFinetune.inspect());
 const losses = () => page.evaluate(() => (window as unknown as { faceganFinetune: Hooks }).faceganFinetune.losses());
-const loseContext = () => page.evaluate(() => (window as unknown as { faceganFinetune: Hooks }).faceganFinetune.loseContext());
+const loseContext = () =>
+  page.evaluate(() => (window as unknown as { faceganFinetune: Hooks }).faceganFinetune.loseContext());
 
 let server: Server;
 let browser: Browser;
@@ -60,7 +82,9 @@ let faces: FilePayload[];
 async function openPage(backend: 'webgpu' | 'webgl' | 'wasm'): Promise<void> {
   await page.goto(`${server.origin}/finetune/?model=/${MODEL_DIR}/&backend=${backend}`);
   await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 60_000 });
-  await poll(() => page.locator('#compare-pretrained').evaluate((c: HTMLCanvasElement) => c.width), { timeout: 30_000 }).toBeGreaterThan(1);
+  await poll(() => page.locator('#compare-pretrained').evaluate((c: HTMLCanvasElement) => c.width), {
+    timeout: 30_000,
+  }).toBeGreaterThan(1);
 }
 
 /** Click "Download model files" and collect the four downloads. */
@@ -124,16 +148,28 @@ describe('fine-tune page', () => {
     await poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 90_000 }).toBe(8);
     await poll(() => page.locator('#photo-status').textContent()).toContain('8 of 8 crops will be used');
     // A crop is a 64x64 face, not a blank or grey square.
-    const spread = await page.locator('#crops canvas').first().evaluate((c: HTMLCanvasElement) => {
-      const d = c.getContext('2d')!.getImageData(0, 0, 64, 64).data;
-      let min = 255, max = 0;
-      for (let i = 0; i < d.length; i += 4) { min = Math.min(min, d[i]); max = Math.max(max, d[i]); }
-      return { w: c.width, range: max - min };
-    });
+    const spread = await page
+      .locator('#crops canvas')
+      .first()
+      .evaluate((c: HTMLCanvasElement) => {
+        const d = c.getContext('2d')!.getImageData(0, 0, 64, 64).data;
+        let min = 255,
+          max = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          min = Math.min(min, d[i]);
+          max = Math.max(max, d[i]);
+        }
+        return { w: c.width, range: max - min };
+      });
     expect(spread.w).toBe(64);
     expect(spread.range).toBeGreaterThan(80);
     // Detection ran off the main thread: the face worker fetched the detector's weights, the page itself did not.
-    expect(page.workers().map((w) => w.url()).some((u) => /face\.worker/.test(u))).toBe(true);
+    expect(
+      page
+        .workers()
+        .map((w) => w.url())
+        .some((u) => /face\.worker/.test(u)),
+    ).toBe(true);
     const pageFetched = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
     expect(pageFetched.filter((u) => /tiny_face_detector|face_landmark/.test(u))).toEqual([]);
     expect(requests.some((r) => /tiny_face_detector_model.*\.bin/.test(r.url()))).toBe(true);
@@ -154,7 +190,9 @@ describe('fine-tune page', () => {
     expect(await sampleGrid()).not.toBe(gridBefore);
     // Each photo's projection is shown, redrawn at the end.
     expect(await page.locator('#train-reconstructions').getAttribute('data-step')).toBe(String(STEPS + PROJ));
-    expect(await page.locator('#train-reconstructions').evaluate((c: HTMLCanvasElement) => c.width)).toBeGreaterThan(8 * 64);
+    expect(await page.locator('#train-reconstructions').evaluate((c: HTMLCanvasElement) => c.width)).toBeGreaterThan(
+      8 * 64,
+    );
     const after = await inspect();
     expect(after.weightChange).toBeGreaterThan(0);
     // One tensor more: the likeness shift baked into G gives its first layer a bias.
@@ -168,11 +206,18 @@ describe('fine-tune page', () => {
     await openPage('webgl');
     expect(await page.locator('#ft-model').getAttribute('data-restored')).toBe('true');
     expect((await inspect()).weightChange).toBeCloseTo(changed, 6);
-    const [pre, tuned] = await Promise.all(['pretrained', 'finetuned'].map((w) => page.locator(`#compare-${w}`).evaluate((c: HTMLCanvasElement) => c.toDataURL())));
+    const [pre, tuned] = await Promise.all(
+      ['pretrained', 'finetuned'].map((w) =>
+        page.locator(`#compare-${w}`).evaluate((c: HTMLCanvasElement) => c.toDataURL()),
+      ),
+    );
     expect(tuned).not.toBe(pre);
     const exported = await exportModel();
     expect(exported.map((f) => f.name).sort()).toEqual([
-      'facegan-discriminator.json', 'facegan-discriminator.weights1of1.bin', 'facegan-generator.json', 'facegan-generator.weights1of1.bin',
+      'facegan-discriminator.json',
+      'facegan-discriminator.weights1of1.bin',
+      'facegan-generator.json',
+      'facegan-generator.weights1of1.bin',
     ]);
     await page.click('#model-reset');
     await poll(() => page.locator('#model-status').textContent()).toContain('Back to the pretrained model');
@@ -184,7 +229,10 @@ describe('fine-tune page', () => {
     await poll(() => page.locator('#model-status').textContent()).toContain('Imported the generator and discriminator');
     expect((await inspect()).weightChange).toBeCloseTo(changed, 6);
     // A generator JSON without its weights is refused with the reason.
-    await page.setInputFiles('#model-import', exported.filter((f) => f.name === 'facegan-generator.json'));
+    await page.setInputFiles(
+      '#model-import',
+      exported.filter((f) => f.name === 'facegan-generator.json'),
+    );
     await poll(() => page.locator('#model-status').textContent()).toContain('needs facegan-generator.weights1of1.bin');
   });
 
@@ -214,7 +262,9 @@ describe('fine-tune page', () => {
 
   it('pauses, resumes and stops a run', async () => {
     await train(200);
-    await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
+    await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), {
+      timeout: 60_000,
+    }).toBeGreaterThanOrEqual(2);
     await page.click('#train-pause');
     await poll(() => page.locator('#train-status').textContent()).toBe('Paused.');
     const pausedAt = (await losses()).length;
@@ -232,7 +282,9 @@ describe('fine-tune page', () => {
     await poll(() => page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgl');
     await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
     await train(LOST_STEPS, LIKENESS_STEPS);
-    await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), { timeout: 90_000 }).toBeGreaterThanOrEqual(3);
+    await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), {
+      timeout: 90_000,
+    }).toBeGreaterThanOrEqual(3);
     const shown = Number(await page.locator('#train-eta').getAttribute('data-step'));
     expect(await loseContext()).toBe(true);
     expect(await waitDone()).toMatch(/^finished: Finished/);
@@ -248,10 +300,14 @@ describe('fine-tune page', () => {
   });
 
   it('trains on WASM where WebGL cannot render float32, and says why', async () => {
-    await page.goto(`${server.origin}/finetune/?model=/${MODEL_DIR}/&backend=webgl&tfjsflags=WEBGL_RENDER_FLOAT32_CAPABLE:false`);
+    await page.goto(
+      `${server.origin}/finetune/?model=/${MODEL_DIR}/&backend=webgl&tfjsflags=WEBGL_RENDER_FLOAT32_CAPABLE:false`,
+    );
     await page.locator('#ft-backend[data-backend]:not([data-backend=""])').waitFor({ timeout: 60_000 });
     expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
-    expect(await page.locator('#ft-fallbacks').textContent()).toContain('WEBGL: this GPU cannot render float32 textures, which training needs');
+    expect(await page.locator('#ft-fallbacks').textContent()).toContain(
+      'WEBGL: this GPU cannot render float32 textures, which training needs',
+    );
   });
 
   it('explains every photo it cannot use, and the page keeps working', async () => {
@@ -271,7 +327,9 @@ describe('fine-tune page', () => {
     // Usable despite their quirks: the animated GIF (first frame), the transparent PNG, the tilted CMYK JPEG, the EXIF-rotated JPEG and a 24-megapixel photo.
     const faceNames = await page.locator('#crops li[data-face=true] .crop-name').allTextContents();
     expect(faceNames.sort()).toEqual(['animated.gif', 'big.jpg', 'cmyk.jpg', 'rotated.jpg', 'transparent.png']);
-    expect(await page.locator('#crops li', { hasText: 'big.jpg' }).textContent()).toContain('scaled down from 6000 x 4000');
+    expect(await page.locator('#crops li', { hasText: 'big.jpg' }).textContent()).toContain(
+      'scaled down from 6000 x 4000',
+    );
     expect(await page.locator('#crops li', { hasText: 'animated.gif' }).textContent()).toContain('first frame');
     // The no-face photo can still be used as a centre crop.
     const noFace = page.locator('#crops li[data-face=false]');
@@ -283,9 +341,15 @@ describe('fine-tune page', () => {
   it('takes at most 50 photos at once and says so', async () => {
     await page.click('#clear-photos');
     const tiny = await badInputs(faces[0].buffer).then((b) => b.noFace.buffer);
-    const many = Array.from({ length: 200 }, (_, i) => ({ name: `p${String(i).padStart(3, '0')}.png`, mimeType: 'image/png', buffer: tiny }));
+    const many = Array.from({ length: 200 }, (_, i) => ({
+      name: `p${String(i).padStart(3, '0')}.png`,
+      mimeType: 'image/png',
+      buffer: tiny,
+    }));
     await page.setInputFiles('#photo-input', many);
-    await poll(() => page.locator('#photo-problems').textContent()).toContain('200 photos were chosen, but a session takes at most 50: 150 were left out');
+    await poll(() => page.locator('#photo-problems').textContent()).toContain(
+      '200 photos were chosen, but a session takes at most 50: 150 were left out',
+    );
     await poll(() => page.locator('#crops li').count(), { timeout: 180_000 }).toBe(50);
     // Still responsive: a click is handled.
     await page.click('#clear-photos');
@@ -322,35 +386,48 @@ describe('fine-tune page on WebGPU', () => {
 
   let webgpuLosses: { step: number; phase: string; loss: number }[] = [];
 
-  it('fine-tunes on WebGPU when forced with ?backend=webgpu, says so, and goes on on WASM when the device is lost', async () => {
-    await openPage('webgpu');
-    expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgpu');
-    expect(await page.locator('#ft-backend').textContent()).toMatch(/^WebGPU \(.*swiftshader.*\)$/);
-    await page.setInputFiles('#photo-input', faces);
-    await poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 90_000 }).toBe(8);
-    expect((await inspect()).backend).toBe('webgpu');
-    await train(GPU_STEPS);
-    await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), { timeout: 120_000 }).toBeGreaterThanOrEqual(COMPARED_STEPS);
-    const shown = Number(await page.locator('#train-eta').getAttribute('data-step'));
-    webgpuLosses = (await losses()).slice(0, COMPARED_STEPS);
-    expect(await loseContext()).toBe(true);
-    expect(await waitDone()).toMatch(/^finished: Finished/);
-    const notice = (await page.locator('#train-notice').textContent()) ?? '';
-    expect(notice).toMatch(/WebGPU\) context was lost .* continues on WASM from step \d+/);
-    expect(Number(/from step (\d+)/.exec(notice)![1])).toBeGreaterThanOrEqual(shown);
-    const got = await losses();
-    expect(got.map((l) => l.step)).toEqual(Array.from({ length: GPU_STEPS + PROJ }, (_, i) => i + 1));
-    for (const l of got) expect(Number.isFinite(l.loss) && l.loss > 0).toBe(true);
-    expect(got.slice(0, COMPARED_STEPS)).toEqual(webgpuLosses);
-    expect((await inspect()).weightChange).toBeGreaterThan(0);
-    expect(problems.pageErrors).toEqual([]);
-  }, GPU_TEST_MS);
+  it(
+    'fine-tunes on WebGPU when forced with ?backend=webgpu, says so, and goes on on WASM when the device is lost',
+    async () => {
+      await openPage('webgpu');
+      expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgpu');
+      expect(await page.locator('#ft-backend').textContent()).toMatch(/^WebGPU \(.*swiftshader.*\)$/);
+      await page.setInputFiles('#photo-input', faces);
+      await poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 90_000 }).toBe(8);
+      expect((await inspect()).backend).toBe('webgpu');
+      await train(GPU_STEPS);
+      await poll(async () => Number(await page.locator('#train-eta').getAttribute('data-step')), {
+        timeout: 120_000,
+      }).toBeGreaterThanOrEqual(COMPARED_STEPS);
+      const shown = Number(await page.locator('#train-eta').getAttribute('data-step'));
+      webgpuLosses = (await losses()).slice(0, COMPARED_STEPS);
+      expect(await loseContext()).toBe(true);
+      expect(await waitDone()).toMatch(/^finished: Finished/);
+      const notice = (await page.locator('#train-notice').textContent()) ?? '';
+      expect(notice).toMatch(/WebGPU\) context was lost .* continues on WASM from step \d+/);
+      expect(Number(/from step (\d+)/.exec(notice)![1])).toBeGreaterThanOrEqual(shown);
+      const got = await losses();
+      expect(got.map((l) => l.step)).toEqual(Array.from({ length: GPU_STEPS + PROJ }, (_, i) => i + 1));
+      for (const l of got) expect(Number.isFinite(l.loss) && l.loss > 0).toBe(true);
+      expect(got.slice(0, COMPARED_STEPS)).toEqual(webgpuLosses);
+      expect((await inspect()).weightChange).toBeGreaterThan(0);
+      expect(problems.pageErrors).toEqual([]);
+    },
+    GPU_TEST_MS,
+  );
 
   it('gave, on WebGPU, the losses WASM gives for the same photos, settings and seed', async () => {
     await page.selectOption('#ft-backend-choice', 'wasm');
     // The page was already on WASM after the lost device; the restarted fine-tuner begins again
     // from the pretrained pair (nothing was saved), and answers once it has started.
-    await poll(() => inspect().then((i) => i.weightChange, () => -1), { timeout: 60_000 }).toBe(0);
+    await poll(
+      () =>
+        inspect().then(
+          (i) => i.weightChange,
+          () => -1,
+        ),
+      { timeout: 60_000 },
+    ).toBe(0);
     expect(await page.locator('#ft-backend').getAttribute('data-backend')).toBe('wasm');
     await train(COMPARED_STEPS);
     expect(await waitDone()).toMatch(/^finished: Finished/);

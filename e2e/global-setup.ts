@@ -12,7 +12,9 @@ export default async function setup(): Promise<void> {
     // Test files run in forks started after this, which inherit the environment.
     process.env[SITE_BUILD_ENV] = await sharedSiteBuild();
     delete process.env[SITE_BUILD_ERROR_ENV];
-    console.log(`e2e: site build ${process.env[SITE_BUILD_ENV]} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `e2e: site build ${process.env[SITE_BUILD_ENV]} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   } catch (err) {
     process.env[SITE_BUILD_ERROR_ENV] = `The site build for the e2e tests failed: ${(err as Error).message}`;
   }

@@ -37,7 +37,9 @@ async function waitForHttp(origin: string, child: ChildProcess, timeoutMs: numbe
     if (child.exitCode !== null) throw new Error(`astro preview exited with ${child.exitCode}`);
     try {
       if ((await fetch(`${origin}/`)).ok) return;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`astro preview did not answer at ${origin} within ${timeoutMs} ms`);
@@ -49,16 +51,19 @@ export async function startPreview(outDir: string): Promise<Server> {
   const origin = `http://127.0.0.1:${port}`;
   const args = ['preview', '--outDir', outDir, '--host', '127.0.0.1', '--port', String(port)];
   const child = spawn(join(ROOT, 'node_modules/.bin/astro'), args, {
-    cwd: ROOT, env: QUIET_ENV, stdio: 'ignore',
+    cwd: ROOT,
+    env: QUIET_ENV,
+    stdio: 'ignore',
   });
   await waitForHttp(origin, child, 60_000);
   return {
     origin,
-    close: () => new Promise((done) => {
-      if (child.exitCode !== null) return done();
-      child.once('exit', () => done());
-      child.kill('SIGTERM');
-    }),
+    close: () =>
+      new Promise((done) => {
+        if (child.exitCode !== null) return done();
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
@@ -98,7 +103,9 @@ export interface PageProblems {
 /** Start recording `page`'s problems; requests outside `origin` (and data:/blob:) count as foreign. */
 export function watchPage(page: Page, origin: string): PageProblems {
   const problems: PageProblems = { consoleErrors: [], pageErrors: [], foreignRequests: [] };
-  page.on('console', (msg) => { if (msg.type() === 'error') problems.consoleErrors.push(msg.text()); });
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.consoleErrors.push(msg.text());
+  });
   page.on('pageerror', (err) => problems.pageErrors.push(err.message));
   page.on('request', (req) => {
     const url = req.url();

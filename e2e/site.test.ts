@@ -13,7 +13,16 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { buildSite, launchBrowser, ROOT, startPreview, watchPage, WEBGPU_ARGS, type PageProblems, type Server } from './helpers.ts';
+import {
+  buildSite,
+  launchBrowser,
+  ROOT,
+  startPreview,
+  watchPage,
+  WEBGPU_ARGS,
+  type PageProblems,
+  type Server,
+} from './helpers.ts';
 import { celebaFile, identityPhotos } from './fixtures/photos.ts';
 
 let server: Server;
@@ -23,7 +32,9 @@ const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   if (!existsSync(join(ROOT, 'public/models/generator.json'))) {
-    throw new Error('public/models/generator.json is missing: the site needs an exported generator (npm run train exports one)');
+    throw new Error(
+      'public/models/generator.json is missing: the site needs an exported generator (npm run train exports one)',
+    );
   }
   siteDir = await buildSite('site');
   server = await startPreview(siteDir);
@@ -64,7 +75,10 @@ interface OpenOptions {
 }
 
 /** Open the home page and wait until the first grid of faces is drawn. */
-async function openHome(query = '', { width, height, prepare, browser: inBrowser }: OpenOptions = {}): Promise<{ page: Page; problems: PageProblems }> {
+async function openHome(
+  query = '',
+  { width, height, prepare, browser: inBrowser }: OpenOptions = {},
+): Promise<{ page: Page; problems: PageProblems }> {
   const page = await newPage(width, inBrowser, height);
   await prepare?.(page);
   const problems = watchPage(page, server.origin);
@@ -99,10 +113,12 @@ function gridStats(page: Page): Promise<GridStats> {
     });
     const roughness = canvases.map((c, t) => {
       const d = pixels[t];
-      let sum = 0, n = 0;
+      let sum = 0,
+        n = 0;
       for (let y = 0; y < c.height; y++) {
         for (let x = 0; x + 1 < c.width; x++) {
-          for (let ch = 0; ch < 3; ch++, n++) sum += Math.abs(d[(y * c.width + x) * 4 + ch] - d[(y * c.width + x + 1) * 4 + ch]);
+          for (let ch = 0; ch < 3; ch++, n++)
+            sum += Math.abs(d[(y * c.width + x) * 4 + ch] - d[(y * c.width + x + 1) * 4 + ch]);
         }
       }
       return sum / n / spread[t];
@@ -115,7 +131,13 @@ function gridStats(page: Page): Promise<GridStats> {
         minPairDiff = Math.min(minPairDiff, sum / pixels[i].length);
       }
     }
-    return { count: canvases.length, spread, roughness, minPairDiff, labels: canvases.map((c) => c.getAttribute('aria-label')) };
+    return {
+      count: canvases.length,
+      spread,
+      roughness,
+      minPairDiff,
+      labels: canvases.map((c) => c.getAttribute('aria-label')),
+    };
   });
 }
 
@@ -135,7 +157,8 @@ const backendOf = (page: Page) =>
 const fallbackNotes = (page: Page) => page.$$eval('#fallbacks li', (lis) => lis.map((li) => li.textContent ?? ''));
 
 /** Beside the backend's name: why the backend before it was passed over ('' when none was). */
-const backendWhy = (page: Page) => page.$eval('#backend-why', (el) => ((el as HTMLElement).hidden ? '' : el.textContent ?? ''));
+const backendWhy = (page: Page) =>
+  page.$eval('#backend-why', (el) => ((el as HTMLElement).hidden ? '' : (el.textContent ?? '')));
 
 /** What SwiftShader's WebGL (this machine's only one) is passed over for. */
 const SOFTWARE_WEBGL = ' — WebGL here is a software renderer (SwiftShader), slower than WASM';
@@ -161,7 +184,9 @@ function recordWebglContexts(page: Page): Promise<void> {
   return page.addInitScript(() => {
     const seen: WebGLRenderingContext[] = [];
     (window as unknown as { __glContexts: WebGLRenderingContext[] }).__glContexts = seen;
-    for (const proto of [HTMLCanvasElement.prototype, OffscreenCanvas.prototype] as { getContext: (...a: unknown[]) => unknown }[]) {
+    for (const proto of [HTMLCanvasElement.prototype, OffscreenCanvas.prototype] as {
+      getContext: (...a: unknown[]) => unknown;
+    }[]) {
       const original = proto.getContext;
       proto.getContext = function (this: unknown, ...args: unknown[]) {
         const ctx = original.apply(this, args);
@@ -175,7 +200,9 @@ function recordWebglContexts(page: Page): Promise<void> {
 describe('build output', () => {
   it('holds each large file once: no two files over 1 MB have the same bytes (e.g. weights that a page and a worker both import)', () => {
     const files = (dir: string): string[] =>
-      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)],
+      );
     const byHash = new Map<string, string[]>();
     for (const file of files(siteDir).filter((f) => statSync(f).size > 1_000_000)) {
       const hash = createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -189,58 +216,78 @@ describe('build output', () => {
 describe('home page', () => {
   it('picks WASM by itself where WebGL is only a software renderer (SwiftShader here), and says why beside it', async () => {
     const { page, problems } = await openHome();
-    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WASM \(SIMD, \d+ threads?\)$/), name: 'wasm' });
+    expect(await backendOf(page)).toEqual({
+      label: expect.stringMatching(/^WASM \(SIMD, \d+ threads?\)$/),
+      name: 'wasm',
+    });
     expect(await page.textContent('.runtime')).toBe(`Running on ${(await backendOf(page)).label}${SOFTWARE_WEBGL}`);
     expect(await fallbackNotes(page)).toEqual([expect.stringMatching(NO_ADAPTER)]);
     expectGoodGrid(await gridStats(page));
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
 
-  it('shows 16 distinct faces on WebGL when asked for it (software or not), with no console errors and no request to another origin', async () => {
-    const { page, problems } = await openHome('?backend=webgl');
-    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WebGL/), name: 'webgl' });
-    expect(await backendWhy(page)).toBe('');
-    expect(await fallbackNotes(page)).toEqual([]);
-    expectGoodGrid(await gridStats(page));
-    expect(await page.isHidden('#loading')).toBe(true);
-    // The WebGL path must not leak either (the long run below uses WASM).
-    const tensors = await page.evaluate(() => window.__facegan!.numTensors());
-    await page.click('#generate');
-    await page.waitForSelector('#faces[data-generation="2"]');
-    expect(await page.evaluate(() => window.__facegan!.numTensors())).toBe(tensors);
-    expect(await page.isHidden('#error')).toBe(true);
-    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
-  }, SLOW_TEST);
+  it(
+    'shows 16 distinct faces on WebGL when asked for it (software or not), with no console errors and no request to another origin',
+    async () => {
+      const { page, problems } = await openHome('?backend=webgl');
+      expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WebGL/), name: 'webgl' });
+      expect(await backendWhy(page)).toBe('');
+      expect(await fallbackNotes(page)).toEqual([]);
+      expectGoodGrid(await gridStats(page));
+      expect(await page.isHidden('#loading')).toBe(true);
+      // The WebGL path must not leak either (the long run below uses WASM).
+      const tensors = await page.evaluate(() => window.__facegan!.numTensors());
+      await page.click('#generate');
+      await page.waitForSelector('#faces[data-generation="2"]');
+      expect(await page.evaluate(() => window.__facegan!.numTensors())).toBe(tensors);
+      expect(await page.isHidden('#error')).toBe(true);
+      expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+    },
+    SLOW_TEST,
+  );
 
   // Backend-independent checks below run on WASM: SwiftShader's WebGL is ten times slower here.
   const FAST = 'backend=wasm';
 
-  it('opens a face from the keyboard with its seed in the URL, and the link shows the same face after reload', async () => {
-    const { page, problems } = await openHome();
-    const tile = page.locator('#faces .face-tile').nth(2);
-    const seed = await tile.getAttribute('data-seed');
-    expect(seed).toMatch(/^\d+$/);
-    await tile.focus();
-    await page.keyboard.press('Enter');
-    const shown = `#face-large[aria-label="Generated face, seed ${seed}"]`;
-    await page.waitForSelector(shown);
-    expect(new URL(page.url()).searchParams.get('seed')).toBe(seed);
-    expect(await page.textContent('#face-title')).toBe(`Seed ${seed}`);
-    // The hint beside it is true of a seed (a projected photo gets another: e2e/directions.test.ts).
-    expect(await page.textContent('#face-address-hint')).toMatch(/address now holds the seed: share it/);
-    const before = await largeFacePixels(page);
+  it(
+    'opens a face from the keyboard with its seed in the URL, and the link shows the same face after reload',
+    async () => {
+      const { page, problems } = await openHome();
+      const tile = page.locator('#faces .face-tile').nth(2);
+      const seed = await tile.getAttribute('data-seed');
+      expect(seed).toMatch(/^\d+$/);
+      await tile.focus();
+      await page.keyboard.press('Enter');
+      const shown = `#face-large[aria-label="Generated face, seed ${seed}"]`;
+      await page.waitForSelector(shown);
+      expect(new URL(page.url()).searchParams.get('seed')).toBe(seed);
+      expect(await page.textContent('#face-title')).toBe(`Seed ${seed}`);
+      // The hint beside it is true of a seed (a projected photo gets another: e2e/directions.test.ts).
+      expect(await page.textContent('#face-address-hint')).toMatch(/address now holds the seed: share it/);
+      const before = await largeFacePixels(page);
 
-    await page.reload();
-    await page.waitForSelector(shown);
-    expect(await page.isVisible('#face-view')).toBe(true);
-    expect(maxDiff(before, await largeFacePixels(page))).toBeLessThanOrEqual(2);
-    expect(problems.consoleErrors).toEqual([]);
-  }, SLOW_TEST);
+      await page.reload();
+      await page.waitForSelector(shown);
+      expect(await page.isVisible('#face-view')).toBe(true);
+      expect(maxDiff(before, await largeFacePixels(page))).toBeLessThanOrEqual(2);
+      expect(problems.consoleErrors).toEqual([]);
+    },
+    SLOW_TEST,
+  );
 
   it('gives focus back to the face that was opened when the face view closes (Close button or Escape)', async () => {
     const { page, problems } = await openHome(`?${FAST}`);
-    const focusedSeed = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.closest<HTMLElement>('.face-tile')?.dataset.seed ?? document.activeElement?.id ?? null);
-    for (const [index, close] of [[2, () => page.click('#close-face')], [5, () => page.keyboard.press('Escape')]] as const) {
+    const focusedSeed = () =>
+      page.evaluate(
+        () =>
+          (document.activeElement as HTMLElement | null)?.closest<HTMLElement>('.face-tile')?.dataset.seed ??
+          document.activeElement?.id ??
+          null,
+      );
+    for (const [index, close] of [
+      [2, () => page.click('#close-face')],
+      [5, () => page.keyboard.press('Escape')],
+    ] as const) {
       const tile = page.locator('#faces .face-tile').nth(index);
       const seed = await tile.getAttribute('data-seed');
       await tile.click();
@@ -268,7 +315,9 @@ describe('home page', () => {
     const start = await largeFacePixels(page);
     await page.click('#morph-new');
     // The animation ends by writing the target and t=1 into the address.
-    await page.waitForFunction(() => new URL(location.href).searchParams.get('t') === '1.000', null, { timeout: 60_000 });
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('t') === '1.000', null, {
+      timeout: 60_000,
+    });
     await page.waitForSelector('#face-large[data-t="1.000"]');
     const end = await largeFacePixels(page);
     // Another face, not the same one with a few pixels changed: two faces differ by about 20 or more on average.
@@ -291,11 +340,18 @@ describe('home page', () => {
   it('runs on WASM with SIMD, and its threaded build because the site is cross-origin isolated, when forced with ?backend=wasm', async () => {
     const wasmFiles: string[] = [];
     const { page, problems } = await openHome('?backend=wasm', {
-      prepare: async (p) => { p.on('request', (r) => { if (r.url().endsWith('.wasm')) wasmFiles.push(new URL(r.url()).pathname); }); },
+      prepare: async (p) => {
+        p.on('request', (r) => {
+          if (r.url().endsWith('.wasm')) wasmFiles.push(new URL(r.url()).pathname);
+        });
+      },
     });
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
     expect(wasmFiles).toEqual(['/tfjs-wasm/tfjs-backend-wasm-threaded-simd.wasm']);
-    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WASM \(SIMD, \d+ threads?\)$/), name: 'wasm' });
+    expect(await backendOf(page)).toEqual({
+      label: expect.stringMatching(/^WASM \(SIMD, \d+ threads?\)$/),
+      name: 'wasm',
+    });
     expectGoodGrid(await gridStats(page));
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
@@ -315,16 +371,20 @@ describe('home page', () => {
     expect((await gridStats(page)).count).toBe(16);
   });
 
-  it('keeps tf.memory().numTensors flat over 50 regenerations', async () => {
-    const { page } = await openHome(`?${FAST}`);
-    const numTensors = () => page.evaluate(() => window.__facegan!.numTensors());
-    const first = await numTensors();
-    for (let i = 2; i <= 51; i++) {
-      await page.click('#generate');
-      await page.waitForSelector(`#faces[data-generation="${i}"]`);
-    }
-    expect(await numTensors()).toBe(first);
-  }, SLOW_TEST);
+  it(
+    'keeps tf.memory().numTensors flat over 50 regenerations',
+    async () => {
+      const { page } = await openHome(`?${FAST}`);
+      const numTensors = () => page.evaluate(() => window.__facegan!.numTensors());
+      const first = await numTensors();
+      for (let i = 2; i <= 51; i++) {
+        await page.click('#generate');
+        await page.waitForSelector(`#faces[data-generation="${i}"]`);
+      }
+      expect(await numTensors()).toBe(first);
+    },
+    SLOW_TEST,
+  );
 
   it('explains missing weights instead of failing silently', async () => {
     const page = await newPage();
@@ -341,20 +401,24 @@ describe('home page', () => {
     expect(problems.consoleErrors).toEqual([]);
   });
 
-  it('explains a lost WebGL context, with a WASM link', async () => {
-    const { page } = await openHome('?backend=webgl', { prepare: recordWebglContexts });
-    expect((await backendOf(page)).name).toBe('webgl');
+  it(
+    'explains a lost WebGL context, with a WASM link',
+    async () => {
+      const { page } = await openHome('?backend=webgl', { prepare: recordWebglContexts });
+      expect((await backendOf(page)).name).toBe('webgl');
 
-    await page.evaluate(() => {
-      for (const gl of (window as unknown as { __glContexts: WebGLRenderingContext[] }).__glContexts) {
-        if (!gl.isContextLost()) gl.getExtension('WEBGL_lose_context')?.loseContext();
-      }
-    });
-    await page.waitForSelector('#error:not([hidden])');
-    expect(await page.textContent('#error')).toContain('WebGL context was lost');
-    expect(new URL((await page.getAttribute('#error a', 'href'))!).searchParams.get('backend')).toBe('wasm');
-    expect(await page.isDisabled('#generate')).toBe(true);
-  }, SLOW_TEST);
+      await page.evaluate(() => {
+        for (const gl of (window as unknown as { __glContexts: WebGLRenderingContext[] }).__glContexts) {
+          if (!gl.isContextLost()) gl.getExtension('WEBGL_lose_context')?.loseContext();
+        }
+      });
+      await page.waitForSelector('#error:not([hidden])');
+      expect(await page.textContent('#error')).toContain('WebGL context was lost');
+      expect(new URL((await page.getAttribute('#error a', 'href'))!).searchParams.get('backend')).toBe('wasm');
+      expect(await page.isDisabled('#generate')).toBe(true);
+    },
+    SLOW_TEST,
+  );
 
   it('falls back to WASM, and says why, in a browser without WebGL', async () => {
     const noGpu = await launchBrowser(['--disable-webgl']);
@@ -382,24 +446,40 @@ describe('home page', () => {
   it('on a phone (390x844): every button and slider is at least 44 px tall, and the face stays in view while the last slider moves it', async () => {
     const { page, problems } = await openHome(`?seed=5&${FAST}`, { width: 390, height: 844 });
     await page.waitForSelector('#face-large[aria-label="Generated face, seed 5"]');
-    const short = await page.$$eval('main button, main input[type=range], nav a', (els) => els
-      .filter((el) => (el as HTMLElement).offsetParent !== null)
-      .map((el) => ({ what: el.id || el.textContent?.trim() || el.tagName, height: el.getBoundingClientRect().height }))
-      .filter((t) => t.height < 44));
+    const short = await page.$$eval('main button, main input[type=range], nav a', (els) =>
+      els
+        .filter((el) => (el as HTMLElement).offsetParent !== null)
+        .map((el) => ({
+          what: el.id || el.textContent?.trim() || el.tagName,
+          height: el.getBoundingClientRect().height,
+        }))
+        .filter((t) => t.height < 44),
+    );
     expect(short).toEqual([]);
     // The slider furthest below the face (the last attribute, or the morph slider without attributes).
     const last = page.locator('#face-view input[type=range]:not([disabled])').last();
     await last.scrollIntoViewIfNeeded();
     await last.focus();
     await page.keyboard.press('End');
-    const inView = (selector: string) => page.$eval(selector, (el) => {
-      const r = el.getBoundingClientRect();
-      return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;
-    });
+    const inView = (selector: string) =>
+      page.$eval(selector, (el) => {
+        const r = el.getBoundingClientRect();
+        return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;
+      });
     expect(await inView('#face-large')).toBe(true);
-    expect(await last.evaluate((el) => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })).toBe(true);
+    expect(
+      await last.evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= innerHeight;
+      }),
+    ).toBe(true);
     // The slider is not hidden under the face either: the point at its centre is the slider itself.
-    expect(await last.evaluate((el) => { const r = el.getBoundingClientRect(); return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === el; })).toBe(true);
+    expect(
+      await last.evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === el;
+      }),
+    ).toBe(true);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
@@ -423,60 +503,77 @@ describe('home page on WebGPU', () => {
     await gpuBrowser?.close();
   });
 
-  it('runs on WebGPU by default where there is an adapter, and downloads neither the WebGL nor the WASM backend', async () => {
-    const scripts: Promise<string>[] = [];
-    const requested: string[] = [];
-    // SwiftShader's adapter counts as a GPU when software WebGPU is allowed.
-    const { page, problems } = await openHome('?tfjsflags=SOFTWARE_WEBGPU_ENABLED:true', {
-      browser: gpuBrowser,
-      prepare: async (p) => {
-        p.on('response', (r) => {
-          requested.push(new URL(r.url()).pathname);
-          if (r.request().resourceType() === 'script') scripts.push(r.text().catch(() => ''));
-        });
-      },
-    });
-    expect(await backendOf(page)).toEqual({ label: expect.stringMatching(/^WebGPU \(.*swiftshader.*\)$/), name: 'webgpu' });
-    expect(await fallbackNotes(page)).toEqual([]);
-    expectGoodGrid(await gridStats(page));
-    const code = (await Promise.all(scripts)).join('\n');
-    const downloaded = Object.entries(BACKEND_MARKERS).filter(([, marker]) => code.includes(marker)).map(([name]) => name);
-    expect(downloaded).toEqual(['webgpu']);
-    expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([]);
-    // TensorFlow.js echoes the URL flag as a warning; nothing else may be logged as an error.
-    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
-  }, SLOW_TEST);
+  it(
+    'runs on WebGPU by default where there is an adapter, and downloads neither the WebGL nor the WASM backend',
+    async () => {
+      const scripts: Promise<string>[] = [];
+      const requested: string[] = [];
+      // SwiftShader's adapter counts as a GPU when software WebGPU is allowed.
+      const { page, problems } = await openHome('?tfjsflags=SOFTWARE_WEBGPU_ENABLED:true', {
+        browser: gpuBrowser,
+        prepare: async (p) => {
+          p.on('response', (r) => {
+            requested.push(new URL(r.url()).pathname);
+            if (r.request().resourceType() === 'script') scripts.push(r.text().catch(() => ''));
+          });
+        },
+      });
+      expect(await backendOf(page)).toEqual({
+        label: expect.stringMatching(/^WebGPU \(.*swiftshader.*\)$/),
+        name: 'webgpu',
+      });
+      expect(await fallbackNotes(page)).toEqual([]);
+      expectGoodGrid(await gridStats(page));
+      const code = (await Promise.all(scripts)).join('\n');
+      const downloaded = Object.entries(BACKEND_MARKERS)
+        .filter(([, marker]) => code.includes(marker))
+        .map(([name]) => name);
+      expect(downloaded).toEqual(['webgpu']);
+      expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([]);
+      // TensorFlow.js echoes the URL flag as a warning; nothing else may be logged as an error.
+      expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
+    },
+    SLOW_TEST,
+  );
 
-  it('passes over a software-only WebGPU adapter by itself, and draws the same face for a seed on WebGPU, WebGL and WASM', async () => {
-    const seed = 4321;
-    const faces: Record<string, number[]> = {};
-    // Automatic choice: SwiftShader's WebGPU and WebGL are skipped, with the reasons, and WASM runs.
-    for (const backend of ['auto', 'webgpu', 'webgl']) {
-      const { page, problems } = await openHome(`?seed=${seed}${backend === 'auto' ? '' : `&backend=${backend}`}`, { browser: gpuBrowser });
-      await page.waitForSelector(`#face-large[aria-label="Generated face, seed ${seed}"]`);
-      const running = await backendOf(page);
-      if (backend === 'auto') {
-        expect(await fallbackNotes(page)).toEqual([
-          expect.stringMatching(/^WEBGPU skipped: WebGPU has only a software adapter here \(.*swiftshader.*\), which is slower than WASM\.$/),
-        ]);
-        expect(await backendWhy(page)).toBe(SOFTWARE_WEBGL);
-        expect(running.name).toBe('wasm');
-      } else {
-        expect(running.name).toBe(backend);
-        expect(await fallbackNotes(page)).toEqual([]);
+  it(
+    'passes over a software-only WebGPU adapter by itself, and draws the same face for a seed on WebGPU, WebGL and WASM',
+    async () => {
+      const seed = 4321;
+      const faces: Record<string, number[]> = {};
+      // Automatic choice: SwiftShader's WebGPU and WebGL are skipped, with the reasons, and WASM runs.
+      for (const backend of ['auto', 'webgpu', 'webgl']) {
+        const { page, problems } = await openHome(`?seed=${seed}${backend === 'auto' ? '' : `&backend=${backend}`}`, {
+          browser: gpuBrowser,
+        });
+        await page.waitForSelector(`#face-large[aria-label="Generated face, seed ${seed}"]`);
+        const running = await backendOf(page);
+        if (backend === 'auto') {
+          expect(await fallbackNotes(page)).toEqual([
+            expect.stringMatching(
+              /^WEBGPU skipped: WebGPU has only a software adapter here \(.*swiftshader.*\), which is slower than WASM\.$/,
+            ),
+          ]);
+          expect(await backendWhy(page)).toBe(SOFTWARE_WEBGL);
+          expect(running.name).toBe('wasm');
+        } else {
+          expect(running.name).toBe(backend);
+          expect(await fallbackNotes(page)).toEqual([]);
+        }
+        faces[running.name ?? backend] = await largeFacePixels(page);
+        expect(problems.consoleErrors).toEqual([]);
       }
-      faces[running.name ?? backend] = await largeFacePixels(page);
-      expect(problems.consoleErrors).toEqual([]);
-    }
-    // 8-bit pixels from float32 on every backend, summed in different orders: at most a step or two apart.
-    expect(maxDiff(faces.webgpu, faces.wasm)).toBeLessThanOrEqual(2);
-    expect(maxDiff(faces.webgl, faces.wasm)).toBeLessThanOrEqual(2);
-    expect(maxDiff(faces.webgpu, faces.webgl)).toBeLessThanOrEqual(2);
-  }, SLOW_TEST);
+      // 8-bit pixels from float32 on every backend, summed in different orders: at most a step or two apart.
+      expect(maxDiff(faces.webgpu, faces.wasm)).toBeLessThanOrEqual(2);
+      expect(maxDiff(faces.webgl, faces.wasm)).toBeLessThanOrEqual(2);
+      expect(maxDiff(faces.webgpu, faces.webgl)).toBeLessThanOrEqual(2);
+    },
+    SLOW_TEST,
+  );
 });
 
 describe('about page', () => {
-  it('shows the shipped model\'s parameter count, and links every page', async () => {
+  it("shows the shipped model's parameter count, and links every page", async () => {
     const manifest = JSON.parse(readFileSync(join(ROOT, 'public/models/manifest.json'), 'utf8'));
     const page = await newPage();
     const problems = watchPage(page, server.origin);
@@ -488,7 +585,11 @@ describe('about page', () => {
     // The evaluation table: the shipped generator's own row, with the numbers recorded in the manifest.
     const shipped = manifest.metrics.eval.generator;
     const row = await page.$$eval('table.eval tr.shipped td', (tds) => tds.map((td) => td.textContent?.trim()));
-    expect(row).toEqual([expect.stringContaining(shipped.samples.toLocaleString('en-US')), `${(shipped.detection_rate * 100).toFixed(1)}%`, shipped.fid.toFixed(4)]);
+    expect(row).toEqual([
+      expect.stringContaining(shipped.samples.toLocaleString('en-US')),
+      `${(shipped.detection_rate * 100).toFixed(1)}%`,
+      shipped.fid.toFixed(4),
+    ]);
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     await page.setViewportSize({ width: 375, height: 800 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
@@ -499,7 +600,10 @@ describe('about page', () => {
     const problems = watchPage(page, server.origin);
     await page.goto(`${server.origin}/about/`);
     for (const name of ['documentElement', 'body'] as const) {
-      const [scrollWidth, clientWidth] = await page.evaluate((n) => [document[n].scrollWidth, document[n].clientWidth], name);
+      const [scrollWidth, clientWidth] = await page.evaluate(
+        (n) => [document[n].scrollWidth, document[n].clientWidth],
+        name,
+      );
       expect(scrollWidth, name).toBeLessThanOrEqual(clientWidth);
     }
     const layout = await page.evaluate(() => {
@@ -508,7 +612,8 @@ describe('about page', () => {
       let numbers = 0;
       for (const cell of document.querySelectorAll<HTMLElement>('main td, main th')) {
         const style = getComputedStyle(cell);
-        const inner = cell.getBoundingClientRect().width - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+        const inner =
+          cell.getBoundingClientRect().width - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
         const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
         for (let node = walker.nextNode(); node; node = walker.nextNode()) {
           for (const m of (node.textContent ?? '').matchAll(/[−+-]?\d[\d,.]*%?/g)) {
@@ -519,14 +624,18 @@ describe('about page', () => {
             // One box per line a number is spread over; and the cell's content box must be as wide as the number.
             const boxes = [...range.getClientRects()].filter((r) => r.width > 0);
             const width = range.getBoundingClientRect().width;
-            if (boxes.length !== 1 || width > inner + 0.5) broken.push(`${m[0]} in "${cell.textContent?.trim()}": ${boxes.length} lines, ${width.toFixed(0)} px in ${inner.toFixed(0)} px`);
+            if (boxes.length !== 1 || width > inner + 0.5)
+              broken.push(
+                `${m[0]} in "${cell.textContent?.trim()}": ${boxes.length} lines, ${width.toFixed(0)} px in ${inner.toFixed(0)} px`,
+              );
           }
         }
       }
       // A table wider than the page's column must sit in a box that scrolls sideways.
       for (const table of document.querySelectorAll<HTMLElement>('main table')) {
         const box = table.parentElement!;
-        if (table.offsetWidth > box.clientWidth && getComputedStyle(box).overflowX !== 'auto') unboxed.push(table.className || table.textContent!.slice(0, 40));
+        if (table.offsetWidth > box.clientWidth && getComputedStyle(box).overflowX !== 'auto')
+          unboxed.push(table.className || table.textContent!.slice(0, 40));
       }
       return { numbers, broken, unboxed };
     });
@@ -547,7 +656,12 @@ describe('fine-tune page', () => {
     await page.selectOption('#ft-backend-choice', 'wasm');
     await page.waitForSelector('#ft-backend[data-backend="wasm"]', { timeout: 120_000 });
     expect(await page.textContent('#ft-backend')).toBe('WASM');
-    const inspect = () => page.evaluate(() => (window as unknown as { faceganFinetune: { inspect(): Promise<{ backend: string }> } }).faceganFinetune.inspect());
+    const inspect = () =>
+      page.evaluate(() =>
+        (
+          window as unknown as { faceganFinetune: { inspect(): Promise<{ backend: string }> } }
+        ).faceganFinetune.inspect(),
+      );
     expect((await inspect()).backend).toBe('wasm');
     // The first worker, had it lived on, would have answered by now and put WebGL back.
     await page.waitForTimeout(3000);
@@ -556,14 +670,16 @@ describe('fine-tune page', () => {
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
 
-  it('names each crop\'s checkbox for its photo', async () => {
+  it("names each crop's checkbox for its photo", async () => {
     const page = await newPage();
     const problems = watchPage(page, server.origin);
     await page.goto(`${server.origin}/finetune/?backend=wasm`);
     const { files } = identityPhotos(2);
     await page.setInputFiles('#photo-input', files.map(celebaFile));
     await expect.poll(() => page.locator('#crops li').count(), { timeout: 120_000 }).toBe(2);
-    const names = await page.$$eval('#crops input[type=checkbox]', (boxes) => boxes.map((b) => b.getAttribute('aria-label')));
+    const names = await page.$$eval('#crops input[type=checkbox]', (boxes) =>
+      boxes.map((b) => b.getAttribute('aria-label')),
+    );
     expect(names).toEqual(files.map((f, i) => `use photo ${i + 1} (${f})`));
     await page.getByRole('checkbox', { name: `use photo 2 (${files[1]})` }).uncheck();
     await expect.poll(() => page.textContent('#photo-status')).toContain('1 of 2 crops will be used');

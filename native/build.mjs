@@ -17,8 +17,21 @@ const reasonFile = join(buildDir, 'UNAVAILABLE');
 function findNodeGyp() {
   // npm tells lifecycle scripts where its bundled node-gyp is.
   const candidates = [process.env.npm_config_node_gyp];
-  if (process.env.npm_execpath) candidates.push(join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  candidates.push(join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  if (process.env.npm_execpath)
+    candidates.push(join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  candidates.push(
+    join(
+      dirname(process.execPath),
+      '..',
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    ),
+  );
   try {
     candidates.push(createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js'));
   } catch {
@@ -40,17 +53,23 @@ const flavourFile = join(buildDir, 'CONV_LIBRARY');
 /** oneDNN's header and shared library, where Debian's libdnnl-dev puts them (or FACEGAN_NO_ONEDNN_BUILD to skip it). */
 function haveOneDnn() {
   if (process.env.FACEGAN_NO_ONEDNN_BUILD) return false;
-  const header = ['/usr/include/oneapi/dnnl/dnnl.hpp', '/usr/local/include/oneapi/dnnl/dnnl.hpp'].some((p) => existsSync(p));
-  const lib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib']
-    .some((d) => existsSync(join(d, 'libdnnl.so')));
+  const header = ['/usr/include/oneapi/dnnl/dnnl.hpp', '/usr/local/include/oneapi/dnnl/dnnl.hpp'].some((p) =>
+    existsSync(p),
+  );
+  const lib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib'].some((d) =>
+    existsSync(join(d, 'libdnnl.so')),
+  );
   return header && lib;
 }
 
 /** Every later `npm install` runs this again: skip the compile when nothing changed since the last build. */
 function upToDate() {
   if (!existsSync(addonPath) || existsSync(reasonFile)) return false;
-  const sources = [join(here, 'binding.gyp'), fileURLToPath(import.meta.url),
-    ...readdirSync(join(here, 'src')).map((f) => join(here, 'src', f))];
+  const sources = [
+    join(here, 'binding.gyp'),
+    fileURLToPath(import.meta.url),
+    ...readdirSync(join(here, 'src')).map((f) => join(here, 'src', f)),
+  ];
   const built = statSync(addonPath).mtimeMs;
   const flavour = existsSync(flavourFile) ? readFileSync(flavourFile, 'utf8').trim() : '';
   if (flavour !== (haveOneDnn() ? 'onednn' : 'openblas')) return false;
@@ -78,8 +97,8 @@ function build() {
   const nodeDir = findNodeDir();
   const args = [nodeGyp, 'rebuild', '--jobs=2', ...(nodeDir ? [`--nodedir=${nodeDir}`] : [])];
   rmSync(reasonFile, { force: true });
-  const gyp = (onednn) => spawnSync(process.execPath, [...args, '--', `-Dfacegan_onednn=${onednn ? 1 : 0}`],
-    { cwd: here, encoding: 'utf8' });
+  const gyp = (onednn) =>
+    spawnSync(process.execPath, [...args, '--', `-Dfacegan_onednn=${onednn ? 1 : 0}`], { cwd: here, encoding: 'utf8' });
   let onednn = haveOneDnn();
   let run = gyp(onednn);
   if (run.status !== 0 && onednn) {
@@ -90,7 +109,11 @@ function build() {
   if (run.status !== 0) {
     const log = `${run.stdout ?? ''}\n${run.stderr ?? ''}`;
     const hint = /cblas\.h|lopenblas/.test(log) ? ' (install Debian package libopenblas-dev)' : '';
-    const lastError = log.split('\n').filter((l) => /error/i.test(l)).slice(0, 3).join(' | ');
+    const lastError = log
+      .split('\n')
+      .filter((l) => /error/i.test(l))
+      .slice(0, 3)
+      .join(' | ');
     fail(`node-gyp failed${hint}: ${lastError || run.error?.message || `exit ${run.status}`}`);
   }
   writeFileSync(flavourFile, `${onednn ? 'onednn' : 'openblas'}\n`);

@@ -11,11 +11,15 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormTraining, installTrainingBatchNorm } from '../src/lib/batchnorm.ts';
 import { Rng } from '../src/lib/latent.ts';
 
-const EPS = 1e-5, MOMENTUM = 0.9;
+const EPS = 1e-5,
+  MOMENTUM = 0.9;
 
 const data = (shape: number[], seed: number, scale = 1, shift = 0) => {
   const rng = new Rng(seed);
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => shift + scale * rng.normal()), shape);
+  return tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => shift + scale * rng.normal()),
+    shape,
+  );
 };
 
 const axesOf = (x: tf.Tensor) => x.shape.slice(0, -1).map((_, i) => i);
@@ -42,52 +46,77 @@ beforeAll(async () => {
 });
 
 describe('training-mode batch norm, closed-form gradient', () => {
-  const shapes = [[4, 5, 3, 6], [7, 3]];
+  const shapes = [
+    [4, 5, 3, 6],
+    [7, 3],
+  ];
 
-  it.each(shapes.map((s) => [s]))('batchNormTraining on %j: the same output as tfjs-layers, gradients of x, gamma, beta to 1e-5', (shape) => {
-    const c = shape[shape.length - 1];
-    const x = data(shape, 1, 2, 0.5), dy = data(shape, 2), gamma = data([c], 3, 0.1, 1), beta = data([c], 4, 0.1);
-    const fast = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTraining(xs, g, b, EPS).y;
-    expect(maxDiff(fast(x, gamma, beta), reference(x, gamma, beta)), 'forward').toBe(0);
-    const weighted = (f: typeof fast) => (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(xs, g, b), dy));
-    const got = tf.grads(weighted(fast))([x, gamma, beta]);
-    const want = tf.grads(weighted(reference))([x, gamma, beta]);
-    ['x', 'gamma', 'beta'].forEach((name, i) => expect(maxDiff(got[i], want[i]), name).toBeLessThan(1e-5));
-  });
+  it.each(shapes.map((s) => [s]))(
+    'batchNormTraining on %j: the same output as tfjs-layers, gradients of x, gamma, beta to 1e-5',
+    (shape) => {
+      const c = shape[shape.length - 1];
+      const x = data(shape, 1, 2, 0.5),
+        dy = data(shape, 2),
+        gamma = data([c], 3, 0.1, 1),
+        beta = data([c], 4, 0.1);
+      const fast = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTraining(xs, g, b, EPS).y;
+      expect(maxDiff(fast(x, gamma, beta), reference(x, gamma, beta)), 'forward').toBe(0);
+      const weighted = (f: typeof fast) => (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(f(xs, g, b), dy));
+      const got = tf.grads(weighted(fast))([x, gamma, beta]);
+      const want = tf.grads(weighted(reference))([x, gamma, beta]);
+      ['x', 'gamma', 'beta'].forEach((name, i) => expect(maxDiff(got[i], want[i]), name).toBeLessThan(1e-5));
+    },
+  );
 
   it('a BatchNormalization layer in training mode: same output, moving averages and gamma/beta gradients', () => {
     const shape = [6, 4, 4, 5];
-    const x = data(shape, 5, 1.5, -0.3), dy = data(shape, 6), gamma = data([5], 7, 0.1, 1), beta = data([5], 8, 0.1);
+    const x = data(shape, 5, 1.5, -0.3),
+      dy = data(shape, 6),
+      gamma = data([5], 7, 0.1, 1),
+      beta = data([5], 8, 0.1);
     const layer = layerFor(shape, gamma, beta);
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, dy)) as tf.Scalar,
-      layer.trainableWeights.map((w) => w.read() as tf.Variable));
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, dy)) as tf.Scalar,
+      layer.trainableWeights.map((w) => w.read() as tf.Variable),
+    );
     const want = tf.grads((g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(reference(x, g, b), dy)))([gamma, beta]);
     expect(value.dataSync()[0]).toBeCloseTo(tf.sum(tf.mul(reference(x, gamma, beta), dy)).dataSync()[0], 4);
-    layer.trainableWeights.forEach((w, i) => expect(maxDiff(grads[(w.read() as tf.Variable).name], want[i]), w.name).toBeLessThan(1e-5));
+    layer.trainableWeights.forEach((w, i) =>
+      expect(maxDiff(grads[(w.read() as tf.Variable).name], want[i]), w.name).toBeLessThan(1e-5),
+    );
     // One update of the moving averages, by tfjs-layers' formula.
     const { mean, variance } = tf.moments(x, axesOf(x));
     const [movingMean, movingVariance] = layer.getWeights().slice(2);
     expect(maxDiff(movingMean, tf.mul(mean, 1 - MOMENTUM)), 'moving mean').toBeLessThan(1e-7);
-    expect(maxDiff(movingVariance, tf.add(MOMENTUM, tf.mul(variance, 1 - MOMENTUM))), 'moving variance').toBeLessThan(1e-6);
+    expect(maxDiff(movingVariance, tf.add(MOMENTUM, tf.mul(variance, 1 - MOMENTUM))), 'moving variance').toBeLessThan(
+      1e-6,
+    );
     // Another training step leaves no tensor behind.
     const before = tf.memory().numTensors;
     tf.tidy(() => {
-      tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, dy)) as tf.Scalar,
-        layer.trainableWeights.map((w) => w.read() as tf.Variable));
+      tf.variableGrads(
+        () => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, dy)) as tf.Scalar,
+        layer.trainableWeights.map((w) => w.read() as tf.Variable),
+      );
     });
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('a gradient of a gradient (R1) through the closed form equals autodiff through tfjs-layers\' path', () => {
+  it("a gradient of a gradient (R1) through the closed form equals autodiff through tfjs-layers' path", () => {
     const shape = [2, 1, 2, 4];
-    const x = data(shape, 9, 1.2), dy = data(shape, 10), gamma = data([4], 11, 0.1, 1), beta = data([4], 12, 0.1);
+    const x = data(shape, 9, 1.2),
+      dy = data(shape, 10),
+      gamma = data([4], 11, 0.1, 1),
+      beta = data([4], 12, 0.1);
     const layer = layerFor(shape, gamma, beta);
     // d/dx of |d/dx sum(BN(x) dy)|^2 on a batch of 4 per channel, where the batch statistics' own dependence
     // on x is large: a backward pass that held them constant would be far off.
-    const penalty = (f: (xs: tf.Tensor) => tf.Tensor) => tf.grad((xs: tf.Tensor) => {
-      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), dy)))(xs);
-      return tf.sum(tf.square(g));
-    })(x);
+    const penalty = (f: (xs: tf.Tensor) => tf.Tensor) =>
+      tf.grad((xs: tf.Tensor) => {
+        const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), dy)))(xs);
+        return tf.sum(tf.square(g));
+      })(x);
     const got = penalty((v) => layer.apply(v, { training: true }) as tf.Tensor);
     const want = penalty((v) => reference(v, gamma, beta));
     expect(maxDiff(got, want)).toBeLessThan(1e-4);

@@ -11,11 +11,19 @@ function cli(...args: string[]) {
 }
 
 /** Runs the CLI without blocking the test worker (a blocked worker misses its own runner's messages on a busy machine). */
-function cliWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function cliWithEnv(
+  env: NodeJS.ProcessEnv,
+  ...args: string[]
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', 'tsx', 'training/cli.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000, env }, (error, out, err) => {
-      done({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, out, err });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'training/cli.ts', ...args],
+      { cwd: root, encoding: 'utf8', timeout: 120_000, env },
+      (error, out, err) => {
+        done({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, out, err });
+      },
+    );
   });
 }
 
@@ -33,7 +41,21 @@ describe('npm run train', () => {
   it('--help lists the flags', async () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
-    for (const flag of ['--data', '--arch', '--width', '--batch', '--steps', '--epochs', '--lr', '--seed', '--out', '--resume', '--backend', '--export', '--summary']) {
+    for (const flag of [
+      '--data',
+      '--arch',
+      '--width',
+      '--batch',
+      '--steps',
+      '--epochs',
+      '--lr',
+      '--seed',
+      '--out',
+      '--resume',
+      '--backend',
+      '--export',
+      '--summary',
+    ]) {
       expect(r.out).toContain(flag);
     }
   });
@@ -61,8 +83,21 @@ describe('npm run train', () => {
   it('a quick run exports into its own folder and leaves the shipped weights alone', async () => {
     const shipped = readFileSync(join(root, 'public', 'models', 'manifest.json'), 'utf8');
     const out = mkdtempSync(join(tmpdir(), 'facegan-quick-'));
-    const r = await cli('--data', join(root, '..', 'shared', 'celeba', 'img_align_celeba'), '--limit', '8', '--width', '4', '--batch', '4',
-      '--steps', '2', '--quiet', '--out', out);
+    const r = await cli(
+      '--data',
+      join(root, '..', 'shared', 'celeba', 'img_align_celeba'),
+      '--limit',
+      '8',
+      '--width',
+      '4',
+      '--batch',
+      '4',
+      '--steps',
+      '2',
+      '--quiet',
+      '--out',
+      out,
+    );
     expect(r.code).toBe(0);
     expect(existsSync(join(out, 'export', 'generator.json'))).toBe(true);
     expect(r.out).toContain(join(out, 'export'));
@@ -72,8 +107,24 @@ describe('npm run train', () => {
   it('--size 128 trains on photos large enough only, and a bad size exits 2', async () => {
     const out = mkdtempSync(join(tmpdir(), 'facegan-128-'));
     // The first files of the set are CelebA's half-size ones (89x109): too small for 128 px, never upsampled.
-    const r = await cli('--data', join(root, '..', 'shared', 'celeba', 'img_align_celeba'), '--limit', '40', '--size', '128', '--width', '4',
-      '--batch', '2', '--steps', '1', '--quiet', '--no-export', '--out', out);
+    const r = await cli(
+      '--data',
+      join(root, '..', 'shared', 'celeba', 'img_align_celeba'),
+      '--limit',
+      '40',
+      '--size',
+      '128',
+      '--width',
+      '4',
+      '--batch',
+      '2',
+      '--steps',
+      '1',
+      '--quiet',
+      '--no-export',
+      '--out',
+      out,
+    );
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/data: (\d+) training images.*; (\d+) left out as smaller than 128 px/);
     expect(r.out).toContain('at 128 px');
@@ -95,26 +146,75 @@ describe('npm run train', () => {
     // A Vulkan driver where the loader looks for one (SwiftShader's, standing in for a GPU's), and no desktop session.
     const share = mkdtempSync(join(tmpdir(), 'facegan-vulkan-'));
     mkdirSync(join(share, 'vulkan', 'icd.d'), { recursive: true });
-    writeFileSync(join(share, 'vulkan', 'icd.d', 'swiftshader.json'), JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: SWIFTSHADER, api_version: '1.0.5' } }));
+    writeFileSync(
+      join(share, 'vulkan', 'icd.d', 'swiftshader.json'),
+      JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: SWIFTSHADER, api_version: '1.0.5' } }),
+    );
     const env: NodeJS.ProcessEnv = { ...process.env, XDG_DATA_DIRS: `${share}:/usr/share` };
     delete env.XDG_RUNTIME_DIR;
     delete env.VK_ICD_FILENAMES;
-    const r = await cliWithEnv(env, '--data', join(root, '..', 'shared', 'celeba', 'img_align_celeba'), '--limit', '16', '--width', '4', '--batch', '4', '--steps', '1',
-      '--no-export', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'facegan-quiet-')));
+    const r = await cliWithEnv(
+      env,
+      '--data',
+      join(root, '..', 'shared', 'celeba', 'img_align_celeba'),
+      '--limit',
+      '16',
+      '--width',
+      '4',
+      '--batch',
+      '4',
+      '--steps',
+      '1',
+      '--no-export',
+      '--quiet',
+      '--out',
+      mkdtempSync(join(tmpdir(), 'facegan-quiet-')),
+    );
     expect(r.code).toBe(0);
     expect(r.err).toBe('');
     expect(r.out).not.toMatch(/XDG_RUNTIME_DIR|error|tfjs-node for more details/i);
     const lines = r.out.split('\n').filter((l) => l.startsWith('backend:'));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^backend: \w+ \(.+\), the fastest available here\. Skipped .*webgpu: only a software adapter \(google swiftshader/);
+    expect(lines[0]).toMatch(
+      /^backend: \w+ \(.+\), the fastest available here\. Skipped .*webgpu: only a software adapter \(google swiftshader/,
+    );
   });
 
   it('SIGTERM during training writes a checkpoint and exits 0 with a resume hint', async () => {
     const out = mkdtempSync(join(tmpdir(), 'facegan-sigterm-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'training/cli.ts', '--data', join(root, '..', 'shared', 'celeba', 'img_align_celeba'),
-      '--limit', '16', '--width', '4', '--batch', '4', '--steps', '100000', '--log-every', '1', '--sample-every', '100000', '--checkpoint-every', '100000', '--no-export', '--quiet', '--out', out], { cwd: root });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'training/cli.ts',
+        '--data',
+        join(root, '..', 'shared', 'celeba', 'img_align_celeba'),
+        '--limit',
+        '16',
+        '--width',
+        '4',
+        '--batch',
+        '4',
+        '--steps',
+        '100000',
+        '--log-every',
+        '1',
+        '--sample-every',
+        '100000',
+        '--checkpoint-every',
+        '100000',
+        '--no-export',
+        '--quiet',
+        '--out',
+        out,
+      ],
+      { cwd: root },
+    );
     let stdout = '';
-    child.stdout.on('data', (d) => { stdout += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
     while (!existsSync(join(out, 'metrics.jsonl'))) await new Promise((r) => setTimeout(r, 200));
     child.kill('SIGTERM');
     const code = await new Promise((resolve) => child.on('exit', resolve));

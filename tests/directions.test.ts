@@ -8,8 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  DirectionsError, SLIDER_RANGE, applyDirections, attributeKey, readSliderParams, validateDirections,
-  writeSliderParams, type DirectionsFile,
+  DirectionsError,
+  SLIDER_RANGE,
+  applyDirections,
+  attributeKey,
+  readSliderParams,
+  validateDirections,
+  writeSliderParams,
+  type DirectionsFile,
 } from '../src/lib/directions.ts';
 import { parseAttributes } from '../training/directions/attributes.ts';
 import { fitLogistic, orthogonalise, dot } from '../training/directions/linear.ts';
@@ -22,16 +28,35 @@ const unit = (n: number, i: number) => Array.from({ length: n }, (_, j) => (j ==
 
 function fileWith(attributes: { name: string; vector: number[] }[], zDim = 4): unknown {
   return {
-    version: 1, generator: { file: 'generator.json', weightsSha256: 'a'.repeat(64) }, zDim, range: 3, method: {},
-    attributes: attributes.map((a) => ({ ...a, key: attributeKey(a.name), classifierAccuracy: 0.9, majorityRate: 0.5, separability: 0.9, positiveRate: 0.5, orthogonalTo: [], flipRate: 0.9, detectedBothEnds: 1, steps: [] })),
-    notShipped: [], createdAt: '',
+    version: 1,
+    generator: { file: 'generator.json', weightsSha256: 'a'.repeat(64) },
+    zDim,
+    range: 3,
+    method: {},
+    attributes: attributes.map((a) => ({
+      ...a,
+      key: attributeKey(a.name),
+      classifierAccuracy: 0.9,
+      majorityRate: 0.5,
+      separability: 0.9,
+      positiveRate: 0.5,
+      orthogonalTo: [],
+      flipRate: 0.9,
+      detectedBothEnds: 1,
+      steps: [],
+    })),
+    notShipped: [],
+    createdAt: '',
   };
 }
 
 describe('directions helpers', () => {
   it('applies z + sum(alpha_i * d_i) without touching z', () => {
     const z = new Float32Array([1, 2, 3, 4]);
-    const dirs = [{ key: 'smiling', vector: unit(4, 0) }, { key: 'male', vector: unit(4, 2) }];
+    const dirs = [
+      { key: 'smiling', vector: unit(4, 0) },
+      { key: 'male', vector: unit(4, 2) },
+    ];
     const out = applyDirections(z, dirs, { smiling: 0.5, male: -2, unknown: 7 });
     expect(Array.from(out)).toEqual([1.5, 2, 1, 4]);
     expect(Array.from(z)).toEqual([1, 2, 3, 4]);
@@ -55,7 +80,9 @@ describe('directions helpers', () => {
   });
 
   it('validates a directions file', () => {
-    expect(validateDirections(fileWith([{ name: 'Smiling', vector: unit(4, 1) }]), 4).attributes[0].key).toBe('smiling');
+    expect(validateDirections(fileWith([{ name: 'Smiling', vector: unit(4, 1) }]), 4).attributes[0].key).toBe(
+      'smiling',
+    );
     expect(() => validateDirections(fileWith([{ name: 'Smiling', vector: [1, 1, 0, 0] }]), 4)).toThrow(/norm/);
     expect(() => validateDirections(fileWith([{ name: 'Smiling', vector: unit(3, 1) }]), 4)).toThrow(/vector/);
     expect(() => validateDirections(fileWith([{ name: 'Smiling', vector: unit(4, 1) }]), 100)).toThrow(/zDim/);
@@ -66,7 +93,10 @@ describe('directions helpers', () => {
 describe('the shipped directions', () => {
   const read = () => ({
     directions: JSON.parse(readFileSync(join(MODELS, 'directions.json'), 'utf8')) as DirectionsFile,
-    manifest: JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8')) as { generator: { weightsSha256?: string }; model: { zDim: number } },
+    manifest: JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8')) as {
+      generator: { weightsSha256?: string };
+      model: { zDim: number };
+    },
   });
 
   it('belong to the shipped generator (weights hash recomputed from its files)', async () => {
@@ -97,7 +127,8 @@ describe('directions pipeline pieces', () => {
   });
 
   it('logistic regression recovers a planted direction; orthogonalise removes a component', () => {
-    const dim = 10, n = 2000;
+    const dim = 10,
+      n = 2000;
     const z = sampleLatents(new Rng(3), n, dim);
     const truth = Array.from({ length: dim }, (_, i) => (i === 2 ? 0.8 : i === 5 ? -0.6 : 0));
     const y = Uint8Array.from({ length: n }, (_, i) => (dot(z.subarray(i * dim, (i + 1) * dim), truth) > 0.3 ? 1 : 0));
@@ -112,20 +143,47 @@ describe('directions pipeline pieces', () => {
 
 describe('npm run directions (tiny)', () => {
   const data = join(import.meta.dirname, '../../shared/celeba/img_align_celeba');
-  it.skipIf(!existsSync(data))('trains, labels, fits and writes a directions file tied to the generator', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const out = mkdtempSync(join(tmpdir(), 'directions-'));
-    try {
-      execFileSync('npx', ['tsx', 'training/directions-cli.ts', '--limit', '200', '--steps', '5', '--width', '4', '--samples', '400',
-        '--eval-faces', '8', '--descriptor-faces', '0', '--no-detect', '--no-manifest', '--projection-photos', '0', '--out', join(out, 'd.json')],
-      { cwd: join(import.meta.dirname, '..'), stdio: 'pipe', timeout: 60_000 });
-      const d = JSON.parse(readFileSync(join(out, 'd.json'), 'utf8')) as DirectionsFile;
-      validateDirections(d, 100);
-      expect(d.generator.weightsSha256).toBe(await generatorHash(join(MODELS, 'generator.json')));
-      expect(d.attributes.length + d.notShipped.length).toBe(40);
-      expect(Object.keys(d.method.classifierHeldOut as object)).toHaveLength(40);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  }, 90_000);
+  it.skipIf(!existsSync(data))(
+    'trains, labels, fits and writes a directions file tied to the generator',
+    async () => {
+      const { execFileSync } = await import('node:child_process');
+      const out = mkdtempSync(join(tmpdir(), 'directions-'));
+      try {
+        execFileSync(
+          'npx',
+          [
+            'tsx',
+            'training/directions-cli.ts',
+            '--limit',
+            '200',
+            '--steps',
+            '5',
+            '--width',
+            '4',
+            '--samples',
+            '400',
+            '--eval-faces',
+            '8',
+            '--descriptor-faces',
+            '0',
+            '--no-detect',
+            '--no-manifest',
+            '--projection-photos',
+            '0',
+            '--out',
+            join(out, 'd.json'),
+          ],
+          { cwd: join(import.meta.dirname, '..'), stdio: 'pipe', timeout: 60_000 },
+        );
+        const d = JSON.parse(readFileSync(join(out, 'd.json'), 'utf8')) as DirectionsFile;
+        validateDirections(d, 100);
+        expect(d.generator.weightsSha256).toBe(await generatorHash(join(MODELS, 'generator.json')));
+        expect(d.attributes.length + d.notShipped.length).toBe(40);
+        expect(Object.keys(d.method.classifierHeldOut as object)).toHaveLength(40);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    },
+    90_000,
+  );
 });

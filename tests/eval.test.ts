@@ -15,13 +15,28 @@ import { IMAGE_SIZE, modelConfig } from '../src/lib/models.ts';
 import { projectPhotos } from '../src/lib/projection.ts';
 import { registerWasmTrainingKernels } from '../src/lib/wasm-training.ts';
 import { toArtifacts, toFiles } from '../src/lib/weights.ts';
-import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateImages, evaluateUntrained, realDescriptors } from '../training/eval/evaluate.ts';
+import {
+  evaluateFolder,
+  evaluateGenerator,
+  evaluateHeldOut,
+  evaluateImages,
+  evaluateUntrained,
+  realDescriptors,
+} from '../training/eval/evaluate.ts';
 import { DescriptorCache } from '../training/eval/descriptor-cache.ts';
 import { describeFaces, detectFaces, disposeFaceNets, faceNets } from '../training/eval/face-nets.ts';
 import { loadModelFile } from '../training/model-files.ts';
 import { frechetDistance, gaussianStats, traceSqrtProduct, type GaussianStats } from '../training/eval/frechet.ts';
 import {
-  boxDownscale, DEFAULT_DATA_DIR, generatorImages, heldOutFiles, heldOutFilesAt, largeEnough, loadAligned, pickFiles, untrainedGenerator,
+  boxDownscale,
+  DEFAULT_DATA_DIR,
+  generatorImages,
+  heldOutFiles,
+  heldOutFilesAt,
+  largeEnough,
+  loadAligned,
+  pickFiles,
+  untrainedGenerator,
 } from '../training/eval/sources.ts';
 
 const SHIPPED_GENERATOR = new URL('../public/models/generator.json', import.meta.url).pathname;
@@ -36,13 +51,18 @@ function normalRows(rng: Rng, count: number, dim: number, scale: (i: number) => 
 function diagonalStats(mean: number[], variance: number[]): GaussianStats {
   const dim = mean.length;
   const cov = new Float64Array(dim * dim);
-  variance.forEach((v, i) => { cov[i * dim + i] = v; });
+  variance.forEach((v, i) => {
+    cov[i * dim + i] = v;
+  });
   return { dim, count: 1000, mean: Float64Array.from(mean), cov };
 }
 
 describe('Fréchet distance', () => {
   const rng = new Rng(7);
-  const base = gaussianStats(normalRows(rng, 400, 8, (i) => 1 + i / 4), 8);
+  const base = gaussianStats(
+    normalRows(rng, 400, 8, (i) => 1 + i / 4),
+    8,
+  );
 
   it('is ~0 between a set and itself', () => {
     expect(frechetDistance(base, base)).toBeLessThan(1e-9);
@@ -60,23 +80,38 @@ describe('Fréchet distance', () => {
   it('matches the closed form for diagonal Gaussians: |mu1 - mu2|^2 + sum (sigma1 - sigma2)^2', () => {
     const a = diagonalStats([0, 1, 2], [1, 4, 9]);
     const b = diagonalStats([1, 1, 0], [4, 1, 0.25]);
-    const expected = (1 + 0 + 4) + ((1 - 2) ** 2 + (2 - 1) ** 2 + (3 - 0.5) ** 2);
+    const expected = 1 + 0 + 4 + ((1 - 2) ** 2 + (2 - 1) ** 2 + (3 - 0.5) ** 2);
     expect(frechetDistance(a, b)).toBeCloseTo(expected, 9);
   });
 
   it('takes the square root of a non-symmetric product correctly (2x2: tr sqrt M = sqrt(tr M + 2 sqrt det M))', () => {
-    const s1 = new Matrix([[2, 1], [1, 3]]);
-    const s2 = new Matrix([[1, -0.5], [-0.5, 2]]);
+    const s1 = new Matrix([
+      [2, 1],
+      [1, 3],
+    ]);
+    const s2 = new Matrix([
+      [1, -0.5],
+      [-0.5, 2],
+    ]);
     const m = s1.mmul(s2);
     const det = m.get(0, 0) * m.get(1, 1) - m.get(0, 1) * m.get(1, 0);
     expect(traceSqrtProduct(s1, s2)).toBeCloseTo(Math.sqrt(m.trace() + 2 * Math.sqrt(det)), 10);
     // Inputs are left untouched.
-    expect(s1.to2DArray()).toEqual([[2, 1], [1, 3]]);
+    expect(s1.to2DArray()).toEqual([
+      [2, 1],
+      [1, 3],
+    ]);
   });
 
   it('is close to 0 for two samples of one distribution and far for different ones', () => {
-    const other = gaussianStats(normalRows(rng, 400, 8, (i) => 1 + i / 4), 8);
-    const wider = gaussianStats(normalRows(rng, 400, 8, (i) => 3 * (1 + i / 4)), 8);
+    const other = gaussianStats(
+      normalRows(rng, 400, 8, (i) => 1 + i / 4),
+      8,
+    );
+    const wider = gaussianStats(
+      normalRows(rng, 400, 8, (i) => 3 * (1 + i / 4)),
+      8,
+    );
     expect(frechetDistance(base, other)).toBeLessThan(1);
     expect(frechetDistance(base, wider)).toBeGreaterThan(10 * frechetDistance(base, other));
   });
@@ -145,7 +180,12 @@ describe('boxDownscale', () => {
       for (let y = 0; y < 64; y++) {
         for (let x = 0; x < 64; x++) {
           for (let c = 0; c < 3; c++) {
-            const mean = (at(n, 2 * y, 2 * x, c) + at(n, 2 * y, 2 * x + 1, c) + at(n, 2 * y + 1, 2 * x, c) + at(n, 2 * y + 1, 2 * x + 1, c)) / 4;
+            const mean =
+              (at(n, 2 * y, 2 * x, c) +
+                at(n, 2 * y, 2 * x + 1, c) +
+                at(n, 2 * y + 1, 2 * x, c) +
+                at(n, 2 * y + 1, 2 * x + 1, c)) /
+              4;
             expect(small[((n * 64 + y) * 64 + x) * 3 + c]).toBe(Math.fround(mean));
           }
         }
@@ -197,7 +237,9 @@ describe('face evaluation', () => {
     const x = tf.tensor4d(batch, [3, IMAGE_SIZE, IMAGE_SIZE, 3]);
     const target = tf.tensor2d(reference.slice(0, 128), [1, 128]);
     const d = embedder(x);
-    const grad = tf.grad((v: tf.Tensor) => tf.sum(squaredDistances(embedder(v as tf.Tensor4D), tf.tile(target, [3, 1]))))(x);
+    const grad = tf.grad((v: tf.Tensor) =>
+      tf.sum(squaredDistances(embedder(v as tf.Tensor4D), tf.tile(target, [3, 1]))),
+    )(x);
     const [got, g] = [await d.data(), await grad.data()];
     tf.dispose([x, d, grad]);
     got.forEach((v, i) => expect(v).toBeCloseTo(reference[i], 4));
@@ -210,7 +252,7 @@ describe('face evaluation', () => {
     // A batch of one (the page projects one photo) takes another path through face-api's input.
     const one = tf.tensor4d(real.slice(PIXELS, 2 * PIXELS), [1, IMAGE_SIZE, IMAGE_SIZE, 3]);
     const g1 = tf.grad((v: tf.Tensor) => tf.sum(squaredDistances(embedder(v as tf.Tensor4D), target)))(one);
-    expect(Math.hypot(...await g1.data())).toBeCloseTo(norm(1), 3);
+    expect(Math.hypot(...(await g1.data()))).toBeCloseTo(norm(1), 3);
     tf.dispose([one, g1, target]);
   });
 
@@ -228,7 +270,9 @@ describe('face evaluation', () => {
     const target = await describeFaces(Float32Array.from([...photos[0], ...photos[1]]));
     const distances = async (faces: Float32Array) => {
       const d = await describeFaces(faces);
-      return [0, 1].map((i) => Math.hypot(...d.subarray(i * 128, (i + 1) * 128).map((v, k) => v - target[i * 128 + k])));
+      return [0, 1].map((i) =>
+        Math.hypot(...d.subarray(i * 128, (i + 1) * 128).map((v, k) => v - target[i * 128 + k])),
+      );
     };
     const [a, b] = [await distances(plain.reconstructions), await distances(withIdentity.reconstructions)];
     expect(b[0]).toBeLessThan(a[0]);
@@ -277,7 +321,9 @@ describe('face evaluation', () => {
       const images = real.subarray(0, count * PIXELS);
       for (let i = 0; i < count; i++) {
         const rgba = toRgba(images, i * PIXELS);
-        await sharp(Buffer.from(rgba.buffer), { raw: { width: IMAGE_SIZE, height: IMAGE_SIZE, channels: 4 } }).png().toFile(join(dir, `face${i}.png`));
+        await sharp(Buffer.from(rgba.buffer), { raw: { width: IMAGE_SIZE, height: IMAGE_SIZE, channels: 4 } })
+          .png()
+          .toFile(join(dir, `face${i}.png`));
       }
       writeFileSync(join(dir, 'notes.txt'), 'not an image');
       const opts = { samples: 500, seed: 1, reference: 24, cacheDir: null };
@@ -308,7 +354,11 @@ describe('face evaluation', () => {
     expect(both.fid).toBe(both.at128!.fid);
     expect(both.detection_rate).toBe(both.at128!.detection_rate);
     expect(both.at64).toEqual({
-      detection_rate: as64.detection_rate, fid: as64.fid, reference: as64.reference, detector: as64.detector, descriptor: as64.descriptor,
+      detection_rate: as64.detection_rate,
+      fid: as64.fid,
+      reference: as64.reference,
+      detector: as64.detector,
+      descriptor: as64.descriptor,
     });
     expect(both.at64!.fid).not.toBe(both.at128!.fid);
     expect(both.at128!.reference).toEqual({ split: expect.stringContaining('>= 128px'), images: 8 });
@@ -341,11 +391,15 @@ describe('face evaluation', () => {
   });
 
   it('rejects bad input with a clear error', async () => {
-    await expect(evaluateGenerator('/nonexistent/generator.json', { samples: 10, seed: 1 })).rejects.toThrow(/not found/);
+    await expect(evaluateGenerator('/nonexistent/generator.json', { samples: 10, seed: 1 })).rejects.toThrow(
+      /not found/,
+    );
     await expect(evaluateUntrained(modelConfig('dcgan', 8), { samples: 1, seed: 1 })).rejects.toThrow(/samples/);
     await expect(detectFaces(new Float32Array(100))).rejects.toThrow(/64x64x3/);
     await expect(describeFaces(new Float32Array(64 * 64 * 3), 128)).rejects.toThrow(/128x128x3/);
-    await expect(evaluateImages('x', new Float32Array(64 * 64 * 3 * 2), { samples: 2, seed: 1, size: 96 })).rejects.toThrow(/size/);
+    await expect(
+      evaluateImages('x', new Float32Array(64 * 64 * 3 * 2), { samples: 2, seed: 1, size: 96 }),
+    ).rejects.toThrow(/size/);
   });
 });
 
@@ -354,7 +408,17 @@ describe('npm run eval', () => {
   const cli = ['tsx', 'training/eval/cli.ts'];
 
   it('prints one JSON object on stdout', async () => {
-    const { stdout } = await run('npx', [...cli, '--held-out', '--samples', '8', '--reference', '8', '--seed', '4', '--no-cache']);
+    const { stdout } = await run('npx', [
+      ...cli,
+      '--held-out',
+      '--samples',
+      '8',
+      '--reference',
+      '8',
+      '--seed',
+      '4',
+      '--no-cache',
+    ]);
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const result = JSON.parse(lines[0]);

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CELEBA_KEY_POINTS, alignedSquare, applyTransform, centroid, insideFraction, keyPointsFrom68, squareToCanvasTransform,
-  type FaceKeyPoints, type Point,
+  CELEBA_KEY_POINTS,
+  alignedSquare,
+  applyTransform,
+  centroid,
+  insideFraction,
+  keyPointsFrom68,
+  squareToCanvasTransform,
+  type FaceKeyPoints,
+  type Point,
 } from '../src/lib/faces.ts';
 import { alignedFaceCrop } from '../src/lib/images.ts';
 
@@ -11,7 +18,11 @@ function similarity(k: FaceKeyPoints, s: number, a: number, tx: number, ty: numb
     x: s * (p.x * Math.cos(a) - p.y * Math.sin(a)) + tx,
     y: s * (p.x * Math.sin(a) + p.y * Math.cos(a)) + ty,
   });
-  return { leftEye: f(CELEBA_KEY_POINTS.leftEye), rightEye: f(CELEBA_KEY_POINTS.rightEye), mouth: f(CELEBA_KEY_POINTS.mouth) };
+  return {
+    leftEye: f(CELEBA_KEY_POINTS.leftEye),
+    rightEye: f(CELEBA_KEY_POINTS.rightEye),
+    mouth: f(CELEBA_KEY_POINTS.mouth),
+  };
 }
 
 describe('alignedSquare', () => {
@@ -25,7 +36,10 @@ describe('alignedSquare', () => {
   });
 
   it('follows a face that is scaled, tilted and moved in a larger photo', () => {
-    const s = 3.7, a = 0.4, tx = 500, ty = -120;
+    const s = 3.7,
+      a = 0.4,
+      tx = 500,
+      ty = -120;
     const sq = alignedSquare(similarity(CELEBA_KEY_POINTS, s, a, tx, ty));
     const ref = alignedSquare(CELEBA_KEY_POINTS);
     expect(sq.size).toBeCloseTo(ref.size * s, 6);
@@ -44,7 +58,8 @@ describe('alignedSquare', () => {
       expect(p.x).toBeCloseTo(q.x, 6);
       expect(p.y).toBeCloseTo(q.y, 6);
     }
-    const l = applyTransform(t, k.leftEye), r = applyTransform(t, k.rightEye);
+    const l = applyTransform(t, k.leftEye),
+      r = applyTransform(t, k.rightEye);
     expect(Math.abs(l.y - r.y)).toBeLessThan(0.05);
     expect(l.x).toBeLessThan(r.x);
     // The square's centre lands in the middle of the output.
@@ -68,7 +83,12 @@ describe('keyPointsFrom68', () => {
     expect(k.leftEye.x).toBeCloseTo(38.5);
     expect(k.rightEye.x).toBeCloseTo(44.5);
     expect(k.mouth.x).toBeCloseTo(57.5);
-    expect(centroid([{ x: 0, y: 0 }, { x: 2, y: 4 }])).toEqual({ x: 1, y: 2 });
+    expect(
+      centroid([
+        { x: 0, y: 0 },
+        { x: 2, y: 4 },
+      ]),
+    ).toEqual({ x: 1, y: 2 });
   });
 
   it('refuses a landmark set of the wrong size', () => {

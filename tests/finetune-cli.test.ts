@@ -10,7 +10,11 @@ import { CELEBA, identityPhotos } from '../e2e/fixtures/photos.ts';
 
 const root = join(__dirname, '..');
 function finetune(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'training/finetune-cli.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'training/finetune-cli.ts', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -18,7 +22,8 @@ describe('npm run finetune', () => {
   it('--help lists the flags', () => {
     const r = finetune('--help');
     expect(r.code).toBe(0);
-    for (const flag of ['--photos', '--steps', '--out', '--projection-steps', '--likeness-steps', '--likeness']) expect(r.out).toContain(flag);
+    for (const flag of ['--photos', '--steps', '--out', '--projection-steps', '--likeness-steps', '--likeness'])
+      expect(r.out).toContain(flag);
   });
 
   it('exits 2 without --photos, and for a folder with no usable faces, saying why', async () => {
@@ -29,7 +34,9 @@ describe('npm run finetune', () => {
     expect(r.err).toContain(`no usable faces in ${empty} (0 image files found)`);
     // A picture without a face, and a file that is not an image.
     const noFace = mkdtempSync(join(tmpdir(), 'facegan-ft-noface-'));
-    await sharp({ create: { width: 200, height: 200, channels: 3, background: '#6b7a5a' } }).png().toFile(join(noFace, 'wall.png'));
+    await sharp({ create: { width: 200, height: 200, channels: 3, background: '#6b7a5a' } })
+      .png()
+      .toFile(join(noFace, 'wall.png'));
     writeFileSync(join(noFace, 'notes.jpg'), 'not a photo');
     const r2 = finetune('--photos', noFace);
     expect(r2.code).toBe(2);
@@ -42,14 +49,35 @@ describe('npm run finetune', () => {
     const photos = mkdtempSync(join(tmpdir(), 'facegan-ft-photos-'));
     for (const f of identityPhotos(4).files) symlinkSync(join(CELEBA, 'img_align_celeba', f), join(photos, f));
     const out = mkdtempSync(join(tmpdir(), 'facegan-ft-out-'));
-    const r = finetune('--photos', photos, '--steps', '3', '--projection-steps', '2', '--likeness-steps', '2', '--out', out, '--quiet');
+    const r = finetune(
+      '--photos',
+      photos,
+      '--steps',
+      '3',
+      '--projection-steps',
+      '2',
+      '--likeness-steps',
+      '2',
+      '--out',
+      out,
+      '--quiet',
+    );
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/4 faces from 4 files/);
-    for (const f of ['facegan-generator.json', 'facegan-discriminator.json', 'photos.png', 'reconstructions.png', 'samples.png', 'finetune.json']) {
+    for (const f of [
+      'facegan-generator.json',
+      'facegan-discriminator.json',
+      'photos.png',
+      'reconstructions.png',
+      'samples.png',
+      'finetune.json',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     // The baked shift: G's first layer now has a bias.
-    const g = JSON.parse(readFileSync(join(out, 'facegan-generator.json'), 'utf8')) as { weightsManifest: { weights: { name: string }[] }[] };
+    const g = JSON.parse(readFileSync(join(out, 'facegan-generator.json'), 'utf8')) as {
+      weightsManifest: { weights: { name: string }[] }[];
+    };
     expect(g.weightsManifest.flatMap((m) => m.weights.map((w) => w.name))).toContain('g_project/bias');
   });
 });

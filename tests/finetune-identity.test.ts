@@ -44,14 +44,19 @@ describe('baked latent shift', () => {
     const z = sampleLatents(rng, 4, zDim);
     const shift = { scale: 0.8, pull: 0.7, centre: sampleLatents(rng, 1, zDim) };
     const baked = await bakeLatentShift(generator, shift);
-    expect(baked.getLayer('g_project').weights.map((w) => w.originalName)).toEqual(['g_project/kernel', 'g_project/bias']);
+    expect(baked.getLayer('g_project').weights.map((w) => w.originalName)).toEqual([
+      'g_project/kernel',
+      'g_project/bias',
+    ]);
     expect(maxAbsDiff(await faces(baked, z), await faces(generator, shiftLatents(z, shift)))).toBeLessThan(1e-4);
     // A saved and reloaded baked model draws the same; a second shift composes.
     const loaded = await fromArtifacts(await toArtifacts(baked));
     expect(maxAbsDiff(await faces(loaded, z), await faces(baked, z))).toBeLessThan(1e-6);
     const second = { scale: 0.5, pull: 1, centre: sampleLatents(rng, 1, zDim) };
     const twice = await bakeLatentShift(loaded, second);
-    expect(maxAbsDiff(await faces(twice, z), await faces(generator, shiftLatents(shiftLatents(z, second), shift)))).toBeLessThan(1e-4);
+    expect(
+      maxAbsDiff(await faces(twice, z), await faces(generator, shiftLatents(shiftLatents(z, second), shift))),
+    ).toBeLessThan(1e-4);
     // The input model is untouched.
     expect(generator.getLayer('g_project').weights).toHaveLength(1);
     [baked, loaded, twice, generator].forEach((m) => m.dispose());
@@ -59,7 +64,7 @@ describe('baked latent shift', () => {
 });
 
 describe('likeness control', () => {
-  it('goes from plain sampling (0) to the run\'s shift (1) and beyond', () => {
+  it("goes from plain sampling (0) to the run's shift (1) and beyond", () => {
     const shift = { scale: 0.8, pull: 0.7, centre: new Float32Array([1, 2]) };
     expect(likenessAt(shift, 0)).toMatchObject({ scale: 1, pull: 0 });
     expect(likenessAt(shift, 1)).toMatchObject({ scale: 0.8, pull: 0.7 });
@@ -91,23 +96,37 @@ function poolingEmbedder() {
 }
 
 describe('likeness fit', () => {
-  it('moves the samples\' mean descriptor onto the photos\', on latents it never saw, within the norm budget', async () => {
+  it("moves the samples' mean descriptor onto the photos', on latents it never saw, within the norm budget", async () => {
     // A generator whose faces depend on z smoothly: one tanh Dense layer.
-    const g = tfl.sequential({ layers: [
-      tfl.layers.dense({ inputShape: [16], units: PIXELS, activation: 'tanh', kernelInitializer: tfl.initializers.randomNormal({ stddev: 0.3, seed: 1 }) }),
-      tfl.layers.reshape({ targetShape: [64, 64, 3] }),
-    ] });
+    const g = tfl.sequential({
+      layers: [
+        tfl.layers.dense({
+          inputShape: [16],
+          units: PIXELS,
+          activation: 'tanh',
+          kernelInitializer: tfl.initializers.randomNormal({ stddev: 0.3, seed: 1 }),
+        }),
+        tfl.layers.reshape({ targetShape: [64, 64, 3] }),
+      ],
+    });
     const embed = poolingEmbedder();
     const truth = sampleLatents(new Rng(21), 4, 16).map((v, i) => 0.3 * v + (i % 16 < 8 ? 0.6 : -0.6));
     const photos = tf.tensor4d(await faces(g, truth), [4, 64, 64, 3]);
     const before = tf.memory().numTensors;
-    const fit = new LikenessFit(g, embed.fn, photos, new Float32Array(16), { steps: 40, batch: 8, learningRate: 0.1, margin: 0, scale: 0.8 });
-    const z = sampleLatents(new Rng(99), 64, 16);
-    const centreDistance = (shift: LatentShift) => tf.tidy(() => {
-      const target = tf.mean(embed.fn(photos), 0);
-      const d = tf.mean(embed.fn(g.apply(tf.tensor2d(shiftLatents(z, shift), [64, 16])) as tf.Tensor4D), 0);
-      return tf.norm(tf.sub(d, target)).dataSync()[0];
+    const fit = new LikenessFit(g, embed.fn, photos, new Float32Array(16), {
+      steps: 40,
+      batch: 8,
+      learningRate: 0.1,
+      margin: 0,
+      scale: 0.8,
     });
+    const z = sampleLatents(new Rng(99), 64, 16);
+    const centreDistance = (shift: LatentShift) =>
+      tf.tidy(() => {
+        const target = tf.mean(embed.fn(photos), 0);
+        const d = tf.mean(embed.fn(g.apply(tf.tensor2d(shiftLatents(z, shift), [64, 16])) as tf.Tensor4D), 0);
+        return tf.norm(tf.sub(d, target)).dataSync()[0];
+      });
     const start = fit.shift();
     let first = NaN;
     while (!fit.finished) {
@@ -144,11 +163,21 @@ describe('projection', () => {
     const photos = await faces(generator, zTrue);
     const crops = [photos.slice(0, PIXELS), photos.slice(PIXELS)];
     const before = await projectPhotos(generator, discriminator, crops, { steps: 0, candidates: 8, priorWeight: 0 });
-    const after = await projectPhotos(generator, discriminator, crops, { steps: 20, candidates: 8, learningRate: 0.05, priorWeight: 0 });
+    const after = await projectPhotos(generator, discriminator, crops, {
+      steps: 20,
+      candidates: 8,
+      learningRate: 0.05,
+      priorWeight: 0,
+    });
     const err = (r: Float32Array) => r.reduce((s, v, i) => s + (v - photos[i]) ** 2, 0) / r.length;
     expect(err(after.reconstructions)).toBeLessThan(err(before.reconstructions) * 0.5);
     // Seeded: the same call gives the same latents.
-    const again = await projectPhotos(generator, discriminator, crops, { steps: 20, candidates: 8, learningRate: 0.05, priorWeight: 0 });
+    const again = await projectPhotos(generator, discriminator, crops, {
+      steps: 20,
+      candidates: 8,
+      learningRate: 0.05,
+      priorWeight: 0,
+    });
     expect(again.latents).toEqual(after.latents);
     expect(meanLatent(after.latents, 16)).toHaveLength(16);
   });
@@ -160,7 +189,13 @@ describe('pivotal tuning session', () => {
     const rng = new Rng(2);
     const crops = [0, 1, 2].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.4 - 0.2));
     const before = tf.memory().numTensors;
-    const session = new FinetuneSession(generator, discriminator, crops, { projectionSteps: 3, steps: 4, batch: 2, localityBatch: 2, learningRate: 1e-3 });
+    const session = new FinetuneSession(generator, discriminator, crops, {
+      projectionSteps: 3,
+      steps: 4,
+      batch: 2,
+      localityBatch: 2,
+      learningRate: 1e-3,
+    });
     expect(session.totalSteps).toBe(7);
     expect(await session.reconstructions()).toBeNull();
     const phases: string[] = [];
@@ -181,7 +216,16 @@ describe('pivotal tuning session', () => {
     const crops = [0, 1].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.8 - 0.4));
     const snapshot = (name: string) => generator.getLayer(name).getWeights()[0].dataSync().slice() as Float32Array;
     const [project, last] = [snapshot('g_project'), snapshot('g_deconv4')];
-    const config = { projectionSteps: 2, steps: 3, batch: 4, localityBatch: 0, learningRate: 1e-2, tunedLayers: 2, augment: true, pivotNoise: 0 };
+    const config = {
+      projectionSteps: 2,
+      steps: 3,
+      batch: 4,
+      localityBatch: 0,
+      learningRate: 1e-2,
+      tunedLayers: 2,
+      augment: true,
+      pivotNoise: 0,
+    };
     const session = new FinetuneSession(generator, discriminator, crops, config);
     while (!session.finished) await session.step();
     expect(maxAbsDiff(snapshot('g_project'), project)).toBeGreaterThan(0);
@@ -196,7 +240,15 @@ describe('pivotal tuning session', () => {
     const embed = poolingEmbedder();
     const rng = new Rng(6);
     const crops = [0, 1].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.8 - 0.4));
-    const config = { projectionSteps: 2, steps: 2, batch: 2, localityBatch: 0, likenessSteps: 3, likenessBatch: 2, likenessMargin: 0 };
+    const config = {
+      projectionSteps: 2,
+      steps: 2,
+      batch: 2,
+      localityBatch: 0,
+      likenessSteps: 3,
+      likenessBatch: 2,
+      likenessMargin: 0,
+    };
     expect(new FinetuneSession(generator, discriminator, crops, config).totalSteps).toBe(4);
     const before = tf.memory().numTensors;
     const session = new FinetuneSession(generator, discriminator, crops, config, embed.fn);
@@ -214,7 +266,12 @@ describe('pivotal tuning session', () => {
     expect(phases).toEqual(['project', 'project', 'tune', 'tune', 'likeness', 'likeness', 'likeness']);
     const fitted = session.shift();
     expect(fitted).toMatchObject({ scale: DEFAULT_FINETUNE.likenessScale, pull: 1 });
-    expect(maxAbsDiff(fitted.centre, start!.centre.map((v) => v * start!.pull))).toBeGreaterThan(0);
+    expect(
+      maxAbsDiff(
+        fitted.centre,
+        start!.centre.map((v) => v * start!.pull),
+      ),
+    ).toBeGreaterThan(0);
     expect(generator.getLayer('g_project').getWeights()[0].dataSync()).toEqual(weights);
     (await session.bake()).dispose();
     session.dispose();
@@ -235,7 +292,9 @@ describe('near-copies', () => {
     const rng = new Rng(9);
     const photo = Float32Array.from({ length: PIXELS }, () => rng.uniform() * 2 - 1);
     const mirrored = new Float32Array(PIXELS);
-    for (let y = 0; y < 64; y++) for (let x = 0; x < 64; x++) for (let c = 0; c < 3; c++) mirrored[(y * 64 + 63 - x) * 3 + c] = photo[(y * 64 + x) * 3 + c];
+    for (let y = 0; y < 64; y++)
+      for (let x = 0; x < 64; x++)
+        for (let c = 0; c < 3; c++) mirrored[(y * 64 + 63 - x) * 3 + c] = photo[(y * 64 + x) * 3 + c];
     const other = Float32Array.from({ length: PIXELS }, () => rng.uniform() * 2 - 1);
     const samples = new Float32Array(3 * PIXELS);
     samples.set(photo, 0);

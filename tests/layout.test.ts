@@ -9,11 +9,15 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..');
 
-const STATIC = /^\s*(?:import|export)\s+(?:type\s+)?(?:\*(?:\s+as\s+[\w$]+)?|\{[^}]*\}|[\w$]+(?:\s*,\s*(?:\{[^}]*\}|\*\s+as\s+[\w$]+))?)\s+from\s*['"]([^'"]+)['"]/gm;
+const STATIC =
+  /^\s*(?:import|export)\s+(?:type\s+)?(?:\*(?:\s+as\s+[\w$]+)?|\{[^}]*\}|[\w$]+(?:\s*,\s*(?:\{[^}]*\}|\*\s+as\s+[\w$]+))?)\s+from\s*['"]([^'"]+)['"]/gm;
 const SIDE_EFFECT = /^\s*import\s*['"]([^'"]+)['"]/gm;
 const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
-interface Edge { from: string; to: string }
+interface Edge {
+  from: string;
+  to: string;
+}
 
 /** Every relative import of src/**\/*.{ts,astro} and training/**\/*.ts, as repository paths with '/'. */
 function imports(): Edge[] {
@@ -23,11 +27,16 @@ function imports(): Edge[] {
   const posix = (p: string) => p.split(sep).join('/');
   return files.flatMap((file) => {
     // Comments may mention imports; block comments and whole-line // comments are dropped (URLs in strings stay).
-    const text = readFileSync(join(ROOT, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const text = readFileSync(join(ROOT, file), 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
     return [STATIC, SIDE_EFFECT, DYNAMIC]
       .flatMap((re) => [...text.matchAll(re)].map((m) => m[1]))
       .filter((spec) => spec.startsWith('.'))
-      .map((spec) => ({ from: posix(file), to: posix(relative(ROOT, resolve(ROOT, dirname(file), spec.replace(/\?.*$/, '')))) }));
+      .map((spec) => ({
+        from: posix(file),
+        to: posix(relative(ROOT, resolve(ROOT, dirname(file), spec.replace(/\?.*$/, '')))),
+      }));
   });
 }
 
@@ -37,7 +46,11 @@ const folder = (path: string) => path.slice(0, path.lastIndexOf('/'));
 const within = (inner: string, outer: string) => inner === outer || inner.startsWith(`${outer}/`);
 
 /** Cycles between nodes (`nodeOf` maps a file to its node), each as "a -> b -> a" with one import per hop. */
-function cycles(edges: Edge[], nodeOf: (path: string) => string, ignore: (a: string, b: string) => boolean = () => false): string[] {
+function cycles(
+  edges: Edge[],
+  nodeOf: (path: string) => string,
+  ignore: (a: string, b: string) => boolean = () => false,
+): string[] {
   const graph = new Map<string, Map<string, Edge>>();
   for (const e of edges) {
     const [a, b] = [nodeOf(e.from), nodeOf(e.to)];
@@ -54,7 +67,10 @@ function cycles(edges: Edge[], nodeOf: (path: string) => string, ignore: (a: str
     for (const m of graph.get(n)?.keys() ?? []) {
       if (state.get(m) === 'open') {
         const loop = [...path.slice(path.indexOf(m)), m];
-        const via = loop.slice(1).map((to, i) => { const e = graph.get(loop[i])!.get(to)!; return `${e.from} imports ${e.to}`; });
+        const via = loop.slice(1).map((to, i) => {
+          const e = graph.get(loop[i])!.get(to)!;
+          return `${e.from} imports ${e.to}`;
+        });
         found.push(`${loop.join(' -> ')} (${via.join('; ')})`);
       } else if (!state.has(m)) visit(m);
     }
@@ -67,7 +83,9 @@ function cycles(edges: Edge[], nodeOf: (path: string) => string, ignore: (a: str
 
 /** Imports from `from` into any of `banned`, as "file imports file". */
 function reaching(edges: Edge[], from: string, banned: string[]): string[] {
-  return edges.filter((e) => within(e.from, from) && banned.some((b) => within(e.to, b))).map((e) => `${e.from} imports ${e.to}`);
+  return edges
+    .filter((e) => within(e.from, from) && banned.some((b) => within(e.to, b)))
+    .map((e) => `${e.from} imports ${e.to}`);
 }
 
 describe('layout', () => {
@@ -80,7 +98,9 @@ describe('layout', () => {
     expect(has('src/workers/finetune.worker.ts', 'src/browser/face-identity.ts')).toBe(true); // import()
     expect(has('src/pages/finetune.astro', 'src/app/finetune/finetune-page.ts')).toBe(true); // import '...'
     expect(edges.length).toBeGreaterThan(200);
-    expect(edges.filter((e) => !existsSync(join(ROOT, e.to))).map((e) => `${e.from} imports missing ${e.to}`)).toEqual([]);
+    expect(edges.filter((e) => !existsSync(join(ROOT, e.to))).map((e) => `${e.from} imports missing ${e.to}`)).toEqual(
+      [],
+    );
   });
 
   it('has no cycle between areas (src/lib, src/browser, src/workers, src/app, src/components, src/pages, training)', () => {
@@ -92,11 +112,15 @@ describe('layout', () => {
   });
 
   it('keeps src/lib isomorphic and self-contained', () => {
-    expect(reaching(edges, 'src/lib', ['src/app', 'src/components', 'src/workers', 'src/browser', 'src/pages', 'training'])).toEqual([]);
+    expect(
+      reaching(edges, 'src/lib', ['src/app', 'src/components', 'src/workers', 'src/browser', 'src/pages', 'training']),
+    ).toEqual([]);
   });
 
   it('keeps the shared browser code free of pages and workers', () => {
-    expect(reaching(edges, 'src/browser', ['src/app', 'src/components', 'src/workers', 'src/pages', 'training'])).toEqual([]);
+    expect(
+      reaching(edges, 'src/browser', ['src/app', 'src/components', 'src/workers', 'src/pages', 'training']),
+    ).toEqual([]);
   });
 
   it('keeps page scripts and workers out of src/components (.astro components and their build-time data)', () => {
@@ -105,6 +129,8 @@ describe('layout', () => {
   });
 
   it('lets training use src/lib only, never the site', () => {
-    expect(reaching(edges, 'training', ['src/app', 'src/components', 'src/workers', 'src/browser', 'src/pages'])).toEqual([]);
+    expect(
+      reaching(edges, 'training', ['src/app', 'src/components', 'src/workers', 'src/browser', 'src/pages']),
+    ).toEqual([]);
   });
 });

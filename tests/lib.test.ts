@@ -18,7 +18,7 @@ const trainable = (m: { trainableWeights: { shape: (number | null)[] }[] }) =>
   m.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
 
 describe('architectures', () => {
-  it('seed-classic has the write-up\'s exact parameter counts', () => {
+  it("seed-classic has the write-up's exact parameter counts", () => {
     const { generator, discriminator } = buildGan(modelConfig('seed-classic'));
     expect(generator.countParams()).toBe(34_031_363);
     expect(discriminator.countParams()).toBe(25_901_953);
@@ -26,8 +26,15 @@ describe('architectures', () => {
 
   it('dcgan has the trainable parameters of the reference PyTorch DCGAN at any width', () => {
     // PyTorch dcgan/main.py: convs without bias, BatchNorm affine; our D adds one bias on its logit.
-    const pytorchG = (nz: number, w: number) => nz * 8 * w * 16 + 8 * w * 4 * w * 16 + 4 * w * 2 * w * 16 + 2 * w * w * 16 + w * 3 * 16 + 2 * (8 * w + 4 * w + 2 * w + w);
-    const pytorchD = (w: number) => 3 * w * 16 + w * 2 * w * 16 + 2 * w * 4 * w * 16 + 4 * w * 8 * w * 16 + 8 * w * 16 + 2 * (2 * w + 4 * w + 8 * w);
+    const pytorchG = (nz: number, w: number) =>
+      nz * 8 * w * 16 +
+      8 * w * 4 * w * 16 +
+      4 * w * 2 * w * 16 +
+      2 * w * w * 16 +
+      w * 3 * 16 +
+      2 * (8 * w + 4 * w + 2 * w + w);
+    const pytorchD = (w: number) =>
+      3 * w * 16 + w * 2 * w * 16 + 2 * w * 4 * w * 16 + 4 * w * 8 * w * 16 + 8 * w * 16 + 2 * (2 * w + 4 * w + 8 * w);
     for (const w of [16, 64]) {
       const { generator, discriminator } = buildGan(modelConfig('dcgan', w));
       expect(trainable(generator)).toBe(pytorchG(100, w));
@@ -49,7 +56,7 @@ describe('architectures', () => {
     tf.dispose([z, img, logit]);
   });
 
-  it('dcgan at 128 px: G draws 128x128x3, D reads it; the layers up to 32 px are the 64 px model\'s', () => {
+  it("dcgan at 128 px: G draws 128x128x3, D reads it; the layers up to 32 px are the 64 px model's", () => {
     const small = buildGan(modelConfig('dcgan', 8));
     const big = buildGan(modelConfig('dcgan', 8, 100, undefined, 128));
     const z = tf.randomNormal([2, 100]);
@@ -60,9 +67,20 @@ describe('architectures', () => {
     // One stage of w channels more in G (4x4 kernel, no bias, BN), a 16-channel linear input layer in D.
     expect(trainable(big.generator) - trainable(small.generator)).toBe(8 * 8 * 16 + 2 * 8);
     expect(trainable(big.discriminator) - trainable(small.discriminator)).toBe(3 * 16 * 16 + (16 - 3) * 8 * 16);
-    for (const name of ['g_project', 'g_deconv1', 'g_deconv2', 'g_deconv3', 'd_conv1', 'd_conv2', 'd_conv3', 'd_logit']) {
+    for (const name of [
+      'g_project',
+      'g_deconv1',
+      'g_deconv2',
+      'g_deconv3',
+      'd_conv1',
+      'd_conv2',
+      'd_conv3',
+      'd_logit',
+    ]) {
       const model = name.startsWith('g') ? 'generator' : 'discriminator';
-      expect(big[model].getLayer(name).getWeights()[0].shape).toEqual(small[model].getLayer(name).getWeights()[0].shape);
+      expect(big[model].getLayer(name).getWeights()[0].shape).toEqual(
+        small[model].getLayer(name).getWeights()[0].shape,
+      );
     }
     expect(() => modelConfig('seed-classic', undefined, 100, undefined, 128)).toThrow(/64x64/);
     tf.dispose([z, img, logit]);
@@ -71,7 +89,13 @@ describe('architectures', () => {
   it('a grown 128 px pair starts as the 64 px pair at twice the size, and leaks nothing', async () => {
     // The shipped pair: a trained G draws smooth features, which the new stage upsamples.
     const { models: small } = await loadExported('public/models');
-    const z = tf.tensor2d(latentBatch(Array.from({ length: 64 }, (_, i) => i), 100), [64, 100]);
+    const z = tf.tensor2d(
+      latentBatch(
+        Array.from({ length: 64 }, (_, i) => i),
+        100,
+      ),
+      [64, 100],
+    );
     const before = tf.memory().numTensors;
     const big = growGan(small, z);
     const made = big.generator.weights.length + big.discriminator.weights.length;
@@ -81,10 +105,11 @@ describe('architectures', () => {
     // G128, averaged back to 64 px, draws what G64 draws (the new stage is a nearest-neighbour upsampling).
     const down = tf.avgPool(g128, 2, 2, 'valid');
     // (An untrained G draws faint images, so compare shapes: the correlation of the two, pixel by pixel.)
-    const corr = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => {
-      const [x, y] = [tf.sub(a, tf.mean(a)), tf.sub(b, tf.mean(b))];
-      return tf.div(tf.sum(tf.mul(x, y)), tf.mul(tf.norm(x), tf.norm(y))).dataSync()[0];
-    });
+    const corr = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.tidy(() => {
+        const [x, y] = [tf.sub(a, tf.mean(a)), tf.sub(b, tf.mean(b))];
+        return tf.div(tf.sum(tf.mul(x, y)), tf.mul(tf.norm(x), tf.norm(y))).dataSync()[0];
+      });
     expect(corr(down, g64)).toBeGreaterThan(0.9);
     const fresh = buildGan(modelConfig('dcgan', 8, 100, 6, 128)).generator.predict(zs) as tf.Tensor4D;
     const freshDown = tf.avgPool(fresh, 2, 2, 'valid');
@@ -97,11 +122,17 @@ describe('architectures', () => {
     expect(dd).toBeLessThan(1e-4 * Math.max(1, tf.max(tf.abs(d64)).dataSync()[0]));
     expect(() => growGan(big, z)).toThrow(/64 px dcgan/);
     tf.dispose([z, zs, g64, g128, down, up, d64, d128]);
-    [small, big].forEach((m) => { m.generator.dispose(); m.discriminator.dispose(); });
+    [small, big].forEach((m) => {
+      m.generator.dispose();
+      m.discriminator.dispose();
+    });
   });
 
   it('the same seed builds the same weights, another seed different ones', () => {
-    const w = (seed: number) => buildGan(modelConfig('dcgan', 4, 100, seed)).generator.getWeights()[0].dataSync();
+    const w = (seed: number) =>
+      buildGan(modelConfig('dcgan', 4, 100, seed))
+        .generator.getWeights()[0]
+        .dataSync();
     expect(Array.from(w(7))).toEqual(Array.from(w(7)));
     expect(Array.from(w(7))).not.toEqual(Array.from(w(8)));
   });
@@ -128,7 +159,8 @@ describe('latents', () => {
   });
 
   it('slerp hits both ends and keeps the norm between them', () => {
-    const a = latentFromSeed(1), b = latentFromSeed(2);
+    const a = latentFromSeed(1),
+      b = latentFromSeed(2);
     const norm = (v: Float32Array) => Math.hypot(...v);
     expect(Array.from(slerp(a, b, 0))).toEqual(Array.from(a).map((x) => expect.closeTo(x, 5)));
     expect(Array.from(slerp(a, b, 1))).toEqual(Array.from(b).map((x) => expect.closeTo(x, 5)));
@@ -148,11 +180,14 @@ describe('images', () => {
     expect(Array.from(out)).toEqual([-1, -1, -1, 1, 1, 1, -1, -1, -1, 1, 1, 1]);
     // A 3-wide crop into 2 pixels: each output covers 1.5 source pixels.
     const half = cropResize({ data, width: 4, height: 4, channels: 3 }, { left: 1, top: 0, size: 3 }, 2);
-    expect(half[0]).toBeCloseTo((255 * 0.5 / 1.5) / 127.5 - 1, 5);
+    expect(half[0]).toBeCloseTo((255 * 0.5) / 1.5 / 127.5 - 1, 5);
   });
 
   it('the face crop of an aligned CelebA image is a centred square inside it', () => {
-    for (const [w, h] of [[178, 218], [89, 109]]) {
+    for (const [w, h] of [
+      [178, 218],
+      [89, 109],
+    ]) {
       const box = alignedFaceCrop(w, h);
       expect(box.left).toBeGreaterThanOrEqual(0);
       expect(box.top + box.size).toBeLessThanOrEqual(h);

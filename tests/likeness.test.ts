@@ -11,7 +11,15 @@ import { selectBackend } from '../src/lib/backends.ts';
 import { Rng } from '../src/lib/latent.ts';
 import { JUDGE_DIMS, JUDGE_NAMES, judgeFaces, type JudgedFaces, type JudgeName } from '../training/eval/judges.ts';
 import {
-  calibrateJudges, centreDistances, galleryCentres, likenessMeasures, pairAuc, personCentres, quantile, rank1, type Gallery,
+  calibrateJudges,
+  centreDistances,
+  galleryCentres,
+  likenessMeasures,
+  pairAuc,
+  personCentres,
+  quantile,
+  rank1,
+  type Gallery,
 } from '../training/eval/likeness.ts';
 import { JUDGE_FILES, judgeFilesPresent } from '../training/eval/judge-model.ts';
 import { readIdentityList } from '../training/eval/identities.ts';
@@ -29,13 +37,19 @@ function clusters(people: number, perPerson: number, spread: number, seed = 1): 
     for (let i = 0; i < count; i++) {
       const c = centres[Math.floor(i / perPerson)];
       let norm = 0;
-      for (let k = 0; k < dim; k++) { x[i * dim + k] = c[k] + spread * rng.normal(); norm += x[i * dim + k] ** 2; }
+      for (let k = 0; k < dim; k++) {
+        x[i * dim + k] = c[k] + spread * rng.normal();
+        norm += x[i * dim + k] ** 2;
+      }
       // faceres' descriptors are unit vectors.
       if (j === 'faceres') for (let k = 0; k < dim; k++) x[i * dim + k] /= Math.sqrt(norm);
     }
     descriptors[j] = x;
   }
-  return { faces: { found: new Array(count).fill(true), descriptors }, identities: Array.from({ length: count }, (_, i) => String(Math.floor(i / perPerson))) };
+  return {
+    faces: { found: new Array(count).fill(true), descriptors },
+    identities: Array.from({ length: count }, (_, i) => String(Math.floor(i / perPerson))),
+  };
 }
 
 describe('likeness maths', () => {
@@ -61,7 +75,7 @@ describe('likeness maths', () => {
     expect(tight.samePairs).toBe(40 * 6);
   });
 
-  it('1% of other people\'s photos fall within the threshold of a centre', () => {
+  it("1% of other people's photos fall within the threshold of a centre", () => {
     const g = clusters(30, 3, 0.8);
     const cal = calibrateJudges(g, 64, { faceapi: 'a', faceres: 'b' });
     const { different } = centreDistances(g, 'faceapi');
@@ -73,10 +87,20 @@ describe('likeness maths', () => {
   it('samples drawn around the person are within and identified; around someone else they are not', () => {
     const g = clusters(21, 5, 0.3, 3);
     const cal = calibrateJudges(g, 64, { faceapi: 'a', faceres: 'b' });
-    const rows = (p: number) => ({ found: [true, true, true, true, true], descriptors: Object.fromEntries(JUDGE_NAMES.map((j) => [j, g.faces.descriptors[j].slice(p * 5 * JUDGE_DIMS[j], (p + 1) * 5 * JUDGE_DIMS[j])])) as Record<JudgeName, Float32Array> });
+    const rows = (p: number) => ({
+      found: [true, true, true, true, true],
+      descriptors: Object.fromEntries(
+        JUDGE_NAMES.map((j) => [j, g.faces.descriptors[j].slice(p * 5 * JUDGE_DIMS[j], (p + 1) * 5 * JUDGE_DIMS[j])]),
+      ) as Record<JudgeName, Float32Array>,
+    });
     // Person 20 is "the person": photos are their first 3 rows, samples their last 2 and person 0's.
     const person: JudgedFaces = rows(20);
-    const photos: JudgedFaces = { found: [true, true, true], descriptors: Object.fromEntries(JUDGE_NAMES.map((j) => [j, person.descriptors[j].slice(0, 3 * JUDGE_DIMS[j])])) as Record<JudgeName, Float32Array> };
+    const photos: JudgedFaces = {
+      found: [true, true, true],
+      descriptors: Object.fromEntries(
+        JUDGE_NAMES.map((j) => [j, person.descriptors[j].slice(0, 3 * JUDGE_DIMS[j])]),
+      ) as Record<JudgeName, Float32Array>,
+    };
     const others = galleryCentres({ ...g, identities: g.identities.map((id) => (id === '20' ? 'x' : id)) }, 'x');
     const like = likenessMeasures(rows(20), personCentres(photos), others, cal);
     const unlike = likenessMeasures(rows(0), personCentres(photos), others, cal);
@@ -119,7 +143,7 @@ describe('the judges on real photos', () => {
   }, 300_000);
 });
 
-describe('the second judge\'s files', () => {
+describe("the second judge's files", () => {
   it('are accepted only with the pinned hashes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'judge-'));
     mkdirSync(dir, { recursive: true });

@@ -18,7 +18,9 @@ import { Rng } from '../src/lib/latent.ts';
 import { batchNormTraining } from '../src/lib/batchnorm.ts';
 
 const registration = await registerNativeBackend();
-const suiteName = registration.ok ? 'native backend kernels' : `native backend kernels (skipped: ${registration.reason})`;
+const suiteName = registration.ok
+  ? 'native backend kernels'
+  : `native backend kernels (skipped: ${registration.reason})`;
 if (!registration.ok) console.warn(`native backend kernel tests skipped: ${registration.reason}`);
 
 type Build = (inputs: tf.Tensor[]) => tf.Tensor[];
@@ -45,7 +47,8 @@ async function onBoth(shapes: number[][], build: Build, transform: (v: Float32Ar
 
 function expectClose(actual: Float32Array, expected: Float32Array, label: string, rtol = 1e-4) {
   expect(actual.length, label).toBe(expected.length);
-  let scale = 0, worst = 0;
+  let scale = 0,
+    worst = 0;
   for (let i = 0; i < expected.length; i++) {
     scale = Math.max(scale, Math.abs(expected[i]));
     worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
@@ -55,8 +58,13 @@ function expectClose(actual: Float32Array, expected: Float32Array, label: string
 }
 
 /** Forward outputs and the gradients of sum(output * dy) with respect to every input, on both backends. */
-async function expectSameWithGrads(shapes: number[][], f: (...xs: tf.Tensor[]) => tf.Tensor, label: string,
-  transform?: (v: Float32Array) => Float32Array, rtol?: number) {
+async function expectSameWithGrads(
+  shapes: number[][],
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  label: string,
+  transform?: (v: Float32Array) => Float32Array,
+  rtol?: number,
+) {
   const build: Build = (inputs) => {
     const y = f(...inputs);
     const dy = tf.tensor(randomData(y.shape, 77), y.shape);
@@ -65,7 +73,9 @@ async function expectSameWithGrads(shapes: number[][], f: (...xs: tf.Tensor[]) =
     return [y, ...grads];
   };
   const r = await onBoth(shapes, build, transform);
-  r.cpu.forEach((expected, i) => expectClose(r.native[i], expected, `${label} ${i === 0 ? 'forward' : `grad ${i - 1}`}`, rtol));
+  r.cpu.forEach((expected, i) =>
+    expectClose(r.native[i], expected, `${label} ${i === 0 ? 'forward' : `grad ${i - 1}`}`, rtol),
+  );
 }
 
 const addonInfo = loadAddon();
@@ -77,7 +87,9 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     const again = await registerNativeBackend();
     expect(again).toBe(registration);
     if (!registration.ok || !info) return;
-    expect(registration.detail).toMatch(/^(oneDNN [\d.]+ convolutions( \(bf16 inputs\))?, )?OpenBLAS [\d.]+, \d+ threads?$/);
+    expect(registration.detail).toMatch(
+      /^(oneDNN [\d.]+ convolutions( \(bf16 inputs\))?, )?OpenBLAS [\d.]+, \d+ threads?$/,
+    );
     if (startedOnOneDnn) expect(registration.detail).toContain(`${info.oneDnn} convolutions`);
     // auto (the default) reads bf16 exactly where the CPU has bf16 dot products.
     const precision = convPrecision();
@@ -116,7 +128,13 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     ['3x3 stride 2 valid, odd sizes', [3, 9, 7, 2], [3, 3, 2, 3], 2, 'valid'],
     ['1x1 valid', [1, 5, 5, 1], [1, 1, 1, 2], 1, 'valid'],
     ['5x3 strides [2, 1] explicit pad 1', [2, 6, 5, 3], [5, 3, 3, 4], [2, 1], 1],
-    ['4x4 stride 2 valid, even size (last row unread), 12 -> 20 channels, batch 3', [3, 10, 9, 12], [4, 4, 12, 20], 2, 'valid'],
+    [
+      '4x4 stride 2 valid, even size (last row unread), 12 -> 20 channels, batch 3',
+      [3, 10, 9, 12],
+      [4, 4, 12, 20],
+      2,
+      'valid',
+    ],
     ['4x4 stride 2 same, 36 -> 17 channels, batch 1', [1, 6, 6, 36], [4, 4, 36, 17], 2, 'same'],
     ['4x4 stride 2 same, 64 -> 24 channels, batch 2', [2, 6, 7, 64], [4, 4, 64, 24], 2, 'same'],
   ];
@@ -124,7 +142,15 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     for (const [label, xShape, wShape, strides, pad] of convCases) {
       it(`conv2d ${label} on ${path.name}: forward and gradients`, async () => {
         cpuFallbacks.clear();
-        await onPath(path, () => expectSameWithGrads([xShape, wShape], (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad), label, undefined, path.rtol));
+        await onPath(path, () =>
+          expectSameWithGrads(
+            [xShape, wShape],
+            (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, strides, pad),
+            label,
+            undefined,
+            path.rtol,
+          ),
+        );
         expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
       });
     }
@@ -132,7 +158,13 @@ describe.skipIf(!registration.ok)(suiteName, () => {
   it('dilated conv2d (forward: tfjs-core has no gradient for dilation > 1)', async () => {
     cpuFallbacks.clear();
     for (const pad of ['same', 'valid'] as const) {
-      const r = await onBoth([[2, 9, 8, 3], [3, 3, 3, 4]], ([x, w]) => [tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, pad, 'NHWC', [2, 3])]);
+      const r = await onBoth(
+        [
+          [2, 9, 8, 3],
+          [3, 3, 3, 4],
+        ],
+        ([x, w]) => [tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, pad, 'NHWC', [2, 3])],
+      );
       expectClose(r.native[0], r.cpu[0], `dilated ${pad}`);
     }
     expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
@@ -140,9 +172,20 @@ describe.skipIf(!registration.ok)(suiteName, () => {
 
   it('fused conv2d with bias and activations', async () => {
     for (const activation of ['linear', 'relu', 'leakyrelu', 'elu', 'relu6', 'sigmoid'] as const) {
-      await expectSameWithGrads([[2, 7, 6, 3], [3, 3, 3, 4], [4]], (x, w, b) =>
-        tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, bias: b, strides: 2, pad: 'same', activation, leakyreluAlpha: 0.3 }),
-      `fused ${activation}`);
+      await expectSameWithGrads(
+        [[2, 7, 6, 3], [3, 3, 3, 4], [4]],
+        (x, w, b) =>
+          tf.fused.conv2d({
+            x: x as tf.Tensor4D,
+            filter: w as tf.Tensor4D,
+            bias: b,
+            strides: 2,
+            pad: 'same',
+            activation,
+            leakyreluAlpha: 0.3,
+          }),
+        `fused ${activation}`,
+      );
     }
   });
 
@@ -152,48 +195,105 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     ['3x3 stride 1 same', [1, 5, 5, 3], [3, 3, 2, 3], 1, 'same'],
     ['4x4 stride 2 same, 20 -> 9 channels, batch 3', [3, 4, 5, 20], [4, 4, 9, 20], 2, 'same'],
   ];
-  for (const path of convPaths) for (const [label, xShape, wShape, stride, pad] of deconvCases) {
-    it(`conv2dTranspose ${label} on ${path.name}: forward and gradients`, async () => {
-      const [, h, w] = xShape;
-      const [kh, kw, outC] = wShape;
-      const size = (n: number, k: number) => (pad === 'same' ? n * stride : (n - 1) * stride + k);
-      const outShape: [number, number, number, number] = [xShape[0], size(h, kh), size(w, kw), outC];
-      cpuFallbacks.clear();
-      await onPath(path, () => expectSameWithGrads([xShape, wShape], (x, f) =>
-        tf.conv2dTranspose(x as tf.Tensor4D, f as tf.Tensor4D, outShape, stride, pad), label, undefined, path.rtol));
-      expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
-    });
-  }
+  for (const path of convPaths)
+    for (const [label, xShape, wShape, stride, pad] of deconvCases) {
+      it(`conv2dTranspose ${label} on ${path.name}: forward and gradients`, async () => {
+        const [, h, w] = xShape;
+        const [kh, kw, outC] = wShape;
+        const size = (n: number, k: number) => (pad === 'same' ? n * stride : (n - 1) * stride + k);
+        const outShape: [number, number, number, number] = [xShape[0], size(h, kh), size(w, kw), outC];
+        cpuFallbacks.clear();
+        await onPath(path, () =>
+          expectSameWithGrads(
+            [xShape, wShape],
+            (x, f) => tf.conv2dTranspose(x as tf.Tensor4D, f as tf.Tensor4D, outShape, stride, pad),
+            label,
+            undefined,
+            path.rtol,
+          ),
+        );
+        expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
+      });
+    }
 
   it('matMul: plain, transposed, batched and broadcast, with gradients', async () => {
     cpuFallbacks.clear();
-    await expectSameWithGrads([[5, 7], [7, 3]], (a, b) => tf.matMul(a, b), 'matMul');
-    await expectSameWithGrads([[7, 5], [3, 7]], (a, b) => tf.matMul(a, b, true, true), 'matMul tt');
-    await expectSameWithGrads([[4, 2, 6], [4, 6, 3]], (a, b) => tf.matMul(a, b), 'batched');
+    await expectSameWithGrads(
+      [
+        [5, 7],
+        [7, 3],
+      ],
+      (a, b) => tf.matMul(a, b),
+      'matMul',
+    );
+    await expectSameWithGrads(
+      [
+        [7, 5],
+        [3, 7],
+      ],
+      (a, b) => tf.matMul(a, b, true, true),
+      'matMul tt',
+    );
+    await expectSameWithGrads(
+      [
+        [4, 2, 6],
+        [4, 6, 3],
+      ],
+      (a, b) => tf.matMul(a, b),
+      'batched',
+    );
     // tfjs-core's BatchMatMul gradient does not reduce broadcast batches (on any backend): forward only.
-    const r = await onBoth([[4, 2, 6], [1, 3, 6]], ([a, b]) => [tf.matMul(a, b, false, true), tf.matMul(b, a, false, true)]);
+    const r = await onBoth(
+      [
+        [4, 2, 6],
+        [1, 3, 6],
+      ],
+      ([a, b]) => [tf.matMul(a, b, false, true), tf.matMul(b, a, false, true)],
+    );
     r.cpu.forEach((expected, i) => expectClose(r.native[i], expected, `broadcast batch ${i}`));
-    await expectSameWithGrads([[1, 9], [9, 1]], (a, b) => tf.matMul(a, b), 'batch 1, vector');
+    await expectSameWithGrads(
+      [
+        [1, 9],
+        [9, 1],
+      ],
+      (a, b) => tf.matMul(a, b),
+      'batch 1, vector',
+    );
     expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
   });
 
   it('fused matMul with bias and activation (dense layers)', async () => {
     for (const activation of ['linear', 'relu', 'leakyrelu'] as const) {
-      await expectSameWithGrads([[6, 10], [10, 4], [4]], (a, b, bias) =>
-        tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, activation }), `fused matMul ${activation}`);
+      await expectSameWithGrads(
+        [[6, 10], [10, 4], [4]],
+        (a, b, bias) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, activation }),
+        `fused matMul ${activation}`,
+      );
     }
   });
 
   it('unary ops and their gradients', async () => {
     const ops: [string, (x: tf.Tensor) => tf.Tensor][] = [
-      ['relu', tf.relu], ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)], ['tanh', tf.tanh], ['sigmoid', tf.sigmoid],
-      ['neg', tf.neg], ['square', tf.square], ['abs', tf.abs], ['exp', tf.exp], ['elu', tf.elu], ['relu6', tf.relu6],
+      ['relu', tf.relu],
+      ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)],
+      ['tanh', tf.tanh],
+      ['sigmoid', tf.sigmoid],
+      ['neg', tf.neg],
+      ['square', tf.square],
+      ['abs', tf.abs],
+      ['exp', tf.exp],
+      ['elu', tf.elu],
+      ['relu6', tf.relu6],
     ];
     for (const [name, op] of ops) await expectSameWithGrads([[3, 5, 7]], op, name);
     // Ops defined for positive inputs only.
     const positive = (v: Float32Array) => v.map((x) => Math.abs(x) + 0.1);
     const posOps: [string, (x: tf.Tensor) => tf.Tensor][] = [
-      ['sqrt', tf.sqrt], ['rsqrt', tf.rsqrt], ['log', tf.log], ['log1p', tf.log1p], ['reciprocal', tf.reciprocal],
+      ['sqrt', tf.sqrt],
+      ['rsqrt', tf.rsqrt],
+      ['log', tf.log],
+      ['log1p', tf.log1p],
+      ['reciprocal', tf.reciprocal],
     ];
     for (const [name, op] of posOps) await expectSameWithGrads([[4, 9]], op, name, positive);
   });
@@ -211,18 +311,33 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     };
     const same = (actual: Float32Array, expected: Float32Array, label: string) => {
       for (let i = 0; i < expected.length; i++) {
-        const e = expected[i], a = actual[i];
-        const ok = Number.isFinite(e) ? Math.abs(a - e) <= 1e-5 * (1 + Math.abs(e)) : Object.is(a, e) || (Number.isNaN(e) && Number.isNaN(a));
-        if (!ok) throw new Error(`${label}: at ${i} (x = ${i % 997 === 0 ? 'special' : 'random'}) native ${a}, cpu ${e}`);
+        const e = expected[i],
+          a = actual[i];
+        const ok = Number.isFinite(e)
+          ? Math.abs(a - e) <= 1e-5 * (1 + Math.abs(e))
+          : Object.is(a, e) || (Number.isNaN(e) && Number.isNaN(a));
+        if (!ok)
+          throw new Error(`${label}: at ${i} (x = ${i % 997 === 0 ? 'special' : 'random'}) native ${a}, cpu ${e}`);
       }
     };
     const ops: [string, (x: tf.Tensor, y: tf.Tensor) => tf.Tensor][] = [
-      ['relu', (x) => tf.relu(x)], ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)], ['relu6', (x) => tf.relu6(x)],
-      ['elu', (x) => tf.elu(x)], ['neg', (x) => tf.neg(x)], ['abs', (x) => tf.abs(x)], ['tanh', (x) => tf.tanh(x)],
-      ['maximum', tf.maximum], ['minimum', tf.minimum], ['add', tf.add], ['mul', tf.mul],
+      ['relu', (x) => tf.relu(x)],
+      ['leakyRelu', (x) => tf.leakyRelu(x, 0.2)],
+      ['relu6', (x) => tf.relu6(x)],
+      ['elu', (x) => tf.elu(x)],
+      ['neg', (x) => tf.neg(x)],
+      ['abs', (x) => tf.abs(x)],
+      ['tanh', (x) => tf.tanh(x)],
+      ['maximum', tf.maximum],
+      ['minimum', tf.minimum],
+      ['add', tf.add],
+      ['mul', tf.mul],
       // dy without specials, so that the gradient's own NaN handling shows.
       ['relu grad', (x) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), tf.linspace(0.5, 1.5, n))))(x)],
-      ['leakyRelu grad', (x) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(v, 0.2), tf.linspace(0.5, 1.5, n))))(x)],
+      [
+        'leakyRelu grad',
+        (x) => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(v, 0.2), tf.linspace(0.5, 1.5, n))))(x),
+      ],
     ];
     for (const [name, op] of ops) {
       const r = await onBoth([[n], [n]], ([x, y]) => [op(x, y)], withSpecials);
@@ -232,20 +347,51 @@ describe.skipIf(!registration.ok)(suiteName, () => {
 
   it('binary ops with broadcasting, and their gradients', async () => {
     const shapes: [number[], number[]][] = [
-      [[2, 3, 4, 5], [2, 3, 4, 5]], [[2, 3, 4, 5], [5]], [[5], [2, 3, 4, 5]], [[2, 1, 4, 1], [3, 1, 5]],
-      [[3, 4], []], [[], [3, 4]], [[1, 1, 1, 6], [2, 3, 3, 6]], [[2, 3, 1, 5, 1, 2], [3, 4, 1, 1, 2]],
+      [
+        [2, 3, 4, 5],
+        [2, 3, 4, 5],
+      ],
+      [[2, 3, 4, 5], [5]],
+      [[5], [2, 3, 4, 5]],
+      [
+        [2, 1, 4, 1],
+        [3, 1, 5],
+      ],
+      [[3, 4], []],
+      [[], [3, 4]],
+      [
+        [1, 1, 1, 6],
+        [2, 3, 3, 6],
+      ],
+      [
+        [2, 3, 1, 5, 1, 2],
+        [3, 4, 1, 1, 2],
+      ],
     ];
     const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
-      ['add', tf.add], ['sub', tf.sub], ['mul', tf.mul], ['div', tf.div]];
+      ['add', tf.add],
+      ['sub', tf.sub],
+      ['mul', tf.mul],
+      ['div', tf.div],
+    ];
     for (const [a, b] of shapes) {
       for (const [name, op] of ops) await expectSameWithGrads([a, b], op, `${name} ${a} ${b}`);
     }
     // tfjs-core's gradients of these do not reduce broadcast dims (on any backend): gradients on equal shapes only.
     const unreduced: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
-      ['squaredDifference', tf.squaredDifference], ['maximum', tf.maximum], ['minimum', tf.minimum],
+      ['squaredDifference', tf.squaredDifference],
+      ['maximum', tf.maximum],
+      ['minimum', tf.minimum],
     ];
     for (const [name, op] of unreduced) {
-      await expectSameWithGrads([[2, 3, 4, 5], [2, 3, 4, 5]], op, name);
+      await expectSameWithGrads(
+        [
+          [2, 3, 4, 5],
+          [2, 3, 4, 5],
+        ],
+        op,
+        name,
+      );
       for (const [a, b] of shapes) {
         const r = await onBoth([a, b], ([x, y]) => [op(x, y)]);
         expectClose(r.native[0], r.cpu[0], `${name} ${a} ${b}`);
@@ -255,14 +401,28 @@ describe.skipIf(!registration.ok)(suiteName, () => {
 
   it('comparisons and select', async () => {
     const r = await onBoth([[3, 4, 5], [5], [3, 4, 5]], ([a, b, c]) => [
-      tf.cast(tf.greater(a, b), 'float32'), tf.cast(tf.greaterEqual(a, b), 'float32'), tf.cast(tf.less(a, b), 'float32'),
-      tf.cast(tf.lessEqual(a, b), 'float32'), tf.cast(tf.equal(a, tf.round(a)), 'float32'), tf.where(tf.greater(a, c), a, c),
+      tf.cast(tf.greater(a, b), 'float32'),
+      tf.cast(tf.greaterEqual(a, b), 'float32'),
+      tf.cast(tf.less(a, b), 'float32'),
+      tf.cast(tf.lessEqual(a, b), 'float32'),
+      tf.cast(tf.equal(a, tf.round(a)), 'float32'),
+      tf.where(tf.greater(a, c), a, c),
     ]);
     r.cpu.forEach((expected, i) => expect(Array.from(r.native[i]), `output ${i}`).toEqual(Array.from(expected)));
   });
 
   it('sum and mean over any axes, keepDims or not', async () => {
-    const axesCases: (number | number[] | undefined)[] = [undefined, 0, 3, -1, [0, 1, 2], [1, 2], [0, 2], [1, 3], [3, 1]];
+    const axesCases: (number | number[] | undefined)[] = [
+      undefined,
+      0,
+      3,
+      -1,
+      [0, 1, 2],
+      [1, 2],
+      [0, 2],
+      [1, 3],
+      [3, 1],
+    ];
     for (const axis of axesCases) {
       for (const keepDims of [false, true]) {
         await expectSameWithGrads([[3, 4, 5, 6]], (x) => tf.sum(x, axis, keepDims), `sum ${axis} ${keepDims}`);
@@ -273,25 +433,57 @@ describe.skipIf(!registration.ok)(suiteName, () => {
 
   it('batch norm with per-channel statistics, and its gradients', async () => {
     const positive = (v: Float32Array) => v.map((x) => Math.abs(x) + 0.5);
-    await expectSameWithGrads([[2, 5, 3, 4], [4], [4], [4], [4]], (x, mean, variance, offset, scale) =>
-      tf.batchNorm(x, mean, tf.abs(variance), offset, scale, 1e-5), 'batchNorm');
+    await expectSameWithGrads(
+      [[2, 5, 3, 4], [4], [4], [4], [4]],
+      (x, mean, variance, offset, scale) => tf.batchNorm(x, mean, tf.abs(variance), offset, scale, 1e-5),
+      'batchNorm',
+    );
     // Without scale, tfjs-core's batch-norm gradient fails on every backend: forward only.
-    const r = await onBoth([[3, 2, 2, 6], [6], [6], [1]], ([x, mean, variance, offset]) =>
-      [tf.batchNorm(x, mean, variance), tf.batchNorm(x, mean, variance, offset)], positive);
+    const r = await onBoth(
+      [[3, 2, 2, 6], [6], [6], [1]],
+      ([x, mean, variance, offset]) => [tf.batchNorm(x, mean, variance), tf.batchNorm(x, mean, variance, offset)],
+      positive,
+    );
     r.cpu.forEach((expected, i) => expectClose(r.native[i], expected, `batchNorm no scale ${i}`));
   });
 
   it('training-mode batch norm: native moments and fused closed-form gradient against cpu', async () => {
     cpuFallbacks.clear();
-    for (const [shape, label] of [[[16, 9, 7, 24], 'rows split over threads'], [[5, 3], 'rank 2'], [[3, 2, 2, 1], 'one channel']] as const) {
+    for (const [shape, label] of [
+      [[16, 9, 7, 24], 'rows split over threads'],
+      [[5, 3], 'rank 2'],
+      [[3, 2, 2, 1], 'one channel'],
+    ] as const) {
       const c = shape[shape.length - 1];
-      await expectSameWithGrads([[...shape], [c], [c]], (x, g, b) => batchNormTraining(x, tf.add(g, 1), b, 1e-5).y, `batchNormTraining ${label}`);
+      await expectSameWithGrads(
+        [[...shape], [c], [c]],
+        (x, g, b) => batchNormTraining(x, tf.add(g, 1), b, 1e-5).y,
+        `batchNormTraining ${label}`,
+      );
     }
     expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
   });
 
   it('tile', async () => {
-    const cases: [number[], number[]][] = [[[1, 1, 1, 4], [2, 3, 5, 1]], [[2, 3], [3, 2]], [[3], [7]], [[2, 1, 3], [1, 1, 1]], [[2, 2], [0, 2]]];
+    const cases: [number[], number[]][] = [
+      [
+        [1, 1, 1, 4],
+        [2, 3, 5, 1],
+      ],
+      [
+        [2, 3],
+        [3, 2],
+      ],
+      [[3], [7]],
+      [
+        [2, 1, 3],
+        [1, 1, 1],
+      ],
+      [
+        [2, 2],
+        [0, 2],
+      ],
+    ];
     for (const [shape, reps] of cases) {
       await expectSameWithGrads([shape], (x) => tf.tile(x, reps), `tile ${shape} x ${reps}`);
     }
@@ -302,12 +494,15 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     // R1 differentiates D's input gradient: the native fast gradients must step aside for it.
     ['hinge + DiffAugment + R1', { loss: 'hinge', diffAugment: FULL_POLICY, r1Gamma: 1, r1Every: 2 }, false],
     // What training runs on where the CPU has bf16 dot products.
-    ...(startedOnOneDnn && info?.bf16Native ? [['bce, bf16 convolutions', {}, true] as [string, Partial<TrainConfig>, boolean]] : []),
+    ...(startedOnOneDnn && info?.bf16Native
+      ? [['bce, bf16 convolutions', {}, true] as [string, Partial<TrainConfig>, boolean]]
+      : []),
   ];
   it.each(recipes)('GanTrainer steps on native match cpu: losses and weights (%s)', async (_name, recipe, bf16) => {
     // Seeded: the same starting weights every run, so a mismatch is reproducible rather than a rare flake.
     const cfg = modelConfig('dcgan', 4, 100, 21);
-    const steps = 3, batch = 3;
+    const steps = 3,
+      batch = 3;
     const real = randomData([batch, 64, 64, 3], 5).map((v) => Math.tanh(v));
     const z = randomData([batch, cfg.zDim], 6);
     let initial: Float32Array[] | null = null;
@@ -316,11 +511,15 @@ describe.skipIf(!registration.ok)(suiteName, () => {
       await tf.setBackend(backend);
       const gan = buildGan(cfg);
       const models = [gan.generator, gan.discriminator];
-      if (!initial) initial = await Promise.all(models.flatMap((m) => m.getWeights()).map(async (w) => Float32Array.from(await w.data())));
+      if (!initial)
+        initial = await Promise.all(
+          models.flatMap((m) => m.getWeights()).map(async (w) => Float32Array.from(await w.data())),
+        );
       let i = 0;
       for (const m of models) m.setWeights(m.getWeights().map((w) => tf.tensor(initial![i++], w.shape)));
       const trainer = new GanTrainer(gan.generator, gan.discriminator, recipe, new Rng(7));
-      const realT = tf.tensor4d(real, [batch, 64, 64, 3]), zT = tf.tensor2d(z, [batch, cfg.zDim]);
+      const realT = tf.tensor4d(real, [batch, 64, 64, 3]),
+        zT = tf.tensor2d(z, [batch, cfg.zDim]);
       const before = tf.memory().numTensors;
       cpuFallbacks.clear();
       const losses: number[] = [];
@@ -341,8 +540,14 @@ describe.skipIf(!registration.ok)(suiteName, () => {
       expect(tf.memory().numTensors, `${backend} leaks tensors`).toBe(afterTwo);
       // Every kernel of the steps ran natively: none declined its input and fell back to the cpu kernel.
       // (DiffAugment's per-image and per-pixel broadcast multiplies are the one exception: cheap, and left to cpu.)
-      if (backend === 'native') expect(Object.keys(Object.fromEntries(cpuFallbacks))).toEqual(recipe.diffAugment ? ['Multiply'] : []);
-      runs[backend] = { losses, weights: await Promise.all(models.flatMap((m) => m.getWeights()).map(async (w) => Float32Array.from(await w.data()))) };
+      if (backend === 'native')
+        expect(Object.keys(Object.fromEntries(cpuFallbacks))).toEqual(recipe.diffAugment ? ['Multiply'] : []);
+      runs[backend] = {
+        losses,
+        weights: await Promise.all(
+          models.flatMap((m) => m.getWeights()).map(async (w) => Float32Array.from(await w.data())),
+        ),
+      };
       tf.dispose([realT, zT]);
       trainer.dispose();
       models.forEach((m) => m.dispose());
@@ -358,7 +563,10 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     // Adam's step is about lr * sign(gradient) where gradients are tiny, so some weights may differ by up to
     // 2 * lr per step; most must agree far more closely, and all must have moved off their start.
     const lr = 2e-4;
-    let total = 0, loose = 0, sumDiff = 0, sumMove = 0;
+    let total = 0,
+      loose = 0,
+      sumDiff = 0,
+      sumMove = 0;
     runs.cpu.weights.forEach((w, i) => {
       const n = runs.native.weights[i];
       for (let j = 0; j < w.length; j++) {
@@ -386,14 +594,24 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     const results: Record<string, Float32Array[]> = {};
     for (const backend of ['cpu', 'native']) {
       await tf.setBackend(backend);
-      const vars = shapes.map((s, i) => tf.variable(tf.tensor(randomData(s, 40 + i), s), true, `adam_test_${backend}_${i}`));
+      const vars = shapes.map((s, i) =>
+        tf.variable(tf.tensor(randomData(s, 40 + i), s), true, `adam_test_${backend}_${i}`),
+      );
       const opt = tf.train.adam(2e-4, 0.5, 0.999, 1e-8);
       const before = tf.memory().numTensors;
       for (let step = 0; step < 4; step++) {
         const grads = shapes.map((s, i) => tf.tensor(randomData(s, 100 * step + i), s));
         // Both calling forms; on step 2 one variable gets no gradient (it must keep its value and moments).
-        if (step % 2 === 0) opt.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, grads[i]])) as unknown as Record<string, tf.Variable>);
-        else opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: step === 1 && i === 2 ? null! : grads[i] })).filter((g) => g.tensor));
+        if (step % 2 === 0)
+          opt.applyGradients(
+            Object.fromEntries(vars.map((v, i) => [v.name, grads[i]])) as unknown as Record<string, tf.Variable>,
+          );
+        else
+          opt.applyGradients(
+            vars
+              .map((v, i) => ({ name: v.name, tensor: step === 1 && i === 2 ? null! : grads[i] }))
+              .filter((g) => g.tensor),
+          );
         tf.dispose(grads);
         if (step === 0) expect(tf.memory().numTensors).toBeGreaterThan(before); // the moments, once
       }
@@ -402,7 +620,9 @@ describe.skipIf(!registration.ok)(suiteName, () => {
       opt.dispose();
       tf.dispose(vars);
     }
-    results.cpu.forEach((expected, i) => expect(Array.from(results.native[i]), `tensor ${i}`).toEqual(Array.from(expected)));
+    results.cpu.forEach((expected, i) =>
+      expect(Array.from(results.native[i]), `tensor ${i}`).toEqual(Array.from(expected)),
+    );
   });
 
   it('reuses output buffers only when nothing outside can still see them', async () => {
@@ -465,7 +685,9 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     const next3 = tf.neg(x);
     expect(arrayOf(next3)).not.toBe(array3);
     const real = tf.real(complex);
-    expect(Array.from(real.dataSync().subarray(0, 5))).toEqual(Array.from(x.dataSync().subarray(0, 5), (v) => Math.max(v, 0)));
+    expect(Array.from(real.dataSync().subarray(0, 5))).toEqual(
+      Array.from(x.dataSync().subarray(0, 5), (v) => Math.max(v, 0)),
+    );
     tf.dispose([x, next, ints, next2, complex, next3, real]);
   });
 
@@ -480,8 +702,23 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     const load = loadAddon();
     if (!load.ok) throw new Error(load.reason);
     const dims = Int32Array.from([1, 4, 4, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 0, 0]);
-    expect(() => load.addon.conv2d(new Float32Array(15), new Float32Array(4), new Float32Array(4), dims)).toThrow(/x holds 15 values, needs 16/);
-    expect(() => load.addon.conv2d(new Float32Array(16), new Float32Array(4), new Float32Array(4), new Int32Array(3))).toThrow(/conv shape/);
-    expect(() => load.addon.matMul(new Float64Array(4) as unknown as Float32Array, new Float32Array(4), new Float32Array(4), false, false, 2, 2, 2)).toThrow(/wrong element type/);
+    expect(() => load.addon.conv2d(new Float32Array(15), new Float32Array(4), new Float32Array(4), dims)).toThrow(
+      /x holds 15 values, needs 16/,
+    );
+    expect(() =>
+      load.addon.conv2d(new Float32Array(16), new Float32Array(4), new Float32Array(4), new Int32Array(3)),
+    ).toThrow(/conv shape/);
+    expect(() =>
+      load.addon.matMul(
+        new Float64Array(4) as unknown as Float32Array,
+        new Float32Array(4),
+        new Float32Array(4),
+        false,
+        false,
+        2,
+        2,
+        2,
+      ),
+    ).toThrow(/wrong element type/);
   });
 });

@@ -28,10 +28,22 @@ async function tinyStep() {
 
 /** A matMul and a strided conv with their input gradient, as plain arrays. */
 async function referenceOps(): Promise<number[][]> {
-  const a = tf.tensor2d(Array.from({ length: 35 }, (_, i) => Math.sin(i)), [5, 7]);
-  const b = tf.tensor2d(Array.from({ length: 21 }, (_, i) => Math.cos(i)), [7, 3]);
-  const x = tf.tensor4d(Array.from({ length: 2 * 9 * 9 * 3 }, (_, i) => Math.sin(i * 0.37)), [2, 9, 9, 3]);
-  const w = tf.tensor4d(Array.from({ length: 4 * 4 * 3 * 5 }, (_, i) => Math.cos(i * 0.11)), [4, 4, 3, 5]);
+  const a = tf.tensor2d(
+    Array.from({ length: 35 }, (_, i) => Math.sin(i)),
+    [5, 7],
+  );
+  const b = tf.tensor2d(
+    Array.from({ length: 21 }, (_, i) => Math.cos(i)),
+    [7, 3],
+  );
+  const x = tf.tensor4d(
+    Array.from({ length: 2 * 9 * 9 * 3 }, (_, i) => Math.sin(i * 0.37)),
+    [2, 9, 9, 3],
+  );
+  const w = tf.tensor4d(
+    Array.from({ length: 4 * 4 * 3 * 5 }, (_, i) => Math.cos(i * 0.11)),
+    [4, 4, 3, 5],
+  );
   const outs = [
     tf.matMul(a, b),
     tf.conv2d(x, w, 2, 'same'),
@@ -44,7 +56,9 @@ async function referenceOps(): Promise<number[][]> {
 
 describe('initNodeBackend', () => {
   it('rejects an unknown name with the list of valid ones', async () => {
-    await expect(initNodeBackend('tpu')).rejects.toThrow(`unknown backend "tpu": choose one of ${NODE_BACKENDS.join(', ')}`);
+    await expect(initNodeBackend('tpu')).rejects.toThrow(
+      `unknown backend "tpu": choose one of ${NODE_BACKENDS.join(', ')}`,
+    );
   });
 
   it('forced cpu starts cpu', async () => {
@@ -65,9 +79,14 @@ describe('initNodeBackend', () => {
   });
 
   it('forced tensorflow without tfjs-node says how to get it', async (ctx) => {
-    const installed = await import('@tensorflow/tfjs-node' as string).then(() => true, () => false);
+    const installed = await import('@tensorflow/tfjs-node' as string).then(
+      () => true,
+      () => false,
+    );
     if (installed) ctx.skip('@tensorflow/tfjs-node is installed here');
-    await expect(initNodeBackend('tensorflow')).rejects.toThrow(/tensorflow is not available: @tensorflow\/tfjs-node is not installed/);
+    await expect(initNodeBackend('tensorflow')).rejects.toThrow(
+      /tensorflow is not available: @tensorflow\/tfjs-node is not installed/,
+    );
   });
 
   it('auto picks a backend that trains, and says why it passed over the ones before it', async () => {
@@ -118,7 +137,9 @@ describe('WebGPU through Dawn', () => {
   // (Conv2DBackpropFilter and Conv2DBackpropInput included), with WASM's arithmetic.
   it('fine-tuning steps on webgpu give the losses wasm gives', async (ctx) => {
     if (startError) ctx.skip(`webgpu did not start: ${startError}`);
-    const crops = Array.from({ length: 3 }, (_, i) => Float32Array.from({ length: 64 * 64 * 3 }, (_, j) => Math.sin(i * 7 + j * 0.013)));
+    const crops = Array.from({ length: 3 }, (_, i) =>
+      Float32Array.from({ length: 64 * 64 * 3 }, (_, j) => Math.sin(i * 7 + j * 0.013)),
+    );
     async function losses(backend: 'webgpu' | 'wasm') {
       await initNodeBackend(backend);
       const { generator, discriminator } = buildGan({ ...modelConfig('dcgan', 4, 8), seed: 5 });
@@ -129,7 +150,13 @@ describe('WebGPU through Dawn', () => {
       tf.dispose(spread);
       const before = tf.memory().numTensors;
       // Two projection steps, then two tuning steps: both losses compared across backends.
-      const session = new FinetuneSession(generator, discriminator, crops, { projectionSteps: 2, steps: 2, batch: 4, localityBatch: 2, seed: 2 });
+      const session = new FinetuneSession(generator, discriminator, crops, {
+        projectionSteps: 2,
+        steps: 2,
+        batch: 4,
+        localityBatch: 2,
+        seed: 2,
+      });
       try {
         const out = [];
         while (!session.finished) out.push(await session.step());

@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { isComplete, readHeader } from '../src/browser/photo-formats.ts';
 
-const photo = () => sharp({ create: { width: 96, height: 80, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+const photo = () =>
+  sharp({
+    create: {
+      width: 96,
+      height: 80,
+      channels: 3,
+      background: '#808080',
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
+  });
 
 describe('isComplete', () => {
   it.each([
@@ -20,7 +29,9 @@ describe('isComplete', () => {
   });
 
   it('is not fooled by the end marker of an EXIF thumbnail before the cut', async () => {
-    const thumb = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } }).jpeg().toBuffer();
+    const thumb = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } })
+      .jpeg()
+      .toBuffer();
     const main = await photo().jpeg().toBuffer();
     // An APP1 segment carrying a whole JPEG (as EXIF thumbnails do), then the main image cut short.
     const app1 = Buffer.concat([Buffer.from([0xff, 0xe1, (thumb.length + 2) >> 8, (thumb.length + 2) & 0xff]), thumb]);

@@ -2,7 +2,14 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { FULL_POLICY, columnShiftMatrices, cutoutMasks, diffAugment, parsePolicy, shiftMatrices } from '../src/lib/diffaugment.ts';
+import {
+  FULL_POLICY,
+  columnShiftMatrices,
+  cutoutMasks,
+  diffAugment,
+  parsePolicy,
+  shiftMatrices,
+} from '../src/lib/diffaugment.ts';
 import { WeightAverage, cloneModel } from '../src/lib/ema.ts';
 import { GanTrainer, hingeD } from '../src/lib/gan.ts';
 import { Rng } from '../src/lib/latent.ts';
@@ -13,7 +20,8 @@ beforeAll(async () => {
 });
 
 /** A [n, 64, 64, 3] batch whose every value is distinct, so moved pixels can be traced. */
-const ramp = (n: number) => tf.tidy(() => tf.reshape(tf.div(tf.range(0, n * 64 * 64 * 3), n * 64 * 64 * 3), [n, 64, 64, 3]) as tf.Tensor4D);
+const ramp = (n: number) =>
+  tf.tidy(() => tf.reshape(tf.div(tf.range(0, n * 64 * 64 * 3), n * 64 * 64 * 3), [n, 64, 64, 3]) as tf.Tensor4D);
 
 describe('DiffAugment', () => {
   it('parses policies and names the bad op', () => {
@@ -32,19 +40,22 @@ describe('DiffAugment', () => {
 
     const x = ramp(3);
     const y = diffAugment(x, new Rng(4), ['translation']);
-    const xv = x.arraySync(), yv = y.arraySync();
+    const xv = x.arraySync(),
+      yv = y.arraySync();
     for (let b = 0; b < 3; b++) {
       // Find the shift: the output pixel that holds source pixel (32, 32).
       const target = xv[b][32][32][0];
       let found: [number, number] | null = null;
-      for (let i = 0; i < 64 && !found; i++) for (let j = 0; j < 64; j++) if (yv[b][i][j][0] === target) found = [i - 32, j - 32];
+      for (let i = 0; i < 64 && !found; i++)
+        for (let j = 0; j < 64; j++) if (yv[b][i][j][0] === target) found = [i - 32, j - 32];
       expect(found).not.toBeNull();
       const [dy, dx] = found!;
       expect(Math.abs(dy)).toBeLessThanOrEqual(8);
       expect(Math.abs(dx)).toBeLessThanOrEqual(8);
       for (let i = 0; i < 64; i++) {
         for (let j = 0; j < 64; j++) {
-          const si = i - dy, sj = j - dx;
+          const si = i - dy,
+            sj = j - dx;
           const inside = si >= 0 && si < 64 && sj >= 0 && sj < 64;
           expect(yv[b][i][j]).toEqual(inside ? xv[b][si][sj] : [0, 0, 0]);
         }
@@ -58,7 +69,9 @@ describe('DiffAugment', () => {
     const y = diffAugment(x, new Rng(6), ['color']);
     // The paper's three steps one after another, with the same draws (all brightness, then saturation, then contrast).
     const rng = new Rng(6);
-    const b = [0, 1, 2].map(() => rng.uniform() - 0.5), sat = [0, 1, 2].map(() => rng.uniform() * 2), k = [0, 1, 2].map(() => rng.uniform() + 0.5);
+    const b = [0, 1, 2].map(() => rng.uniform() - 0.5),
+      sat = [0, 1, 2].map(() => rng.uniform() * 2),
+      k = [0, 1, 2].map(() => rng.uniform() + 0.5);
     const expected = tf.tidy(() => {
       const per = (v: number[]) => tf.tensor4d(v, [3, 1, 1, 1]);
       let r = tf.add(x, per(b));
@@ -72,7 +85,14 @@ describe('DiffAugment', () => {
   });
 
   it('cutout zeroes one square of half the side, clipped at the border', () => {
-    const m = cutoutMasks([[32, 32], [0, 63]], 64, 64);
+    const m = cutoutMasks(
+      [
+        [32, 32],
+        [0, 63],
+      ],
+      64,
+      64,
+    );
     const zeros = (b: number) => m.subarray(b * 4096, (b + 1) * 4096).filter((v) => v === 0).length;
     expect(zeros(0)).toBe(32 * 32);
     expect(zeros(1)).toBe(16 * 17); // centred on the corner: rows 0..15, columns 47..63
@@ -95,7 +115,9 @@ describe('DiffAugment', () => {
   it('passes gradients back to the image (G learns through it)', () => {
     const x = tf.randomUniform([2, 64, 64, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
     const gradOf = (policy: typeof FULL_POLICY) =>
-      tf.grad((img: tf.Tensor) => tf.sum(tf.square(diffAugment(img as tf.Tensor4D, new Rng(3), policy))))(x).dataSync();
+      tf
+        .grad((img: tf.Tensor) => tf.sum(tf.square(diffAugment(img as tf.Tensor4D, new Rng(3), policy))))(x)
+        .dataSync();
     // Geometry alone: pixels shifted out or cut out get no gradient, the rest do.
     const geometric = gradOf(['translation', 'cutout']);
     const share = geometric.filter((v) => v !== 0).length / geometric.length;
@@ -125,7 +147,9 @@ describe('moving average of G', () => {
     });
     for (let i = 0; i < 2000; i++) ema.updates++;
     expect(ema.currentDecay()).toBe(0.99);
-    expect(() => new WeightAverage(generator, buildGan(modelConfig('dcgan', 8, 100, 1)).generator)).toThrow(/same weight layout/);
+    expect(() => new WeightAverage(generator, buildGan(modelConfig('dcgan', 8, 100, 1)).generator)).toThrow(
+      /same weight layout/,
+    );
     expect(() => new WeightAverage(generator, average, { decay: 1, warmup: false })).toThrow(/decay/);
   });
 });
@@ -136,9 +160,11 @@ describe('losses and regularisers', () => {
     expect(hingeD(tf.tensor1d([0]), tf.tensor1d([0])).dataSync()[0]).toBe(2);
   });
 
-  it('DiffAugment needs an Rng, and R1 changes D\'s update', async () => {
+  it("DiffAugment needs an Rng, and R1 changes D's update", async () => {
     const gan = buildGan(modelConfig('dcgan', 2, 100, 1));
-    expect(() => new GanTrainer(gan.generator, gan.discriminator, { diffAugment: FULL_POLICY })).toThrow(/needs an Rng/);
+    expect(() => new GanTrainer(gan.generator, gan.discriminator, { diffAugment: FULL_POLICY })).toThrow(
+      /needs an Rng/,
+    );
     const start = gan.discriminator.getWeights().map((w) => w.clone());
     const startG = gan.generator.getWeights().map((w) => w.clone());
     const real = tf.randomUniform([2, 64, 64, 3], -1, 1, 'float32', 1) as tf.Tensor4D;

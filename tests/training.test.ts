@@ -24,8 +24,26 @@ beforeAll(async () => {
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `facegan-${name}-`));
 
 function options(out: string, extra: string[]): TrainOptions {
-  const o = parseTrainArgs(['--data', CELEBA, '--limit', '64', '--arch', 'dcgan', '--width', '8', '--batch', '16',
-    '--seed', '3', '--out', out, '--quiet', '--export-dtype', 'float32', ...extra]);
+  const o = parseTrainArgs([
+    '--data',
+    CELEBA,
+    '--limit',
+    '64',
+    '--arch',
+    'dcgan',
+    '--width',
+    '8',
+    '--batch',
+    '16',
+    '--seed',
+    '3',
+    '--out',
+    out,
+    '--quiet',
+    '--export-dtype',
+    'float32',
+    ...extra,
+  ]);
   if (o === 'help') throw new Error('unexpected help');
   return o;
 }
@@ -47,10 +65,13 @@ function realVsNoiseLoss(d: LayersModel, real: tf.Tensor4D): number {
 }
 
 describe('training on CelebA', () => {
-  it('a short run changes G, lowers D\'s loss on real vs noise, and leaves a log, grid, checkpoint and export', async () => {
+  it("a short run changes G, lowers D's loss on real vs noise, and leaves a log, grid, checkpoint and export", async () => {
     const out = tmp('run');
     const exp = join(out, 'export');
-    const outcome = await train(options(out, ['--steps', '24', '--export', exp, '--sample-every', '12', '--log-every', '4']), backend);
+    const outcome = await train(
+      options(out, ['--steps', '24', '--export', exp, '--sample-every', '12', '--log-every', '4']),
+      backend,
+    );
     expect(outcome.status).toBe('finished');
     expect(outcome.step).toBe(24);
 
@@ -63,13 +84,20 @@ describe('training on CelebA', () => {
     expect(changed).toBeGreaterThan(g0.length / 2);
 
     const data = await loadDataset(CELEBA, { cacheDir: join(out, '..', '.cache'), limit: 64 });
-    const real = tf.tensor4d(Float32Array.from(data.pixels.subarray(0, 32 * 64 * 64 * 3), (v) => v / 127.5 - 1), [32, 64, 64, 3]);
+    const real = tf.tensor4d(
+      Float32Array.from(data.pixels.subarray(0, 32 * 64 * 64 * 3), (v) => v / 127.5 - 1),
+      [32, 64, 64, 3],
+    );
     expect(realVsNoiseLoss(trainedD, real)).toBeLessThan(realVsNoiseLoss(fresh.discriminator, real));
     real.dispose();
 
-    const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(log.map((l) => l.step)).toEqual([4, 8, 12, 16, 20, 24]);
-    for (const l of log) expect(Object.keys(l)).toEqual(expect.arrayContaining(['d_loss', 'g_loss', 'd_real', 'd_fake', 'images_per_s']));
+    for (const l of log)
+      expect(Object.keys(l)).toEqual(expect.arrayContaining(['d_loss', 'g_loss', 'd_real', 'd_fake', 'images_per_s']));
     expect(readdirSync(join(out, 'samples')).sort()).toEqual(['latest.png', 'step-0000012.png', 'step-0000024.png']);
     expect(existsSync(join(out, 'checkpoint.bin'))).toBe(true);
     const manifest = JSON.parse(readFileSync(join(exp, 'manifest.json'), 'utf8'));
@@ -93,7 +121,10 @@ describe('training on CelebA', () => {
     expect(first.step).toBeLessThan(100000);
     const a = await loadCheckpoint(join(out, 'checkpoint.bin'));
     expect(a.state.cpuSeconds).toBeGreaterThanOrEqual(0.03 * 60);
-    const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).cpu_s as number);
+    const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).cpu_s as number);
     expect(log).toHaveLength(first.step);
     log.slice(1).forEach((c, i) => expect(c).toBeGreaterThan(log[i]));
 
@@ -105,14 +136,18 @@ describe('training on CelebA', () => {
     expect(b.state.cpuSeconds!).toBeGreaterThan(a.state.cpuSeconds!);
   });
 
-  it('a run stopped at step 5 and resumed to 10 ends with the same weights (G, D and G\'s average) as one run of 10', async () => {
+  it("a run stopped at step 5 and resumed to 10 ends with the same weights (G, D and G's average) as one run of 10", async () => {
     // The full recipe: DiffAugment's draws, lazy R1's schedule and the average's warm-up must all resume exactly.
     const recipe = ['--ema', '0.9', '--diffaugment', 'color,translation,cutout', '--r1', '1', '--r1-every', '3'];
     const straight = tmp('straight');
     await train(options(straight, ['--steps', '10', '--no-export', ...recipe]), backend);
     const split = tmp('split');
     let steps = 0;
-    const first = await train(options(split, ['--steps', '10', '--no-export', '--log-every', '1', ...recipe]), backend, { onStep: () => steps++, shouldStop: () => steps >= 5 });
+    const first = await train(
+      options(split, ['--steps', '10', '--no-export', '--log-every', '1', ...recipe]),
+      backend,
+      { onStep: () => steps++, shouldStop: () => steps >= 5 },
+    );
     expect(first.status).toBe('stopped');
     expect(first.step).toBe(5);
     // No length on the command line: the run keeps its own (10 steps), as a plain --resume should.
@@ -124,11 +159,15 @@ describe('training on CelebA', () => {
     const b = await loadCheckpoint(join(split, 'checkpoint.bin'));
     expect(b.state.emaUpdates).toBe(10);
     for (const key of ['generator', 'discriminator', 'ema'] as const) {
-      const wa = a[key]!.getWeights(), wb = b[key]!.getWeights();
+      const wa = a[key]!.getWeights(),
+        wb = b[key]!.getWeights();
       wa.forEach((w, i) => expect(Array.from(wb[i].dataSync())).toEqual(Array.from(w.dataSync())));
     }
     expect(b.state.imagesSeen).toBe(a.state.imagesSeen);
-    const logged = readFileSync(join(split, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    const logged = readFileSync(join(split, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).step);
     expect(logged).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(b.state.rng).toEqual(a.state.rng);
   });
@@ -178,18 +217,39 @@ describe('recipe and warm start', () => {
   it('exports the moving average of G, records the recipe, and --init-from starts from an export', async () => {
     const out = tmp('ema');
     const exp = join(out, 'export');
-    await train(options(out, ['--steps', '6', '--export', exp, '--ema', '0.5', '--diffaugment', 'translation', '--loss', 'hinge']), backend);
+    await train(
+      options(out, [
+        '--steps',
+        '6',
+        '--export',
+        exp,
+        '--ema',
+        '0.5',
+        '--diffaugment',
+        'translation',
+        '--loss',
+        'hinge',
+      ]),
+      backend,
+    );
     const ck = await loadCheckpoint(join(out, 'checkpoint.bin'));
     const exported = await loadExported(exp, 'generator');
     // The export is the average, not the raw G it follows.
-    const same = (a: LayersModel, b: LayersModel) => a.getWeights().every((w, i) => {
-      const x = w.dataSync(), y = b.getWeights()[i].dataSync();
-      return x.every((v, j) => v === y[j]);
-    });
+    const same = (a: LayersModel, b: LayersModel) =>
+      a.getWeights().every((w, i) => {
+        const x = w.dataSync(),
+          y = b.getWeights()[i].dataSync();
+        return x.every((v, j) => v === y[j]);
+      });
     expect(same(exported, ck.ema!)).toBe(true);
     expect(same(exported, ck.generator)).toBe(false);
     const manifest = JSON.parse(readFileSync(join(exp, 'manifest.json'), 'utf8'));
-    expect(manifest.training.recipe).toEqual({ loss: 'hinge', diffAugment: ['translation'], r1: null, ema: { decay: 0.5, warmup: true } });
+    expect(manifest.training.recipe).toEqual({
+      loss: 'hinge',
+      diffAugment: ['translation'],
+      r1: null,
+      ema: { decay: 0.5, warmup: true },
+    });
 
     // A new run from that export starts from its weights, with the export's architecture.
     const child = tmp('child');
@@ -199,7 +259,8 @@ describe('recipe and warm start', () => {
     expect(childCk.config.parent?.name).toBe(manifest.name);
     // One Adam step (lr 2e-4) from the exported G moves its trainable weights by about the learning rate.
     const drift = childCk.generator.trainableWeights.map((w, i) =>
-      tf.tidy(() => tf.max(tf.abs(tf.sub(w.read(), exported.trainableWeights[i].read()))).dataSync()[0]));
+      tf.tidy(() => tf.max(tf.abs(tf.sub(w.read(), exported.trainableWeights[i].read()))).dataSync()[0]),
+    );
     expect(Math.max(...drift)).toBeLessThan(1e-3);
   });
 });

@@ -41,17 +41,34 @@ async function onBackend<T>(name: string, fn: () => Promise<T>): Promise<T> {
 }
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-interface FilterCase { x: [number, number, number, number]; filter: [number, number, number, number]; strides: [number, number]; pad: Pad; rounding?: 'floor' | 'round' | 'ceil' }
+interface FilterCase {
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: [number, number];
+  pad: Pad;
+  rounding?: 'floor' | 'round' | 'ceil';
+}
 
 const dWOf = (c: FilterCase, x: tf.Tensor4D, dy: tf.Tensor4D) =>
-  tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
-    strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter, ...(c.rounding ? { dimRoundingMode: c.rounding } : {}),
-  }) as tf.Tensor4D;
+  tf.engine().runKernel(
+    tf.Conv2DBackpropFilter,
+    { x, dy },
+    {
+      strides: c.strides,
+      pad: c.pad,
+      dataFormat: 'NHWC',
+      filterShape: c.filter,
+      ...(c.rounding ? { dimRoundingMode: c.rounding } : {}),
+    },
+  ) as tf.Tensor4D;
 
 /** dW on the current backend for fixed x and dy; returns its values and shape. */
 async function filterGradient(c: FilterCase): Promise<{ shape: number[]; data: Float32Array }> {
   const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.rounding);
-  const [x, dy] = [tf.tensor4d(values(tf.util.sizeFromShape(c.x), 1), c.x), tf.tensor4d(values(tf.util.sizeFromShape(info.outShape), 2), info.outShape)];
+  const [x, dy] = [
+    tf.tensor4d(values(tf.util.sizeFromShape(c.x), 1), c.x),
+    tf.tensor4d(values(tf.util.sizeFromShape(info.outShape), 2), info.outShape),
+  ];
   const dW = dWOf(c, x, dy);
   const out = { shape: dW.shape, data: (await dW.data()) as Float32Array };
   tf.dispose([x, dy, dW]);
@@ -59,14 +76,25 @@ async function filterGradient(c: FilterCase): Promise<{ shape: number[]; data: F
 }
 
 const dxOf = (c: FilterCase, dy: tf.Tensor4D, filter: tf.Tensor4D) =>
-  tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
-    strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x, ...(c.rounding ? { dimRoundingMode: c.rounding } : {}),
-  }) as tf.Tensor4D;
+  tf.engine().runKernel(
+    tf.Conv2DBackpropInput,
+    { dy, filter },
+    {
+      strides: c.strides,
+      pad: c.pad,
+      dataFormat: 'NHWC',
+      inputShape: c.x,
+      ...(c.rounding ? { dimRoundingMode: c.rounding } : {}),
+    },
+  ) as tf.Tensor4D;
 
 /** dx on the current backend for fixed dy and filter (also a transposed conv's forward pass). */
 async function inputGradient(c: FilterCase): Promise<{ shape: number[]; data: Float32Array }> {
   const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.rounding);
-  const [dy, filter] = [tf.tensor4d(values(tf.util.sizeFromShape(info.outShape), 5), info.outShape), tf.tensor4d(values(tf.util.sizeFromShape(c.filter), 6), c.filter)];
+  const [dy, filter] = [
+    tf.tensor4d(values(tf.util.sizeFromShape(info.outShape), 5), info.outShape),
+    tf.tensor4d(values(tf.util.sizeFromShape(c.filter), 6), c.filter),
+  ];
   const dx = dxOf(c, dy, filter);
   const out = { shape: dx.shape, data: (await dx.data()) as Float32Array };
   tf.dispose([dy, filter, dx]);
@@ -94,17 +122,52 @@ describe('registerWasmTrainingKernels', () => {
 const CASES: [string, FilterCase][] = [
   ['3x3 same stride 1', { x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [1, 1], pad: 'same' }],
   ['3x3 same stride 2, batch 1, odd size', { x: [1, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 2], pad: 'same' }],
-  ['3x3 valid, strides 2x3 that drop trailing pixels', { x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 3], pad: 'valid' }],
+  [
+    '3x3 valid, strides 2x3 that drop trailing pixels',
+    { x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 3], pad: 'valid' },
+  ],
   ['dcgan 4x4 same stride 2 on RGB', { x: [3, 16, 16, 3], filter: [4, 4, 3, 8], strides: [2, 2], pad: 'same' }],
   ['seed-classic 5x5 same', { x: [2, 12, 12, 4], filter: [5, 5, 4, 3], strides: [1, 1], pad: 'same' }],
   ['seed-classic 5x5 valid', { x: [2, 11, 10, 5], filter: [5, 5, 5, 2], strides: [1, 1], pad: 'valid' }],
   ['non-square 5x4 valid strides 3x2', { x: [2, 11, 10, 5], filter: [5, 4, 5, 2], strides: [3, 2], pad: 'valid' }],
-  ['numeric pad 1 with floor rounding', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: 1, rounding: 'floor' }],
-  ['explicit asymmetric pads', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] }],
+  [
+    'numeric pad 1 with floor rounding',
+    { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: 1, rounding: 'floor' },
+  ],
+  [
+    'explicit asymmetric pads',
+    {
+      x: [2, 8, 9, 3],
+      filter: [3, 3, 3, 2],
+      strides: [2, 2],
+      pad: [
+        [0, 0],
+        [1, 2],
+        [0, 1],
+        [0, 0],
+      ],
+    },
+  ],
   ['1x1 filter, batch 1', { x: [1, 5, 5, 6], filter: [1, 1, 6, 7], strides: [1, 1], pad: 'valid' }],
-  ['1x1 filter stride 2: output phases no tap reaches', { x: [2, 7, 6, 3], filter: [1, 1, 3, 4], strides: [2, 2], pad: 'valid' }],
+  [
+    '1x1 filter stride 2: output phases no tap reaches',
+    { x: [2, 7, 6, 3], filter: [1, 1, 3, 4], strides: [2, 2], pad: 'valid' },
+  ],
   ['2x2 filter stride 3 same, batch 1', { x: [1, 10, 8, 2], filter: [2, 2, 2, 3], strides: [3, 3], pad: 'same' }],
-  ['explicit pads larger than the filter', { x: [2, 8, 9, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: [[0, 0], [4, 0], [0, 5], [0, 0]] }],
+  [
+    'explicit pads larger than the filter',
+    {
+      x: [2, 8, 9, 3],
+      filter: [3, 3, 3, 2],
+      strides: [2, 2],
+      pad: [
+        [0, 0],
+        [4, 0],
+        [0, 5],
+        [0, 0],
+      ],
+    },
+  ],
 ];
 
 describe('Conv2DBackpropFilter on wasm', () => {
@@ -129,9 +192,18 @@ describe('Conv2DBackpropFilter on wasm', () => {
   it('rejects NCHW with a clear error', () => {
     const x = tf.zeros([1, 3, 8, 8]) as tf.Tensor4D;
     const dy = tf.zeros([1, 2, 8, 8]) as tf.Tensor4D;
-    expect(() => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
-      strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 2],
-    })).toThrow(/NHWC/);
+    expect(() =>
+      tf.engine().runKernel(
+        tf.Conv2DBackpropFilter,
+        { x, dy },
+        {
+          strides: 1,
+          pad: 'same',
+          dataFormat: 'NCHW',
+          filterShape: [3, 3, 3, 2],
+        },
+      ),
+    ).toThrow(/NHWC/);
     tf.dispose([x, dy]);
   });
 });
@@ -157,7 +229,12 @@ describe('Conv2DBackpropInput on wasm', () => {
 });
 
 /** Fixed initial weights, batch and latents, so both backends train the same GAN. */
-interface Setup { gWeights: Float32Array[]; dWeights: Float32Array[]; real: Float32Array; z: Float32Array }
+interface Setup {
+  gWeights: Float32Array[];
+  dWeights: Float32Array[];
+  real: Float32Array;
+  z: Float32Array;
+}
 
 const BATCH = 2;
 const Z_DIM = 16;
@@ -195,10 +272,14 @@ async function train(arch: Arch, width: number, setup: Setup, steps: number) {
   }
   // Every trainable variable of both nets, by name; getWeights() order matches setup's.
   const trainable = new Map<string, { before: Float32Array; after: Float32Array }>();
-  for (const [model, before] of [[generator, setup.gWeights], [discriminator, setup.dWeights]] as const) {
+  for (const [model, before] of [
+    [generator, setup.gWeights],
+    [discriminator, setup.dWeights],
+  ] as const) {
     const names = new Set(model.trainableWeights.map((w) => w.name));
     for (const [i, w] of model.weights.entries()) {
-      if (names.has(w.name)) trainable.set(w.name, { before: before[i], after: (await w.read().data()) as Float32Array });
+      if (names.has(w.name))
+        trainable.set(w.name, { before: before[i], after: (await w.read().data()) as Float32Array });
     }
   }
   tf.dispose([real, z]);

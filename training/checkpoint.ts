@@ -37,13 +37,23 @@ export interface Checkpoint<C> {
   ema?: LayersModel;
 }
 
-interface Section { offset: number; length: number }
-interface ModelSection { topology: object; specs: tf.io.WeightsManifestEntry[]; data: Section }
+interface Section {
+  offset: number;
+  length: number;
+}
+interface ModelSection {
+  topology: object;
+  specs: tf.io.WeightsManifestEntry[];
+  data: Section;
+}
 interface Header<C> {
   config: C;
   state: RunState;
   models: Record<'generator' | 'discriminator', ModelSection> & { ema?: ModelSection };
-  optimizers: Record<'d' | 'g', { specs: tf.io.WeightsManifestEntry[]; data: Section; accBeta: [number, number] } | null>;
+  optimizers: Record<
+    'd' | 'g',
+    { specs: tf.io.WeightsManifestEntry[]; data: Section; accBeta: [number, number] } | null
+  >;
 }
 
 /** Adam keeps beta^t in private variables; setWeights recomputes them with pow(), which is not bit-exact. */
@@ -59,7 +69,12 @@ async function optimizerBlob(opt: tf.AdamOptimizer) {
   return { data: new Uint8Array(data as ArrayBuffer), specs, accBeta };
 }
 
-export async function saveCheckpoint<C>(path: string, ck: Checkpoint<C>, optD: tf.AdamOptimizer, optG: tf.AdamOptimizer): Promise<void> {
+export async function saveCheckpoint<C>(
+  path: string,
+  ck: Checkpoint<C>,
+  optD: tf.AdamOptimizer,
+  optG: tf.AdamOptimizer,
+): Promise<void> {
   const blobs: Uint8Array[] = [];
   let offset = 0;
   const add = (bytes: Uint8Array): Section => {
@@ -81,7 +96,8 @@ export async function saveCheckpoint<C>(path: string, ck: Checkpoint<C>, optD: t
     config: ck.config,
     state: ck.state,
     models: {
-      generator: await model(ck.generator), discriminator: await model(ck.discriminator),
+      generator: await model(ck.generator),
+      discriminator: await model(ck.discriminator),
       ...(ck.ema ? { ema: await model(ck.ema) } : {}),
     },
     optimizers: { d: await opt(optD), g: await opt(optG) },
@@ -95,7 +111,8 @@ export async function saveCheckpoint<C>(path: string, ck: Checkpoint<C>, optD: t
 
 function readHeader<C>(path: string): { header: Header<C>; body: Uint8Array } {
   const file = new Uint8Array(readFileSync(path));
-  if (new TextDecoder().decode(file.subarray(0, MAGIC.length)) !== MAGIC) throw new Error(`not a facegan checkpoint: ${path}`);
+  if (new TextDecoder().decode(file.subarray(0, MAGIC.length)) !== MAGIC)
+    throw new Error(`not a facegan checkpoint: ${path}`);
   const len = new DataView(file.buffer, file.byteOffset).getUint32(MAGIC.length, true);
   const start = MAGIC.length + 4;
   const header = JSON.parse(new TextDecoder().decode(file.subarray(start, start + len))) as Header<C>;

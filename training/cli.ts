@@ -14,24 +14,33 @@ import { backendLine, initNodeBackend } from './node-backends.ts';
 
 function printSummary(opts: TrainOptions): void {
   const gan = buildGan(modelConfig(opts.arch, opts.width, opts.zDim));
-  for (const [label, model] of [['Generator', gan.generator], ['Discriminator', gan.discriminator]] as const) {
+  for (const [label, model] of [
+    ['Generator', gan.generator],
+    ['Discriminator', gan.discriminator],
+  ] as const) {
     const { lines, params } = summarize(model);
     console.log(`${label} (${opts.arch}, width ${gan.config.width})`);
     console.log(lines.join('\n'));
     console.log(`${label} parameters: ${params.toLocaleString('en-US')}\n`);
   }
-  console.log(`Total parameters: ${(gan.generator.countParams() + gan.discriminator.countParams()).toLocaleString('en-US')}`);
+  console.log(
+    `Total parameters: ${(gan.generator.countParams() + gan.discriminator.countParams()).toLocaleString('en-US')}`,
+  );
 }
 
 /** A bar on a terminal; plain periodic lines in CI logs. */
 function progressHooks(quiet: boolean): TrainHooks & { stop(): void } {
-  const bar = new cliProgress.SingleBar({
-    format: 'train |{bar}| {value}/{total} steps | {ips} img/s | ETA {eta_formatted} | D {dLoss} G {gLoss} D(x) {dReal} D(G(z)) {dFake}',
-    noTTYOutput: true,
-    notTTYSchedule: 10_000,
-    etaBuffer: 50,
-    hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format:
+        'train |{bar}| {value}/{total} steps | {ips} img/s | ETA {eta_formatted} | D {dLoss} G {gLoss} D(x) {dReal} D(G(z)) {dFake}',
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+      etaBuffer: 50,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   let running = false;
   const f = (x: number) => x.toFixed(3);
   return {
@@ -42,9 +51,19 @@ function progressHooks(quiet: boolean): TrainHooks & { stop(): void } {
       bar.start(totalSteps, startStep, { ips: '-', dLoss: '-', gLoss: '-', dReal: '-', dFake: '-' });
     },
     onStep: ({ step, result, imagesPerSecond }) => {
-      if (!quiet) bar.update(step, { ips: imagesPerSecond.toFixed(1), dLoss: f(result.dLoss), gLoss: f(result.gLoss), dReal: f(result.dReal), dFake: f(result.dFake) });
+      if (!quiet)
+        bar.update(step, {
+          ips: imagesPerSecond.toFixed(1),
+          dLoss: f(result.dLoss),
+          gLoss: f(result.gLoss),
+          dReal: f(result.dReal),
+          dFake: f(result.dFake),
+        });
     },
-    stop: () => { if (running) bar.stop(); running = false; },
+    stop: () => {
+      if (running) bar.stop();
+      running = false;
+    },
   };
 }
 
@@ -99,8 +118,10 @@ async function main(argv: string[]): Promise<number> {
       return 3;
     }
     const how = outcome.status === 'budget' ? 'time budget spent' : outcome.status;
-    console.log(`${how} at step ${outcome.step}; checkpoint ${outcome.checkpoint}` +
-      (outcome.exportDir ? `; exported to ${outcome.exportDir}` : ''));
+    console.log(
+      `${how} at step ${outcome.step}; checkpoint ${outcome.checkpoint}` +
+        (outcome.exportDir ? `; exported to ${outcome.exportDir}` : ''),
+    );
     if (outcome.status !== 'finished') console.log(`continue with: npm run train -- --out ${opts.out} --resume`);
     return 0;
   } catch (err) {
@@ -120,7 +141,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
     process.exit(1);
   },
 );

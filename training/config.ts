@@ -5,7 +5,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ARCHS, DEFAULT_WIDTH, IMAGE_SIZES, isArch, isImageSize, type Arch, type ImageSize } from '../src/lib/models.ts';
+import {
+  ARCHS,
+  DEFAULT_WIDTH,
+  IMAGE_SIZES,
+  isArch,
+  isImageSize,
+  type Arch,
+  type ImageSize,
+} from '../src/lib/models.ts';
 import { DEFAULT_TRAIN, LOSSES, type GanLoss } from '../src/lib/gan.ts';
 import { parsePolicy, type DiffAugmentPolicy } from '../src/lib/diffaugment.ts';
 import type { ExportDtype } from './export.ts';
@@ -122,16 +130,39 @@ function num(name: string, value: string | undefined, integer: boolean, min: num
 
 /** The command line's flags, as node:util parseArgs takes them (values are checked below). */
 const FLAGS = {
-  data: { type: 'string' }, limit: { type: 'string' }, arch: { type: 'string' }, width: { type: 'string' }, size: { type: 'string' },
-  summary: { type: 'boolean' }, batch: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
-  lr: { type: 'string' }, beta1: { type: 'string' }, 'label-smoothing': { type: 'string' }, seed: { type: 'string' },
-  loss: { type: 'string' }, diffaugment: { type: 'string' }, r1: { type: 'string' }, 'r1-every': { type: 'string' },
-  ema: { type: 'string' }, 'init-from': { type: 'string' },
-  backend: { type: 'string' }, 'conv-precision': { type: 'string' }, 'max-minutes': { type: 'string' },
-  'max-cpu-minutes': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
-  'log-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
-  export: { type: 'string' }, 'no-export': { type: 'boolean' }, 'export-dtype': { type: 'string' },
-  quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  data: { type: 'string' },
+  limit: { type: 'string' },
+  arch: { type: 'string' },
+  width: { type: 'string' },
+  size: { type: 'string' },
+  summary: { type: 'boolean' },
+  batch: { type: 'string' },
+  steps: { type: 'string' },
+  epochs: { type: 'string' },
+  lr: { type: 'string' },
+  beta1: { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  seed: { type: 'string' },
+  loss: { type: 'string' },
+  diffaugment: { type: 'string' },
+  r1: { type: 'string' },
+  'r1-every': { type: 'string' },
+  ema: { type: 'string' },
+  'init-from': { type: 'string' },
+  backend: { type: 'string' },
+  'conv-precision': { type: 'string' },
+  'max-minutes': { type: 'string' },
+  'max-cpu-minutes': { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+  'log-every': { type: 'string' },
+  'sample-every': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  export: { type: 'string' },
+  'no-export': { type: 'boolean' },
+  'export-dtype': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 function readFlags(argv: string[]) {
@@ -168,7 +199,18 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   const convPrecision = convPrecisionFlag(flags);
   const size = sizeFlag(flags, arch, initFrom);
   const exportDtype = exportDtypeFlag(flags);
-  return trainOptions(flags, { arch, steps, epochs, loss, diffAugment, emaDecay, initFrom, convPrecision, size, exportDtype });
+  return trainOptions(flags, {
+    arch,
+    steps,
+    epochs,
+    loss,
+    diffAugment,
+    emaDecay,
+    initFrom,
+    convPrecision,
+    size,
+    exportDtype,
+  });
 }
 
 function archFlag(flags: Flags): Arch {
@@ -187,7 +229,8 @@ function lengthFlags(flags: Flags): { steps: number | null; epochs: number | nul
 
 function recipeFlags(flags: Flags): { loss: GanLoss; diffAugment: DiffAugmentPolicy; emaDecay: number | null } {
   const loss = flags.loss ?? DEFAULT_TRAIN.loss;
-  if (!(LOSSES as readonly string[]).includes(loss)) throw new UsageError(`--loss must be one of ${LOSSES.join(', ')}, got "${loss}"`);
+  if (!(LOSSES as readonly string[]).includes(loss))
+    throw new UsageError(`--loss must be one of ${LOSSES.join(', ')}, got "${loss}"`);
   let diffAugment: DiffAugmentPolicy;
   try {
     diffAugment = parsePolicy(flags.diffaugment ?? '');
@@ -218,13 +261,15 @@ function convPrecisionFlag(flags: Flags): ConvPrecision {
 function sizeFlag(flags: Flags, arch: Arch, initFrom: string | null): ImageSize {
   const size = num('size', flags.size, true, 1) ?? 64;
   if (!isImageSize(size)) throw new UsageError(`--size must be one of ${IMAGE_SIZES.join(', ')}, got "${flags.size}"`);
-  if (size !== 64 && arch !== 'dcgan' && initFrom === null) throw new UsageError(`--size ${size} needs --arch dcgan (the seed's models draw 64x64)`);
+  if (size !== 64 && arch !== 'dcgan' && initFrom === null)
+    throw new UsageError(`--size ${size} needs --arch dcgan (the seed's models draw 64x64)`);
   return size;
 }
 
 function exportDtypeFlag(flags: Flags): ExportDtype {
   const dtype = flags['export-dtype'] ?? 'float16';
-  if (dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--export-dtype must be float16 or float32, got "${dtype}"`);
+  if (dtype !== 'float16' && dtype !== 'float32')
+    throw new UsageError(`--export-dtype must be float16 or float32, got "${dtype}"`);
   return dtype;
 }
 
@@ -270,5 +315,7 @@ function trainOptions(flags: Flags, c: Choices): TrainOptions {
 
 /** The data folder exists check that --summary does not need. */
 export function dataFolderHint(dir: string): string {
-  return existsSync(dir) ? '' : ` (pass --data DIR; the default ${DEFAULT_DATA} exists only beside the shared CelebA folder)`;
+  return existsSync(dir)
+    ? ''
+    : ` (pass --data DIR; the default ${DEFAULT_DATA} exists only beside the shared CelebA folder)`;
 }

@@ -40,7 +40,9 @@ export interface Dataset {
 /** The image files of a folder (sorted), or a DataError a user can act on. */
 export function listImages(dir: string): string[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(`data folder not found: ${dir}`);
-  const files = readdirSync(dir).filter((f) => IMAGE_EXT.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => IMAGE_EXT.test(f))
+    .sort();
   if (files.length === 0) throw new DataError(`no .jpg/.png/.webp images in data folder: ${dir}`);
   return files;
 }
@@ -50,7 +52,11 @@ export function listImages(dir: string): string[] {
  * aligned crop is about 142 px of CelebA's 178x218, so 64 and 128 px are both downscales, never upsampling.
  */
 export async function decodeOne(path: string, size: number = IMAGE_SIZE): Promise<Uint8Array> {
-  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(path)
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const crop = alignedFaceCrop(info.width, info.height).size;
   if (crop < size) throw new TooSmallError(`${path}: face crop ${crop} px is smaller than ${size} px`);
   const floats = preprocessAligned({ data, width: info.width, height: info.height, channels: info.channels }, size);
@@ -66,7 +72,12 @@ function cacheKey(dir: string, files: string[], limit: number | undefined): stri
   return h.digest('hex').slice(0, 16);
 }
 
-interface CacheIndex { files: string[]; skipped: Dataset['skipped']; tooSmall?: number; heldOut: number }
+interface CacheIndex {
+  files: string[];
+  skipped: Dataset['skipped'];
+  tooSmall?: number;
+  heldOut: number;
+}
 
 export interface LoadOptions {
   /** Where decoded caches live (created if missing). */
@@ -87,7 +98,10 @@ export interface LoadOptions {
  * "Warning treated as error due to failOn", "truncated"), so those all read as one reason.
  */
 export function decodeFailure(err: Error): string {
-  const lines = err.message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = err.message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const detail = lines.find((l) => !/^warning treated as error/i.test(l)) ?? lines[0] ?? 'unknown error';
   if (/premature end|truncat|failOn|unexpected end/i.test(err.message)) return `damaged or cut short (${detail})`;
   return detail;
@@ -105,12 +119,15 @@ export async function loadDataset(dir: string, opts: LoadOptions): Promise<Datas
   if (existsSync(binPath) && existsSync(idxPath)) {
     const idx = JSON.parse(readFileSync(idxPath, 'utf8')) as CacheIndex;
     const pixels = new Uint8Array(readFileSync(binPath));
-    if (pixels.length === idx.files.length * PIXELS) return { dir, ...idx, tooSmall: idx.tooSmall ?? 0, size, pixels, fromCache: true };
+    if (pixels.length === idx.files.length * PIXELS)
+      return { dir, ...idx, tooSmall: idx.tooSmall ?? 0, size, pixels, fromCache: true };
   }
 
   const decoded: (Uint8Array | null)[] = new Array(files.length).fill(null);
   const skipped: Dataset['skipped'] = [];
-  let next = 0, done = 0, tooSmall = 0;
+  let next = 0,
+    done = 0,
+    tooSmall = 0;
   const worker = async () => {
     while (next < files.length) {
       const i = next++;
@@ -127,9 +144,11 @@ export async function loadDataset(dir: string, opts: LoadOptions): Promise<Datas
 
   const kept = files.filter((_, i) => decoded[i] !== null);
   if (kept.length === 0) {
-    throw new DataError(tooSmall > 0
-      ? `none of the ${files.length} images in ${dir} is large enough for ${size} px (${tooSmall} too small, ${skipped.length} unreadable)`
-      : `none of the ${files.length} images in ${dir} could be decoded`);
+    throw new DataError(
+      tooSmall > 0
+        ? `none of the ${files.length} images in ${dir} is large enough for ${size} px (${tooSmall} too small, ${skipped.length} unreadable)`
+        : `none of the ${files.length} images in ${dir} could be decoded`,
+    );
   }
   const pixels = new Uint8Array(kept.length * PIXELS);
   let k = 0;
@@ -138,7 +157,10 @@ export async function loadDataset(dir: string, opts: LoadOptions): Promise<Datas
 
   mkdirSync(opts.cacheDir, { recursive: true });
   writeAtomic(binPath, pixels);
-  writeAtomic(idxPath, JSON.stringify({ files: kept, skipped, tooSmall, heldOut: heldOut.length } satisfies CacheIndex));
+  writeAtomic(
+    idxPath,
+    JSON.stringify({ files: kept, skipped, tooSmall, heldOut: heldOut.length } satisfies CacheIndex),
+  );
   return { dir, files: kept, size, pixels, skipped, tooSmall, heldOut: heldOut.length, fromCache: false };
 }
 
@@ -154,14 +176,22 @@ export function writeAtomic(path: string, data: string | Uint8Array): void {
  * All randomness comes from the given Rng, so a resumed run (same Rng state,
  * same position) draws exactly the batches an uninterrupted run would.
  */
-export interface SamplerState { position: number; epoch: number; order: number[] }
+export interface SamplerState {
+  position: number;
+  epoch: number;
+  order: number[];
+}
 
 export class BatchSampler {
   private order: number[];
   position: number;
   epoch: number;
 
-  constructor(private readonly data: Dataset, private readonly rng: Rng, saved?: SamplerState) {
+  constructor(
+    private readonly data: Dataset,
+    private readonly rng: Rng,
+    saved?: SamplerState,
+  ) {
     this.order = saved ? [...saved.order] : [];
     this.position = saved?.position ?? 0;
     this.epoch = saved?.epoch ?? 0;
@@ -171,7 +201,9 @@ export class BatchSampler {
     return { position: this.position, epoch: this.epoch, order: [...this.order] };
   }
 
-  get size(): number { return this.data.files.length; }
+  get size(): number {
+    return this.data.files.length;
+  }
 
   /** Fill `out` ([batch, size, size, 3] floats) with the next batch in [-1, 1]. */
   next(batch: number, out: Float32Array): Float32Array {

@@ -10,7 +10,10 @@ try {
   const info = adapter?.info ?? {};
   result = {
     adapter: adapter && {
-      vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
       isFallbackAdapter: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter),
     },
   };

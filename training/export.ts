@@ -16,7 +16,8 @@ async function writeModel(model: LayersModel, dir: string, name: string, dtype: 
   if (dtype === 'float16') artifacts = quantizeFloat16(artifacts);
   const files = toFiles(artifacts, name);
   // Old shards of this model (another shard count) would otherwise linger.
-  for (const f of readdirSync(dir)) if (f.startsWith(`${name}.weights`) && !files.shards.has(f)) unlinkSync(join(dir, f));
+  for (const f of readdirSync(dir))
+    if (f.startsWith(`${name}.weights`) && !files.shards.has(f)) unlinkSync(join(dir, f));
   for (const [file, bytes] of files.shards) writeAtomic(join(dir, file), bytes);
   writeAtomic(join(dir, `${name}.json`), JSON.stringify(files.modelJson));
   return { file: `${name}.json`, params: model.countParams(), bytes: files.weightBytes, dtype };

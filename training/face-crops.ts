@@ -15,9 +15,15 @@ import { faceApiModelDir } from './eval/face-nets.ts';
 
 const require = createRequire(import.meta.url);
 
-interface Detected { detection: { score: number; box: { width: number; height: number } }; landmarks: { positions: Point[] } }
+interface Detected {
+  detection: { score: number; box: { width: number; height: number } };
+  landmarks: { positions: Point[] };
+}
 interface FaceApi {
-  nets: { tinyFaceDetector: { loadFromWeightMap(m: tf.NamedTensorMap): void }; faceLandmark68Net: { loadFromWeightMap(m: tf.NamedTensorMap): void } };
+  nets: {
+    tinyFaceDetector: { loadFromWeightMap(m: tf.NamedTensorMap): void };
+    faceLandmark68Net: { loadFromWeightMap(m: tf.NamedTensorMap): void };
+  };
   TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
   detectAllFaces(input: tf.Tensor3D, options: unknown): { withFaceLandmarks(): Promise<Detected[]> };
 }
@@ -26,9 +32,14 @@ let api: FaceApi | null = null;
 
 function weightMap(name: string): tf.NamedTensorMap {
   const dir = faceApiModelDir();
-  const manifest = JSON.parse(readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8')) as tf.io.WeightsManifestConfig;
+  const manifest = JSON.parse(
+    readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8'),
+  ) as tf.io.WeightsManifestConfig;
   const bytes = Buffer.concat(manifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))));
-  return tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, manifest.flatMap((g) => g.weights));
+  return tf.io.decodeWeights(
+    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+    manifest.flatMap((g) => g.weights),
+  );
 }
 
 function faceApi(): FaceApi {
@@ -51,15 +62,22 @@ export interface NodeFaceCrop {
 export async function cropFaceNode(img: RawImage, size = 64): Promise<NodeFaceCrop | null> {
   const fa = faceApi();
   const rgb = new Uint8Array(img.width * img.height * 3);
-  for (let p = 0; p < img.width * img.height; p++) for (let c = 0; c < 3; c++) rgb[p * 3 + c] = img.data[p * img.channels + c];
+  for (let p = 0; p < img.width * img.height; p++)
+    for (let c = 0; c < 3; c++) rgb[p * 3 + c] = img.data[p * img.channels + c];
   const input = tf.tensor3d(rgb, [img.height, img.width, 3], 'int32');
   try {
-    const found = await fa.detectAllFaces(input, new fa.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: 0.5 })).withFaceLandmarks();
+    const found = await fa
+      .detectAllFaces(input, new fa.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: 0.5 }))
+      .withFaceLandmarks();
     if (found.length === 0) return null;
     const area = (f: Detected) => f.detection.box.width * f.detection.box.height;
     const best = found.reduce((a, b) => (area(b) > area(a) ? b : a));
     const square = alignedSquare(keyPointsFrom68(best.landmarks.positions));
-    return { pixels: renderAlignedCrop(img, square, 4 * size, size), score: best.detection.score, inside: insideFraction(square, img.width, img.height) };
+    return {
+      pixels: renderAlignedCrop(img, square, 4 * size, size),
+      score: best.detection.score,
+      inside: insideFraction(square, img.width, img.height),
+    };
   } finally {
     input.dispose();
   }

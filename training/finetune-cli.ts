@@ -17,7 +17,13 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import sharp from 'sharp';
 import { selectBackend } from '../src/lib/backends.ts';
-import { DEFAULT_FINETUNE, FinetuneSession, finetuneConfig, type FinetuneConfig, type FinetunePhase } from '../src/lib/finetune.ts';
+import {
+  DEFAULT_FINETUNE,
+  FinetuneSession,
+  finetuneConfig,
+  type FinetuneConfig,
+  type FinetunePhase,
+} from '../src/lib/finetune.ts';
 import { formatDuration } from '../src/lib/format.ts';
 import { generate } from '../src/lib/gan.ts';
 import { gridRgba } from '../src/lib/images.ts';
@@ -80,7 +86,9 @@ const int = (name: string, v: string | undefined) => {
 
 async function writePng(file: string, batch: Float32Array, count: number, cols: number): Promise<void> {
   const grid = gridRgba(batch, count, cols);
-  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } }).png({ compressionLevel: 9 }).toFile(file);
+  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
+    .png({ compressionLevel: 9 })
+    .toFile(file);
 }
 
 /** What a run does, from the command line. */
@@ -98,22 +106,35 @@ function commandLine(argv: string[]): Settings | 'help' {
   const args = parse(argv);
   if (args.help) return 'help';
   if (!args.photos) throw new UsageError('--photos DIR is required');
-  if (!existsSync(args.photos) || !statSync(args.photos).isDirectory()) throw new UsageError(`photo folder not found: ${args.photos}`);
+  if (!existsSync(args.photos) || !statSync(args.photos).isDirectory())
+    throw new UsageError(`photo folder not found: ${args.photos}`);
   const likeness = args.likeness?.split(':').map(Number);
-  if (likeness && (likeness.length !== 2 || likeness.some((x) => !Number.isFinite(x)))) throw new UsageError(`--likeness must be A:M, e.g. 0.8:0.7, got "${args.likeness}"`);
+  if (likeness && (likeness.length !== 2 || likeness.some((x) => !Number.isFinite(x))))
+    throw new UsageError(`--likeness must be A:M, e.g. 0.8:0.7, got "${args.likeness}"`);
   const config = finetuneConfig({
     ...(args.steps !== undefined ? { steps: int('steps', args.steps) } : {}),
-    ...(args['projection-steps'] !== undefined ? { projectionSteps: int('projection-steps', args['projection-steps']) } : {}),
+    ...(args['projection-steps'] !== undefined
+      ? { projectionSteps: int('projection-steps', args['projection-steps']) }
+      : {}),
     ...(args['likeness-steps'] !== undefined ? { likenessSteps: int('likeness-steps', args['likeness-steps']) } : {}),
     ...(likeness ? { likenessScale: likeness[0], likenessPull: likeness[1] } : {}),
     seed: int('seed', args.seed),
   });
-  return { photos: args.photos, out: args.out!, models: args.models!, backend: args.backend!, quiet: args.quiet!, config };
+  return {
+    photos: args.photos,
+    out: args.out!,
+    models: args.models!,
+    backend: args.backend!,
+    quiet: args.quiet!,
+    config,
+  };
 }
 
 /** The largest face in each image of `dir` (name order, at most MAX_PHOTOS), saying why each skipped file was skipped. */
 async function readFaces(dir: string): Promise<{ files: string[]; crops: Float32Array[]; used: string[] }> {
-  const files = readdirSync(dir).filter((f) => EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  const files = readdirSync(dir)
+    .filter((f) => EXTENSIONS.has(extname(f).toLowerCase()))
+    .sort();
   const crops: Float32Array[] = [];
   const used: string[] = [];
   for (const f of files) {
@@ -124,7 +145,10 @@ async function readFaces(dir: string): Promise<{ files: string[]; crops: Float32
     try {
       const crop = await cropFaceNode(await decodeImage(join(dir, f)));
       if (!crop) console.error(`skipped ${f}: no face found`);
-      else if (crop.inside < 0.6) console.error(`skipped ${f}: the face is too close to the edge (${Math.round(crop.inside * 100)}% of the crop inside the photo)`);
+      else if (crop.inside < 0.6)
+        console.error(
+          `skipped ${f}: the face is too close to the edge (${Math.round(crop.inside * 100)}% of the crop inside the photo)`,
+        );
       else {
         crops.push(crop.pixels);
         used.push(f);
@@ -138,12 +162,15 @@ async function readFaces(dir: string): Promise<{ files: string[]; crops: Float32
 
 /** Every step of the session, under a progress bar unless `quiet`; when they started, and the CPU seconds they took. */
 async function runSteps(session: FinetuneSession, quiet: boolean): Promise<{ t0: number; cpuSeconds: number }> {
-  const bar = new cliProgress.SingleBar({
-    format: 'finetune |{bar}| {value}/{total} | {phase} | loss {loss} | ETA {eta_formatted}',
-    noTTYOutput: true,
-    notTTYSchedule: 10_000,
-    hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'finetune |{bar}| {value}/{total} | {phase} | loss {loss} | ETA {eta_formatted}',
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   if (!quiet) bar.start(session.totalSteps, 0, { phase: 'projection', loss: '-' });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -160,10 +187,16 @@ async function runSteps(session: FinetuneSession, quiet: boolean): Promise<{ t0:
 }
 
 /** The page's model files (the likeness baked into G), then the crops, their reconstructions and 16 samples as PNG; ends the session. */
-async function writeResults(out: string, session: FinetuneSession, discriminator: LayersModel, crops: Float32Array[]): Promise<void> {
+async function writeResults(
+  out: string,
+  session: FinetuneSession,
+  discriminator: LayersModel,
+  crops: Float32Array[],
+): Promise<void> {
   mkdirSync(out, { recursive: true });
   const baked = await session.bake();
-  for (const file of await exportFiles({ generator: baked, discriminator })) writeFileSync(join(out, file.name), file.bytes);
+  for (const file of await exportFiles({ generator: baked, discriminator }))
+    writeFileSync(join(out, file.name), file.bytes);
   const recon = (await session.reconstructions())!;
   session.dispose();
   const flat = new Float32Array(crops.length * crops[0].length);
@@ -195,10 +228,14 @@ async function main(): Promise<number> {
   await selectBackend(['wasm', 'cpu']);
   const { files, crops, used } = await readFaces(settings.photos);
   if (crops.length === 0) {
-    console.error(`finetune: no usable faces in ${settings.photos} (${files.length} image file${files.length === 1 ? '' : 's'} found): add photos in which one face is clearly visible`);
+    console.error(
+      `finetune: no usable faces in ${settings.photos} (${files.length} image file${files.length === 1 ? '' : 's'} found): add photos in which one face is clearly visible`,
+    );
     return 2;
   }
-  console.log(`${crops.length} face${crops.length === 1 ? '' : 's'} from ${files.length} file${files.length === 1 ? '' : 's'}`);
+  console.log(
+    `${crops.length} face${crops.length === 1 ? '' : 's'} from ${files.length} file${files.length === 1 ? '' : 's'}`,
+  );
 
   const backend = await initNodeBackend(settings.backend);
   console.log(`backend: ${backend.name} (${backend.detail})`);
@@ -209,12 +246,20 @@ async function main(): Promise<number> {
   const session = new FinetuneSession(generator, discriminator, crops, config, embedder);
   const { t0, cpuSeconds } = await runSteps(session, settings.quiet);
   await writeResults(out, session, discriminator, crops);
-  writeFileSync(join(out, 'finetune.json'), `${JSON.stringify({ photos: used, config, cpuSeconds, backend: backend.name }, null, 2)}\n`);
-  console.log(`done in ${formatDuration((performance.now() - t0) / 1000)} (${cpuSeconds.toFixed(0)} CPU-s): ${out}/facegan-generator.json draws this person from ordinary N(0, 1) noise; photos.png, reconstructions.png, samples.png show the crops, the projections and 16 samples`);
+  writeFileSync(
+    join(out, 'finetune.json'),
+    `${JSON.stringify({ photos: used, config, cpuSeconds, backend: backend.name }, null, 2)}\n`,
+  );
+  console.log(
+    `done in ${formatDuration((performance.now() - t0) / 1000)} (${cpuSeconds.toFixed(0)} CPU-s): ${out}/facegan-generator.json draws this person from ordinary N(0, 1) noise; photos.png, reconstructions.png, samples.png show the crops, the projections and 16 samples`,
+  );
   return 0;
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  console.error(`finetune: ${err instanceof Error ? err.stack ?? err.message : err}`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`finetune: ${err instanceof Error ? (err.stack ?? err.message) : err}`);
+    process.exit(1);
+  },
+);

@@ -22,10 +22,12 @@ export async function loadModelFile(modelJsonPath: string): Promise<LayersModel>
   if (!modelJson.modelTopology || !Array.isArray(manifest)) {
     throw new Error(`${modelJsonPath} is not a TensorFlow.js layers model (no modelTopology / weightsManifest)`);
   }
-  const shards = manifest.flatMap((group) => group.paths).map((p) => {
-    const file = join(dirname(modelJsonPath), p);
-    if (!existsSync(file)) throw new Error(`weight shard ${p} named by ${modelJsonPath} is missing`);
-    return new Uint8Array(readFileSync(file));
-  });
+  const shards = manifest
+    .flatMap((group) => group.paths)
+    .map((p) => {
+      const file = join(dirname(modelJsonPath), p);
+      if (!existsSync(file)) throw new Error(`weight shard ${p} named by ${modelJsonPath} is missing`);
+      return new Uint8Array(readFileSync(file));
+    });
   return fromArtifacts(fromFiles(modelJson, shards));
 }

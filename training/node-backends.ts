@@ -59,7 +59,9 @@ async function prepareTensorflow(): Promise<Prepared> {
       return { reason: `${pkg} is installed but failed to load: ${message(err)}` };
     }
     if (tf.findBackendFactory('tensorflow')) return { detail: `TensorFlow C library via ${pkg}` };
-    return { reason: `${pkg} is installed but registered with another copy of @tensorflow/tfjs-core (this project uses ${tf.version_core})` };
+    return {
+      reason: `${pkg} is installed but registered with another copy of @tensorflow/tfjs-core (this project uses ${tf.version_core})`,
+    };
   }
   return { reason: '@tensorflow/tfjs-node is not installed (optional: npm install @tensorflow/tfjs-node)' };
 }
@@ -69,10 +71,24 @@ function isMissingPackage(err: unknown, pkg: string): boolean {
   return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message(err).includes(pkg);
 }
 
-interface AdapterInfo { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }
-interface Adapter { info?: AdapterInfo; isFallbackAdapter?: boolean }
-interface Gpu { requestAdapter(options?: { powerPreference?: string }): Promise<Adapter | null> }
-interface DawnModule { create(flags: string[]): Gpu; globals: Record<string, unknown> }
+interface AdapterInfo {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
+interface Adapter {
+  info?: AdapterInfo;
+  isFallbackAdapter?: boolean;
+}
+interface Gpu {
+  requestAdapter(options?: { powerPreference?: string }): Promise<Adapter | null>;
+}
+interface DawnModule {
+  create(flags: string[]): Gpu;
+  globals: Record<string, unknown>;
+}
 
 function describeAdapter({ vendor, architecture, device, description }: AdapterInfo): string {
   const maker = [vendor, architecture].filter(Boolean).join(' ');
@@ -84,7 +100,9 @@ function describeAdapter({ vendor, architecture, device, description }: AdapterI
 function isSoftwareAdapter(adapter: Adapter): boolean {
   const info = adapter.info ?? {};
   if (adapter.isFallbackAdapter || info.isFallbackAdapter) return true;
-  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(
+    `${info.vendor} ${info.architecture} ${info.device} ${info.description}`,
+  );
 }
 
 async function requestAdapter(dawn: DawnModule): Promise<{ gpu: Gpu; adapter: Adapter | null }> {
@@ -121,7 +139,9 @@ function missingVulkanDriver(): string | null {
       return false;
     }
   });
-  return found ? null : 'no Vulkan driver installed (no manifest in any vulkan/icd.d folder), so Dawn has no GPU to use';
+  return found
+    ? null
+    : 'no Vulkan driver installed (no manifest in any vulkan/icd.d folder), so Dawn has no GPU to use';
 }
 
 /**
@@ -151,7 +171,10 @@ function probeAdapter(): Promise<{ adapter: Adapter } | { reason: string }> {
       } catch {
         found = null;
       }
-      if (!found) return resolve({ reason: `probing for a WebGPU adapter failed (${err ? message(err).split('\n')[0] : 'no answer'})` });
+      if (!found)
+        return resolve({
+          reason: `probing for a WebGPU adapter failed (${err ? message(err).split('\n')[0] : 'no answer'})`,
+        });
       if (found.error) return resolve({ reason: `the webgpu package (Dawn) could not load: ${found.error}` });
       if (!found.adapter) return resolve({ reason: 'no WebGPU adapter (Dawn found no GPU it can use through Vulkan)' });
       resolve({ adapter: { info: found.adapter } });
@@ -167,7 +190,9 @@ async function prepareWebgpu(forced: boolean): Promise<Prepared> {
     const probe = await probeAdapter();
     if ('reason' in probe) return probe;
     if (isSoftwareAdapter(probe.adapter)) {
-      return { reason: `only a software adapter (${describeAdapter(probe.adapter.info ?? {})}), slower than the CPU backends (--backend webgpu forces it)` };
+      return {
+        reason: `only a software adapter (${describeAdapter(probe.adapter.info ?? {})}), slower than the CPU backends (--backend webgpu forces it)`,
+      };
     }
   }
   let dawn: DawnModule;
@@ -185,11 +210,14 @@ async function prepareWebgpu(forced: boolean): Promise<Prepared> {
     ({ gpu, adapter } = await requestAdapter(dawn));
   }
   if (!adapter) {
-    return { reason: `no WebGPU adapter (Dawn needs a Vulkan driver and libvulkan1${forced ? `; SwiftShader's ${SWIFTSHADER_ICD} was not usable either` : ''})` };
+    return {
+      reason: `no WebGPU adapter (Dawn needs a Vulkan driver and libvulkan1${forced ? `; SwiftShader's ${SWIFTSHADER_ICD} was not usable either` : ''})`,
+    };
   }
   const name = describeAdapter(adapter.info ?? {});
   const software = isSoftwareAdapter(adapter);
-  if (software && !forced) return { reason: `only a software adapter (${name}), slower than the CPU backends (--backend webgpu forces it)` };
+  if (software && !forced)
+    return { reason: `only a software adapter (${name}), slower than the CPU backends (--backend webgpu forces it)` };
   if (!tf.findBackendFactory('webgpu')) {
     exposeGpu(dawn, gpu);
     await import('@tensorflow/tfjs-backend-webgpu');
@@ -230,11 +258,16 @@ async function prepareCpu(): Promise<Prepared> {
 
 function prepare(name: Exclude<NodeBackendName, 'auto'>, forced: boolean): Promise<Prepared> {
   switch (name) {
-    case 'tensorflow': return prepareTensorflow();
-    case 'webgpu': return prepareWebgpu(forced);
-    case 'native': return prepareNative();
-    case 'wasm': return prepareWasm();
-    case 'cpu': return prepareCpu();
+    case 'tensorflow':
+      return prepareTensorflow();
+    case 'webgpu':
+      return prepareWebgpu(forced);
+    case 'native':
+      return prepareNative();
+    case 'wasm':
+      return prepareWasm();
+    case 'cpu':
+      return prepareCpu();
   }
 }
 
@@ -244,11 +277,12 @@ function isNodeBackendName(name: string): name is NodeBackendName {
 
 /** One line for the log: the backend, what runs it, and why it was chosen. */
 export function backendLine(backend: NodeBackend, requested: string = 'auto'): string {
-  const why = requested !== 'auto'
-    ? `as asked with --backend ${requested}`
-    : backend.fallbacks.length === 0
-      ? 'the fastest backend, available here'
-      : `the fastest available here. Skipped ${backend.fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')}`;
+  const why =
+    requested !== 'auto'
+      ? `as asked with --backend ${requested}`
+      : backend.fallbacks.length === 0
+        ? 'the fastest backend, available here'
+        : `the fastest available here. Skipped ${backend.fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')}`;
   return `backend: ${backend.name} (${backend.detail}), ${why}`;
 }
 

@@ -27,7 +27,10 @@ export function isHeldOut(identity: number | undefined): boolean {
 }
 
 /** Split file names into training and held-out lists, both sorted. */
-export function splitFiles(files: readonly string[], identities: Map<string, number>): { train: string[]; heldOut: string[] } {
+export function splitFiles(
+  files: readonly string[],
+  identities: Map<string, number>,
+): { train: string[]; heldOut: string[] } {
   const train: string[] = [];
   const heldOut: string[] = [];
   for (const f of [...files].sort()) (isHeldOut(identities.get(f)) ? heldOut : train).push(f);

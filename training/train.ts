@@ -8,7 +8,15 @@ import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { buildGan, imageSize, isArch, isImageSize, modelConfig, type GanModels, type ImageSize } from '../src/lib/models.ts';
+import {
+  buildGan,
+  imageSize,
+  isArch,
+  isImageSize,
+  modelConfig,
+  type GanModels,
+  type ImageSize,
+} from '../src/lib/models.ts';
 import { growGan } from '../src/lib/growth.ts';
 import { GanTrainer, NonFiniteLossError, generate, type StepResult } from '../src/lib/gan.ts';
 import { WeightAverage, cloneModel } from '../src/lib/ema.ts';
@@ -25,7 +33,10 @@ import { HELD_OUT_RULE } from './split.ts';
 /** The sample grid always uses these seeds, so grids compare across steps and runs. */
 export const SAMPLE_SEEDS = Array.from({ length: 64 }, (_, i) => i);
 
-export interface Backend { name: string; detail: string }
+export interface Backend {
+  name: string;
+  detail: string;
+}
 
 export interface TrainHooks {
   /** Human-readable lines (start-up, skipped files, saves). */
@@ -90,7 +101,10 @@ export async function loadExported(dir: string): Promise<{ models: GanModels; pa
     generator: await loadModelFile(join(dir, manifest.generator.file)),
     discriminator: await loadModelFile(join(dir, manifest.discriminator.file)),
   };
-  return { models, parent: { dir, name: manifest.name, ...(manifest.training ? { training: manifest.training } : {}) } };
+  return {
+    models,
+    parent: { dir, name: manifest.name, ...(manifest.training ? { training: manifest.training } : {}) },
+  };
 }
 
 /** A new run, or the saved one (its own options win over the command line, except how long to run and where to export). */
@@ -100,7 +114,14 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
     if (opts.initFrom) {
       const loaded = await loadExported(opts.initFrom);
       const models = await maybeGrow(loaded.models, opts.size, opts.seed);
-      const own = { ...opts, arch: models.config.arch, width: models.config.width, zDim: models.config.zDim, size: imageSize(models.config), parent: loaded.parent };
+      const own = {
+        ...opts,
+        arch: models.config.arch,
+        width: models.config.width,
+        zDim: models.config.zDim,
+        size: imageSize(models.config),
+        parent: loaded.parent,
+      };
       return { opts: own, models, state: null, rng, restore: async () => {}, ema: null };
     }
     const models = buildGan(modelConfig(opts.arch, opts.width, opts.zDim, opts.seed, opts.size));
@@ -110,13 +131,28 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
   const ck = await loadCheckpoint<TrainOptions>(paths.checkpoint);
   const merged: TrainOptions = {
     ...ck.config,
-    steps: opts.steps ?? (opts.epochs ? null : ck.config.steps), epochs: opts.steps ? null : (opts.epochs ?? ck.config.epochs),
-    backend: opts.backend, convPrecision: opts.convPrecision, export: opts.export, exportDtype: opts.exportDtype, quiet: opts.quiet,
-    maxMinutes: opts.maxMinutes, maxCpuMinutes: opts.maxCpuMinutes, out: opts.out, resume: true,
+    steps: opts.steps ?? (opts.epochs ? null : ck.config.steps),
+    epochs: opts.steps ? null : (opts.epochs ?? ck.config.epochs),
+    backend: opts.backend,
+    convPrecision: opts.convPrecision,
+    export: opts.export,
+    exportDtype: opts.exportDtype,
+    quiet: opts.quiet,
+    maxMinutes: opts.maxMinutes,
+    maxCpuMinutes: opts.maxCpuMinutes,
+    out: opts.out,
+    resume: true,
   };
   const config = modelConfig(merged.arch, merged.width, merged.zDim, undefined, merged.size ?? 64);
   const models: GanModels = { config, generator: ck.generator, discriminator: ck.discriminator };
-  return { opts: merged, models, state: ck.state, rng: new Rng(ck.state.rng), restore: ck.restoreOptimizers, ema: ck.ema ?? null };
+  return {
+    opts: merged,
+    models,
+    state: ck.state,
+    rng: new Rng(ck.state.rng),
+    restore: ck.restoreOptimizers,
+    ema: ck.ema ?? null,
+  };
 }
 
 type Start = Awaited<ReturnType<typeof startModels>>;
@@ -130,8 +166,15 @@ export class ResumeError extends Error {}
 async function maybeGrow(models: GanModels, size: ImageSize, seed: number): Promise<GanModels> {
   const from = imageSize(models.config);
   if (from === size) return models;
-  if (from !== 64 || size !== 128) throw new ResumeError(`--init-from: a ${from} px pair cannot start a ${size} px run`);
-  const z = tf.tensor2d(latentBatch(Array.from({ length: 256 }, (_, i) => 1_000_000 + i), models.config.zDim), [256, models.config.zDim]);
+  if (from !== 64 || size !== 128)
+    throw new ResumeError(`--init-from: a ${from} px pair cannot start a ${size} px run`);
+  const z = tf.tensor2d(
+    latentBatch(
+      Array.from({ length: 256 }, (_, i) => 1_000_000 + i),
+      models.config.zDim,
+    ),
+    [256, models.config.zDim],
+  );
   try {
     return growGan(models, z, seed);
   } finally {
@@ -165,16 +208,23 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
 }
 
 /** The training images at the models' size (cached after the first run), and a line on what was used and skipped. */
-async function loadRunData(opts: TrainOptions, size: number, hooks: TrainHooks, say: (line: string) => void): Promise<Dataset> {
+async function loadRunData(
+  opts: TrainOptions,
+  size: number,
+  hooks: TrainHooks,
+  say: (line: string) => void,
+): Promise<Dataset> {
   const data = await loadDataset(opts.data, {
     cacheDir: join(dirname(resolve(opts.out)), '.cache'),
     limit: opts.limit ?? undefined,
     onProgress: hooks.onDataProgress,
     size,
   });
-  say(`data: ${data.files.length} training images from ${opts.data}${data.fromCache ? ' (cached)' : ''}; ` +
-    `${data.heldOut} held out (${HELD_OUT_RULE}); ${data.skipped.length} skipped` +
-    (data.tooSmall ? `; ${data.tooSmall} left out as smaller than ${data.size} px (never upsampled)` : ''));
+  say(
+    `data: ${data.files.length} training images from ${opts.data}${data.fromCache ? ' (cached)' : ''}; ` +
+      `${data.heldOut} held out (${HELD_OUT_RULE}); ${data.skipped.length} skipped` +
+      (data.tooSmall ? `; ${data.tooSmall} left out as smaller than ${data.size} px (never upsampled)` : ''),
+  );
   for (const s of data.skipped) say(`skipped ${s.file}: ${s.reason}`);
   return data;
 }
@@ -188,8 +238,10 @@ function prepareRunFolder(opts: TrainOptions, resumed: RunState | null, paths: R
 /** The model, the recipe and where a resumed run picks up. */
 function announce(run: Run, backend: Backend, say: (line: string) => void): void {
   const { opts, models } = run;
-  say(`model: ${opts.arch} width ${opts.width} at ${imageSize(models.config)} px: G ${models.generator.countParams().toLocaleString('en-US')} params, ` +
-    `D ${models.discriminator.countParams().toLocaleString('en-US')} params; backend ${backend.name} (${backend.detail})`);
+  say(
+    `model: ${opts.arch} width ${opts.width} at ${imageSize(models.config)} px: G ${models.generator.countParams().toLocaleString('en-US')} params, ` +
+      `D ${models.discriminator.countParams().toLocaleString('en-US')} params; backend ${backend.name} (${backend.detail})`,
+  );
   say(`recipe: ${describeRecipe(opts)}`);
   if (run.resumed) say(`resumed at step ${run.step} of ${run.total}`);
 }
@@ -203,7 +255,10 @@ async function trainSteps(run: Run, hooks: TrainHooks): Promise<{ status: TrainO
       result = await run.trainStep();
     } catch (err) {
       if (!(err instanceof NonFiniteLossError)) throw err;
-      return { status: 'diverged', message: `step ${run.step + 1}: ${err.message}; the last good checkpoint is kept at ${run.paths.checkpoint}` };
+      return {
+        status: 'diverged',
+        message: `step ${run.step + 1}: ${err.message}; the last good checkpoint is kept at ${run.paths.checkpoint}`,
+      };
     }
     const imagesPerSecond = rate.add(run.opts.batch);
     hooks.onStep?.({ step: run.step, totalSteps: run.total, result, imagesPerSecond });
@@ -266,7 +321,11 @@ class Throughput {
   add(images: number): number {
     this.images += images;
     const now = performance.now();
-    if (now - this.t > 2000) { this.perSecond = (this.images * 1000) / (now - this.t); this.t = now; this.images = 0; }
+    if (now - this.t > 2000) {
+      this.perSecond = (this.images * 1000) / (now - this.t);
+      this.t = now;
+      this.images = 0;
+    }
     return this.perSecond;
   }
 }
@@ -302,15 +361,32 @@ class Run {
 
   static async begin(start: Start, data: Dataset, paths: RunPaths, say: (line: string) => void): Promise<Run> {
     const { opts, models, rng, state: resumed } = start;
-    const trainer = new GanTrainer(models.generator, models.discriminator, {
-      learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing,
-      loss: opts.loss, diffAugment: opts.diffAugment, r1Gamma: opts.r1Gamma, r1Every: opts.r1Every,
-    }, rng);
+    const trainer = new GanTrainer(
+      models.generator,
+      models.discriminator,
+      {
+        learningRate: opts.lr,
+        beta1: opts.beta1,
+        labelSmoothing: opts.labelSmoothing,
+        loss: opts.loss,
+        diffAugment: opts.diffAugment,
+        r1Gamma: opts.r1Gamma,
+        r1Every: opts.r1Every,
+      },
+      rng,
+    );
     await start.restore(trainer.optD, trainer.optG);
     trainer.stepsDone = resumed?.step ?? 0;
     // The average starts as a copy of G (a resume restores it); samples and the export use it.
-    const average = opts.emaDecay === null ? null : new WeightAverage(
-      models.generator, start.ema ?? await cloneModel(models.generator), { decay: opts.emaDecay, warmup: true }, resumed?.emaUpdates ?? 0);
+    const average =
+      opts.emaDecay === null
+        ? null
+        : new WeightAverage(
+            models.generator,
+            start.ema ?? (await cloneModel(models.generator)),
+            { decay: opts.emaDecay, warmup: true },
+            resumed?.emaUpdates ?? 0,
+          );
     const sampler = new BatchSampler(data, rng, resumed?.sampler);
     const clock = new RunClock(opts, resumed);
     if (clock.cpuBefore === null && opts.maxCpuMinutes !== null) {
@@ -353,11 +429,20 @@ class Run {
   private logMetrics(imagesPerSecond: number): void {
     const last = this.last!;
     const cpuSeconds = this.clock.cpu();
-    appendFileSync(this.paths.log, `${JSON.stringify({
-      step: this.step, epoch: this.sampler.epoch, d_loss: round(last.dLoss), g_loss: round(last.gLoss), d_real: round(last.dReal),
-      d_fake: round(last.dFake), images_per_s: round(imagesPerSecond), wall_s: round(this.clock.wall()),
-      ...(cpuSeconds === null ? {} : { cpu_s: round(cpuSeconds) }),
-    })}\n`);
+    appendFileSync(
+      this.paths.log,
+      `${JSON.stringify({
+        step: this.step,
+        epoch: this.sampler.epoch,
+        d_loss: round(last.dLoss),
+        g_loss: round(last.gLoss),
+        d_real: round(last.dReal),
+        d_fake: round(last.dFake),
+        images_per_s: round(imagesPerSecond),
+        wall_s: round(this.clock.wall()),
+        ...(cpuSeconds === null ? {} : { cpu_s: round(cpuSeconds) }),
+      })}\n`,
+    );
   }
 
   private async sampleGrid(): Promise<void> {
@@ -369,17 +454,30 @@ class Run {
   state(): RunState {
     const cpuSeconds = this.clock.cpu();
     return {
-      step: this.step, imagesSeen: this.imagesSeen, wallSeconds: this.clock.wall(), ...(cpuSeconds === null ? {} : { cpuSeconds }),
-      rng: this.rng.getState(), sampler: this.sampler.snapshot(), ...(this.last ? { last: this.last } : {}),
+      step: this.step,
+      imagesSeen: this.imagesSeen,
+      wallSeconds: this.clock.wall(),
+      ...(cpuSeconds === null ? {} : { cpuSeconds }),
+      rng: this.rng.getState(),
+      sampler: this.sampler.snapshot(),
+      ...(this.last ? { last: this.last } : {}),
       ...(this.average ? { emaUpdates: this.average.updates } : {}),
     };
   }
 
   async checkpoint(): Promise<void> {
-    await saveCheckpoint(this.paths.checkpoint, {
-      config: this.opts, state: this.state(), generator: this.models.generator, discriminator: this.models.discriminator,
-      ...(this.average ? { ema: this.average.target } : {}),
-    }, this.trainer.optD, this.trainer.optG);
+    await saveCheckpoint(
+      this.paths.checkpoint,
+      {
+        config: this.opts,
+        state: this.state(),
+        generator: this.models.generator,
+        discriminator: this.models.discriminator,
+        ...(this.average ? { ema: this.average.target } : {}),
+      },
+      this.trainer.optD,
+      this.trainer.optG,
+    );
   }
 
   /** The end of a run that did not diverge: a checkpoint to resume from and the latest sample grid. */
@@ -402,21 +500,35 @@ async function exportRun(run: Run, data: Dataset, backend: Backend, dir: string)
   const size = imageSize(models.config);
   const cpuSeconds = run.clock.cpu();
   await exportModels({
-    dir, generator: run.shown, discriminator: models.discriminator, dtype: opts.exportDtype,
-    sampleGridPng: run.paths.latestGrid, metricsLog: run.paths.log,
+    dir,
+    generator: run.shown,
+    discriminator: models.discriminator,
+    dtype: opts.exportDtype,
+    sampleGridPng: run.paths.latestGrid,
+    metricsLog: run.paths.log,
     manifest: {
       name: `facegan ${opts.arch}-${opts.width}${size === 64 ? '' : ` ${size}px`}`,
       // Less than one pass over the data is a smoke test, not a model: say so on the site.
       placeholder: imagesSeen < data.files.length,
-      ...(imagesSeen < data.files.length ? { note: `short run (${step} steps, ${imagesSeen} images): a placeholder, not a trained model` } : {}),
+      ...(imagesSeen < data.files.length
+        ? { note: `short run (${step} steps, ${imagesSeen} images): a placeholder, not a trained model` }
+        : {}),
       model: models.config,
       training: {
-        steps: step, imagesSeen, epochs: round(imagesSeen / data.files.length), batch: opts.batch,
-        learningRate: opts.lr, beta1: opts.beta1, labelSmoothing: opts.labelSmoothing, seed: opts.seed,
+        steps: step,
+        imagesSeen,
+        epochs: round(imagesSeen / data.files.length),
+        batch: opts.batch,
+        learningRate: opts.lr,
+        beta1: opts.beta1,
+        labelSmoothing: opts.labelSmoothing,
+        seed: opts.seed,
         recipe: recipe(opts),
         ...(opts.parent ? { initFrom: opts.parent } : {}),
         data: { dir: opts.data, images: data.files.length, skipped: data.skipped.length, heldOut: data.heldOut },
-        wallSeconds: round(run.clock.wall()), ...(cpuSeconds === null ? {} : { cpuSeconds: round(cpuSeconds) }), backend: `${backend.name} (${backend.detail})`,
+        wallSeconds: round(run.clock.wall()),
+        ...(cpuSeconds === null ? {} : { cpuSeconds: round(cpuSeconds) }),
+        backend: `${backend.name} (${backend.detail})`,
         machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
         ...(last ? { finalMetrics: roundAll(last) } : {}),
       },
@@ -446,13 +558,15 @@ function describeRecipe(opts: TrainOptions): string {
 }
 
 function trimLog(path: string, lastStep: number): void {
-  const kept = readFileSync(path, 'utf8').split('\n').filter((line) => {
-    try {
-      return line !== '' && (JSON.parse(line) as { step: number }).step <= lastStep;
-    } catch {
-      return false; // a line cut short by a crash
-    }
-  });
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      try {
+        return line !== '' && (JSON.parse(line) as { step: number }).step <= lastStep;
+      } catch {
+        return false; // a line cut short by a crash
+      }
+    });
   writeAtomic(path, kept.map((l) => `${l}\n`).join(''));
 }
 

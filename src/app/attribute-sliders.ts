@@ -6,8 +6,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  SLIDER_RANGE, applyDirections, attributeLabel, readSliderParams, validateDirections, weightsSha256, writeSliderParams,
-  type AttributeDirection, type DirectionsFile, type SliderValues,
+  SLIDER_RANGE,
+  applyDirections,
+  attributeLabel,
+  readSliderParams,
+  validateDirections,
+  weightsSha256,
+  writeSliderParams,
+  type AttributeDirection,
+  type DirectionsFile,
+  type SliderValues,
 } from '../lib/directions.ts';
 
 export const DIRECTIONS_URL = `${import.meta.env.BASE_URL.replace(/\/$/, '')}/models/directions.json`;
@@ -16,21 +24,31 @@ export const DIRECTIONS_URL = `${import.meta.env.BASE_URL.replace(/\/$/, '')}/mo
  * Fetch directions.json and check it was computed for this generator (its
  * weight bytes' hash). Null, with a reason, when there is none or it does not match.
  */
-export async function loadDirections(artifacts: tf.io.ModelArtifacts, zDim: number, url = DIRECTIONS_URL): Promise<{ directions: DirectionsFile | null; reason: string | null }> {
+export async function loadDirections(
+  artifacts: tf.io.ModelArtifacts,
+  zDim: number,
+  url = DIRECTIONS_URL,
+): Promise<{ directions: DirectionsFile | null; reason: string | null }> {
   let data: unknown;
   try {
     const res = await fetch(url);
     if (!res.ok) return { directions: null, reason: `no attribute directions on this site (${res.status})` };
     data = await res.json();
   } catch (err) {
-    return { directions: null, reason: `attribute directions could not be read: ${err instanceof Error ? err.message : err}` };
+    return {
+      directions: null,
+      reason: `attribute directions could not be read: ${err instanceof Error ? err.message : err}`,
+    };
   }
   const directions = validateDirections(data, zDim);
   const w = artifacts.weightData;
   const buffers = w === undefined ? [] : Array.isArray(w) ? w : [w];
   const hash = await weightsSha256(buffers.map((b) => new Uint8Array(b)));
   if (hash !== directions.generator.weightsSha256) {
-    return { directions: null, reason: 'the attribute directions were computed for a different generator than this one, so the sliders are off' };
+    return {
+      directions: null,
+      reason: 'the attribute directions were computed for a different generator than this one, so the sliders are off',
+    };
   }
   return { directions, reason: null };
 }
@@ -57,7 +75,11 @@ export class AttributeSliders {
   ) {
     this.keys = attributes.map((a) => a.key);
     el.list.replaceChildren(...attributes.map((a) => this.row(a)));
-    el.reset.addEventListener('click', () => { this.set({}); this.onInput(); this.onCommit(); });
+    el.reset.addEventListener('click', () => {
+      this.set({});
+      this.onInput();
+      this.onCommit();
+    });
     el.root.hidden = false;
   }
 
@@ -68,7 +90,14 @@ export class AttributeSliders {
     label.htmlFor = id;
     label.textContent = attributeLabel(a.name);
     const input = document.createElement('input');
-    Object.assign(input, { id, type: 'range', min: String(-SLIDER_RANGE), max: String(SLIDER_RANGE), step: '0.05', value: '0' });
+    Object.assign(input, {
+      id,
+      type: 'range',
+      min: String(-SLIDER_RANGE),
+      max: String(SLIDER_RANGE),
+      step: '0.05',
+      value: '0',
+    });
     input.dataset.attribute = a.key;
     const output = document.createElement('output');
     output.htmlFor.add(id);
@@ -76,7 +105,11 @@ export class AttributeSliders {
     input.addEventListener('input', () => {
       this.values[a.key] = Number(input.value);
       output.textContent = Number(input.value).toFixed(2);
-      if (!this.frame) this.frame = requestAnimationFrame(() => { this.frame = 0; this.onInput(); });
+      if (!this.frame)
+        this.frame = requestAnimationFrame(() => {
+          this.frame = 0;
+          this.onInput();
+        });
     });
     input.addEventListener('change', () => this.onCommit());
     this.inputs.set(a.key, { input, output });

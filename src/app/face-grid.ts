@@ -38,7 +38,10 @@ function makeCanvas(): HTMLCanvasElement {
 export class FaceGrid {
   private faces: Face[] = [];
 
-  constructor(readonly root: HTMLElement, private readonly options: FaceGridOptions = {}) {
+  constructor(
+    readonly root: HTMLElement,
+    private readonly options: FaceGridOptions = {},
+  ) {
     root.classList.add('face-grid');
     // Replace the server-rendered placeholders with tiles of the right kind.
     root.replaceChildren(...Array.from(root.children, () => this.makeTile()));

@@ -29,7 +29,8 @@ export interface FaceViewElements {
 }
 
 const SEED_HINT = "This page's address now holds the seed: share it and the same face appears.";
-const PHOTO_HINT = 'A projected photo has no seed, so the address cannot hold it and it cannot be shared by link: download the PNG to keep it.';
+const PHOTO_HINT =
+  'A projected photo has no seed, so the address cannot hold it and it cannot be shared by link: download the PNG to keep it.';
 
 /** Smooth start and stop, so the morph does not jerk at its ends. */
 const easeInOut = (x: number) => (x < 0.5 ? 2 * x * x : 1 - (-2 * x + 2) ** 2 / 2);
@@ -59,9 +60,14 @@ export class FaceView {
     el.download.addEventListener('click', () => void this.download());
     el.morphNew.addEventListener('click', () => this.startMorph(randomSeed()));
     el.morphPlay.addEventListener('click', () => (this.animation ? this.stop() : this.play()));
-    el.slider.addEventListener('input', () => { this.stop(); void this.showAt(Number(el.slider.value) / 1000); });
+    el.slider.addEventListener('input', () => {
+      this.stop();
+      void this.showAt(Number(el.slider.value) / 1000);
+    });
     el.slider.addEventListener('change', () => this.report());
-    el.root.addEventListener('keydown', (e) => { if (e.key === 'Escape') this.close(); });
+    el.root.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') this.close();
+    });
   }
 
   get isOpen(): boolean {
@@ -160,11 +166,14 @@ export class FaceView {
   private showAt(t: number): Promise<void> {
     this.t = t;
     this.el.slider.value = String(Math.round(t * 1000));
-    this.el.morphLabel.textContent = this.target === null ? '' : `${Math.round(t * 100)}% of the way to seed ${this.target}`;
+    this.el.morphLabel.textContent =
+      this.target === null ? '' : `${Math.round(t * 100)}% of the way to seed ${this.target}`;
     this.el.canvas.dataset.source = this.base ? 'photo' : 'seed';
     this.wanted = t;
     if (!this.drawing) {
-      this.drawing = this.drainFrames().finally(() => { this.drawing = null; });
+      this.drawing = this.drainFrames().finally(() => {
+        this.drawing = null;
+      });
     }
     return this.drawing;
   }
@@ -189,7 +198,10 @@ export class FaceView {
   }
 
   private describe(t: number): string {
-    if (this.base) return this.target === null || t <= 0 ? 'Projection of your photo' : `Projection of your photo, ${Math.round(t * 100)}% of the morph to seed ${this.target}`;
+    if (this.base)
+      return this.target === null || t <= 0
+        ? 'Projection of your photo'
+        : `Projection of your photo, ${Math.round(t * 100)}% of the morph to seed ${this.target}`;
     if (this.target === null || t <= 0) return `Generated face, seed ${this.seed}`;
     return `Generated face, ${Math.round(t * 100)}% of the morph from seed ${this.seed} to seed ${this.target}`;
   }

@@ -23,7 +23,10 @@ export interface Face {
 }
 
 export class ModelLoadError extends Error {
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(
+    message: string,
+    readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'ModelLoadError';
   }
@@ -32,7 +35,10 @@ export class ModelLoadError extends Error {
 function explainLoadFailure(url: string, err: unknown): ModelLoadError {
   const text = err instanceof Error ? err.message : String(err);
   if (/\b404\b/.test(text)) {
-    return new ModelLoadError(`The generator's weights are missing: ${url} (or one of its weight files) was not found on this site.`, err);
+    return new ModelLoadError(
+      `The generator's weights are missing: ${url} (or one of its weight files) was not found on this site.`,
+      err,
+    );
   }
   if (/fetch|network/i.test(text)) {
     return new ModelLoadError(`The generator's weights could not be downloaded from ${url}: ${text}`, err);
@@ -43,10 +49,16 @@ function explainLoadFailure(url: string, err: unknown): ModelLoadError {
 function checkShape(model: tfl.LayersModel, url: string): number {
   const input = model.inputs[0]?.shape;
   const output = model.outputs[0]?.shape;
-  const ok = input?.length === 2 && output?.length === 4
-    && output[1] === IMAGE_SIZE && output[2] === IMAGE_SIZE && output[3] === CHANNELS;
+  const ok =
+    input?.length === 2 &&
+    output?.length === 4 &&
+    output[1] === IMAGE_SIZE &&
+    output[2] === IMAGE_SIZE &&
+    output[3] === CHANNELS;
   if (!ok || typeof input[1] !== 'number') {
-    throw new ModelLoadError(`${url} is not a face generator: expected z -> ${IMAGE_SIZE}x${IMAGE_SIZE}x${CHANNELS}, got [${input}] -> [${output}]`);
+    throw new ModelLoadError(
+      `${url} is not a face generator: expected z -> ${IMAGE_SIZE}x${IMAGE_SIZE}x${CHANNELS}, got [${input}] -> [${output}]`,
+    );
   }
   return input[1];
 }
@@ -55,7 +67,10 @@ function checkShape(model: tfl.LayersModel, url: string): number {
  * Fetch the generator's files; `onProgress` gets the downloaded fraction,
  * 0 to 1. Needs no backend, so the download can overlap backend start-up.
  */
-export function downloadFaceModel(url = MODEL_URL, onProgress?: (fraction: number) => void): Promise<tf.io.ModelArtifacts> {
+export function downloadFaceModel(
+  url = MODEL_URL,
+  onProgress?: (fraction: number) => void,
+): Promise<tf.io.ModelArtifacts> {
   const handler = tf.io.http(url, { onProgress });
   const download = handler.load!().catch((err: unknown) => {
     throw explainLoadFailure(url, err);

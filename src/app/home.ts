@@ -57,7 +57,10 @@ function watchContextLoss(status: StatusLine, generateButton: HTMLButtonElement)
     generateButton.disabled = true;
     const retry = withFaceLink(new URL(location.href), null);
     retry.searchParams.set('backend', 'wasm');
-    status.showError('The WebGL context was lost (the graphics driver reset or the tab used too much GPU memory), so no more faces can be drawn with WebGL.', { text: 'Reload using WASM instead', href: retry.href });
+    status.showError(
+      'The WebGL context was lost (the graphics driver reset or the tab used too much GPU memory), so no more faces can be drawn with WebGL.',
+      { text: 'Reload using WASM instead', href: retry.href },
+    );
   });
 }
 
@@ -77,8 +80,14 @@ class HomePage {
   private readonly view: FaceView;
   sliders: AttributeSliders | null = null;
 
-  constructor(readonly model: FaceModel, private readonly button: HTMLButtonElement, private readonly status: StatusLine) {
-    this.grid = new FaceGrid(byId('faces'), { onSelect: (face) => void this.openFace({ seed: face.seed!, morph: null }, true) });
+  constructor(
+    readonly model: FaceModel,
+    private readonly button: HTMLButtonElement,
+    private readonly status: StatusLine,
+  ) {
+    this.grid = new FaceGrid(byId('faces'), {
+      onSelect: (face) => void this.openFace({ seed: face.seed!, morph: null }, true),
+    });
     this.view = new FaceView(faceViewElements(), model, (link) => this.setAddress(link, false));
     this.view.onClose = () => this.returnFocus();
     button.addEventListener('click', () => this.generate().catch((err) => this.status.showError(message(err))));
@@ -108,7 +117,9 @@ class HomePage {
       { root: byId('attributes'), list: byId('attribute-list'), reset: byId('attributes-reset') },
       directions.attributes,
       () => void this.view.redraw(),
-      () => { if (this.view.isOpen && !this.view.fromPhoto) this.setAddress(this.view.link, false); },
+      () => {
+        if (this.view.isOpen && !this.view.fromPhoto) this.setAddress(this.view.link, false);
+      },
     );
     sliders.set(sliders.readFrom(new URL(location.href)));
     this.view.adjust = (z) => sliders.apply(z);
@@ -128,13 +139,23 @@ class HomePage {
 
   /** "Start from your photo": the projection opens in the face view (unedited; the address keeps no photo). */
   attachPhotoStart(): void {
-    new PhotoStart({
-      input: byId('own-photo'), status: byId('own-photo-status'), photo: byId('own-photo-crop'),
-      projection: byId('own-photo-projection'), result: byId('own-photo-result'), distance: byId('own-photo-distance'),
-    }, this.model, (z) => {
-      this.setAddress(null, false);
-      void this.view.openLatent(z, 'Your photo, projected').then(() => byId('face-title').scrollIntoView({ block: 'nearest', behavior: 'smooth' }));
-    });
+    new PhotoStart(
+      {
+        input: byId('own-photo'),
+        status: byId('own-photo-status'),
+        photo: byId('own-photo-crop'),
+        projection: byId('own-photo-projection'),
+        result: byId('own-photo-result'),
+        distance: byId('own-photo-distance'),
+      },
+      this.model,
+      (z) => {
+        this.setAddress(null, false);
+        void this.view
+          .openLatent(z, 'Your photo, projected')
+          .then(() => byId('face-title').scrollIntoView({ block: 'nearest', behavior: 'smooth' }));
+      },
+    );
     byId('own-photo-panel').hidden = false;
   }
 
@@ -195,7 +216,10 @@ async function main(): Promise<void> {
     const model = await buildFaceModel(artifacts);
     status.doneLoading();
     const page = new HomePage(model, button, status);
-    const { directions, reason } = await loadDirections(artifacts, model.zDim).catch((err: unknown) => ({ directions: null, reason: message(err) }));
+    const { directions, reason } = await loadDirections(artifacts, model.zDim).catch((err: unknown) => ({
+      directions: null,
+      reason: message(err),
+    }));
     if (directions) page.attachSliders(directions);
     else byId('attributes-note').textContent = reason ?? '';
     page.attachPhotoStart();

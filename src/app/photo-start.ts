@@ -21,8 +21,9 @@ import type { FaceModel } from './generator.ts';
 const RANDOM_SEEDS = Array.from({ length: 16 }, (_, i) => 9001 + i);
 
 /** What a projection keeps, as measured by a judge nothing here optimises (docs/likeness.md, "Start from your photo"). */
-export const LIKENESS_NOTE = 'The generator keeps sex, age, skin and hair, but seldom the person: an independent face recogniser '
-  + '(not the one this projection steers by) recognises the person in about 1 projection in 10 (docs/likeness.md in the project).';
+export const LIKENESS_NOTE =
+  'The generator keeps sex, age, skin and hair, but seldom the person: an independent face recogniser ' +
+  '(not the one this projection steers by) recognises the person in about 1 projection in 10 (docs/likeness.md in the project).';
 
 export interface PhotoStartElements {
   input: HTMLInputElement;
@@ -78,7 +79,10 @@ export class PhotoStart {
         photo.bitmap.close();
       }
       if (!crop.face) {
-        this.say(`${photo.name}: no face was found in this photo, so it cannot be projected. Try one where the face is clear, upright and not too small.`, true);
+        this.say(
+          `${photo.name}: no face was found in this photo, so it cannot be projected. Try one where the face is clear, upright and not too small.`,
+          true,
+        );
         return;
       }
       drawFace(this.el.photo, toRgba(crop.pixels));
@@ -116,12 +120,16 @@ export class PhotoStart {
       const n = IMAGE_SIZE * IMAGE_SIZE * 3;
       const [projectedId, ...randomIds] = await descriptorDistances(embed, pixels, concat(recon, random));
       const projected = pixelDistance(pixels, recon);
-      const randomPixels = RANDOM_SEEDS.reduce((s, _, i) => s + pixelDistance(pixels, random, i * n), 0) / RANDOM_SEEDS.length;
+      const randomPixels =
+        RANDOM_SEEDS.reduce((s, _, i) => s + pixelDistance(pixels, random, i * n), 0) / RANDOM_SEEDS.length;
       const bestId = Math.min(...randomIds);
       this.el.distance.textContent = LIKENESS_NOTE;
       // For the tests only (not shown): that the identity term and the pixel loss did pull towards the photo.
       Object.assign(this.el.result.dataset, {
-        projected: String(projected), random: String(randomPixels), identity: String(projectedId), randomIdentity: String(bestId),
+        projected: String(projected),
+        random: String(randomPixels),
+        identity: String(projectedId),
+        randomIdentity: String(bestId),
       });
       this.el.result.hidden = false;
       this.say('Done: the projection is open above, where the sliders and the morph work on it.');
@@ -133,7 +141,12 @@ export class PhotoStart {
 
   /** The fixed random faces the projection is compared with, row-major [-1, 1]. */
   private async randomFaces(): Promise<Float32Array> {
-    const faces = tf.tidy(() => this.model.model.predict(tf.tensor2d(latentBatch(RANDOM_SEEDS, this.model.zDim), [RANDOM_SEEDS.length, this.model.zDim])) as tf.Tensor);
+    const faces = tf.tidy(
+      () =>
+        this.model.model.predict(
+          tf.tensor2d(latentBatch(RANDOM_SEEDS, this.model.zDim), [RANDOM_SEEDS.length, this.model.zDim]),
+        ) as tf.Tensor,
+    );
     try {
       return (await faces.data()) as Float32Array;
     } finally {

@@ -32,7 +32,9 @@ export class StatusLine {
     this.el.why.hidden = !nearest;
     const notes = info.fallbacks.slice(0, -1).map((f) => `${f.name.toUpperCase()} skipped: ${f.reason}.`);
     if (info.note) notes.unshift(`${info.note.charAt(0).toUpperCase()}${info.note.slice(1)}.`);
-    this.el.fallbacks.replaceChildren(...notes.map((text) => Object.assign(document.createElement('li'), { textContent: text })));
+    this.el.fallbacks.replaceChildren(
+      ...notes.map((text) => Object.assign(document.createElement('li'), { textContent: text })),
+    );
     this.el.fallbacks.hidden = notes.length === 0;
   }
 

@@ -55,7 +55,11 @@ async function describe(name: string): Promise<string> {
 /** Pick and start a backend; `forced` is the `?backend=` value, if any. */
 export async function startRuntime(forced: string | null): Promise<RuntimeInfo> {
   const { order, note } = preferBackend(BROWSER_ORDER, forced);
-  const checks = { webgpu: () => webgpuVeto(forced === 'webgpu'), webgl: () => pageWebglVeto(forced === 'webgl'), wasm: wasmVeto };
+  const checks = {
+    webgpu: () => webgpuVeto(forced === 'webgpu'),
+    webgl: () => pageWebglVeto(forced === 'webgl'),
+    wasm: wasmVeto,
+  };
   const choice = await selectBackend(order, checks, backendLoaders(WASM_PATH));
   return { name: choice.name, label: await describe(choice.name), fallbacks: choice.fallbacks, note };
 }

@@ -73,7 +73,9 @@ export function loadFaceDetector(wasmPath: string): Promise<void> {
       loadNet(faceapi.nets.faceLandmark68Net, landmarkManifest as Manifest, landmarkWeightsUrl),
     ]);
   })();
-  ready.catch(() => { ready = null; });
+  ready.catch(() => {
+    ready = null;
+  });
   return ready;
 }
 
@@ -102,7 +104,12 @@ function renderCrop(source: CanvasImageSource, square: AlignedSquare): Float32Ar
 
 export function centreCropOf(bitmap: ImageBitmap): Float32Array {
   const box = centreCrop(bitmap.width, bitmap.height);
-  return renderCrop(photoCanvas(bitmap), { cx: box.left + box.size / 2, cy: box.top + box.size / 2, size: box.size, angle: 0 });
+  return renderCrop(photoCanvas(bitmap), {
+    cx: box.left + box.size / 2,
+    cy: box.top + box.size / 2,
+    size: box.size,
+    angle: 0,
+  });
 }
 
 /** The photo as an RGB tensor: face-api takes tensors without needing a DOM. */

@@ -24,7 +24,9 @@ export function loadFaceEmbedder(): Promise<FaceEmbedder> {
     await loadNet(net, manifest as Manifest, weightsUrl);
     return faceApiEmbedder(net as unknown as RecognitionNetLike, faceapi.NetInput as unknown as NetInputClass);
   })();
-  loading.catch(() => { loading = null; });
+  loading.catch(() => {
+    loading = null;
+  });
   return loading;
 }
 
@@ -34,7 +36,11 @@ export function forgetFaceEmbedder(): void {
 }
 
 /** Descriptor distance from `photo` to each of `faces` (all 64x64x3 in [-1, 1], faces row-major). */
-export async function descriptorDistances(embed: FaceEmbedder, photo: Float32Array, faces: Float32Array): Promise<number[]> {
+export async function descriptorDistances(
+  embed: FaceEmbedder,
+  photo: Float32Array,
+  faces: Float32Array,
+): Promise<number[]> {
   const n = IMAGE_SIZE * IMAGE_SIZE * 3;
   const count = faces.length / n;
   const d = tf.tidy(() => {

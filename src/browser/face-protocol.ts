@@ -16,6 +16,4 @@ export type FaceRequest =
   | { id: number; type: 'load'; wasmPath: string }
   | { id: number; type: 'crop'; wasmPath: string; bitmap: ImageBitmap };
 
-export type FaceReply =
-  | { id: number; ok: true; crop?: FaceCrop }
-  | { id: number; ok: false; error: string };
+export type FaceReply = { id: number; ok: true; crop?: FaceCrop } | { id: number; ok: false; error: string };

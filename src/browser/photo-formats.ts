@@ -42,7 +42,10 @@ function jpegSize(b: Uint8Array): [number, number] | null {
   while (i + 9 < b.length) {
     if (b[i] !== 0xff) return null;
     const marker = b[i + 1];
-    if (marker === 0xff) { i++; continue; }
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
     const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
     if (isSof) return [be16(b, i + 7), be16(b, i + 5)];
     if (marker === 0xd9 || marker === 0xda) return null;
@@ -55,18 +58,24 @@ function webpSize(b: Uint8Array): [number, number] | null {
   if (b.length < 30) return null;
   const chunk = ascii(b, 12, 4);
   if (chunk === 'VP8 ') return [le16(b, 26) & 0x3fff, le16(b, 28) & 0x3fff];
-  if (chunk === 'VP8L') return [1 + (((b[22] & 0x3f) << 8) | b[21]), 1 + (((b[24] & 0x0f) << 10) | (b[23] << 2) | ((b[22] & 0xc0) >> 6))];
+  if (chunk === 'VP8L')
+    return [1 + (((b[22] & 0x3f) << 8) | b[21]), 1 + (((b[24] & 0x0f) << 10) | (b[23] << 2) | ((b[22] & 0xc0) >> 6))];
   if (chunk === 'VP8X') return [1 + le24(b, 24), 1 + le24(b, 27)];
   return null;
 }
 
 function sizeOf(format: PhotoFormat, b: Uint8Array): [number, number] | null {
   switch (format) {
-    case 'jpeg': return jpegSize(b);
-    case 'png': return b.length >= 24 ? [be32(b, 16), be32(b, 20)] : null;
-    case 'gif': return b.length >= 10 ? [le16(b, 6), le16(b, 8)] : null;
-    case 'webp': return webpSize(b);
-    default: return null;
+    case 'jpeg':
+      return jpegSize(b);
+    case 'png':
+      return b.length >= 24 ? [be32(b, 16), be32(b, 20)] : null;
+    case 'gif':
+      return b.length >= 10 ? [le16(b, 6), le16(b, 8)] : null;
+    case 'webp':
+      return webpSize(b);
+    default:
+      return null;
   }
 }
 
@@ -82,7 +91,10 @@ function jpegScanStart(b: Uint8Array): number {
   while (i + 3 < b.length) {
     if (b[i] !== 0xff) return -1;
     const marker = b[i + 1];
-    if (marker === 0xff) { i++; continue; }
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
     if (marker === 0xda) return i;
     if (marker === 0xd9) return -1;
     i += 2 + be16(b, i + 2);
@@ -98,7 +110,8 @@ function hasJpegEnd(b: Uint8Array, from: number): boolean {
 
 /** PNG's closing IEND chunk with its checksum, searched from the end (it is normally the last 12 bytes). */
 function hasIend(b: Uint8Array): boolean {
-  for (let i = b.length - 8; i >= 8; i--) if (b[i] === 0x49 && b[i + 1] === 0x45 && b[i + 2] === 0x4e && b[i + 3] === 0x44) return true;
+  for (let i = b.length - 8; i >= 8; i--)
+    if (b[i] === 0x49 && b[i + 1] === 0x45 && b[i + 2] === 0x4e && b[i + 3] === 0x44) return true;
   return false;
 }
 
@@ -123,15 +136,24 @@ export function isComplete(format: PhotoFormat, b: Uint8Array): boolean {
       const sos = jpegScanStart(b);
       return sos >= 0 && hasJpegEnd(b, sos + 2);
     }
-    case 'png': return hasIend(b);
-    case 'webp': return b.length >= 12 && b.length >= 8 + (((b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0));
-    case 'gif': return lastNonZero(b) === 0x3b;
-    default: return true;
+    case 'png':
+      return hasIend(b);
+    case 'webp':
+      return b.length >= 12 && b.length >= 8 + ((b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0);
+    case 'gif':
+      return lastNonZero(b) === 0x3b;
+    default:
+      return true;
   }
 }
 
 export function readHeader(bytes: Uint8Array): PhotoHeader {
   const format = sniffFormat(bytes);
   const size = sizeOf(format, bytes);
-  return { format, width: size?.[0] ?? null, height: size?.[1] ?? null, animated: format === 'gif' && isAnimatedGif(bytes) };
+  return {
+    format,
+    width: size?.[0] ?? null,
+    height: size?.[1] ?? null,
+    animated: format === 'gif' && isAnimatedGif(bytes),
+  };
 }

@@ -19,7 +19,10 @@ export interface DecodedPhoto {
 }
 
 export class PhotoError extends Error {
-  constructor(readonly fileName: string, message: string) {
+  constructor(
+    readonly fileName: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'PhotoError';
   }
@@ -37,13 +40,25 @@ export function capPhotos<T>(files: readonly T[], alreadyHave: number): { take: 
 }
 
 function refuseHeader(name: string, h: PhotoHeader): void {
-  if (h.format === 'heic') throw new PhotoError(name, 'HEIC/HEIF photos (the iPhone default) cannot be read here. Export them as JPEG (or set the camera to "Most Compatible") and add them again.');
+  if (h.format === 'heic')
+    throw new PhotoError(
+      name,
+      'HEIC/HEIF photos (the iPhone default) cannot be read here. Export them as JPEG (or set the camera to "Most Compatible") and add them again.',
+    );
   if (h.format === 'avif') throw new PhotoError(name, 'AVIF images are not supported here. Use JPEG, PNG or WebP.');
-  if (h.format === 'unknown') throw new PhotoError(name, 'This is not a photo this page can read. Use JPEG, PNG or WebP images.');
-  if (h.width === null || h.height === null) throw new PhotoError(name, `This ${h.format.toUpperCase()} file is damaged or cut short: its image header could not be read.`);
+  if (h.format === 'unknown')
+    throw new PhotoError(name, 'This is not a photo this page can read. Use JPEG, PNG or WebP images.');
+  if (h.width === null || h.height === null)
+    throw new PhotoError(
+      name,
+      `This ${h.format.toUpperCase()} file is damaged or cut short: its image header could not be read.`,
+    );
   if (h.width === 0 || h.height === 0) throw new PhotoError(name, 'This image has no pixels (zero width or height).');
   if (h.width * h.height > MAX_PIXELS) {
-    throw new PhotoError(name, `This image is ${h.width} x ${h.height} pixels, too large to decode safely in a browser (limit ${MAX_PIXELS / 1e6} megapixels). Scale it down and add it again.`);
+    throw new PhotoError(
+      name,
+      `This image is ${h.width} x ${h.height} pixels, too large to decode safely in a browser (limit ${MAX_PIXELS / 1e6} megapixels). Scale it down and add it again.`,
+    );
   }
 }
 
@@ -51,7 +66,8 @@ function refuseHeader(name: string, h: PhotoHeader): void {
 async function headerBytes(file: Blob): Promise<Uint8Array> {
   const first = new Uint8Array(await file.slice(0, 256 * 1024).arrayBuffer());
   const h = readHeader(first);
-  if (h.format === 'jpeg' && h.width === null && file.size > first.length) return new Uint8Array(await file.arrayBuffer());
+  if (h.format === 'jpeg' && h.width === null && file.size > first.length)
+    return new Uint8Array(await file.arrayBuffer());
   return first;
 }
 
@@ -59,22 +75,36 @@ async function decode(file: Blob, name: string, h: PhotoHeader): Promise<ImageBi
   const longer = Math.max(h.width!, h.height!);
   const options: ImageBitmapOptions = { imageOrientation: 'from-image', premultiplyAlpha: 'none' };
   // One side is enough: the browser keeps the aspect ratio (and applies EXIF rotation first).
-  if (longer > WORK_SIZE) Object.assign(options, { resizeWidth: Math.max(1, Math.round((h.width! * WORK_SIZE) / longer)), resizeQuality: 'high' });
+  if (longer > WORK_SIZE)
+    Object.assign(options, {
+      resizeWidth: Math.max(1, Math.round((h.width! * WORK_SIZE) / longer)),
+      resizeQuality: 'high',
+    });
   try {
     return await createImageBitmap(file, options);
   } catch {
-    throw new PhotoError(name, `This ${h.format.toUpperCase()} file could not be decoded: it is probably damaged or incomplete.`);
+    throw new PhotoError(
+      name,
+      `This ${h.format.toUpperCase()} file could not be decoded: it is probably damaged or incomplete.`,
+    );
   }
 }
 
 export async function readPhoto(file: File): Promise<DecodedPhoto> {
   const name = file.name || 'unnamed file';
   if (file.size === 0) throw new PhotoError(name, 'This file is empty (0 bytes).');
-  if (file.size > MAX_FILE_BYTES) throw new PhotoError(name, `This file is ${(file.size / 1048576).toFixed(0)} MB; the limit is ${MAX_FILE_BYTES / 1048576} MB per photo.`);
+  if (file.size > MAX_FILE_BYTES)
+    throw new PhotoError(
+      name,
+      `This file is ${(file.size / 1048576).toFixed(0)} MB; the limit is ${MAX_FILE_BYTES / 1048576} MB per photo.`,
+    );
   const h = readHeader(await headerBytes(file));
   refuseHeader(name, h);
   if (!isComplete(h.format, new Uint8Array(await file.arrayBuffer()))) {
-    throw new PhotoError(name, `This ${h.format.toUpperCase()} file is cut short (incomplete download or copy): part of the image is missing, so it is left out.`);
+    throw new PhotoError(
+      name,
+      `This ${h.format.toUpperCase()} file is cut short (incomplete download or copy): part of the image is missing, so it is left out.`,
+    );
   }
   const bitmap = await decode(file, name, h);
   const notes: string[] = [];

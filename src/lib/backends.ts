@@ -48,7 +48,10 @@ export async function selectBackend(
     try {
       await load[name]?.();
     } catch (err) {
-      fallbacks.push({ name, reason: `its code could not be loaded: ${err instanceof Error ? err.message : String(err)}` });
+      fallbacks.push({
+        name,
+        reason: `its code could not be loaded: ${err instanceof Error ? err.message : String(err)}`,
+      });
       continue;
     }
     if (tf.findBackendFactory(name) == null) {
@@ -65,11 +68,16 @@ export async function selectBackend(
       fallbacks.push({ name, reason: err instanceof Error ? err.message : String(err) });
     }
   }
-  throw new Error(`no TensorFlow.js backend could start: ${fallbacks.map((f) => `${f.name} (${f.reason})`).join('; ')}`);
+  throw new Error(
+    `no TensorFlow.js backend could start: ${fallbacks.map((f) => `${f.name} (${f.reason})`).join('; ')}`,
+  );
 }
 
 /** Put `forced` first when it is a known name; otherwise keep the order and say why. */
-export function preferBackend(order: readonly string[], forced: string | null): { order: string[]; note: string | null } {
+export function preferBackend(
+  order: readonly string[],
+  forced: string | null,
+): { order: string[]; note: string | null } {
   if (!forced) return { order: [...order], note: null };
   if (!order.includes(forced)) {
     return { order: [...order], note: `unknown backend "${forced}": choosing automatically among ${order.join(', ')}` };

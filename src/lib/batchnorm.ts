@@ -34,7 +34,14 @@ export const CHANNEL_MOMENTS = 'FaceganChannelMoments';
 const gradientDepth = () => (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth;
 
 /** The closed-form gradient as ordinary ops (differentiable, any backend). */
-function composedGrad(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor, epsilon: number): tf.Tensor[] {
+function composedGrad(
+  dy: tf.Tensor,
+  x: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  gamma: tf.Tensor,
+  epsilon: number,
+): tf.Tensor[] {
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const n = x.size / x.shape[x.rank - 1];
   const rstd = tf.rsqrt(tf.add(variance, epsilon));
@@ -115,7 +122,8 @@ export function installTrainingBatchNorm(): void {
   proto.call = function (this: BatchNormLayer, inputs, kwargs) {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const lastAxis = this.axis === -1 || this.axis === x.rank - 1;
-    const fast = kwargs?.training === true && lastAxis && this.center && this.scale && x.dtype === 'float32' && x.rank >= 2;
+    const fast =
+      kwargs?.training === true && lastAxis && this.center && this.scale && x.dtype === 'float32' && x.rank >= 2;
     if (!fast) return original.call(this, inputs, kwargs);
     return tf.tidy(() => {
       const { y, mean, variance } = batchNormTraining(x, this.gamma.read(), this.beta.read(), this.epsilon);

@@ -58,9 +58,20 @@ export function backendLoaders(wasmPath: string): Record<string, () => Promise<u
   };
 }
 
-interface AdapterInfo { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }
-interface Adapter { info?: AdapterInfo; isFallbackAdapter?: boolean }
-interface Gpu { requestAdapter(options?: { powerPreference?: string }): Promise<Adapter | null> }
+interface AdapterInfo {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
+interface Adapter {
+  info?: AdapterInfo;
+  isFallbackAdapter?: boolean;
+}
+interface Gpu {
+  requestAdapter(options?: { powerPreference?: string }): Promise<Adapter | null>;
+}
 
 /** The adapter the last WebGPU check found, for the label. */
 let adapterInfo: AdapterInfo | null = null;
@@ -90,8 +101,12 @@ export async function webgpuVeto(forced: boolean): Promise<string | null> {
   let adapter: Adapter | null;
   try {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, fail) => { timer = setTimeout(() => fail(new Error(`no answer in ${ADAPTER_TIMEOUT_MS / 1000} s`)), ADAPTER_TIMEOUT_MS); });
-    adapter = await Promise.race([gpu.requestAdapter({ powerPreference: 'high-performance' }), timeout]).finally(() => clearTimeout(timer));
+    const timeout = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => fail(new Error(`no answer in ${ADAPTER_TIMEOUT_MS / 1000} s`)), ADAPTER_TIMEOUT_MS);
+    });
+    adapter = await Promise.race([gpu.requestAdapter({ powerPreference: 'high-performance' }), timeout]).finally(() =>
+      clearTimeout(timer),
+    );
   } catch (err) {
     return `asking for a WebGPU adapter failed (${err instanceof Error ? err.message : String(err)})`;
   }
@@ -109,7 +124,14 @@ type GlContext = WebGLRenderingContext | WebGL2RenderingContext;
 export type GlProbe = (attributes: WebGLContextAttributes) => GlContext | null;
 
 /** Renderers that draw on the CPU: on them TensorFlow.js' WebGL is several times slower than WASM. */
-const SOFTWARE_RENDERERS = ['SwiftShader', 'llvmpipe', 'lavapipe', 'softpipe', 'Microsoft Basic Render Driver', 'Apple Software Renderer'];
+const SOFTWARE_RENDERERS = [
+  'SwiftShader',
+  'llvmpipe',
+  'lavapipe',
+  'softpipe',
+  'Microsoft Basic Render Driver',
+  'Apple Software Renderer',
+];
 
 /**
  * The renderer's own name. Chromium and Safari answer RENDERER with
@@ -139,7 +161,11 @@ const release = (gl: GlContext) => gl.getExtension('WEBGL_lose_context')?.loseCo
  * (the visitor chose WebGL) or TensorFlow.js' SOFTWARE_WEBGL_ENABLED flag
  * accepts a software renderer.
  */
-export function webglVeto(probe: GlProbe, forced: boolean, unavailable = 'WebGL is disabled or unavailable on this device'): string | null {
+export function webglVeto(
+  probe: GlProbe,
+  forced: boolean,
+  unavailable = 'WebGL is disabled or unavailable on this device',
+): string | null {
   const gl = probe({});
   if (!gl) return unavailable;
   const software = softwareRenderer(gl);

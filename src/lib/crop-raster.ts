@@ -12,13 +12,19 @@ import { IMAGE_SIZE } from './models.ts';
 export const FILL = 128;
 
 /** The square drawn upright into drawSize x drawSize RGBA, then averaged to out x out in [-1, 1]. */
-export function renderAlignedCrop(img: RawImage, square: AlignedSquare, drawSize = 4 * IMAGE_SIZE, out = IMAGE_SIZE): Float32Array {
+export function renderAlignedCrop(
+  img: RawImage,
+  square: AlignedSquare,
+  drawSize = 4 * IMAGE_SIZE,
+  out = IMAGE_SIZE,
+): Float32Array {
   const { data, width, height, channels } = img;
   const rgba = new Uint8ClampedArray(drawSize * drawSize * 4);
-  const cos = Math.cos(square.angle), sin = Math.sin(square.angle);
+  const cos = Math.cos(square.angle),
+    sin = Math.sin(square.angle);
   const step = square.size / drawSize;
   const px = (x: number, y: number, c: number) =>
-    (x < 0 || y < 0 || x >= width || y >= height ? FILL : data[(y * width + x) * channels + c]);
+    x < 0 || y < 0 || x >= width || y >= height ? FILL : data[(y * width + x) * channels + c];
   for (let j = 0; j < drawSize; j++) {
     for (let i = 0; i < drawSize; i++) {
       // Pixel centre in the square's frame, rotated into the photo.
@@ -26,8 +32,10 @@ export function renderAlignedCrop(img: RawImage, square: AlignedSquare, drawSize
       const v = (j + 0.5) * step - square.size / 2;
       const x = square.cx + u * cos - v * sin - 0.5;
       const y = square.cy + u * sin + v * cos - 0.5;
-      const x0 = Math.floor(x), y0 = Math.floor(y);
-      const fx = x - x0, fy = y - y0;
+      const x0 = Math.floor(x),
+        y0 = Math.floor(y);
+      const fx = x - x0,
+        fy = y - y0;
       const o = (j * drawSize + i) * 4;
       for (let c = 0; c < 3; c++) {
         const top = px(x0, y0, c) * (1 - fx) + px(x0 + 1, y0, c) * fx;
@@ -37,5 +45,9 @@ export function renderAlignedCrop(img: RawImage, square: AlignedSquare, drawSize
       rgba[o + 3] = 255;
     }
   }
-  return cropResize({ data: rgba, width: drawSize, height: drawSize, channels: 4 }, { left: 0, top: 0, size: drawSize }, out);
+  return cropResize(
+    { data: rgba, width: drawSize, height: drawSize, channels: 4 },
+    { left: 0, top: 0, size: drawSize },
+    out,
+  );
 }

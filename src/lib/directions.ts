@@ -91,22 +91,30 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 export function validateDirections(data: unknown, zDim?: number): DirectionsFile {
   const d = data as Partial<DirectionsFile> | null;
   if (!d || typeof d !== 'object') throw new DirectionsError('directions: not an object');
-  if (d.version !== DIRECTIONS_VERSION) throw new DirectionsError(`directions: version ${String(d.version)}, expected ${DIRECTIONS_VERSION}`);
-  if (!d.generator || typeof d.generator.weightsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(d.generator.weightsSha256)) {
+  if (d.version !== DIRECTIONS_VERSION)
+    throw new DirectionsError(`directions: version ${String(d.version)}, expected ${DIRECTIONS_VERSION}`);
+  if (
+    !d.generator ||
+    typeof d.generator.weightsSha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(d.generator.weightsSha256)
+  ) {
     throw new DirectionsError('directions: no generator weights hash');
   }
-  if (!isNum(d.zDim) || (zDim !== undefined && d.zDim !== zDim)) throw new DirectionsError(`directions: zDim ${String(d.zDim)} does not match the generator's ${zDim}`);
+  if (!isNum(d.zDim) || (zDim !== undefined && d.zDim !== zDim))
+    throw new DirectionsError(`directions: zDim ${String(d.zDim)} does not match the generator's ${zDim}`);
   if (!Array.isArray(d.attributes)) throw new DirectionsError('directions: no attributes');
   const keys = new Set<string>();
   for (const a of d.attributes) {
-    if (!a || typeof a.name !== 'string' || typeof a.key !== 'string') throw new DirectionsError('directions: attribute without a name');
+    if (!a || typeof a.name !== 'string' || typeof a.key !== 'string')
+      throw new DirectionsError('directions: attribute without a name');
     if (keys.has(a.key)) throw new DirectionsError(`directions: duplicate attribute ${a.key}`);
     keys.add(a.key);
     if (!Array.isArray(a.vector) || a.vector.length !== d.zDim || !a.vector.every(isNum)) {
       throw new DirectionsError(`directions: ${a.name} vector is not ${d.zDim} finite numbers`);
     }
     const norm = Math.hypot(...a.vector);
-    if (Math.abs(norm - 1) > 1e-3) throw new DirectionsError(`directions: ${a.name} vector has norm ${norm.toFixed(4)}, not 1`);
+    if (Math.abs(norm - 1) > 1e-3)
+      throw new DirectionsError(`directions: ${a.name} vector has norm ${norm.toFixed(4)}, not 1`);
   }
   return { range: SLIDER_RANGE, notShipped: [], method: {}, createdAt: '', ...d } as DirectionsFile;
 }
@@ -115,12 +123,17 @@ export function validateDirections(data: unknown, zDim?: number): DirectionsFile
 export type SliderValues = Record<string, number>;
 
 /** z + sum(alpha_i * d_i) for the attributes with a value; z itself is untouched. */
-export function applyDirections(z: Float32Array, directions: readonly Pick<AttributeDirection, 'key' | 'vector'>[], values: SliderValues): Float32Array {
+export function applyDirections(
+  z: Float32Array,
+  directions: readonly Pick<AttributeDirection, 'key' | 'vector'>[],
+  values: SliderValues,
+): Float32Array {
   const out = new Float32Array(z);
   for (const d of directions) {
     const alpha = values[d.key] ?? 0;
     if (!alpha) continue;
-    if (d.vector.length !== z.length) throw new DirectionsError(`direction ${d.key} has ${d.vector.length} values, z has ${z.length}`);
+    if (d.vector.length !== z.length)
+      throw new DirectionsError(`direction ${d.key} has ${d.vector.length} values, z has ${z.length}`);
     for (let i = 0; i < out.length; i++) out[i] += alpha * d.vector[i];
   }
   return out;
@@ -131,7 +144,11 @@ export function clampAlpha(v: number, range = SLIDER_RANGE): number {
 }
 
 /** Slider values to URL parameters (two decimals; zeros left out), keeping every other parameter. */
-export function writeSliderParams(params: URLSearchParams, keys: readonly string[], values: SliderValues): URLSearchParams {
+export function writeSliderParams(
+  params: URLSearchParams,
+  keys: readonly string[],
+  values: SliderValues,
+): URLSearchParams {
   const out = new URLSearchParams(params);
   for (const key of keys) {
     const v = Math.round((values[key] ?? 0) * 100) / 100;
@@ -160,7 +177,10 @@ export async function weightsSha256(shards: readonly Uint8Array[]): Promise<stri
   const total = shards.reduce((n, s) => n + s.length, 0);
   const joined = new Uint8Array(total);
   let off = 0;
-  for (const s of shards) { joined.set(s, off); off += s.length; }
+  for (const s of shards) {
+    joined.set(s, off);
+    off += s.length;
+  }
   const digest = await globalThis.crypto.subtle.digest('SHA-256', joined);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -28,7 +28,8 @@ export async function cloneModel(model: LayersModel): Promise<LayersModel> {
 }
 
 export function validateEma(o: EmaOptions): void {
-  if (!Number.isFinite(o.decay) || o.decay < 0 || o.decay >= 1) throw new Error(`ema: decay must be in [0, 1), got ${o.decay}`);
+  if (!Number.isFinite(o.decay) || o.decay < 0 || o.decay >= 1)
+    throw new Error(`ema: decay must be in [0, 1), got ${o.decay}`);
 }
 
 /**
@@ -40,9 +41,15 @@ export class WeightAverage {
   /** Updates so far; part of a checkpoint, so a resumed run ramps exactly as an uninterrupted one. */
   updates: number;
 
-  constructor(readonly source: LayersModel, readonly target: LayersModel, readonly options: EmaOptions = DEFAULT_EMA, updates = 0) {
+  constructor(
+    readonly source: LayersModel,
+    readonly target: LayersModel,
+    readonly options: EmaOptions = DEFAULT_EMA,
+    updates = 0,
+  ) {
     validateEma(options);
-    const s = source.weights, t = target.weights;
+    const s = source.weights,
+      t = target.weights;
     if (s.length !== t.length || s.some((w, i) => w.shape.join() !== t[i].shape.join())) {
       throw new Error('ema: the average must have the same weight layout as the model it follows');
     }
@@ -58,7 +65,8 @@ export class WeightAverage {
   /** average <- decay * average + (1 - decay) * weights; call after each optimiser step. */
   update(): void {
     const d = this.currentDecay();
-    const s = this.source.weights, t = this.target.weights;
+    const s = this.source.weights,
+      t = this.target.weights;
     tf.tidy(() => {
       for (let i = 0; i < s.length; i++) {
         const avg = t[i].read();

@@ -54,14 +54,16 @@ function celebaOffset(): { along: number; down: number; size: number } {
   const angle = Math.atan2(k.rightEye.y - k.leftEye.y, k.rightEye.x - k.leftEye.x);
   const dx = CELEBA_CROP.cx - eyes.x;
   const dy = CELEBA_CROP.cy - eyes.y;
-  const cos = Math.cos(angle), sin = Math.sin(angle);
+  const cos = Math.cos(angle),
+    sin = Math.sin(angle);
   return { along: (dx * cos + dy * sin) / scale, down: (-dx * sin + dy * cos) / scale, size: CELEBA_CROP.size / scale };
 }
 const OFFSET = celebaOffset();
 
 function assertFinitePoints(k: FaceKeyPoints): void {
   for (const [name, p] of Object.entries(k) as [string, Point][]) {
-    if (!p || !Number.isFinite(p.x) || !Number.isFinite(p.y)) throw new Error(`face landmarks: ${name} is not a finite point`);
+    if (!p || !Number.isFinite(p.x) || !Number.isFinite(p.y))
+      throw new Error(`face landmarks: ${name} is not a finite point`);
   }
 }
 
@@ -72,7 +74,8 @@ export function alignedSquare(k: FaceKeyPoints): AlignedSquare {
   if (!(scale > 0)) throw new Error('face landmarks: eyes and mouth coincide, no face scale');
   const angle = Math.atan2(k.rightEye.y - k.leftEye.y, k.rightEye.x - k.leftEye.x);
   const eyes = mid(k.leftEye, k.rightEye);
-  const cos = Math.cos(angle), sin = Math.sin(angle);
+  const cos = Math.cos(angle),
+    sin = Math.sin(angle);
   const along = OFFSET.along * scale;
   const down = OFFSET.down * scale;
   return {
@@ -104,11 +107,22 @@ export function keyPointsFrom68(points: readonly Point[]): FaceKeyPoints {
  * The 2D affine transform [a, b, c, d, e, f] (canvas `setTransform` order)
  * that maps the photo so `square` fills an out x out canvas, upright.
  */
-export function squareToCanvasTransform(square: AlignedSquare, out = IMAGE_SIZE): [number, number, number, number, number, number] {
+export function squareToCanvasTransform(
+  square: AlignedSquare,
+  out = IMAGE_SIZE,
+): [number, number, number, number, number, number] {
   const k = out / square.size;
-  const cos = Math.cos(-square.angle) * k, sin = Math.sin(-square.angle) * k;
+  const cos = Math.cos(-square.angle) * k,
+    sin = Math.sin(-square.angle) * k;
   // p' = R(-angle) * k * (p - c) + out/2
-  return [cos, sin, -sin, cos, out / 2 - (cos * square.cx - sin * square.cy), out / 2 - (sin * square.cx + cos * square.cy)];
+  return [
+    cos,
+    sin,
+    -sin,
+    cos,
+    out / 2 - (cos * square.cx - sin * square.cy),
+    out / 2 - (sin * square.cx + cos * square.cy),
+  ];
 }
 
 /** Apply a canvas-order affine transform to a point. */
@@ -119,7 +133,8 @@ export function applyTransform(t: readonly number[], p: Point): Point {
 /** The fraction of the square that lies inside the photo (sampled), to flag crops that are mostly padding. */
 export function insideFraction(square: AlignedSquare, width: number, height: number, samples = 16): number {
   let inside = 0;
-  const cos = Math.cos(square.angle), sin = Math.sin(square.angle);
+  const cos = Math.cos(square.angle),
+    sin = Math.sin(square.angle);
   for (let i = 0; i < samples; i++) {
     for (let j = 0; j < samples; j++) {
       const u = ((i + 0.5) / samples - 0.5) * square.size;

@@ -136,7 +136,17 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
       throw new Error(`${key} must be a number from ${lo} to ${hi}, got ${String(v)}`);
     }
   }
-  for (const key of ['steps', 'batch', 'sampleEvery', 'seed', 'projectionSteps', 'localityBatch', 'tunedLayers', 'likenessSteps', 'likenessBatch'] as const) {
+  for (const key of [
+    'steps',
+    'batch',
+    'sampleEvery',
+    'seed',
+    'projectionSteps',
+    'localityBatch',
+    'tunedLayers',
+    'likenessSteps',
+    'likenessBatch',
+  ] as const) {
     if (!Number.isInteger(cfg[key])) throw new Error(`${key} must be a whole number, got ${cfg[key]}`);
   }
   if (cfg.steps + cfg.projectionSteps < 1) throw new Error('steps and projectionSteps cannot both be 0');
@@ -148,7 +158,8 @@ const PIXELS = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
 export function validateCrops(crops: readonly Float32Array[]): void {
   if (crops.length === 0) throw new Error('no face crops to fine-tune on: add at least one photo');
   crops.forEach((c, i) => {
-    if (!(c instanceof Float32Array) || c.length !== PIXELS) throw new Error(`crop ${i} is not a ${IMAGE_SIZE}x${IMAGE_SIZE}x3 image`);
+    if (!(c instanceof Float32Array) || c.length !== PIXELS)
+      throw new Error(`crop ${i} is not a ${IMAGE_SIZE}x${IMAGE_SIZE}x3 image`);
   });
 }
 
@@ -216,13 +227,18 @@ export class FinetuneSession {
    * Without it the likeness steps are skipped and the shift is the mean pivot's.
    */
   constructor(
-    readonly generator: LayersModel, readonly discriminator: LayersModel, crops: readonly Float32Array[],
-    config: Partial<FinetuneConfig> = {}, private readonly identity?: FaceEmbedder,
+    readonly generator: LayersModel,
+    readonly discriminator: LayersModel,
+    crops: readonly Float32Array[],
+    config: Partial<FinetuneConfig> = {},
+    private readonly identity?: FaceEmbedder,
   ) {
     this.config = finetuneConfig(config);
     validateCrops(crops);
     this.originals = crops.length;
-    this.crops = this.config.augment ? [...crops, ...crops.map((c) => flipHorizontal(c, new Float32Array(c.length)))] : crops;
+    this.crops = this.config.augment
+      ? [...crops, ...crops.map((c) => flipHorizontal(c, new Float32Array(c.length)))]
+      : crops;
     this.count = this.crops.length;
     this.rng = new Rng(this.config.seed);
     this.zDim = generator.inputs[0].shape[1] as number;
@@ -254,10 +270,18 @@ export class FinetuneSession {
   }
 
   private ensureProjector(): Projector {
-    this.projector ??= new Projector(this.generator, this.discriminator, this.crops, {
-      steps: this.config.projectionSteps, seed: this.config.seed, featureWeight: this.config.featureWeight,
-      identityWeight: this.config.identityWeight,
-    }, this.identity);
+    this.projector ??= new Projector(
+      this.generator,
+      this.discriminator,
+      this.crops,
+      {
+        steps: this.config.projectionSteps,
+        seed: this.config.seed,
+        featureWeight: this.config.featureWeight,
+        identityWeight: this.config.identityWeight,
+      },
+      this.identity,
+    );
     return this.projector;
   }
 
@@ -269,7 +293,11 @@ export class FinetuneSession {
     this.pivots = p.latents();
     const z = tf.tensor2d(sampleLatents(this.rng, LOCALITY_POOL, this.zDim), [LOCALITY_POOL, this.zDim]);
     this.pool = { z, faces: generate(this.generator, z) };
-    if (this.config.emaDecay > 0) this.ema = new WeightAverage(this.generator, await cloneModel(this.generator), { decay: this.config.emaDecay, warmup: true });
+    if (this.config.emaDecay > 0)
+      this.ema = new WeightAverage(this.generator, await cloneModel(this.generator), {
+        decay: this.config.emaDecay,
+        warmup: true,
+      });
   }
 
   /** The generator to sample, bake and export: the weight average when there is one. */
@@ -298,7 +326,12 @@ export class FinetuneSession {
       const photos = tf.slice(this.photos, 0, this.originals);
       const start = this.meanShift().centre.map((v) => v * c.likenessPull);
       this.likeness = new LikenessFit(this.sampler, this.identity!, photos, start, {
-        steps: c.likenessSteps, batch: c.likenessBatch, learningRate: c.likenessRate, scale: c.likenessScale, margin: c.likenessMargin, seed: c.seed,
+        steps: c.likenessSteps,
+        batch: c.likenessBatch,
+        learningRate: c.likenessRate,
+        scale: c.likenessScale,
+        margin: c.likenessMargin,
+        seed: c.seed,
       });
       photos.dispose();
     }
@@ -322,28 +355,35 @@ export class FinetuneSession {
     const picks = Array.from({ length: c.batch }, () => this.nextIndex());
     const zPiv = new Float32Array(c.batch * this.zDim);
     picks.forEach((p, i) => {
-      for (let k = 0; k < this.zDim; k++) zPiv[i * this.zDim + k] = this.pivots![p * this.zDim + k] + c.pivotNoise * this.rng.normal();
+      for (let k = 0; k < this.zDim; k++)
+        zPiv[i * this.zDim + k] = this.pivots![p * this.zDim + k] + c.pivotNoise * this.rng.normal();
     });
     const locPicks = Array.from({ length: c.localityBatch }, () => this.rng.int(LOCALITY_POOL));
     const lossT = tf.tidy(() => {
       const target = tf.gather(this.photos, picks);
       const z = tf.tensor2d(zPiv, [c.batch, this.zDim]);
-      return this.optG.minimize(() => {
-        const out = this.generator.apply(z, { training: false }) as tf.Tensor4D;
-        let loss = reconstructionLoss(out, target, this.features, c.featureWeight);
-        if (c.localityWeight > 0 && c.localityBatch > 0) {
-          const lz = tf.gather(this.pool!.z, locPicks);
-          const lf = tf.gather(this.pool!.faces, locPicks);
-          const lo = this.generator.apply(lz, { training: false }) as tf.Tensor4D;
-          loss = tf.add(loss, tf.mul(tf.mean(tf.squaredDifference(lo, lf)), c.localityWeight));
-        }
-        if (c.l2spWeight > 0) {
-          // Summed pairwise: WebGPU's AddN cannot build a pipeline for as many inputs as G has weights.
-          const sq = this.gVars.map((v, i) => tf.sum(tf.squaredDifference(v, this.initial[i])) as tf.Scalar).reduce((x, y) => tf.add(x, y));
-          loss = tf.add(loss, tf.mul(sq, c.l2spWeight));
-        }
-        return loss as tf.Scalar;
-      }, true, this.gVars)!;
+      return this.optG.minimize(
+        () => {
+          const out = this.generator.apply(z, { training: false }) as tf.Tensor4D;
+          let loss = reconstructionLoss(out, target, this.features, c.featureWeight);
+          if (c.localityWeight > 0 && c.localityBatch > 0) {
+            const lz = tf.gather(this.pool!.z, locPicks);
+            const lf = tf.gather(this.pool!.faces, locPicks);
+            const lo = this.generator.apply(lz, { training: false }) as tf.Tensor4D;
+            loss = tf.add(loss, tf.mul(tf.mean(tf.squaredDifference(lo, lf)), c.localityWeight));
+          }
+          if (c.l2spWeight > 0) {
+            // Summed pairwise: WebGPU's AddN cannot build a pipeline for as many inputs as G has weights.
+            const sq = this.gVars
+              .map((v, i) => tf.sum(tf.squaredDifference(v, this.initial[i])) as tf.Scalar)
+              .reduce((x, y) => tf.add(x, y));
+            loss = tf.add(loss, tf.mul(sq, c.l2spWeight));
+          }
+          return loss as tf.Scalar;
+        },
+        true,
+        this.gVars,
+      )!;
     });
     const loss = (await lossT.data())[0];
     lossT.dispose();
@@ -437,7 +477,8 @@ export class EtaEstimator {
  */
 export async function meanWeightChange(a: LayersModel, b: LayersModel): Promise<number> {
   const byName = new Map(b.weights.map((w) => [w.originalName, w]));
-  let sum = 0, count = 0;
+  let sum = 0,
+    count = 0;
   for (const w of a.weights) {
     const other = byName.get(w.originalName);
     if (!other) continue;

@@ -31,7 +31,14 @@ export interface TrainConfig {
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
-  learningRate: 2e-4, beta1: 0.5, beta2: 0.999, labelSmoothing: 0, loss: 'bce', diffAugment: [], r1Gamma: 0, r1Every: 16,
+  learningRate: 2e-4,
+  beta1: 0.5,
+  beta2: 0.999,
+  labelSmoothing: 0,
+  loss: 'bce',
+  diffAugment: [],
+  r1Gamma: 0,
+  r1Every: 16,
 };
 
 export interface StepResult {
@@ -62,7 +69,9 @@ export function bceWithLogits(logits: tf.Tensor, label: number): tf.Scalar {
 
 /** Hinge loss for D: real logits pushed above 1, fake below -1. */
 export function hingeD(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.add(tf.mean(tf.relu(tf.sub(1, realLogits))), tf.mean(tf.relu(tf.add(1, fakeLogits)))) as tf.Scalar);
+  return tf.tidy(
+    () => tf.add(tf.mean(tf.relu(tf.sub(1, realLogits))), tf.mean(tf.relu(tf.add(1, fakeLogits)))) as tf.Scalar,
+  );
 }
 
 const trainableVars = (m: LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -76,10 +85,17 @@ export class GanTrainer {
   /** Draws DiffAugment's random parameters; required when a policy is set. */
   private readonly rng: Rng | null;
 
-  constructor(readonly generator: LayersModel, readonly discriminator: LayersModel, config: Partial<TrainConfig> = {}, rng: Rng | null = null) {
+  constructor(
+    readonly generator: LayersModel,
+    readonly discriminator: LayersModel,
+    config: Partial<TrainConfig> = {},
+    rng: Rng | null = null,
+  ) {
     this.config = { ...DEFAULT_TRAIN, ...config };
-    if (this.config.diffAugment.length > 0 && !rng) throw new Error('GanTrainer: DiffAugment needs an Rng for its random draws');
-    if (!Number.isInteger(this.config.r1Every) || this.config.r1Every < 1) throw new Error(`GanTrainer: r1Every must be a whole number >= 1, got ${this.config.r1Every}`);
+    if (this.config.diffAugment.length > 0 && !rng)
+      throw new Error('GanTrainer: DiffAugment needs an Rng for its random draws');
+    if (!Number.isInteger(this.config.r1Every) || this.config.r1Every < 1)
+      throw new Error(`GanTrainer: r1Every must be a whole number >= 1, got ${this.config.r1Every}`);
     if (!(this.config.r1Gamma >= 0)) throw new Error(`GanTrainer: r1Gamma must be >= 0, got ${this.config.r1Gamma}`);
     this.rng = rng;
     installTrainingBatchNorm(); // batch norm's gradient in closed form: same results, far fewer passes
@@ -138,22 +154,30 @@ export class GanTrainer {
       const realSeen = this.aug(real);
       const fakeSeen = this.aug(fake);
       let dRealMean!: tf.Scalar;
-      const dLoss = this.optD.minimize(() => {
-        const realLogits = this.d(realSeen);
-        const fakeLogits = this.d(fakeSeen);
-        dRealMean = tf.keep(tf.mean(tf.sigmoid(realLogits)));
-        const loss = this.dLoss(realLogits, fakeLogits);
-        return withR1 ? tf.add(loss, this.r1Penalty(realSeen)) as tf.Scalar : loss;
-      }, true, trainableVars(this.discriminator))!;
+      const dLoss = this.optD.minimize(
+        () => {
+          const realLogits = this.d(realSeen);
+          const fakeLogits = this.d(fakeSeen);
+          dRealMean = tf.keep(tf.mean(tf.sigmoid(realLogits)));
+          const loss = this.dLoss(realLogits, fakeLogits);
+          return withR1 ? (tf.add(loss, this.r1Penalty(realSeen)) as tf.Scalar) : loss;
+        },
+        true,
+        trainableVars(this.discriminator),
+      )!;
 
       // G step: only G's variables are updated, so D is frozen here. G's
       // gradient flows back through the augmentation (it is differentiable).
       let dFakeMean!: tf.Scalar;
-      const gLoss = this.optG.minimize(() => {
-        const logits = this.d(this.aug(this.g(z)));
-        dFakeMean = tf.keep(tf.mean(tf.sigmoid(logits)));
-        return this.gLoss(logits);
-      }, true, trainableVars(this.generator))!;
+      const gLoss = this.optG.minimize(
+        () => {
+          const logits = this.d(this.aug(this.g(z)));
+          dFakeMean = tf.keep(tf.mean(tf.sigmoid(logits)));
+          return this.gLoss(logits);
+        },
+        true,
+        trainableVars(this.generator),
+      )!;
       const out = tf.stack([dLoss, gLoss, dRealMean, dFakeMean]);
       // tf.keep lifted the means out of the optimizers' scopes; release them here.
       tf.dispose([dRealMean, dFakeMean]);

@@ -54,7 +54,10 @@ function growGenerator(small: tfl.LayersModel, big: tfl.LayersModel, z: tf.Tenso
   big.getLayer('g_deconv5').setWeights(small.getLayer('g_deconv4').getWeights());
   setOwned(big.getLayer('g_deconv4'), [nearestUpsampleKernel(w)]);
   const { mean, variance } = tf.tidy(() => {
-    const features = tfl.model({ inputs: small.inputs, outputs: small.getLayer('g_relu3').output as tfl.SymbolicTensor });
+    const features = tfl.model({
+      inputs: small.inputs,
+      outputs: small.getLayer('g_relu3').output as tfl.SymbolicTensor,
+    });
     const out = features.predict(z) as tf.Tensor4D;
     return tf.moments(out, [0, 1, 2]);
   });
@@ -76,9 +79,11 @@ function setOwned(layer: ReturnType<tfl.LayersModel['getLayer']>, weights: tf.Te
  */
 export function nearestUpsampleKernel(channels: number): tf.Tensor4D {
   const k = new Float32Array(16 * channels * channels);
-  for (const ky of [1, 2]) for (const kx of [1, 2]) for (let c = 0; c < channels; c++) {
-    k[((ky * 4 + kx) * channels + c) * channels + c] = 1;
-  }
+  for (const ky of [1, 2])
+    for (const kx of [1, 2])
+      for (let c = 0; c < channels; c++) {
+        k[((ky * 4 + kx) * channels + c) * channels + c] = 1;
+      }
   return tf.tensor4d(k, [4, 4, channels, channels]);
 }
 
@@ -87,20 +92,27 @@ function growDiscriminator(small: tfl.LayersModel, big: tfl.LayersModel): void {
   const [randomIn] = dIn.getWeights();
   const inK = randomIn.arraySync() as number[][][][];
   // A 4x4 stride-2 'same' convolution reads input rows 2i-1 .. 2i+2: taps 1 and 2 are its own 2x2 block.
-  for (let ky = 0; ky < 4; ky++) for (let kx = 0; kx < 4; kx++) for (let ci = 0; ci < CHANNELS; ci++) {
-    for (let co = 0; co < CHANNELS; co++) inK[ky][kx][ci][co] = co === ci && ky >= 1 && ky <= 2 && kx >= 1 && kx <= 2 ? 0.25 : 0;
-  }
+  for (let ky = 0; ky < 4; ky++)
+    for (let kx = 0; kx < 4; kx++)
+      for (let ci = 0; ci < CHANNELS; ci++) {
+        for (let co = 0; co < CHANNELS; co++)
+          inK[ky][kx][ci][co] = co === ci && ky >= 1 && ky <= 2 && kx >= 1 && kx <= 2 ? 0.25 : 0;
+      }
   setOwned(dIn, [tf.tensor4d(inK)]);
   // d_conv0 reads D_IN_CHANNELS: its first three are the 64 px model's RGB weights; the rest start at zero, so
   // D128 is exactly D64 on the 2x2-averaged image at first, and they grow from their gradients.
   const conv0 = big.getLayer('d_conv0');
   const k = conv0.getWeights()[0].arraySync() as number[][][][];
   const small0 = small.getLayer('d_conv0').getWeights()[0].arraySync() as number[][][][];
-  for (let ky = 0; ky < 4; ky++) for (let kx = 0; kx < 4; kx++) for (let ci = 0; ci < CHANNELS; ci++) {
-    k[ky][kx][ci] = small0[ky][kx][ci];
-  }
-  for (let ky = 0; ky < 4; ky++) for (let kx = 0; kx < 4; kx++) for (let ci = CHANNELS; ci < k[ky][kx].length; ci++) {
-    k[ky][kx][ci] = k[ky][kx][ci].map(() => 0);
-  }
+  for (let ky = 0; ky < 4; ky++)
+    for (let kx = 0; kx < 4; kx++)
+      for (let ci = 0; ci < CHANNELS; ci++) {
+        k[ky][kx][ci] = small0[ky][kx][ci];
+      }
+  for (let ky = 0; ky < 4; ky++)
+    for (let kx = 0; kx < 4; kx++)
+      for (let ci = CHANNELS; ci < k[ky][kx].length; ci++) {
+        k[ky][kx][ci] = k[ky][kx][ci].map(() => 0);
+      }
   setOwned(conv0, [tf.tensor4d(k)]);
 }

@@ -22,13 +22,15 @@ export type NetInputClass = new (inputs: tf.Tensor3D[]) => unknown;
 
 export function faceApiEmbedder(net: RecognitionNetLike, NetInput: NetInputClass): FaceEmbedder {
   const forward = net.forwardInput.bind(net) as (input: unknown) => tf.Tensor2D;
-  return (faces) => tf.tidy(() => {
-    // face-api reads 0..255 pixels; a generator's tanh output never leaves [-1, 1], so the clip is only for photos.
-    const pixels = tf.clipByValue(tf.mul(tf.add(faces, 1), 127.5), 0, 255) as tf.Tensor4D;
-    // One image: squeeze, not unstack, whose gradient breaks when it has a single output (tfjs 4.22 stacks a bare tensor).
-    const images = pixels.shape[0] === 1 ? [tf.squeeze(pixels, [0]) as tf.Tensor3D] : tf.unstack(pixels) as tf.Tensor3D[];
-    return forward(new NetInput(images));
-  });
+  return (faces) =>
+    tf.tidy(() => {
+      // face-api reads 0..255 pixels; a generator's tanh output never leaves [-1, 1], so the clip is only for photos.
+      const pixels = tf.clipByValue(tf.mul(tf.add(faces, 1), 127.5), 0, 255) as tf.Tensor4D;
+      // One image: squeeze, not unstack, whose gradient breaks when it has a single output (tfjs 4.22 stacks a bare tensor).
+      const images =
+        pixels.shape[0] === 1 ? [tf.squeeze(pixels, [0]) as tf.Tensor3D] : (tf.unstack(pixels) as tf.Tensor3D[]);
+      return forward(new NetInput(images));
+    });
 }
 
 /** Squared Euclidean distance per row of two [N, D] descriptor batches. */

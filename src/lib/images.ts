@@ -57,7 +57,10 @@ export function cropResize(img: RawImage, box: CropBox, out = IMAGE_SIZE): Float
     for (let ox = 0; ox < out; ox++) {
       const x0 = box.left + ox * scale;
       const x1 = x0 + scale;
-      let r = 0, g = 0, b = 0, area = 0;
+      let r = 0,
+        g = 0,
+        b = 0,
+        area = 0;
       for (let sy = Math.floor(y0); sy < Math.ceil(y1); sy++) {
         const wy = Math.min(y1, sy + 1) - Math.max(y0, sy);
         if (wy <= 0 || sy < 0 || sy >= img.height) continue;
@@ -124,7 +127,8 @@ export function gridRgba(batch: Float32Array, count: number, cols: number, size 
     const tile = toRgba(batch, n * size * size * 3, size);
     const ox = gap + (n % cols) * (size + gap);
     const oy = gap + Math.floor(n / cols) * (size + gap);
-    for (let y = 0; y < size; y++) data.set(tile.subarray(y * size * 4, (y + 1) * size * 4), ((oy + y) * width + ox) * 4);
+    for (let y = 0; y < size; y++)
+      data.set(tile.subarray(y * size * 4, (y + 1) * size * 4), ((oy + y) * width + ox) * 4);
   }
   return { data, width, height, channels: 4 };
 }

@@ -34,12 +34,16 @@ export function likenessAt(shift: LatentShift, value: number): LatentShift {
   return { centre: shift.centre, scale: 1 + value * (shift.scale - 1), pull: value * shift.pull };
 }
 
-interface LayerJson { class_name: string; config: Record<string, unknown> }
+interface LayerJson {
+  class_name: string;
+  config: Record<string, unknown>;
+}
 
 /** The first layer after the input, which must be a Dense. */
 function firstDense(model: LayersModel): tfl.layers.Layer {
   const layer = model.layers.find((l) => l.getClassName() !== 'InputLayer');
-  if (!layer || layer.getClassName() !== 'Dense') throw new Error('the generator does not start with a Dense layer: a latent shift cannot be baked into it');
+  if (!layer || layer.getClassName() !== 'Dense')
+    throw new Error('the generator does not start with a Dense layer: a latent shift cannot be baked into it');
   return layer;
 }
 
@@ -51,8 +55,10 @@ export async function bakeLatentShift(generator: LayersModel, shift: LatentShift
   const dense = firstDense(generator);
   const [kernel, oldBias] = dense.getWeights() as [tf.Tensor2D, tf.Tensor1D | undefined];
   const zDim = kernel.shape[0];
-  if (shift.centre.length !== zDim) throw new Error(`shift centre has ${shift.centre.length} values, the generator takes ${zDim}`);
-  if (!Number.isFinite(shift.scale) || !Number.isFinite(shift.pull)) throw new Error('latent shift scale and pull must be finite numbers');
+  if (shift.centre.length !== zDim)
+    throw new Error(`shift centre has ${shift.centre.length} values, the generator takes ${zDim}`);
+  if (!Number.isFinite(shift.scale) || !Number.isFinite(shift.pull))
+    throw new Error('latent shift scale and pull must be finite numbers');
   // Same topology, with the first Dense layer given a bias.
   const topology = JSON.parse(JSON.stringify(generator.toJSON(null, false))) as { config: { layers: LayerJson[] } };
   const layerJson = topology.config.layers.find((l) => l.config.name === dense.name);
@@ -79,11 +85,13 @@ export async function bakeLatentShift(generator: LayersModel, shift: LatentShift
         layer.setWeights([newKernel, newBias]);
         continue;
       }
-      layer.setWeights(layer.weights.map((w) => {
-        const v = values.get(w.originalName);
-        if (!v) throw new Error(`weight ${w.originalName} missing from the generator`);
-        return v;
-      }));
+      layer.setWeights(
+        layer.weights.map((w) => {
+          const v = values.get(w.originalName);
+          if (!v) throw new Error(`weight ${w.originalName} missing from the generator`);
+          return v;
+        }),
+      );
     }
   } finally {
     tf.dispose([newKernel, newBias]);

@@ -129,7 +129,9 @@ export function randomSeed(): number {
  */
 export function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array {
   if (a.length !== b.length) throw new Error(`slerp: length ${a.length} != ${b.length}`);
-  let dot = 0, na = 0, nb = 0;
+  let dot = 0,
+    na = 0,
+    nb = 0;
   for (let i = 0; i < a.length; i++) {
     dot += a[i] * b[i];
     na += a[i] * a[i];

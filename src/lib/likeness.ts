@@ -68,15 +68,21 @@ export class LikenessFit {
    * start from (e.g. pull * mean of the pivots), zDim values.
    */
   constructor(
-    private readonly generator: LayersModel, private readonly embed: FaceEmbedder, photos: tf.Tensor4D, start: Float32Array,
+    private readonly generator: LayersModel,
+    private readonly embed: FaceEmbedder,
+    photos: tf.Tensor4D,
+    start: Float32Array,
     config: Partial<LikenessFitConfig> = {},
   ) {
     this.config = { ...DEFAULT_LIKENESS_FIT, ...config };
     this.zDim = generator.inputs[0].shape[1] as number;
-    if (start.length !== this.zDim) throw new Error(`likeness start has ${start.length} values, the generator takes ${this.zDim}`);
+    if (start.length !== this.zDim)
+      throw new Error(`likeness start has ${start.length} values, the generator takes ${this.zDim}`);
     const { steps, batch, learningRate, scale, priorWeight, margin } = this.config;
-    if (!Number.isInteger(steps) || steps < 0) throw new Error(`likeness steps must be a whole number >= 0, got ${steps}`);
-    if (!Number.isInteger(batch) || batch < 1) throw new Error(`likeness batch must be a whole number >= 1, got ${batch}`);
+    if (!Number.isInteger(steps) || steps < 0)
+      throw new Error(`likeness steps must be a whole number >= 0, got ${steps}`);
+    if (!Number.isInteger(batch) || batch < 1)
+      throw new Error(`likeness batch must be a whole number >= 1, got ${batch}`);
     if (!(learningRate > 0) || !(scale >= 0 && scale <= 1) || !(priorWeight >= 0) || !(margin >= 0)) {
       throw new Error('likeness learningRate must be > 0, scale from 0 to 1, priorWeight and margin >= 0');
     }
@@ -98,14 +104,21 @@ export class LikenessFit {
     const { batch, scale, priorWeight, margin } = this.config;
     const z = tf.tensor2d(sampleLatents(this.rng, batch, this.zDim), [batch, this.zDim]);
     const budget = 1 - scale * scale;
-    const loss = tf.tidy(() => this.opt.minimize(() => {
-      const shifted = tf.add(tf.mul(z, scale), this.c) as tf.Tensor2D;
-      const faces = this.generator.apply(shifted, { training: false }) as tf.Tensor4D;
-      const d2 = tf.sum(tf.squaredDifference(this.embed(faces), this.target), 1);
-      const d = tf.mean(tf.relu(tf.sub(d2, margin * margin)));
-      const excess = tf.relu(tf.sub(tf.div(tf.sum(tf.square(this.c)), this.zDim), budget));
-      return tf.add(d, tf.mul(tf.square(excess), priorWeight * this.zDim)) as tf.Scalar;
-    }, true, [this.c])!);
+    const loss = tf.tidy(
+      () =>
+        this.opt.minimize(
+          () => {
+            const shifted = tf.add(tf.mul(z, scale), this.c) as tf.Tensor2D;
+            const faces = this.generator.apply(shifted, { training: false }) as tf.Tensor4D;
+            const d2 = tf.sum(tf.squaredDifference(this.embed(faces), this.target), 1);
+            const d = tf.mean(tf.relu(tf.sub(d2, margin * margin)));
+            const excess = tf.relu(tf.sub(tf.div(tf.sum(tf.square(this.c)), this.zDim), budget));
+            return tf.add(d, tf.mul(tf.square(excess), priorWeight * this.zDim)) as tf.Scalar;
+          },
+          true,
+          [this.c],
+        )!,
+    );
     z.dispose();
     [this.lastLoss] = await loss.data();
     this.current = (await this.c.data()).slice() as Float32Array;

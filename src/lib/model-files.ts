@@ -19,7 +19,10 @@ const encoder = new TextEncoder();
 /** The pair as downloadable files: facegan-generator.json plus weight shards, and the same for D. */
 export async function exportFiles(p: { generator: LayersModel; discriminator: LayersModel }): Promise<ModelFile[]> {
   const files: ModelFile[] = [];
-  for (const [name, model] of [['facegan-generator', p.generator], ['facegan-discriminator', p.discriminator]] as const) {
+  for (const [name, model] of [
+    ['facegan-generator', p.generator],
+    ['facegan-discriminator', p.discriminator],
+  ] as const) {
     const out = toFiles(await toArtifacts(model), name);
     files.push({ name: `${name}.json`, bytes: encoder.encode(JSON.stringify(out.modelJson)) });
     for (const [shard, bytes] of out.shards) files.push({ name: shard, bytes: bytes.slice() });
@@ -34,7 +37,11 @@ function parseModelJson(file: ModelFile): Record<string, unknown> {
   } catch {
     throw new Error(`${file.name} is not valid JSON`);
   }
-  const ok = json && typeof json === 'object' && 'modelTopology' in json && Array.isArray((json as { weightsManifest?: unknown }).weightsManifest);
+  const ok =
+    json &&
+    typeof json === 'object' &&
+    'modelTopology' in json &&
+    Array.isArray((json as { weightsManifest?: unknown }).weightsManifest);
   if (!ok) throw new Error(`${file.name} is not a TensorFlow.js layers model (no modelTopology or weightsManifest)`);
   return json as Record<string, unknown>;
 }
@@ -48,7 +55,11 @@ export function artifactsFromFiles(files: readonly ModelFile[]): tf.io.ModelArti
     const json = parseModelJson(file);
     const paths = (json.weightsManifest as tf.io.WeightsManifestConfig).flatMap((g) => g.paths);
     const missing = paths.filter((p) => !byName.has(p.split('/').pop()!));
-    if (missing.length) throw new Error(`${file.name} needs ${missing.join(', ')}: choose the weight files together with the .json`);
-    return fromFiles(json, paths.map((p) => byName.get(p.split('/').pop()!)!.bytes));
+    if (missing.length)
+      throw new Error(`${file.name} needs ${missing.join(', ')}: choose the weight files together with the .json`);
+    return fromFiles(
+      json,
+      paths.map((p) => byName.get(p.split('/').pop()!)!.bytes),
+    );
   });
 }

@@ -43,10 +43,19 @@ export function isArch(name: string): name is Arch {
   return (ARCHS as readonly string[]).includes(name);
 }
 
-export function modelConfig(arch: Arch, width?: number, zDim = 100, seed?: number, size: ImageSize = IMAGE_SIZE): ModelConfig {
-  if (size !== IMAGE_SIZE && arch !== 'dcgan') throw new Error(`${arch} draws 64x64 images only; --size ${size} needs --arch dcgan`);
+export function modelConfig(
+  arch: Arch,
+  width?: number,
+  zDim = 100,
+  seed?: number,
+  size: ImageSize = IMAGE_SIZE,
+): ModelConfig {
+  if (size !== IMAGE_SIZE && arch !== 'dcgan')
+    throw new Error(`${arch} draws 64x64 images only; --size ${size} needs --arch dcgan`);
   return {
-    arch, width: width ?? DEFAULT_WIDTH[arch], zDim,
+    arch,
+    width: width ?? DEFAULT_WIDTH[arch],
+    zDim,
     ...(seed === undefined ? {} : { seed }),
     ...(size === IMAGE_SIZE ? {} : { size }),
   };
@@ -86,17 +95,45 @@ function dcganGenerator(cfg: ModelConfig): tfl.Sequential {
   const { width: w, zDim } = cfg;
   const g = tfl.sequential({ name: 'generator' });
   // Dense to 4x4x8w is the 1x1 -> 4x4 transposed conv of the paper, same parameters and FLOPs.
-  g.add(tfl.layers.dense({ inputShape: [zDim], units: 4 * 4 * 8 * w, useBias: false, kernelInitializer: convInit(), name: 'g_project' }));
+  g.add(
+    tfl.layers.dense({
+      inputShape: [zDim],
+      units: 4 * 4 * 8 * w,
+      useBias: false,
+      kernelInitializer: convInit(),
+      name: 'g_project',
+    }),
+  );
   g.add(tfl.layers.reshape({ targetShape: [4, 4, 8 * w], name: 'g_reshape' }));
   g.add(dcganBN('g_bn0'));
   g.add(tfl.layers.reLU({ name: 'g_relu0' }));
   const stages = imageSize(cfg) === 128 ? [4 * w, 2 * w, w, w] : [4 * w, 2 * w, w];
   stages.forEach((filters, i) => {
-    g.add(tfl.layers.conv2dTranspose({ filters, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `g_deconv${i + 1}` }));
+    g.add(
+      tfl.layers.conv2dTranspose({
+        filters,
+        kernelSize: 4,
+        strides: 2,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: convInit(),
+        name: `g_deconv${i + 1}`,
+      }),
+    );
     g.add(dcganBN(`g_bn${i + 1}`));
     g.add(tfl.layers.reLU({ name: `g_relu${i + 1}` }));
   });
-  g.add(tfl.layers.conv2dTranspose({ filters: CHANNELS, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `g_deconv${stages.length + 1}` }));
+  g.add(
+    tfl.layers.conv2dTranspose({
+      filters: CHANNELS,
+      kernelSize: 4,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: convInit(),
+      name: `g_deconv${stages.length + 1}`,
+    }),
+  );
   g.add(tfl.layers.activation({ activation: 'tanh', name: 'g_tanh' }));
   return g;
 }
@@ -111,12 +148,44 @@ function dcganDiscriminator(cfg: ModelConfig): tfl.Sequential {
   const size = imageSize(cfg);
   const d = tfl.sequential({ name: 'discriminator' });
   if (size === 128) {
-    d.add(tfl.layers.conv2d({ inputShape: [size, size, CHANNELS], filters: D_IN_CHANNELS, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: 'd_in' }));
+    d.add(
+      tfl.layers.conv2d({
+        inputShape: [size, size, CHANNELS],
+        filters: D_IN_CHANNELS,
+        kernelSize: 4,
+        strides: 2,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: convInit(),
+        name: 'd_in',
+      }),
+    );
   }
-  d.add(tfl.layers.conv2d({ ...(size === 128 ? {} : { inputShape: [size, size, CHANNELS] }), filters: w, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: 'd_conv0' }));
+  d.add(
+    tfl.layers.conv2d({
+      ...(size === 128 ? {} : { inputShape: [size, size, CHANNELS] }),
+      filters: w,
+      kernelSize: 4,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: convInit(),
+      name: 'd_conv0',
+    }),
+  );
   d.add(tfl.layers.leakyReLU({ alpha: 0.2, name: 'd_lrelu0' }));
   [2 * w, 4 * w, 8 * w].forEach((filters, i) => {
-    d.add(tfl.layers.conv2d({ filters, kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInit(), name: `d_conv${i + 1}` }));
+    d.add(
+      tfl.layers.conv2d({
+        filters,
+        kernelSize: 4,
+        strides: 2,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: convInit(),
+        name: `d_conv${i + 1}`,
+      }),
+    );
     d.add(dcganBN(`d_bn${i + 1}`));
     d.add(tfl.layers.leakyReLU({ alpha: 0.2, name: `d_lrelu${i + 1}` }));
   });
@@ -132,24 +201,69 @@ export const D_IN_CHANNELS = 16;
 /** The original write-up's generator, exactly: 34,031,363 parameters. */
 function classicGenerator({ zDim }: ModelConfig): tfl.Sequential {
   const g = tfl.sequential({ name: 'generator' });
-  g.add(tfl.layers.dense({ kernelInitializer: glorot(), inputShape: [zDim], units: 1024, activation: 'tanh', name: 'g_dense0' }));
+  g.add(
+    tfl.layers.dense({
+      kernelInitializer: glorot(),
+      inputShape: [zDim],
+      units: 1024,
+      activation: 'tanh',
+      name: 'g_dense0',
+    }),
+  );
   g.add(tfl.layers.dense({ kernelInitializer: glorot(), units: 128 * 16 * 16, name: 'g_dense1' }));
   g.add(tfl.layers.batchNormalization({ name: 'g_bn1' }));
   g.add(tfl.layers.activation({ activation: 'tanh', name: 'g_tanh1' }));
   g.add(tfl.layers.reshape({ targetShape: [16, 16, 128], name: 'g_reshape' }));
   g.add(tfl.layers.upSampling2d({ size: [2, 2], name: 'g_up1' }));
-  g.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters: 64, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'g_conv1' }));
+  g.add(
+    tfl.layers.conv2d({
+      kernelInitializer: glorot(),
+      filters: 64,
+      kernelSize: 5,
+      padding: 'same',
+      activation: 'tanh',
+      name: 'g_conv1',
+    }),
+  );
   g.add(tfl.layers.upSampling2d({ size: [2, 2], name: 'g_up2' }));
-  g.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters: CHANNELS, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'g_conv2' }));
+  g.add(
+    tfl.layers.conv2d({
+      kernelInitializer: glorot(),
+      filters: CHANNELS,
+      kernelSize: 5,
+      padding: 'same',
+      activation: 'tanh',
+      name: 'g_conv2',
+    }),
+  );
   return g;
 }
 
 /** The original write-up's discriminator, exactly: 25,901,953 parameters (sigmoid moved into the loss). */
 function classicDiscriminator(): tfl.Sequential {
   const d = tfl.sequential({ name: 'discriminator' });
-  d.add(tfl.layers.conv2d({ kernelInitializer: glorot(), inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS], filters: 64, kernelSize: 5, padding: 'same', activation: 'tanh', name: 'd_conv1' }));
+  d.add(
+    tfl.layers.conv2d({
+      kernelInitializer: glorot(),
+      inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS],
+      filters: 64,
+      kernelSize: 5,
+      padding: 'same',
+      activation: 'tanh',
+      name: 'd_conv1',
+    }),
+  );
   d.add(tfl.layers.maxPooling2d({ poolSize: 2, name: 'd_pool1' }));
-  d.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters: 128, kernelSize: 5, padding: 'valid', activation: 'tanh', name: 'd_conv2' }));
+  d.add(
+    tfl.layers.conv2d({
+      kernelInitializer: glorot(),
+      filters: 128,
+      kernelSize: 5,
+      padding: 'valid',
+      activation: 'tanh',
+      name: 'd_conv2',
+    }),
+  );
   d.add(tfl.layers.maxPooling2d({ poolSize: 2, name: 'd_pool2' }));
   d.add(tfl.layers.flatten({ name: 'd_flatten' }));
   d.add(tfl.layers.dense({ kernelInitializer: glorot(), units: 1024, activation: 'tanh', name: 'd_dense1' }));
@@ -160,15 +274,40 @@ function classicDiscriminator(): tfl.Sequential {
 /** The write-up's improved generator (UpSampling + Conv + BN(0.8) + ReLU), from 16x16 to 64x64. */
 function improvedGenerator({ width: w, zDim }: ModelConfig): tfl.Sequential {
   const g = tfl.sequential({ name: 'generator' });
-  g.add(tfl.layers.dense({ kernelInitializer: glorot(), inputShape: [zDim], units: 2 * w * 16 * 16, activation: 'relu', name: 'g_dense0' }));
+  g.add(
+    tfl.layers.dense({
+      kernelInitializer: glorot(),
+      inputShape: [zDim],
+      units: 2 * w * 16 * 16,
+      activation: 'relu',
+      name: 'g_dense0',
+    }),
+  );
   g.add(tfl.layers.reshape({ targetShape: [16, 16, 2 * w], name: 'g_reshape' }));
   [2 * w, w].forEach((filters, i) => {
     g.add(tfl.layers.upSampling2d({ size: [2, 2], name: `g_up${i + 1}` }));
-    g.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters, kernelSize: 3, padding: 'same', name: `g_conv${i + 1}` }));
+    g.add(
+      tfl.layers.conv2d({
+        kernelInitializer: glorot(),
+        filters,
+        kernelSize: 3,
+        padding: 'same',
+        name: `g_conv${i + 1}`,
+      }),
+    );
     g.add(tfl.layers.batchNormalization({ momentum: 0.8, name: `g_bn${i + 1}` }));
     g.add(tfl.layers.reLU({ name: `g_relu${i + 1}` }));
   });
-  g.add(tfl.layers.conv2d({ kernelInitializer: glorot(), filters: CHANNELS, kernelSize: 3, padding: 'same', activation: 'tanh', name: 'g_out' }));
+  g.add(
+    tfl.layers.conv2d({
+      kernelInitializer: glorot(),
+      filters: CHANNELS,
+      kernelSize: 3,
+      padding: 'same',
+      activation: 'tanh',
+      name: 'g_out',
+    }),
+  );
   return g;
 }
 
@@ -177,10 +316,17 @@ function improvedDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
   const d = tfl.sequential({ name: 'discriminator' });
   const widths = [w / 2, w, 2 * w, 4 * w].map((c) => Math.max(1, Math.round(c)));
   widths.forEach((filters, i) => {
-    d.add(tfl.layers.conv2d({ kernelInitializer: glorot(),
-      ...(i === 0 ? { inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS] } : {}),
-      filters, kernelSize: 3, strides: i < 3 ? 2 : 1, padding: 'same', name: `d_conv${i}`,
-    }));
+    d.add(
+      tfl.layers.conv2d({
+        kernelInitializer: glorot(),
+        ...(i === 0 ? { inputShape: [IMAGE_SIZE, IMAGE_SIZE, CHANNELS] } : {}),
+        filters,
+        kernelSize: 3,
+        strides: i < 3 ? 2 : 1,
+        padding: 'same',
+        name: `d_conv${i}`,
+      }),
+    );
     if (i > 0) d.add(tfl.layers.batchNormalization({ momentum: 0.8, name: `d_bn${i}` }));
     d.add(tfl.layers.leakyReLU({ alpha: 0.2, name: `d_lrelu${i}` }));
     d.add(tfl.layers.dropout({ rate: 0.25, name: `d_drop${i}` }));
@@ -192,17 +338,23 @@ function improvedDiscriminator({ width: w }: ModelConfig): tfl.Sequential {
 
 export function buildGenerator(cfg: ModelConfig): tfl.LayersModel {
   switch (cfg.arch) {
-    case 'dcgan': return withSeed(cfg, 0, () => dcganGenerator(cfg));
-    case 'seed-classic': return withSeed(cfg, 0, () => classicGenerator(cfg));
-    case 'seed-improved': return withSeed(cfg, 0, () => improvedGenerator(cfg));
+    case 'dcgan':
+      return withSeed(cfg, 0, () => dcganGenerator(cfg));
+    case 'seed-classic':
+      return withSeed(cfg, 0, () => classicGenerator(cfg));
+    case 'seed-improved':
+      return withSeed(cfg, 0, () => improvedGenerator(cfg));
   }
 }
 
 export function buildDiscriminator(cfg: ModelConfig): tfl.LayersModel {
   switch (cfg.arch) {
-    case 'dcgan': return withSeed(cfg, 500, () => dcganDiscriminator(cfg));
-    case 'seed-classic': return withSeed(cfg, 500, () => classicDiscriminator());
-    case 'seed-improved': return withSeed(cfg, 500, () => improvedDiscriminator(cfg));
+    case 'dcgan':
+      return withSeed(cfg, 500, () => dcganDiscriminator(cfg));
+    case 'seed-classic':
+      return withSeed(cfg, 500, () => classicDiscriminator());
+    case 'seed-improved':
+      return withSeed(cfg, 500, () => improvedDiscriminator(cfg));
   }
 }
 

@@ -71,13 +71,22 @@ export function featureExtractor(discriminator: LayersModel | null): LayersModel
     } catch {
       continue;
     }
-    return tfl.model({ inputs: discriminator.inputs, outputs: layer.output as tfl.SymbolicTensor, name: `features_${name}` });
+    return tfl.model({
+      inputs: discriminator.inputs,
+      outputs: layer.output as tfl.SymbolicTensor,
+      name: `features_${name}`,
+    });
   }
   return null;
 }
 
 /** Pixel MSE plus featureWeight times feature MSE, per the batch (inputs [N,64,64,3]). */
-export function reconstructionLoss(fake: tf.Tensor4D, real: tf.Tensor4D, features: LayersModel | null, featureWeight: number): tf.Scalar {
+export function reconstructionLoss(
+  fake: tf.Tensor4D,
+  real: tf.Tensor4D,
+  features: LayersModel | null,
+  featureWeight: number,
+): tf.Scalar {
   return tf.tidy(() => {
     let loss = tf.mean(tf.squaredDifference(fake, real)) as tf.Scalar;
     if (features && featureWeight > 0) {
@@ -91,12 +100,15 @@ export function reconstructionLoss(fake: tf.Tensor4D, real: tf.Tensor4D, feature
 
 function checkConfig(c: ProjectionConfig): void {
   const ok = (v: number, lo: number, hi: number) => Number.isFinite(v) && v >= lo && v <= hi;
-  if (!ok(c.steps, 0, 100_000) || !Number.isInteger(c.steps)) throw new Error(`projection steps must be a whole number from 0 to 100000, got ${c.steps}`);
-  if (!ok(c.learningRate, 1e-6, 10)) throw new Error(`projection learningRate must be from 1e-6 to 10, got ${c.learningRate}`);
+  if (!ok(c.steps, 0, 100_000) || !Number.isInteger(c.steps))
+    throw new Error(`projection steps must be a whole number from 0 to 100000, got ${c.steps}`);
+  if (!ok(c.learningRate, 1e-6, 10))
+    throw new Error(`projection learningRate must be from 1e-6 to 10, got ${c.learningRate}`);
   if (!ok(c.featureWeight, 0, 1e6)) throw new Error(`projection featureWeight must be >= 0, got ${c.featureWeight}`);
   if (!ok(c.identityWeight, 0, 1e6)) throw new Error(`projection identityWeight must be >= 0, got ${c.identityWeight}`);
   if (!ok(c.priorWeight, 0, 1e6)) throw new Error(`projection priorWeight must be >= 0, got ${c.priorWeight}`);
-  if (!ok(c.candidates, 1, 4096) || !Number.isInteger(c.candidates)) throw new Error(`projection candidates must be a whole number from 1 to 4096, got ${c.candidates}`);
+  if (!ok(c.candidates, 1, 4096) || !Number.isInteger(c.candidates))
+    throw new Error(`projection candidates must be a whole number from 1 to 4096, got ${c.candidates}`);
 }
 
 /**
@@ -126,8 +138,11 @@ export class Projector {
    * and D's features carry pose, light and colour more than who it is.
    */
   constructor(
-    readonly generator: LayersModel, discriminator: LayersModel | null, photos: readonly Float32Array[],
-    config: Partial<ProjectionConfig> = {}, identity?: FaceEmbedder,
+    readonly generator: LayersModel,
+    discriminator: LayersModel | null,
+    photos: readonly Float32Array[],
+    config: Partial<ProjectionConfig> = {},
+    identity?: FaceEmbedder,
   ) {
     this.config = { ...DEFAULT_PROJECTION, ...config };
     checkConfig(this.config);
@@ -141,9 +156,10 @@ export class Projector {
     photos.forEach((p, i) => flat.set(p, i * PIXELS));
     this.targets = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
     this.features = featureExtractor(discriminator);
-    this.identity = identity && this.config.identityWeight > 0
-      ? { embed: identity, targets: tf.tidy(() => identity(this.targets)) }
-      : null;
+    this.identity =
+      identity && this.config.identityWeight > 0
+        ? { embed: identity, targets: tf.tidy(() => identity(this.targets)) }
+        : null;
     this.opt = tf.train.adam(this.config.learningRate, 0.9, 0.999, 1e-8);
   }
 
@@ -153,7 +169,9 @@ export class Projector {
     const rng = new Rng(this.config.seed);
     const pool = sampleLatents(rng, candidates, this.zDim);
     const errors = tf.tidy(() => {
-      const faces = this.generator.apply(tf.tensor2d(pool, [candidates, this.zDim]), { training: false }) as tf.Tensor4D;
+      const faces = this.generator.apply(tf.tensor2d(pool, [candidates, this.zDim]), {
+        training: false,
+      }) as tf.Tensor4D;
       // [count, candidates]: mean squared pixel error of every start against every photo.
       const f = tf.reshape(faces, [1, candidates, PIXELS]);
       const t = tf.reshape(this.targets, [this.count, 1, PIXELS]);
@@ -161,7 +179,13 @@ export class Projector {
       if (!this.identity) return pixels;
       const d = this.identity.embed(faces);
       const dim = d.shape[1];
-      const ids = tf.sum(tf.squaredDifference(tf.reshape(d, [1, candidates, dim]), tf.reshape(this.identity.targets, [this.count, 1, dim])), 2);
+      const ids = tf.sum(
+        tf.squaredDifference(
+          tf.reshape(d, [1, candidates, dim]),
+          tf.reshape(this.identity.targets, [this.count, 1, dim]),
+        ),
+        2,
+      );
       return tf.add(pixels, tf.mul(ids, this.config.identityWeight));
     });
     const best = tf.argMin(errors, 1);
@@ -194,17 +218,24 @@ export class Projector {
   async step(): Promise<number> {
     await this.init();
     const z = this.z!;
-    const loss = tf.tidy(() => this.opt.minimize(() => {
-      const fake = this.generator.apply(z, { training: false }) as tf.Tensor4D;
-      let rec = reconstructionLoss(fake, this.targets, this.features, this.config.featureWeight);
-      if (this.identity) {
-        const ids = tf.mean(squaredDistances(this.identity.embed(fake), this.identity.targets));
-        rec = tf.add(rec, tf.mul(ids, this.config.identityWeight));
-      }
-      const norm = tf.div(tf.norm(z, 'euclidean', 1), Math.sqrt(this.zDim));
-      const prior = tf.mean(tf.square(tf.sub(norm, 1)));
-      return tf.add(rec, tf.mul(prior, this.config.priorWeight)) as tf.Scalar;
-    }, true, [z])!);
+    const loss = tf.tidy(
+      () =>
+        this.opt.minimize(
+          () => {
+            const fake = this.generator.apply(z, { training: false }) as tf.Tensor4D;
+            let rec = reconstructionLoss(fake, this.targets, this.features, this.config.featureWeight);
+            if (this.identity) {
+              const ids = tf.mean(squaredDistances(this.identity.embed(fake), this.identity.targets));
+              rec = tf.add(rec, tf.mul(ids, this.config.identityWeight));
+            }
+            const norm = tf.div(tf.norm(z, 'euclidean', 1), Math.sqrt(this.zDim));
+            const prior = tf.mean(tf.square(tf.sub(norm, 1)));
+            return tf.add(rec, tf.mul(prior, this.config.priorWeight)) as tf.Scalar;
+          },
+          true,
+          [z],
+        )!,
+    );
     [this.lastLoss] = await loss.data();
     loss.dispose();
     this.current = (await z.data()) as Float32Array;
@@ -237,7 +268,10 @@ export class Projector {
 
 /** Project photos to latents in one call (Node, tests): latents [count, zDim] and their reconstructions. */
 export async function projectPhotos(
-  generator: LayersModel, discriminator: LayersModel | null, photos: readonly Float32Array[], config: Partial<ProjectionConfig> = {},
+  generator: LayersModel,
+  discriminator: LayersModel | null,
+  photos: readonly Float32Array[],
+  config: Partial<ProjectionConfig> = {},
   identity?: FaceEmbedder,
 ): Promise<{ latents: Float32Array; reconstructions: Float32Array; loss: number }> {
   const p = new Projector(generator, discriminator, photos, config, identity);

@@ -39,7 +39,13 @@ const conv2DBackpropFilter: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   if (dataFormat === 'NCHW') throw new Error("wasm Conv2DBackpropFilter supports dataFormat 'NHWC' only");
   const [kh, kw] = filterShape;
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
   const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: h, inWidth: w } = info;
   const { top, left } = info.padInfo;
   // Padding after the image so that exactly kh x kw output positions exist; when the forward
@@ -53,7 +59,12 @@ const conv2DBackpropFilter: tf.KernelFunc = ({ inputs, attrs, backend }) => {
     inputs: { x: xT, filter: dyT },
     attrs: {
       strides: [1, 1],
-      pad: [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]],
+      pad: [
+        [0, 0],
+        [top, Math.max(bottom, 0)],
+        [left, Math.max(right, 0)],
+        [0, 0],
+      ],
       dataFormat: 'NHWC',
       dilations: [sh, sw],
     },
@@ -61,9 +72,14 @@ const conv2DBackpropFilter: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   });
   be.disposeData(xT.dataId);
   be.disposeData(dyT.dataId);
-  const cropped = bottom < 0 || right < 0
-    ? runWasmKernel(tf.Slice, { inputs: { x: corr }, attrs: { begin: [0, 0, 0, 0], size: [-1, kh, kw, -1] }, backend: be })
-    : corr;
+  const cropped =
+    bottom < 0 || right < 0
+      ? runWasmKernel(tf.Slice, {
+          inputs: { x: corr },
+          attrs: { begin: [0, 0, 0, 0], size: [-1, kh, kw, -1] },
+          backend: be,
+        })
+      : corr;
   if (cropped !== corr) be.disposeData(corr.dataId);
   const dW = transpose(cropped, [1, 2, 0, 3], be);
   be.disposeData(cropped.dataId);
@@ -75,7 +91,12 @@ const conv2DBackpropFilter: tf.KernelFunc = ({ inputs, attrs, backend }) => {
  * i = stride*u + phase (u < size) take filter taps first, first+stride, ...
  * (count of them), and read dy from row u + shift - (count - 1) on.
  */
-interface Phase { size: number; first: number; count: number; shift: number }
+interface Phase {
+  size: number;
+  first: number;
+  count: number;
+  shift: number;
+}
 
 function phaseOf(phase: number, stride: number, kernel: number, padBefore: number, inSize: number): Phase {
   const first = (phase + padBefore) % stride;
@@ -93,7 +114,15 @@ function phaseOf(phase: number, stride: number, kernel: number, padBefore: numbe
  * One pass over the weights in JS; the backend's Reverse kernel took longer
  * than the convolution itself.
  */
-function phaseFilter(w: Float32Array, shape: number[], rows: Phase, cols: Phase, sh: number, sw: number, be: tf.KernelBackend): tf.TensorInfo {
+function phaseFilter(
+  w: Float32Array,
+  shape: number[],
+  rows: Phase,
+  cols: Phase,
+  sh: number,
+  sw: number,
+  be: tf.KernelBackend,
+): tf.TensorInfo {
   const [, kw, c, f] = shape;
   const out = new Float32Array(rows.count * cols.count * f * c);
   for (let t = 0; t < rows.count; t++) {
@@ -110,12 +139,25 @@ function phaseFilter(w: Float32Array, shape: number[], rows: Phase, cols: Phase,
 }
 
 /** dx for one (row, column) phase, [N, rows.size, cols.size, C]: a stride-1 conv of dy. */
-function phaseConv(dy: tf.TensorInfo, w: Float32Array, wShape: number[], rows: Phase, cols: Phase, sh: number, sw: number, be: tf.KernelBackend): tf.TensorInfo {
+function phaseConv(
+  dy: tf.TensorInfo,
+  w: Float32Array,
+  wShape: number[],
+  rows: Phase,
+  cols: Phase,
+  sh: number,
+  sw: number,
+  be: tf.KernelBackend,
+): tf.TensorInfo {
   const [n, oh, ow] = dy.shape;
   const c = wShape[2];
   if (rows.count === 0 || cols.count === 0) {
     const shape = [n, rows.size, cols.size, c];
-    return { dataId: be.write(new Float32Array(n * rows.size * cols.size * c), shape, 'float32'), shape, dtype: 'float32' };
+    return {
+      dataId: be.write(new Float32Array(n * rows.size * cols.size * c), shape, 'float32'),
+      shape,
+      dtype: 'float32',
+    };
   }
   const temps: tf.TensorInfo[] = [];
   // Padding around dy; a negative one crops instead.
@@ -125,7 +167,11 @@ function phaseConv(dy: tf.TensorInfo, w: Float32Array, wShape: number[], rows: P
   let x = dy;
   if (pads.some((p) => p < 0)) {
     const [ct, cb, cl, cr] = pads.map((p) => Math.max(0, -p));
-    x = runWasmKernel(tf.Slice, { inputs: { x: dy }, attrs: { begin: [0, ct, cl, 0], size: [-1, oh - ct - cb, ow - cl - cr, -1] }, backend: be });
+    x = runWasmKernel(tf.Slice, {
+      inputs: { x: dy },
+      attrs: { begin: [0, ct, cl, 0], size: [-1, oh - ct - cb, ow - cl - cr, -1] },
+      backend: be,
+    });
     temps.push(x);
   }
   const [pt, pb, pl, pr] = pads.map((p) => Math.max(0, p));
@@ -133,7 +179,17 @@ function phaseConv(dy: tf.TensorInfo, w: Float32Array, wShape: number[], rows: P
   temps.push(filter);
   const out = runWasmKernel(tf.Conv2D, {
     inputs: { x, filter },
-    attrs: { strides: [1, 1], pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]], dataFormat: 'NHWC', dilations: [1, 1] },
+    attrs: {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [pt, pb],
+        [pl, pr],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+    },
     backend: be,
   });
   for (const t of temps) be.disposeData(t.dataId);
@@ -145,20 +201,29 @@ function phaseConv(dy: tf.TensorInfo, w: Float32Array, wShape: number[], rows: P
  * rows r, r+sh, ... and columns q, q+sw, .... Copies runs of C channels in
  * JS: the backend's 6-D transpose took longer than the convolutions.
  */
-function interleave(phases: tf.TensorInfo[][], n: number, h: number, w: number, c: number, be: tf.KernelBackend): tf.TensorInfo {
+function interleave(
+  phases: tf.TensorInfo[][],
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  be: tf.KernelBackend,
+): tf.TensorInfo {
   const dx = new Float32Array(n * h * w * c);
-  phases.forEach((row, r) => row.forEach((phase, q) => {
-    const [, rows, cols] = phase.shape;
-    const src = be.readSync(phase.dataId) as Float32Array;
-    const [sh, sw] = [phases.length, row.length];
-    for (let b = 0; b < n; b++) {
-      for (let u = 0; u < rows; u++) {
-        const to = ((b * h + sh * u + r) * w + q) * c;
-        const from = (b * rows + u) * cols * c;
-        for (let v = 0; v < cols; v++) dx.set(src.subarray(from + v * c, from + (v + 1) * c), to + sw * v * c);
+  phases.forEach((row, r) =>
+    row.forEach((phase, q) => {
+      const [, rows, cols] = phase.shape;
+      const src = be.readSync(phase.dataId) as Float32Array;
+      const [sh, sw] = [phases.length, row.length];
+      for (let b = 0; b < n; b++) {
+        for (let u = 0; u < rows; u++) {
+          const to = ((b * h + sh * u + r) * w + q) * c;
+          const from = (b * rows + u) * cols * c;
+          for (let v = 0; v < cols; v++) dx.set(src.subarray(from + v * c, from + (v + 1) * c), to + sw * v * c);
+        }
       }
-    }
-  }));
+    }),
+  );
   const shape = [n, h, w, c];
   return { dataId: be.write(dx, shape, 'float32'), shape, dtype: 'float32' };
 }
@@ -177,7 +242,13 @@ const conv2DBackpropInput: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   const { inputShape, strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
   if (dataFormat === 'NCHW') throw new Error("wasm Conv2DBackpropInput supports dataFormat 'NHWC' only");
   const info = tf.backend_util.computeConv2DInfo(
-    inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
   const { strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, filterHeight: kh, filterWidth: kw } = info;
   const be = backend as tf.KernelBackend;
   const weights = be.readSync(filter.dataId) as Float32Array;

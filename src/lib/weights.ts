@@ -22,10 +22,12 @@ export interface ExportedFiles {
 /** Capture a model's artifacts without touching any storage. */
 export async function toArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
   let captured: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    captured = artifacts;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      captured = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   return captured!;
 }
 
@@ -52,7 +54,7 @@ export function float16Bits(value: number): number {
   if (e <= 0) {
     if (e < -10) return sign;
     mant = (mant | 0x800000) >>> (1 - e);
-    if (mant & 0x1000 && (mant & 0x2fff)) mant += 0x2000;
+    if (mant & 0x1000 && mant & 0x2fff) mant += 0x2000;
     return sign | (mant >>> 13);
   }
   // Round to nearest, ties to even.
@@ -60,7 +62,11 @@ export function float16Bits(value: number): number {
   mant >>>= 13;
   if (round > 0x1000 || (round === 0x1000 && mant & 1)) {
     mant++;
-    if (mant === 0x400) { mant = 0; e++; if (e >= 0x1f) return sign | 0x7c00; }
+    if (mant === 0x400) {
+      mant = 0;
+      e++;
+      if (e >= 0x1f) return sign | 0x7c00;
+    }
   }
   return sign | (e << 10) | mant;
 }
@@ -72,7 +78,8 @@ export function float16Bits(value: number): number {
 export function quantizeFloat16(artifacts: tf.io.ModelArtifacts): tf.io.ModelArtifacts {
   const src = new Float32Array(weightBuffer(artifacts));
   const specs = artifacts.weightSpecs ?? [];
-  if (specs.some((s) => s.dtype !== 'float32' || s.quantization)) throw new Error('float16: only plain float32 weights can be quantized');
+  if (specs.some((s) => s.dtype !== 'float32' || s.quantization))
+    throw new Error('float16: only plain float32 weights can be quantized');
   const half = new Uint16Array(src.length);
   for (let i = 0; i < src.length; i++) half[i] = float16Bits(src[i]);
   return {
@@ -106,7 +113,10 @@ export function fromFiles(modelJson: Record<string, unknown>, shards: Uint8Array
   const total = shards.reduce((n, s) => n + s.length, 0);
   const joined = new Uint8Array(total);
   let off = 0;
-  for (const s of shards) { joined.set(s, off); off += s.length; }
+  for (const s of shards) {
+    joined.set(s, off);
+    off += s.length;
+  }
   return {
     modelTopology: modelJson.modelTopology as object,
     weightSpecs: manifest.flatMap((g) => g.weights),

@@ -23,6 +23,10 @@ scope.onmessage = async (ev: MessageEvent<FaceRequest>) => {
       req.bitmap.close();
     }
   } catch (err) {
-    scope.postMessage({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies FaceReply);
+    scope.postMessage({
+      id: req.id,
+      ok: false,
+      error: err instanceof Error ? err.message : String(err),
+    } satisfies FaceReply);
   }
 };

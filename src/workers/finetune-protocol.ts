@@ -14,7 +14,13 @@ export type { ModelFile };
 
 export type Request =
   /** `flags`: TensorFlow.js flags from the page's `?tfjsflags=`, which a worker cannot read from its own URL. */
-  | { type: 'init'; modelBase: string; wasmPath: string; backend: BackendPreference; flags: Record<string, boolean | number> }
+  | {
+      type: 'init';
+      modelBase: string;
+      wasmPath: string;
+      backend: BackendPreference;
+      flags: Record<string, boolean | number>;
+    }
   | { type: 'train'; crops: Float32Array[]; config: Partial<FinetuneConfig>; sampleSeeds: number[] }
   | { type: 'pause' }
   | { type: 'resume' }
@@ -71,7 +77,15 @@ export interface ExportReply {
 export type DoneReason = 'finished' | 'stopped' | 'failed';
 
 export type TrainEvent =
-  | { type: 'progress'; step: number; total: number; phase: FinetunePhase; loss: number; stepsPerSecond: number | null; secondsLeft: number | null }
+  | {
+      type: 'progress';
+      step: number;
+      total: number;
+      phase: FinetunePhase;
+      loss: number;
+      stepsPerSecond: number | null;
+      secondsLeft: number | null;
+    }
   | { type: 'samples'; step: number; pixels: Float32Array; count: number }
   /** Each photo as the generator draws it from its projected latent (after the projection, and at the end). */
   | { type: 'reconstructions'; step: number; pixels: Float32Array; count: number }

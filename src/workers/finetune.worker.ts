@@ -7,20 +7,53 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { generate } from '../lib/gan.ts';
-import { EtaEstimator, FinetuneSession, finetuneConfig, meanWeightChange, type FinetuneConfig } from '../lib/finetune.ts';
+import {
+  EtaEstimator,
+  FinetuneSession,
+  finetuneConfig,
+  meanWeightChange,
+  type FinetuneConfig,
+} from '../lib/finetune.ts';
 import type { FaceEmbedder } from '../lib/identity.ts';
 import { latentBatch } from '../lib/latent.ts';
 import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../lib/latent-shift.ts';
 import { artifactsFromFiles, exportFiles } from '../lib/model-files.ts';
 import { fromArtifacts, toArtifacts } from '../lib/weights.ts';
 import type {
-  ExportReply, GenerateReply, InitReply, InspectReply, ModelFile, Reply, Request, RestoreReply, SaveReply, TrainEvent, Which,
+  ExportReply,
+  GenerateReply,
+  InitReply,
+  InspectReply,
+  ModelFile,
+  Reply,
+  Request,
+  RestoreReply,
+  SaveReply,
+  TrainEvent,
+  Which,
 } from './finetune-protocol.ts';
 import {
-  assertCompatible, buildPair, disposePair, fetchPretrained, isDiscriminator, isGenerator, loadFromBrowser,
-  removeFromBrowser, saveToBrowser, snapshotPair, type Pair, type PairArtifacts,
+  assertCompatible,
+  buildPair,
+  disposePair,
+  fetchPretrained,
+  isDiscriminator,
+  isGenerator,
+  loadFromBrowser,
+  removeFromBrowser,
+  saveToBrowser,
+  snapshotPair,
+  type Pair,
+  type PairArtifacts,
 } from './model-store.ts';
-import { contextLost, gpuWasLost, leaveGpu, loseContextForTest, startBackend, whenContextLost } from './worker-backend.ts';
+import {
+  contextLost,
+  gpuWasLost,
+  leaveGpu,
+  loseContextForTest,
+  startBackend,
+  whenContextLost,
+} from './worker-backend.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
@@ -88,7 +121,9 @@ class TrainingRun {
   private readonly sampleZ: Float32Array;
 
   constructor(
-    private readonly crops: Float32Array[], private readonly config: Partial<FinetuneConfig>, private readonly sampleSeeds: number[],
+    private readonly crops: Float32Array[],
+    private readonly config: Partial<FinetuneConfig>,
+    private readonly sampleSeeds: number[],
     private embedder: FaceEmbedder | undefined,
   ) {
     const s = need();
@@ -107,7 +142,10 @@ class TrainingRun {
   }
 
   private async waitWhilePaused(): Promise<void> {
-    while (this.paused && !this.stopped) await new Promise<void>((r) => { this.resume = r; });
+    while (this.paused && !this.stopped)
+      await new Promise<void>((r) => {
+        this.resume = r;
+      });
     this.resume = null;
   }
 
@@ -129,7 +167,12 @@ class TrainingRun {
     if (contextLost()) throw new ContextLostError();
     const watch = whenContextLost();
     try {
-      await Promise.race([work(), watch.lost.then(() => { throw new ContextLostError(); })]);
+      await Promise.race([
+        work(),
+        watch.lost.then(() => {
+          throw new ContextLostError();
+        }),
+      ]);
     } finally {
       watch.cancel();
     }
@@ -152,7 +195,14 @@ class TrainingRun {
     if (epoch !== this.epoch) return;
     this.eta.record(performance.now() - started);
     const { stepsDone: step, config, totalSteps: total } = this.session;
-    emit({ type: 'progress', step, total, ...result, stepsPerSecond: this.eta.stepsPerSecond(), secondsLeft: this.eta.secondsLeft(total - step) });
+    emit({
+      type: 'progress',
+      step,
+      total,
+      ...result,
+      stepsPerSecond: this.eta.stepsPerSecond(),
+      secondsLeft: this.eta.secondsLeft(total - step),
+    });
     if (step % config.sampleEvery === 0 || this.session.finished) await this.emitSamples();
     // The photos as G draws them from their pivots: as soon as the projection ends, and again at the end.
     if ((projecting && this.session.phase !== 'project') || this.session.finished) await this.emitReconstructions();
@@ -173,9 +223,21 @@ class TrainingRun {
   private async recover(): Promise<void> {
     const s = need();
     this.epoch++;
-    try { this.session.dispose(); } catch { /* optimizer state went with the context */ }
-    try { disposePair(s.tuned); } catch { /* the device took it */ }
-    try { s.reference.dispose(); } catch { /* the context took it */ }
+    try {
+      this.session.dispose();
+    } catch {
+      /* optimizer state went with the context */
+    }
+    try {
+      disposePair(s.tuned);
+    } catch {
+      /* the device took it */
+    }
+    try {
+      s.reference.dispose();
+    } catch {
+      /* the context took it */
+    }
     const gpu = GPU_NAMES[s.backend] ?? s.backend;
     const choice = await leaveGpu();
     s.backend = choice.name;
@@ -183,10 +245,17 @@ class TrainingRun {
     s.tuned = await buildPair(from.pair);
     s.reference = await fromArtifacts(s.pretrained.generator);
     if (this.embedder) this.embedder = await faceEmbedder(true);
-    this.session = new FinetuneSession(s.tuned.generator, s.tuned.discriminator, this.crops, this.config, this.embedder);
+    this.session = new FinetuneSession(
+      s.tuned.generator,
+      s.tuned.discriminator,
+      this.crops,
+      this.config,
+      this.embedder,
+    );
     this.session.stepsDone = from.step;
     emit({
-      type: 'notice', backend: choice.name,
+      type: 'notice',
+      backend: choice.name,
       message: `The GPU (${gpu}) context was lost during training. Training continues on ${choice.name.toUpperCase()} from step ${from.step}, the last completed step that was kept.${choice.warning ? ` Note: ${choice.warning}.` : ''}`,
     });
   }
@@ -210,7 +279,9 @@ class TrainingRun {
         await nextTask();
       }
       if (this.stopped) reason = 'stopped';
-      message = this.stopped ? `Stopped after ${this.session.stepsDone} steps.` : `Finished ${this.session.stepsDone} steps.`;
+      message = this.stopped
+        ? `Stopped after ${this.session.stepsDone} steps.`
+        : `Finished ${this.session.stepsDone} steps.`;
       if (this.session.phase !== 'project') {
         // The likeness shift goes into G's weights: the model now draws this person from ordinary noise.
         const s = need();
@@ -269,10 +340,16 @@ async function initOn(req: Extract<Request, { type: 'init' }>): Promise<InitRepl
     }
   }
   state = { backend: choice.name, pretrained, reference, tuned, likeness: null };
-  const fallbacks = choice.warning ? [...choice.fallbacks, { name: choice.name, reason: choice.warning }] : choice.fallbacks;
+  const fallbacks = choice.warning
+    ? [...choice.fallbacks, { name: choice.name, reason: choice.warning }]
+    : choice.fallbacks;
   return {
-    backend: choice.name, label: choice.label, fallbacks, restored,
-    generatorParams: reference.countParams(), discriminatorParams: tuned.discriminator.countParams(),
+    backend: choice.name,
+    label: choice.label,
+    fallbacks,
+    restored,
+    generatorParams: reference.countParams(),
+    discriminatorParams: tuned.discriminator.countParams(),
     zDim: reference.inputs[0].shape[1] as number,
   };
 }
@@ -287,7 +364,9 @@ async function startTraining(req: Extract<Request, { type: 'train' }>): Promise<
     starting = false;
   }
   const current = run;
-  void current.run().finally(() => { if (run === current) run = null; });
+  void current.run().finally(() => {
+    if (run === current) run = null;
+  });
 }
 
 async function generateFaces(which: Which, seeds: number[]): Promise<GenerateReply> {
@@ -355,12 +434,18 @@ async function importFiles(files: ModelFile[]): Promise<{ generator: boolean; di
 
 async function handle(req: Request): Promise<unknown> {
   switch (req.type) {
-    case 'init': return init(req);
-    case 'train': return startTraining(req);
-    case 'pause': return run?.setPaused(true);
-    case 'resume': return run?.setPaused(false);
-    case 'stop': return run?.stop();
-    case 'generate': return generateFaces(req.which, req.seeds);
+    case 'init':
+      return init(req);
+    case 'train':
+      return startTraining(req);
+    case 'pause':
+      return run?.setPaused(true);
+    case 'resume':
+      return run?.setPaused(false);
+    case 'stop':
+      return run?.stop();
+    case 'generate':
+      return generateFaces(req.which, req.seeds);
     case 'save': {
       await saveToBrowser(idle('save').tuned);
       return { savedAt: new Date().toISOString() } satisfies SaveReply;
@@ -374,9 +459,12 @@ async function handle(req: Request): Promise<unknown> {
       }
       return { found: Boolean(saved) } satisfies RestoreReply;
     }
-    case 'export': return { files: await exportFiles(idle('export').tuned) } satisfies ExportReply;
-    case 'import': return importFiles(req.files);
-    case 'likeness': return setLikeness(req.value);
+    case 'export':
+      return { files: await exportFiles(idle('export').tuned) } satisfies ExportReply;
+    case 'import':
+      return importFiles(req.files);
+    case 'likeness':
+      return setLikeness(req.value);
     case 'reset': {
       const s = idle('reset');
       await replaceTuned(await buildPair(s.pretrained));
@@ -386,9 +474,15 @@ async function handle(req: Request): Promise<unknown> {
     case 'inspect': {
       const s = need();
       const weightChange = await meanWeightChange(s.reference, s.tuned.generator);
-      return { numTensors: tf.memory().numTensors, backend: tf.getBackend(), weightChange, stepsDone: run?.stepsDone ?? 0 } satisfies InspectReply;
+      return {
+        numTensors: tf.memory().numTensors,
+        backend: tf.getBackend(),
+        weightChange,
+        stepsDone: run?.stepsDone ?? 0,
+      } satisfies InspectReply;
     }
-    case 'loseContext': return loseContextForTest();
+    case 'loseContext':
+      return loseContextForTest();
   }
 }
 
@@ -401,7 +495,7 @@ scope.onmessage = async (ev: MessageEvent<Request & { id: number }>) => {
     reply = { id, ok: false, error: err instanceof Error ? err.message : String(err) };
   }
   const transfer: Transferable[] = [];
-  const value = reply.ok ? reply.value as Partial<GenerateReply & ExportReply> | null : null;
+  const value = reply.ok ? (reply.value as Partial<GenerateReply & ExportReply> | null) : null;
   if (value?.pixels) transfer.push(value.pixels.buffer);
   value?.files?.forEach((f) => transfer.push(f.bytes.buffer));
   scope.postMessage(reply, transfer);

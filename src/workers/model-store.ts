@@ -31,7 +31,10 @@ async function fetchArtifacts(url: string): Promise<tf.io.ModelArtifacts> {
 
 export async function fetchPretrained(base: string): Promise<PairArtifacts> {
   const root = base.endsWith('/') ? base : `${base}/`;
-  const [generator, discriminator] = await Promise.all([fetchArtifacts(`${root}generator.json`), fetchArtifacts(`${root}discriminator.json`)]);
+  const [generator, discriminator] = await Promise.all([
+    fetchArtifacts(`${root}generator.json`),
+    fetchArtifacts(`${root}discriminator.json`),
+  ]);
   return { generator, discriminator };
 }
 
@@ -39,7 +42,13 @@ const shapeOf = (m: LayersModel, io: 'inputs' | 'outputs') => JSON.stringify(m[i
 
 export function isGenerator(m: LayersModel): boolean {
   const out = m.outputs[0].shape;
-  return m.inputs[0].shape.length === 2 && out.length === 4 && out[1] === IMAGE_SIZE && out[2] === IMAGE_SIZE && out[3] === CHANNELS;
+  return (
+    m.inputs[0].shape.length === 2 &&
+    out.length === 4 &&
+    out[1] === IMAGE_SIZE &&
+    out[2] === IMAGE_SIZE &&
+    out[3] === CHANNELS
+  );
 }
 
 export function isDiscriminator(m: LayersModel): boolean {
@@ -54,13 +63,17 @@ export function isDiscriminator(m: LayersModel): boolean {
  */
 function layout(m: LayersModel): string {
   const first = m.layers.find((l) => l.getClassName() === 'Dense');
-  return JSON.stringify(m.weights.filter((w) => !(first && w.originalName === `${first.name}/bias`)).map((w) => w.shape));
+  return JSON.stringify(
+    m.weights.filter((w) => !(first && w.originalName === `${first.name}/bias`)).map((w) => w.shape),
+  );
 }
 
 /** A model that can stand in for `reference`: same input and output shapes and the same weight layout. */
 export function assertCompatible(model: LayersModel, reference: LayersModel, what: string): void {
-  const same = shapeOf(model, 'inputs') === shapeOf(reference, 'inputs') && shapeOf(model, 'outputs') === shapeOf(reference, 'outputs')
-    && layout(model) === layout(reference);
+  const same =
+    shapeOf(model, 'inputs') === shapeOf(reference, 'inputs') &&
+    shapeOf(model, 'outputs') === shapeOf(reference, 'outputs') &&
+    layout(model) === layout(reference);
   if (!same) throw new Error(`the ${what} does not match this site's model (different architecture or size)`);
 }
 
@@ -77,7 +90,11 @@ export function disposePair(p: Pair | null): void {
   if (!p) return;
   for (const m of [p.generator, p.discriminator]) {
     // On a lost WebGL context releasing textures can throw; the memory is gone with the context anyway.
-    try { m.dispose(); } catch { /* already unusable */ }
+    try {
+      m.dispose();
+    } catch {
+      /* already unusable */
+    }
   }
 }
 

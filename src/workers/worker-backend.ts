@@ -34,7 +34,11 @@ const wasmVeto = () => (loadKernels ? null : NO_KERNELS);
 function workerWebglVeto(forced: boolean): () => string | null {
   return () => {
     if (typeof OffscreenCanvas === 'undefined') return 'this browser cannot use WebGL in a worker (no OffscreenCanvas)';
-    return webglVeto((attributes) => new OffscreenCanvas(1, 1).getContext('webgl2', attributes), forced, 'WebGL 2 is unavailable in workers here');
+    return webglVeto(
+      (attributes) => new OffscreenCanvas(1, 1).getContext('webgl2', attributes),
+      forced,
+      'WebGL 2 is unavailable in workers here',
+    );
   };
 }
 
@@ -47,11 +51,26 @@ export interface WorkerBackend extends BackendChoice {
 
 let loaders: Record<string, () => Promise<unknown>> = {};
 
-async function afterSelect(choice: BackendChoice, order: string[], checks: Record<string, BackendCheck>): Promise<WorkerBackend> {
+async function afterSelect(
+  choice: BackendChoice,
+  order: string[],
+  checks: Record<string, BackendCheck>,
+): Promise<WorkerBackend> {
   if (choice.name === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE')) {
     const rest = order.filter((n) => n !== 'webgl');
     const next = await selectBackend(rest, checks, loaders);
-    return afterSelect({ name: next.name, fallbacks: [...choice.fallbacks, { name: 'webgl', reason: 'this GPU cannot render float32 textures, which training needs' }, ...next.fallbacks] }, rest, checks);
+    return afterSelect(
+      {
+        name: next.name,
+        fallbacks: [
+          ...choice.fallbacks,
+          { name: 'webgl', reason: 'this GPU cannot render float32 textures, which training needs' },
+          ...next.fallbacks,
+        ],
+      },
+      rest,
+      checks,
+    );
   }
   const warning = choice.name === 'wasm' ? await registerTrainingKernels() : null;
   return { ...choice, warning, label: choice.name === 'webgpu' ? webgpuLabel() : choice.name.toUpperCase() };
@@ -62,11 +81,18 @@ async function afterSelect(choice: BackendChoice, order: string[], checks: Recor
  * `flags` (the page's `?tfjsflags=`) are set as soon as the backend that
  * defines them is loaded.
  */
-export async function startBackend(pref: BackendPreference, wasmPath: string, flags: Record<string, boolean | number> = {}): Promise<WorkerBackend> {
+export async function startBackend(
+  pref: BackendPreference,
+  wasmPath: string,
+  flags: Record<string, boolean | number> = {},
+): Promise<WorkerBackend> {
   loaders = backendLoaders(wasmPath);
   setFlags(flags);
   const { order } = preferBackend(BROWSER_ORDER, pref === 'auto' ? null : pref);
-  const checks: Record<string, BackendCheck> = { webgpu: () => webgpuVeto(pref === 'webgpu'), webgl: workerWebglVeto(pref === 'webgl') };
+  const checks: Record<string, BackendCheck> = {
+    webgpu: () => webgpuVeto(pref === 'webgpu'),
+    webgl: workerWebglVeto(pref === 'webgl'),
+  };
   if (pref !== 'wasm') checks.wasm = wasmVeto;
   return afterSelect(await selectBackend(order, checks, loaders), order, checks);
 }
@@ -74,7 +100,11 @@ export async function startBackend(pref: BackendPreference, wasmPath: string, fl
 /** Move to WASM (or CPU) after the GPU (WebGL or WebGPU) failed mid-session. */
 export async function leaveGpu(): Promise<WorkerBackend> {
   const choice = await selectBackend(['wasm', 'cpu'], { wasm: wasmVeto }, loaders);
-  return { ...choice, warning: choice.name === 'wasm' ? await registerTrainingKernels() : null, label: choice.name.toUpperCase() };
+  return {
+    ...choice,
+    warning: choice.name === 'wasm' ? await registerTrainingKernels() : null,
+    label: choice.name.toUpperCase(),
+  };
 }
 
 function webglContext(): WebGL2RenderingContext | null {
@@ -83,7 +113,10 @@ function webglContext(): WebGL2RenderingContext | null {
   return backend.gpgpu?.gl ?? null;
 }
 
-interface Device { lost: Promise<unknown>; destroy(): void }
+interface Device {
+  lost: Promise<unknown>;
+  destroy(): void;
+}
 
 /** WebGPU devices whose `lost` promise has settled (the browser or a test took them). */
 const lostDevices = new WeakSet<Device>();
@@ -112,7 +145,9 @@ export async function gpuWasLost(waitMs = 1000): Promise<boolean> {
   const device = webgpuDevice();
   if (!device) return false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), waitMs); });
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), waitMs);
+  });
   const lost = await Promise.race([device.lost.then(() => true), late]);
   clearTimeout(timer);
   return lost;
@@ -125,13 +160,23 @@ export async function gpuWasLost(waitMs = 1000): Promise<boolean> {
  */
 export function whenContextLost(pollMs = 250): { lost: Promise<void>; cancel: () => void } {
   const device = webgpuDevice();
-  if (device) return { lost: device.lost.then(() => { lostDevices.add(device); }), cancel: () => {} };
+  if (device)
+    return {
+      lost: device.lost.then(() => {
+        lostDevices.add(device);
+      }),
+      cancel: () => {},
+    };
   const canvas = webglContext()?.canvas as OffscreenCanvas | undefined;
   if (!canvas) return { lost: new Promise(() => {}), cancel: () => {} };
   let onLost = () => {};
-  const lost = new Promise<void>((resolve) => { onLost = resolve; });
+  const lost = new Promise<void>((resolve) => {
+    onLost = resolve;
+  });
   canvas.addEventListener('webglcontextlost', onLost);
-  const timer = setInterval(() => { if (contextLost()) onLost(); }, pollMs);
+  const timer = setInterval(() => {
+    if (contextLost()) onLost();
+  }, pollMs);
   return {
     lost,
     cancel: () => {

@@ -19,14 +19,21 @@ export interface AttributeTable {
 }
 
 export function parseAttributes(text: string): AttributeTable {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (lines.length < 2) throw new Error('attribute file has no header');
   const names = lines[1].split(/\s+/);
   const rows = new Map<string, Uint8Array>();
   for (const line of lines.slice(2)) {
     const parts = line.split(/\s+/);
-    if (parts.length !== names.length + 1) throw new Error(`attribute row "${parts[0]}" has ${parts.length - 1} values, expected ${names.length}`);
-    rows.set(parts[0], Uint8Array.from(parts.slice(1), (v) => (v === '1' ? 1 : 0)));
+    if (parts.length !== names.length + 1)
+      throw new Error(`attribute row "${parts[0]}" has ${parts.length - 1} values, expected ${names.length}`);
+    rows.set(
+      parts[0],
+      Uint8Array.from(parts.slice(1), (v) => (v === '1' ? 1 : 0)),
+    );
   }
   return { names, rows };
 }
@@ -50,7 +57,13 @@ export interface LabelledSet {
  * The labelled photos of one side of the identity split, decoded once and
  * cached as bytes. `limit` keeps the first N (name order), for quick runs.
  */
-export async function loadLabelled(imageDir: string, table: AttributeTable, side: 'train' | 'heldOut', cacheDir: string, limit?: number): Promise<LabelledSet> {
+export async function loadLabelled(
+  imageDir: string,
+  table: AttributeTable,
+  side: 'train' | 'heldOut',
+  cacheDir: string,
+  limit?: number,
+): Promise<LabelledSet> {
   const ids = readIdentities(imageDir);
   let files = [...table.rows.keys()]
     .filter((f) => (side === 'heldOut') === isHeldOut(ids.get(f)))

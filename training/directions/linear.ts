@@ -15,7 +15,14 @@ export interface LogisticFit {
  * Fit on rows [0, trainCount) of x ([n, dim]) and score on the rest. Classes
  * are weighted to equal total weight, so rare attributes still get a normal.
  */
-export function fitLogistic(x: Float32Array, y: Uint8Array, dim: number, trainCount: number, iterations = 300, l2 = 1e-3): LogisticFit {
+export function fitLogistic(
+  x: Float32Array,
+  y: Uint8Array,
+  dim: number,
+  trainCount: number,
+  iterations = 300,
+  l2 = 1e-3,
+): LogisticFit {
   const n = y.length;
   let pos = 0;
   for (let i = 0; i < trainCount; i++) pos += y[i];
@@ -39,15 +46,25 @@ export function fitLogistic(x: Float32Array, y: Uint8Array, dim: number, trainCo
       gb += e;
     }
     for (let j = 0; j < dim; j++) w[j] -= lr * (grad[j] / trainCount + l2 * w[j]);
-    b -= lr * gb / trainCount;
+    b -= (lr * gb) / trainCount;
   }
-  let correct = 0, tp = 0, tn = 0, p1 = 0, p0 = 0;
+  let correct = 0,
+    tp = 0,
+    tn = 0,
+    p1 = 0,
+    p0 = 0;
   for (let i = trainCount; i < n; i++) {
     let s = b;
     for (let j = 0; j < dim; j++) s += w[j] * x[i * dim + j];
     const pred = s > 0 ? 1 : 0;
     if (pred === y[i]) correct++;
-    if (y[i]) { p1++; if (pred) tp++; } else { p0++; if (!pred) tn++; }
+    if (y[i]) {
+      p1++;
+      if (pred) tp++;
+    } else {
+      p0++;
+      if (!pred) tn++;
+    }
   }
   const test = n - trainCount;
   const norm = Math.hypot(...w) || 1;
@@ -69,12 +86,18 @@ export function orthogonalise(v: ArrayLike<number>, basis: readonly ArrayLike<nu
   const ortho: Float64Array[] = [];
   for (const b of basis) {
     const u = Float64Array.from(b);
-    for (const o of ortho) { const d = dot(u, o); for (let i = 0; i < u.length; i++) u[i] -= d * o[i]; }
+    for (const o of ortho) {
+      const d = dot(u, o);
+      for (let i = 0; i < u.length; i++) u[i] -= d * o[i];
+    }
     const n = Math.hypot(...u);
     if (n > 1e-9) ortho.push(u.map((x) => x / n));
   }
   const out = Float64Array.from(v);
-  for (const o of ortho) { const d = dot(out, o); for (let i = 0; i < out.length; i++) out[i] -= d * o[i]; }
+  for (const o of ortho) {
+    const d = dot(out, o);
+    for (let i = 0; i < out.length; i++) out[i] -= d * o[i];
+  }
   const n = Math.hypot(...out) || 1;
   return out.map((x) => x / n);
 }

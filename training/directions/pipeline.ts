@@ -20,8 +20,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
-  DIRECTIONS_VERSION, attributeKey, shardPaths, weightsSha256,
-  type AttributeDirection, type DirectionsFile, type RejectedAttribute, type StepMeasure,
+  DIRECTIONS_VERSION,
+  attributeKey,
+  shardPaths,
+  weightsSha256,
+  type AttributeDirection,
+  type DirectionsFile,
+  type RejectedAttribute,
+  type StepMeasure,
 } from '../../src/lib/directions.ts';
 import { PHOTO_PROJECTION, projectPhotos, type ProjectionConfig } from '../../src/lib/projection.ts';
 import { Rng, sampleLatents } from '../../src/lib/latent.ts';
@@ -86,7 +92,7 @@ async function generate(g: LayersModel, z: Float32Array, zDim: number, batch = 1
   for (let s = 0; s < n; s += batch) {
     const m = Math.min(batch, n - s);
     const img = tf.tidy(() => g.predict(tf.tensor2d(z.subarray(s * zDim, (s + m) * zDim), [m, zDim])) as tf.Tensor);
-    out.set(await img.data() as Float32Array, s * PIXELS);
+    out.set((await img.data()) as Float32Array, s * PIXELS);
     img.dispose();
   }
   return out;
@@ -144,28 +150,65 @@ async function attributeClassifier(opts: DirectionsOptions): Promise<AttributeCl
   const table = readAttributes(opts.dataDir);
   const K = table.names.length;
   const train = await loadLabelled(opts.dataDir, table, 'train', opts.cacheDir, opts.limit || undefined);
-  const held = await loadLabelled(opts.dataDir, table, 'heldOut', opts.cacheDir, opts.limit ? Math.ceil(opts.limit / 5) : undefined);
-  opts.log(`classifier: ${train.files.length} training photos, ${held.files.length} held-out (identity % 10 === 0), ${opts.classifierSteps} steps`);
+  const held = await loadLabelled(
+    opts.dataDir,
+    table,
+    'heldOut',
+    opts.cacheDir,
+    opts.limit ? Math.ceil(opts.limit / 5) : undefined,
+  );
+  opts.log(
+    `classifier: ${train.files.length} training photos, ${held.files.length} held-out (identity % 10 === 0), ${opts.classifierSteps} steps`,
+  );
   const model = await cachedClassifier(train, K, opts);
   const { accuracy, majority } = await heldOutAccuracy(model, held, K);
-  return { names: table.names, model, accuracy, majority, trainPhotos: train.files.length, heldOutPhotos: held.files.length };
+  return {
+    names: table.names,
+    model,
+    accuracy,
+    majority,
+    trainPhotos: train.files.length,
+    heldOutPhotos: held.files.length,
+  };
 }
 
 /** The classifier does not depend on the generator: a run for new weights reuses the one trained before. */
 async function cachedClassifier(train: LabelledSet, K: number, opts: DirectionsOptions): Promise<LayersModel> {
   const { log } = opts;
-  const clfKey = createHash('sha256').update(JSON.stringify([opts.classifierWidth, opts.classifierSteps, opts.batch, opts.seed, train.files.length, train.files[0], train.files.at(-1)])).digest('hex').slice(0, 16);
+  const clfKey = createHash('sha256')
+    .update(
+      JSON.stringify([
+        opts.classifierWidth,
+        opts.classifierSteps,
+        opts.batch,
+        opts.seed,
+        train.files.length,
+        train.files[0],
+        train.files.at(-1),
+      ]),
+    )
+    .digest('hex')
+    .slice(0, 16);
   const clfPath = join(opts.cacheDir, `classifier-${clfKey}`);
   if (existsSync(`${clfPath}.json`)) {
     const spec = JSON.parse(readFileSync(`${clfPath}.json`, 'utf8')) as tf.io.ModelArtifacts;
     const bin = readFileSync(`${clfPath}.bin`);
-    const clf = await fromArtifacts({ ...spec, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) });
+    const clf = await fromArtifacts({
+      ...spec,
+      weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+    });
     log(`classifier: reusing ${clfPath}.json`);
     return clf;
   }
   const clf = await trainClassifier(train, K, {
-    width: opts.classifierWidth, steps: opts.classifierSteps, batch: opts.batch, learningRate: 1e-3, seed: opts.seed,
-    onStep: (s, l) => { if (s % 250 === 0 || s === opts.classifierSteps - 1) log(`  step ${s} loss ${l.toFixed(4)}`); },
+    width: opts.classifierWidth,
+    steps: opts.classifierSteps,
+    batch: opts.batch,
+    learningRate: 1e-3,
+    seed: opts.seed,
+    onStep: (s, l) => {
+      if (s % 250 === 0 || s === opts.classifierSteps - 1) log(`  step ${s} loss ${l.toFixed(4)}`);
+    },
   });
   const art = await toArtifacts(clf);
   mkdirSync(opts.cacheDir, { recursive: true });
@@ -175,7 +218,13 @@ async function cachedClassifier(train: LabelledSet, K: number, opts: DirectionsO
 }
 
 /** 2. `samples` generated faces, labelled by the classifier: their latents and attribute probabilities ([samples, K]). */
-async function labelGenerated(g: LayersModel, zDim: number, clf: AttributeClassifier, opts: DirectionsOptions, t0: number): Promise<{ z: Float32Array; probs: Float32Array }> {
+async function labelGenerated(
+  g: LayersModel,
+  zDim: number,
+  clf: AttributeClassifier,
+  opts: DirectionsOptions,
+  t0: number,
+): Promise<{ z: Float32Array; probs: Float32Array }> {
   const K = clf.names.length;
   const rng = new Rng(opts.seed * 7919 + 13);
   const z = sampleLatents(rng, opts.samples, zDim);
@@ -198,13 +247,22 @@ interface AttributeFit {
 }
 
 /** 3. One logistic-regression normal per attribute in z (80% fit, 20% held out: how separable the attribute is in z). */
-function fitDirections(names: string[], z: Float32Array, probs: Float32Array, zDim: number, samples: number): AttributeFit[] {
+function fitDirections(
+  names: string[],
+  z: Float32Array,
+  probs: Float32Array,
+  zDim: number,
+  samples: number,
+): AttributeFit[] {
   const K = names.length;
   const trainCount = Math.floor(samples * 0.8);
   return names.map((name, a) => {
     const y = new Uint8Array(samples);
     let pos = 0;
-    for (let i = 0; i < samples; i++) { y[i] = probs[i * K + a] > 0.5 ? 1 : 0; pos += y[i]; }
+    for (let i = 0; i < samples; i++) {
+      y[i] = probs[i * K + a] > 0.5 ? 1 : 0;
+      pos += y[i];
+    }
     const positiveRate = pos / samples;
     const enough = Math.min(pos, samples - pos) >= Math.max(10, samples * 0.01);
     return { name, a, positiveRate, fit: enough ? fitLogistic(z, y, zDim, trainCount) : null };
@@ -222,7 +280,13 @@ interface Measuring {
 }
 
 /** 4. Each fitted direction measured on `evalFaces` random faces; those that pass are shipped, highest flip rate first. */
-async function measureDirections(g: LayersModel, zDim: number, clf: AttributeClassifier, fits: AttributeFit[], opts: DirectionsOptions) {
+async function measureDirections(
+  g: LayersModel,
+  zDim: number,
+  clf: AttributeClassifier,
+  fits: AttributeFit[],
+  opts: DirectionsOptions,
+) {
   const evalRng = new Rng(opts.seed * 104729 + 7);
   const zEval = sampleLatents(evalRng, opts.evalFaces, zDim);
   const m: Measuring = { g, zDim, clf, opts, zEval, base: await classify(clf.model, await generate(g, zEval, zDim)) };
@@ -239,37 +303,87 @@ async function measureDirections(g: LayersModel, zDim: number, clf: AttributeCla
 }
 
 /** One attribute: shipped with its measures, or not, and why. */
-async function measureAttribute(f: AttributeFit, byName: Map<string, AttributeFit>, m: Measuring): Promise<{ shipped: AttributeDirection } | { rejected: RejectedAttribute }> {
+async function measureAttribute(
+  f: AttributeFit,
+  byName: Map<string, AttributeFit>,
+  m: Measuring,
+): Promise<{ shipped: AttributeDirection } | { rejected: RejectedAttribute }> {
   const { clf, opts } = m;
   const { log } = opts;
   const common = { name: f.name, classifierAccuracy: clf.accuracy[f.a], majorityRate: clf.majority[f.a] };
   if (clf.accuracy[f.a] - clf.majority[f.a] < 0.01) {
-    return { rejected: { ...common, separability: f.fit?.accuracy ?? null, flipRate: null, reason: 'the classifier does not beat the majority class on held-out photos, so it cannot judge this attribute' } };
+    return {
+      rejected: {
+        ...common,
+        separability: f.fit?.accuracy ?? null,
+        flipRate: null,
+        reason: 'the classifier does not beat the majority class on held-out photos, so it cannot judge this attribute',
+      },
+    };
   }
   if (!f.fit) {
-    return { rejected: { ...common, separability: null, flipRate: null, reason: `too rare or too common in generated faces (${(f.positiveRate * 100).toFixed(1)}% positive) to fit a direction` } };
+    return {
+      rejected: {
+        ...common,
+        separability: null,
+        flipRate: null,
+        reason: `too rare or too common in generated faces (${(f.positiveRate * 100).toFixed(1)}% positive) to fit a direction`,
+      },
+    };
   }
   const fit = f.fit;
-  const { dir, orthogonalTo, cosine, flip, orthogonalFlipRate } = await chooseDirection(f.name, f.a, fit.direction, byName, m);
+  const { dir, orthogonalTo, cosine, flip, orthogonalFlipRate } = await chooseDirection(
+    f.name,
+    f.a,
+    fit.direction,
+    byName,
+    m,
+  );
   if (flip < opts.minFlip) {
     log(`  ${f.name}: not shipped, flip ${flip.toFixed(2)}`);
-    return { rejected: { ...common, separability: fit.accuracy, flipRate: flip, reason: `the slider flips the classifier's decision for only ${(flip * 100).toFixed(0)}% of faces (needs ${opts.minFlip * 100}%)` } };
+    return {
+      rejected: {
+        ...common,
+        separability: fit.accuracy,
+        flipRate: flip,
+        reason: `the slider flips the classifier's decision for only ${(flip * 100).toFixed(0)}% of faces (needs ${opts.minFlip * 100}%)`,
+      },
+    };
   }
   const { steps, images } = await sliderSteps(dir, f.a, m);
   const detected = await faceMeasures(images, steps, opts);
   if (detected !== null && detected < opts.minDetected) {
     log(`  ${f.name}: not shipped, detected ${detected}`);
-    return { rejected: { ...common, separability: fit.accuracy, flipRate: flip, reason: `a face is still detected at both ends for only ${(detected * 100).toFixed(0)}% of faces` } };
+    return {
+      rejected: {
+        ...common,
+        separability: fit.accuracy,
+        flipRate: flip,
+        reason: `a face is still detected at both ends for only ${(detected * 100).toFixed(0)}% of faces`,
+      },
+    };
   }
   const entry: AttributeDirection = {
-    name: f.name, key: attributeKey(f.name), vector: Array.from(dir, (v) => Math.round(v * 1e6) / 1e6),
-    classifierAccuracy: clf.accuracy[f.a], majorityRate: clf.majority[f.a], separability: fit.accuracy,
-    positiveRate: f.positiveRate, orthogonalTo, cosine, ...(orthogonalFlipRate === undefined ? {} : { orthogonalFlipRate }), flipRate: flip, detectedBothEnds: detected, steps,
+    name: f.name,
+    key: attributeKey(f.name),
+    vector: Array.from(dir, (v) => Math.round(v * 1e6) / 1e6),
+    classifierAccuracy: clf.accuracy[f.a],
+    majorityRate: clf.majority[f.a],
+    separability: fit.accuracy,
+    positiveRate: f.positiveRate,
+    orthogonalTo,
+    cosine,
+    ...(orthogonalFlipRate === undefined ? {} : { orthogonalFlipRate }),
+    flipRate: flip,
+    detectedBothEnds: detected,
+    steps,
   };
   // renormalise after rounding
   const norm = Math.hypot(...entry.vector);
   entry.vector = entry.vector.map((v) => v / norm);
-  log(`  ${f.name}: flip ${flip.toFixed(2)}, detected ${detected ?? '-'}, sep ${fit.accuracy.toFixed(3)}, clf ${clf.accuracy[f.a].toFixed(3)} vs ${clf.majority[f.a].toFixed(3)}${orthogonalTo.length ? `, orthogonal to ${orthogonalTo.join('+')}` : ''}`);
+  log(
+    `  ${f.name}: flip ${flip.toFixed(2)}, detected ${detected ?? '-'}, sep ${fit.accuracy.toFixed(3)}, clf ${clf.accuracy[f.a].toFixed(3)} vs ${clf.majority[f.a].toFixed(3)}${orthogonalTo.length ? `, orthogonal to ${orthogonalTo.join('+')}` : ''}`,
+  );
   return { shipped: entry };
 }
 
@@ -290,23 +404,50 @@ async function flipRate(m: Measuring, dir: ArrayLike<number>, a: number): Promis
  * The direction as fitted, or made orthogonal to the entangled attributes (Male stays as fitted, Young is made
  * orthogonal to Male, the rest to both) where |cos| > COS_ENTANGLED and the orthogonal edit still flips enough faces.
  */
-async function chooseDirection(name: string, a: number, fitted: Float64Array, byName: Map<string, AttributeFit>, m: Measuring) {
+async function chooseDirection(
+  name: string,
+  a: number,
+  fitted: Float64Array,
+  byName: Map<string, AttributeFit>,
+  m: Measuring,
+) {
   const own = ENTANGLED.indexOf(name);
   const others = own === -1 ? ENTANGLED : ENTANGLED.slice(0, own);
   const basis = others.map((n) => byName.get(n)?.fit?.direction).filter((d): d is Float64Array => !!d);
   const entangledWith = others.filter((n, i) => basis[i] && Math.abs(dot(fitted, basis[i])) > COS_ENTANGLED);
-  const cosine = Object.fromEntries(others.map((n, i) => [n, basis[i] ? Math.round(dot(fitted, basis[i]) * 1000) / 1000 : NaN]));
-  const asFitted = async (orthogonalFlipRate?: number) =>
-    ({ dir: fitted as ArrayLike<number>, orthogonalTo: [] as string[], cosine, flip: await flipRate(m, fitted, a), orthogonalFlipRate });
+  const cosine = Object.fromEntries(
+    others.map((n, i) => [n, basis[i] ? Math.round(dot(fitted, basis[i]) * 1000) / 1000 : NaN]),
+  );
+  const asFitted = async (orthogonalFlipRate?: number) => ({
+    dir: fitted as ArrayLike<number>,
+    orthogonalTo: [] as string[],
+    cosine,
+    flip: await flipRate(m, fitted, a),
+    orthogonalFlipRate,
+  });
   if (!entangledWith.length) return asFitted();
-  const ortho = orthogonalise(fitted, entangledWith.map((n) => byName.get(n)!.fit!.direction));
+  const ortho = orthogonalise(
+    fitted,
+    entangledWith.map((n) => byName.get(n)!.fit!.direction),
+  );
   const fo = await flipRate(m, ortho, a);
-  if (fo >= m.opts.minFlip) return { dir: ortho as ArrayLike<number>, orthogonalTo: entangledWith, cosine, flip: fo, orthogonalFlipRate: undefined };
+  if (fo >= m.opts.minFlip)
+    return {
+      dir: ortho as ArrayLike<number>,
+      orthogonalTo: entangledWith,
+      cosine,
+      flip: fo,
+      orthogonalFlipRate: undefined,
+    };
   return asFitted(fo);
 }
 
 /** At each slider step (ALPHAS) along `dir`: the eval faces, the attribute's mean probability and how far the others moved. */
-async function sliderSteps(dir: ArrayLike<number>, a: number, m: Measuring): Promise<{ steps: StepMeasure[]; images: Float32Array[] }> {
+async function sliderSteps(
+  dir: ArrayLike<number>,
+  a: number,
+  m: Measuring,
+): Promise<{ steps: StepMeasure[]; images: Float32Array[] }> {
   const { g, zDim, clf, opts, zEval, base } = m;
   const K = clf.names.length;
   const steps: StepMeasure[] = [];
@@ -314,12 +455,18 @@ async function sliderSteps(dir: ArrayLike<number>, a: number, m: Measuring): Pro
   for (const alpha of ALPHAS) {
     const im = await generate(g, shifted(zEval, zDim, dir, alpha), zDim);
     const p = alpha === 0 ? base : await classify(clf.model, im);
-    let prob = 0, moved = 0;
+    let prob = 0,
+      moved = 0;
     for (let i = 0; i < opts.evalFaces; i++) {
       prob += p[i * K + a];
       for (let b = 0; b < K; b++) if (b !== a) moved += Math.abs(p[i * K + b] - base[i * K + b]);
     }
-    steps.push({ alpha, probability: prob / opts.evalFaces, othersMoved: moved / (opts.evalFaces * (K - 1)), descriptorDistance: null });
+    steps.push({
+      alpha,
+      probability: prob / opts.evalFaces,
+      othersMoved: moved / (opts.evalFaces * (K - 1)),
+      descriptorDistance: null,
+    });
     images.push(im);
   }
   return { steps, images };
@@ -329,7 +476,11 @@ async function sliderSteps(dir: ArrayLike<number>, a: number, m: Measuring): Pro
  * With the face nets: each step's mean descriptor distance from the alpha = 0 face over the first
  * `descriptorFaces` faces (written into `steps`), and the share of faces detected at both ends (null without `detect`).
  */
-async function faceMeasures(images: Float32Array[], steps: StepMeasure[], opts: DirectionsOptions): Promise<number | null> {
+async function faceMeasures(
+  images: Float32Array[],
+  steps: StepMeasure[],
+  opts: DirectionsOptions,
+): Promise<number | null> {
   const nd = Math.min(opts.descriptorFaces, opts.evalFaces);
   return onFaceBackend(async ({ describeFaces, detectFaces }) => {
     if (nd > 0) {
@@ -355,7 +506,14 @@ async function faceMeasures(images: Float32Array[], steps: StepMeasure[], opts: 
 /** 5. The file the site loads: the shipped directions, tied to the generator's weights hash, and how they were found. */
 function directionsFile(
   opts: DirectionsOptions,
-  r: { hash: string; zDim: number; clf: AttributeClassifier; shipped: AttributeDirection[]; rejected: RejectedAttribute[]; t0: number },
+  r: {
+    hash: string;
+    zDim: number;
+    clf: AttributeClassifier;
+    shipped: AttributeDirection[];
+    rejected: RejectedAttribute[];
+    t0: number;
+  },
 ): DirectionsFile {
   const { clf } = r;
   return {
@@ -366,7 +524,10 @@ function directionsFile(
     method: {
       classifier: {
         arch: `4 strided convs (${opts.classifierWidth}-${4 * opts.classifierWidth} filters) + dense 40, sigmoid cross-entropy, Adam 1e-3`,
-        steps: opts.classifierSteps, batch: opts.batch, trainPhotos: clf.trainPhotos, heldOutPhotos: clf.heldOutPhotos,
+        steps: opts.classifierSteps,
+        batch: opts.batch,
+        trainPhotos: clf.trainPhotos,
+        heldOutPhotos: clf.heldOutPhotos,
         heldOut: 'CelebA identity id % 10 === 0',
       },
       labelledSamples: opts.samples,
@@ -377,7 +538,9 @@ function directionsFile(
       detector: opts.detect ? 'face-api TinyFaceDetector (as npm run eval)' : null,
       shipRule: `flip rate >= ${opts.minFlip} over -${opts.range}..+${opts.range}, face detected at both ends for >= ${opts.minDetected}, classifier beats the majority rate`,
       seconds: Math.round((performance.now() - r.t0) / 1000),
-      classifierHeldOut: Object.fromEntries(clf.names.map((n, a) => [n, { accuracy: clf.accuracy[a], majority: clf.majority[a] }])),
+      classifierHeldOut: Object.fromEntries(
+        clf.names.map((n, a) => [n, { accuracy: clf.accuracy[a], majority: clf.majority[a] }]),
+      ),
     },
     attributes: r.shipped,
     notShipped: r.rejected,
@@ -400,7 +563,10 @@ export interface ProjectionOptions {
 
 /** The page's "start from your photo" settings (PHOTO_PROJECTION), on 20 held-out photos against 100 random faces each. */
 export const PROJECTION_DEFAULTS: ProjectionOptions = {
-  photos: 20, randomSamples: 100, seed: 1, ...(PHOTO_PROJECTION as Pick<ProjectionConfig, 'steps' | 'candidates' | 'featureWeight' | 'identityWeight'>),
+  photos: 20,
+  randomSamples: 100,
+  seed: 1,
+  ...(PHOTO_PROJECTION as Pick<ProjectionConfig, 'steps' | 'candidates' | 'featureWeight' | 'identityWeight'>),
 };
 
 export interface ProjectionMeasure extends Omit<ProjectionOptions, 'seed' | 'picture'> {
@@ -421,8 +587,16 @@ export interface ProjectionMeasure extends Omit<ProjectionOptions, 'seed' | 'pic
  * page's projection (src/lib/projection.ts) and compare face-descriptor
  * distances with the best of `randomSamples` random faces per photo.
  */
-export async function measureProjection(generatorJson: string, dataDir: string, cacheDir: string, options: Partial<ProjectionOptions> = {}): Promise<ProjectionMeasure> {
-  const { photos, randomSamples, steps, seed, candidates, featureWeight, identityWeight, picture } = { ...PROJECTION_DEFAULTS, ...options };
+export async function measureProjection(
+  generatorJson: string,
+  dataDir: string,
+  cacheDir: string,
+  options: Partial<ProjectionOptions> = {},
+): Promise<ProjectionMeasure> {
+  const { photos, randomSamples, steps, seed, candidates, featureWeight, identityWeight, picture } = {
+    ...PROJECTION_DEFAULTS,
+    ...options,
+  };
   const g = await loadModelFile(generatorJson);
   const dPath = join(dirname(generatorJson), 'discriminator.json');
   const d = existsSync(dPath) ? await loadModelFile(dPath) : null;
@@ -431,15 +605,27 @@ export async function measureProjection(generatorJson: string, dataDir: string, 
   const held = await loadLabelled(dataDir, table, 'heldOut', cacheDir);
   // Every 37th held-out photo: different people, spread over the set.
   const picks = Array.from({ length: Math.min(photos, held.files.length) }, (_, i) => (i * 37) % held.files.length);
-  const targets = picks.map((i) => Float32Array.from(held.pixels.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 127.5 - 1));
+  const targets = picks.map((i) =>
+    Float32Array.from(held.pixels.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 127.5 - 1),
+  );
   const t0 = performance.now();
   const embedder = identityWeight > 0 ? (await import('../eval/face-nets.ts')).faceNets().embedder : undefined;
-  const { reconstructions } = await projectPhotos(g, featureWeight > 0 ? d : null, targets, { steps, seed, candidates, featureWeight, identityWeight }, embedder);
+  const { reconstructions } = await projectPhotos(
+    g,
+    featureWeight > 0 ? d : null,
+    targets,
+    { steps, seed, candidates, featureWeight, identityWeight },
+    embedder,
+  );
   const seconds = (performance.now() - t0) / 1000;
   const random = await generate(g, sampleLatents(new Rng(seed * 31 + 5), randomSamples, zDim), zDim);
   const flat = new Float32Array(targets.length * PIXELS);
   targets.forEach((t, i) => flat.set(t, i * PIXELS));
-  const [dt, dp, dr] = await onFaceBackend(async ({ describeFaces }) => [await describeFaces(flat), await describeFaces(reconstructions), await describeFaces(random)]);
+  const [dt, dp, dr] = await onFaceBackend(async ({ describeFaces }) => [
+    await describeFaces(flat),
+    await describeFaces(reconstructions),
+    await describeFaces(random),
+  ]);
   const dist = (a: Float32Array, i: number, b: Float32Array, j: number) => {
     let s = 0;
     for (let k = 0; k < 128; k++) s += (a[i * 128 + k] - b[j * 128 + k]) ** 2;
@@ -450,11 +636,16 @@ export async function measureProjection(generatorJson: string, dataDir: string, 
     for (let k = 0; k < PIXELS; k++) s += (a[i * PIXELS + k] - b[j * PIXELS + k]) ** 2;
     return s / PIXELS;
   };
-  let projected = 0, bestRandom = 0, closer = 0, pixels = 0, bestPixels = 0;
+  let projected = 0,
+    bestRandom = 0,
+    closer = 0,
+    pixels = 0,
+    bestPixels = 0;
   const nearest = new Float32Array(flat.length);
   for (let i = 0; i < targets.length; i++) {
     const p = dist(dt, i, dp, i);
-    let best = Infinity, bestPx = Infinity;
+    let best = Infinity,
+      bestPx = Infinity;
     for (let j = 0; j < randomSamples; j++) {
       const dj = dist(dt, i, dr, j);
       if (dj < best) nearest.set(random.subarray(j * PIXELS, (j + 1) * PIXELS), i * PIXELS);
@@ -470,16 +661,33 @@ export async function measureProjection(generatorJson: string, dataDir: string, 
   const n = targets.length;
   if (picture) await writeProjectionPicture(picture, flat, reconstructions, nearest, n);
   return {
-    photos: n, steps, candidates, featureWeight, identityWeight, randomSamples,
-    projected: projected / n, bestRandom: bestRandom / n, closerShare: closer / n,
-    pixelError: pixels / n, bestRandomPixelError: bestPixels / n, seconds: Math.round(seconds),
+    photos: n,
+    steps,
+    candidates,
+    featureWeight,
+    identityWeight,
+    randomSamples,
+    projected: projected / n,
+    bestRandom: bestRandom / n,
+    closerShare: closer / n,
+    pixelError: pixels / n,
+    bestRandomPixelError: bestPixels / n,
+    seconds: Math.round(seconds),
   };
 }
 
 /** Three rows (photos, projections, nearest random faces), one column per photo. */
-async function writeProjectionPicture(file: string, photos: Float32Array, projections: Float32Array, nearest: Float32Array, count: number): Promise<void> {
+async function writeProjectionPicture(
+  file: string,
+  photos: Float32Array,
+  projections: Float32Array,
+  nearest: Float32Array,
+  count: number,
+): Promise<void> {
   const batch = new Float32Array(3 * count * PIXELS);
   [photos, projections, nearest].forEach((rows, r) => batch.set(rows.subarray(0, count * PIXELS), r * count * PIXELS));
   const grid = gridRgba(batch, 3 * count, count);
-  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } }).png({ compressionLevel: 9 }).toFile(file);
+  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
+    .png({ compressionLevel: 9 })
+    .toFile(file);
 }

@@ -33,7 +33,15 @@ import { PHOTO_PROJECTION } from '../../src/lib/projection.ts';
 import { faceNets } from './face-nets.ts';
 import { projectionLikeness } from './projection-likeness.ts';
 import { writeRows } from './pictures.ts';
-import { evaluateFolder, evaluateGenerator, evaluateHeldOut, evaluateUntrained, type EvalOptions, type EvalResult, type ScaleResult } from './evaluate.ts';
+import {
+  evaluateFolder,
+  evaluateGenerator,
+  evaluateHeldOut,
+  evaluateUntrained,
+  type EvalOptions,
+  type EvalResult,
+  type ScaleResult,
+} from './evaluate.ts';
 
 /** WASM runs these convolutions several times faster than plain JS. */
 const NODE_ORDER = ['wasm', 'cpu'] as const;
@@ -50,7 +58,8 @@ const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | -
 function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
   return n;
 }
 
@@ -90,7 +99,9 @@ function parse(argv: string[]) {
 type Args = ReturnType<typeof parse>;
 
 function run(args: Args): Promise<EvalResult> {
-  const sources = [args.generator !== undefined, args.images !== undefined, args['held-out'], args.untrained].filter(Boolean).length;
+  const sources = [args.generator !== undefined, args.images !== undefined, args['held-out'], args.untrained].filter(
+    Boolean,
+  ).length;
   if (sources !== 1) throw new Error(`choose exactly one of --generator, --images, --held-out, --untrained\n${USAGE}`);
   const samples = integer('samples', args.samples);
   const size = integer('size', args.size)!;
@@ -140,7 +151,11 @@ async function main(): Promise<void> {
   for (const f of backend.fallbacks) console.error(`backend ${f.name} skipped: ${f.reason}`);
   const started = performance.now();
   if (args.identity !== undefined || args.calibrate || args.projection) {
-    const out = args.calibrate ? await runCalibration(args) : args.projection ? await runProjection(args) : await runIdentity(args);
+    const out = args.calibrate
+      ? await runCalibration(args)
+      : args.projection
+        ? await runProjection(args)
+        : await runIdentity(args);
     console.error(`evaluated in ${((performance.now() - started) / 1000).toFixed(1)} s on ${backend.name}`);
     console.log(JSON.stringify(out, null, 2));
     return;
@@ -172,7 +187,10 @@ async function runProjection(args: Args) {
   const generator = await loadGeneratorFile(args.generator ?? 'public/models/generator.json');
   const config = { ...PHOTO_PROJECTION, seed: integer('seed', args.seed)! };
   const embedder = (config.identityWeight ?? 0) > 0 ? faceNets().embedder : undefined;
-  const result = await projectionLikeness(generator, null, config, embedder, { count: integer('photos', args.photos)!, dataDir: args.data });
+  const result = await projectionLikeness(generator, null, config, embedder, {
+    count: integer('photos', args.photos)!,
+    dataDir: args.data,
+  });
   if (args.picture) await writeRows(args.picture, [result.images.photos, result.images.projections], result.size);
   return { ...result, images: undefined };
 }

@@ -11,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { IMAGE_SIZE } from '../../src/lib/models.ts';
 
 /** node_modules/.cache is where tools keep rebuildable caches; git and npm leave it alone. */
-export const DEFAULT_CACHE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../node_modules/.cache/facegan-eval');
+export const DEFAULT_CACHE_DIR = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../node_modules/.cache/facegan-eval',
+);
 
 interface CacheFile {
   faceApi: string;

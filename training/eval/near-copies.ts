@@ -11,7 +11,8 @@ import { flipHorizontal } from '../../src/lib/images.ts';
 export function pixelRms(a: Float32Array, i: number, b: Float32Array, j: number, size = IMAGE_SIZE): number {
   const PIXELS = size * size * 3;
   let s = 0;
-  const ao = i * PIXELS, bo = j * PIXELS;
+  const ao = i * PIXELS,
+    bo = j * PIXELS;
   for (let k = 0; k < PIXELS; k++) {
     const d = a[ao + k] - b[bo + k];
     s += d * d;
@@ -26,7 +27,11 @@ export function nearestPhotoDistances(samples: Float32Array, photos: Float32Arra
   const both = new Float32Array(2 * photos.length);
   both.set(photos);
   for (let p = 0; p < nPhotos; p++) {
-    flipHorizontal(photos.subarray(p * PIXELS, (p + 1) * PIXELS), both.subarray((nPhotos + p) * PIXELS, (nPhotos + p + 1) * PIXELS), size);
+    flipHorizontal(
+      photos.subarray(p * PIXELS, (p + 1) * PIXELS),
+      both.subarray((nPhotos + p) * PIXELS, (nPhotos + p + 1) * PIXELS),
+      size,
+    );
   }
   return Array.from({ length: samples.length / PIXELS }, (_, s) => {
     let best = Infinity;

@@ -12,5 +12,7 @@ export async function writeRows(file: string, rows: readonly Float32Array[], siz
   const batch = new Float32Array(rows.length * cols * P);
   rows.forEach((r, i) => batch.set(r.subarray(0, cols * P), i * cols * P));
   const grid = gridRgba(batch, rows.length * cols, cols, size);
-  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } }).png({ compressionLevel: 9 }).toFile(file);
+  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
+    .png({ compressionLevel: 9 })
+    .toFile(file);
 }

@@ -46,19 +46,39 @@ export interface ProjectionLikeness {
 }
 
 /** One photo each of `count` gallery people with at least three photos with a face, spread over the gallery. */
-export function projectionSubjects(g: Gallery & { files: string[] }, count: number): { row: number; person: string; others: number[] }[] {
+export function projectionSubjects(
+  g: Gallery & { files: string[] },
+  count: number,
+): { row: number; person: string; others: number[] }[] {
   const people = peopleOf(g, 3);
   const step = Math.max(1, Math.floor(people.length / count));
-  return people.filter((_, i) => i % step === 0).slice(0, count).map((p) => ({ row: p.rows[0], person: p.id, others: p.rows.slice(1) }));
+  return people
+    .filter((_, i) => i % step === 0)
+    .slice(0, count)
+    .map((p) => ({ row: p.rows[0], person: p.id, others: p.rows.slice(1) }));
 }
 
-function judgeOne(x: Float32Array, row: number, dim: number, own: Float32Array, rivals: Float32Array[], threshold: number) {
+function judgeOne(
+  x: Float32Array,
+  row: number,
+  dim: number,
+  own: Float32Array,
+  rivals: Float32Array[],
+  threshold: number,
+) {
   const d = distance(x, row, own, 0, dim);
   return { d, identified: rivals.every((c) => distance(x, row, c, 0, dim) > d), within: d < threshold };
 }
 
-function score(judged: JudgedFaces, subjects: ReturnType<typeof projectionSubjects>, g: Gallery, cal: LikenessCalibration, j: JudgeName) {
-  const dim = JUDGE_DIMS[j], unit = j === 'faceres';
+function score(
+  judged: JudgedFaces,
+  subjects: ReturnType<typeof projectionSubjects>,
+  g: Gallery,
+  cal: LikenessCalibration,
+  j: JudgeName,
+) {
+  const dim = JUDGE_DIMS[j],
+    unit = j === 'faceres';
   const people = peopleOf(g);
   const centres = new Map(people.map((p) => [p.id, centreOf(g.faces.descriptors[j], p.rows, dim, unit)]));
   return subjects.map((s, i) => {
@@ -80,7 +100,10 @@ const meanOf = (xs: readonly number[]) => {
  * term), then judge on WASM, where the gallery's cached descriptors were made.
  */
 export async function projectionLikeness(
-  generator: LayersModel, discriminator: LayersModel | null, config: Partial<ProjectionConfig>, embedder: FaceEmbedder | undefined,
+  generator: LayersModel,
+  discriminator: LayersModel | null,
+  config: Partial<ProjectionConfig>,
+  embedder: FaceEmbedder | undefined,
   opts: { count: number; dataDir?: string },
 ): Promise<ProjectionLikeness> {
   const main = tf.getBackend();
@@ -90,7 +113,11 @@ export async function projectionLikeness(
   const gallery = await loadGallery(size, { dataDir: opts.dataDir });
   const cal = readLikenessCalibration(size);
   const subjects = projectionSubjects(gallery, opts.count);
-  const photos = await loadAligned(opts.dataDir ?? DEFAULT_DATA_DIR, subjects.map((s) => gallery.files[s.row]), size);
+  const photos = await loadAligned(
+    opts.dataDir ?? DEFAULT_DATA_DIR,
+    subjects.map((s) => gallery.files[s.row]),
+    size,
+  );
   const P = size * size * 3;
   const targets = subjects.map((_, i) => photos.slice(i * P, (i + 1) * P));
   await tf.setBackend(main);
@@ -102,31 +129,50 @@ export async function projectionLikeness(
     const judged = await judgeInChunks(reconstructions, size, 'projections');
     const photoJudged: JudgedFaces = {
       found: subjects.map((s) => gallery.faces.found[s.row]),
-      descriptors: Object.fromEntries(JUDGE_NAMES.map((j) => {
-        const dim = JUDGE_DIMS[j];
-        const x = new Float32Array(subjects.length * dim);
-        subjects.forEach((s, i) => x.set(gallery.faces.descriptors[j].subarray(s.row * dim, (s.row + 1) * dim), i * dim));
-        return [j, x];
-      })) as Record<JudgeName, Float32Array>,
+      descriptors: Object.fromEntries(
+        JUDGE_NAMES.map((j) => {
+          const dim = JUDGE_DIMS[j];
+          const x = new Float32Array(subjects.length * dim);
+          subjects.forEach((s, i) =>
+            x.set(gallery.faces.descriptors[j].subarray(s.row * dim, (s.row + 1) * dim), i * dim),
+          );
+          return [j, x];
+        }),
+      ) as Record<JudgeName, Float32Array>,
     };
     const photoTraits = (await judgeInChunks(photos, size, 'photos')).traits!;
-    const judges = Object.fromEntries(JUDGE_NAMES.map((j) => {
-      const proj = score(judged, subjects, gallery, cal, j);
-      const real = score(photoJudged, subjects, gallery, cal, j);
-      return [j, {
-        projectionIdentified: share(proj.map((r) => r.identified)), projectionWithin: share(proj.map((r) => r.within)),
-        photoIdentified: share(real.map((r) => r.identified)), photoWithin: share(real.map((r) => r.within)),
-        projectionDistance: meanOf(proj.map((r) => r.d)), photoDistance: meanOf(real.map((r) => r.d)),
-      }];
-    })) as Record<JudgeName, ProjectionJudged>;
+    const judges = Object.fromEntries(
+      JUDGE_NAMES.map((j) => {
+        const proj = score(judged, subjects, gallery, cal, j);
+        const real = score(photoJudged, subjects, gallery, cal, j);
+        return [
+          j,
+          {
+            projectionIdentified: share(proj.map((r) => r.identified)),
+            projectionWithin: share(proj.map((r) => r.within)),
+            photoIdentified: share(real.map((r) => r.identified)),
+            photoWithin: share(real.map((r) => r.within)),
+            projectionDistance: meanOf(proj.map((r) => r.d)),
+            photoDistance: meanOf(real.map((r) => r.d)),
+          },
+        ];
+      }),
+    ) as Record<JudgeName, ProjectionJudged>;
     const t = judged.traits!;
-    const sexKept = subjects.map((_, i) => Number.isFinite(t.male[i]) && (t.male[i] > 0.5) === (photoTraits.male[i] > 0.5));
+    const sexKept = subjects.map((_, i) => Number.isFinite(t.male[i]) && t.male[i] > 0.5 === photoTraits.male[i] > 0.5);
     let px = 0;
     for (let k = 0; k < photos.length; k++) px += (photos[k] - reconstructions[k]) ** 2;
     return {
-      photos: subjects.length, size, config, seconds: Math.round(seconds), detected: share(judged.found), judges,
-      sexKept: share(sexKept), ageDifference: meanOf(subjects.map((_, i) => Math.abs(t.age[i] - photoTraits.age[i]))),
-      pixelError: px / photos.length, images: { photos, projections: reconstructions },
+      photos: subjects.length,
+      size,
+      config,
+      seconds: Math.round(seconds),
+      detected: share(judged.found),
+      judges,
+      sexKept: share(sexKept),
+      ageDifference: meanOf(subjects.map((_, i) => Math.abs(t.age[i] - photoTraits.age[i]))),
+      pixelError: px / photos.length,
+      images: { photos, projections: reconstructions },
     };
   } finally {
     await tf.setBackend(main);

@@ -21,10 +21,11 @@ import { readIdentities, splitFiles } from '../split.ts';
 /** A saved generator: model.json and the shards it names. */
 export const loadGeneratorFile = loadModelFile;
 
-
-
 /** The shared CelebA images, from the repository root: ../shared/celeba/img_align_celeba. */
-export const DEFAULT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/celeba/img_align_celeba');
+export const DEFAULT_DATA_DIR = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '../../../shared/celeba/img_align_celeba',
+);
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
@@ -44,7 +45,12 @@ export function outputSize(generator: LayersModel): number {
 }
 
 /** `samples` faces from latents drawn by Rng(seed), in batches to bound memory; size x size x 3 each. */
-export async function generatorImages(generator: LayersModel, samples: number, seed: number, batch = 50): Promise<Float32Array> {
+export async function generatorImages(
+  generator: LayersModel,
+  samples: number,
+  seed: number,
+  batch = 50,
+): Promise<Float32Array> {
   const zDim = latentSize(generator);
   const latents = sampleLatents(new Rng(seed), samples, zDim);
   const PIXELS = outputSize(generator) ** 2 * 3;
@@ -53,7 +59,7 @@ export async function generatorImages(generator: LayersModel, samples: number, s
     const n = Math.min(batch, samples - start);
     const z = tf.tensor2d(latents.subarray(start * zDim, (start + n) * zDim), [n, zDim]);
     const images = generate(generator, z);
-    out.set(await images.data() as Float32Array, start * PIXELS);
+    out.set((await images.data()) as Float32Array, start * PIXELS);
     tf.dispose([z, images]);
   }
   return out;
@@ -78,23 +84,33 @@ export function untrainedGenerator(config: ModelConfig, seed: number): LayersMod
 
 /** Decode any image file to RGB pixels. */
 export async function decodeImage(path: string): Promise<RawImage> {
-  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(path)
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
 /** Decode and preprocess files into one concatenated batch, a few at a time (sharp decodes on its own threads). */
-async function loadImages(paths: readonly string[], preprocess: (img: RawImage) => Float32Array, size = IMAGE_SIZE): Promise<Float32Array> {
+async function loadImages(
+  paths: readonly string[],
+  preprocess: (img: RawImage) => Float32Array,
+  size = IMAGE_SIZE,
+): Promise<Float32Array> {
   const PIXELS = size * size * 3;
   const out = new Float32Array(paths.length * PIXELS);
   const chunk = 16;
   for (let start = 0; start < paths.length; start += chunk) {
-    const decoded = await Promise.all(paths.slice(start, start + chunk).map(async (p) => {
-      try {
-        return await decodeImage(p);
-      } catch (err) {
-        throw new Error(`cannot decode ${p}: ${err instanceof Error ? err.message : err}`);
-      }
-    }));
+    const decoded = await Promise.all(
+      paths.slice(start, start + chunk).map(async (p) => {
+        try {
+          return await decodeImage(p);
+        } catch (err) {
+          throw new Error(`cannot decode ${p}: ${err instanceof Error ? err.message : err}`);
+        }
+      }),
+    );
     decoded.forEach((img, i) => out.set(preprocess(img), (start + i) * PIXELS));
   }
   return out;
@@ -105,18 +121,35 @@ async function loadImages(paths: readonly string[], preprocess: (img: RawImage) 
  * are resized whole; others are taken to be CelebA-aligned photos and get
  * training's face crop. With `samples`, a subset drawn by Rng(seed).
  */
-export function folderImages(dir: string, samples: number | undefined, seed: number): Promise<{ images: Float32Array; files: string[] }> {
+export function folderImages(
+  dir: string,
+  samples: number | undefined,
+  seed: number,
+): Promise<{ images: Float32Array; files: string[] }> {
   return folderImagesAt(dir, samples, seed, IMAGE_SIZE);
 }
 
 /** `folderImages` at `size` x `size` (area resizing: smaller images are scaled up). */
-export async function folderImagesAt(dir: string, samples: number | undefined, seed: number, size: number): Promise<{ images: Float32Array; files: string[] }> {
+export async function folderImagesAt(
+  dir: string,
+  samples: number | undefined,
+  seed: number,
+  size: number,
+): Promise<{ images: Float32Array; files: string[] }> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`image folder not found: ${dir}`);
-  const all = readdirSync(dir).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+  const all = readdirSync(dir)
+    .filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()))
+    .sort();
   if (all.length === 0) throw new Error(`no .jpg, .png or .webp images in ${dir}`);
   const files = pickFiles(all, samples, seed);
-  const images = await loadImages(files.map((f) => join(dir, f)), (img) =>
-    img.width === img.height ? cropResize(img, centreCrop(img.width, img.height), size) : preprocessAligned(img, size), size);
+  const images = await loadImages(
+    files.map((f) => join(dir, f)),
+    (img) =>
+      img.width === img.height
+        ? cropResize(img, centreCrop(img.width, img.height), size)
+        : preprocessAligned(img, size),
+    size,
+  );
   return { images, files };
 }
 
@@ -128,7 +161,8 @@ export async function folderImagesAt(dir: string, samples: number | undefined, s
  */
 export function boxDownscale(images: Float32Array, size: number, factor = 2): Float32Array {
   const pixels = size * size * 3;
-  if (size % factor !== 0 || images.length % pixels !== 0) throw new Error(`cannot shrink ${size}x${size}x3 images (${images.length} values) by ${factor}`);
+  if (size % factor !== 0 || images.length % pixels !== 0)
+    throw new Error(`cannot shrink ${size}x${size}x3 images (${images.length} values) by ${factor}`);
   const out = size / factor;
   const result = new Float32Array((images.length / pixels) * out * out * 3);
   const area = factor * factor;
@@ -138,7 +172,8 @@ export function boxDownscale(images: Float32Array, size: number, factor = 2): Fl
         for (let c = 0; c < 3; c++) {
           let sum = 0;
           for (let dy = 0; dy < factor; dy++) {
-            for (let dx = 0; dx < factor; dx++) sum += images[n * pixels + ((oy * factor + dy) * size + ox * factor + dx) * 3 + c];
+            for (let dx = 0; dx < factor; dx++)
+              sum += images[n * pixels + ((oy * factor + dy) * size + ox * factor + dx) * 3 + c];
           }
           result[((n * out + oy) * out + ox) * 3 + c] = sum / area;
         }
@@ -164,12 +199,17 @@ const largeEnoughFiles = new Map<string, Promise<string[]>>();
  * above that, only photos whose face crop is at least `size` (largeEnough),
  * so the reference is never upsampled. Kept per process (it reads every header).
  */
-export async function heldOutFilesAt(size: number, dataDir = DEFAULT_DATA_DIR): Promise<{ files: string[]; identities: Map<string, number> }> {
+export async function heldOutFilesAt(
+  size: number,
+  dataDir = DEFAULT_DATA_DIR,
+): Promise<{ files: string[]; identities: Map<string, number> }> {
   const { files, identities } = heldOutFiles(dataDir);
   if (size <= IMAGE_SIZE) return { files, identities };
   const key = `${resolve(dataDir)}|${size}`;
   if (!largeEnoughFiles.has(key)) {
-    const pending = Promise.all(files.map((f) => largeEnough(join(dataDir, f), size))).then((ok) => files.filter((_, i) => ok[i]));
+    const pending = Promise.all(files.map((f) => largeEnough(join(dataDir, f), size))).then((ok) =>
+      files.filter((_, i) => ok[i]),
+    );
     pending.catch(() => largeEnoughFiles.delete(key));
     largeEnoughFiles.set(key, pending);
   }
@@ -178,7 +218,11 @@ export async function heldOutFilesAt(size: number, dataDir = DEFAULT_DATA_DIR): 
 
 /** Held-out photos preprocessed exactly as training does (sharp decode, then preprocessAligned at `size`). */
 export function loadAligned(dataDir: string, files: readonly string[], size = IMAGE_SIZE): Promise<Float32Array> {
-  return loadImages(files.map((f) => join(dataDir, f)), (img) => preprocessAligned(img, size), size);
+  return loadImages(
+    files.map((f) => join(dataDir, f)),
+    (img) => preprocessAligned(img, size),
+    size,
+  );
 }
 
 /** Whether a CelebA-aligned photo of this width and height has a face crop of at least `size` (no upsampling). */
@@ -202,5 +246,8 @@ export function heldOutHalves(files: readonly string[], identities: Map<string, 
 /** A subset of `count` files drawn by Rng(seed), kept in name order; all of them when count is absent or larger. */
 export function pickFiles(files: readonly string[], count: number | undefined, seed: number): string[] {
   if (count === undefined || count >= files.length) return [...files];
-  return new Rng(seed).shuffle([...files]).slice(0, count).sort();
+  return new Rng(seed)
+    .shuffle([...files])
+    .slice(0, count)
+    .sort();
 }

@@ -30,15 +30,27 @@ export const adamStepKernel = (addon: NativeAddon) => ({
     }
     const n = tf.util.sizeFromShape(shape);
     const out = [outputBuffers.take(n), outputBuffers.take(n), outputBuffers.take(n)];
-    addon.adamStep(floats(backend, value), floats(backend, m), floats(backend, v), floats(backend, grad), out[0], out[1], out[2],
-      (attrs as unknown as { constants: Float64Array }).constants);
+    addon.adamStep(
+      floats(backend, value),
+      floats(backend, m),
+      floats(backend, v),
+      floats(backend, grad),
+      out[0],
+      out[1],
+      out[2],
+      (attrs as unknown as { constants: Float64Array }).constants,
+    );
     return out.map((values) => backend.makeTensorInfo(shape, 'float32', values));
   },
 });
 
 export function registerAdamKernel(addon: NativeAddon): void {
   const kernel = adamStepKernel(addon);
-  tf.registerKernel({ kernelName: ADAM_STEP, backendName: NATIVE_BACKEND, kernelFunc: (args) => kernel.run(args as unknown as KernelArgs) });
+  tf.registerKernel({
+    kernelName: ADAM_STEP,
+    backendName: NATIVE_BACKEND,
+    kernelFunc: (args) => kernel.run(args as unknown as KernelArgs),
+  });
 }
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -66,17 +78,34 @@ function applyGradientsNative(this: AdamState, variableGradients: tf.NamedTensor
   tf.tidy(() => {
     const f = Math.fround;
     const constants = Float64Array.from([
-      this.beta1, this.beta2, 1 - this.beta1, 1 - this.beta2,
-      f(1 - scalarValue(this.accBeta1)), f(1 - scalarValue(this.accBeta2)), this.epsilon, -this.learningRate,
+      this.beta1,
+      this.beta2,
+      1 - this.beta1,
+      1 - this.beta2,
+      f(1 - scalarValue(this.accBeta1)),
+      f(1 - scalarValue(this.accBeta2)),
+      this.epsilon,
+      -this.learningRate,
     ]);
     names.forEach((name, i) => {
       const value = registered[name];
-      this.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
-      this.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
-      const gradient = list ? (variableGradients as NamedTensor[])[i].tensor : (variableGradients as tf.NamedTensorMap)[name];
+      this.accumulatedFirstMoment[i] ??= {
+        originalName: `${name}/m`,
+        variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+      };
+      this.accumulatedSecondMoment[i] ??= {
+        originalName: `${name}/v`,
+        variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+      };
+      const gradient = list
+        ? (variableGradients as NamedTensor[])[i].tensor
+        : (variableGradients as tf.NamedTensorMap)[name];
       if (gradient == null) return;
-      const m = this.accumulatedFirstMoment[i].variable, v = this.accumulatedSecondMoment[i].variable;
-      const [newValue, newM, newV] = tf.engine().runKernel(ADAM_STEP, { value, m, v, grad: gradient }, { constants } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const m = this.accumulatedFirstMoment[i].variable,
+        v = this.accumulatedSecondMoment[i].variable;
+      const [newValue, newM, newV] = tf.engine().runKernel(ADAM_STEP, { value, m, v, grad: gradient }, {
+        constants,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
       m.assign(newM);
       v.assign(newV);
       value.assign(newValue);

@@ -90,7 +90,11 @@ export function registerBackendKernels(addon: NativeAddon): void {
   }
   // Native-only kernels, with no cpu counterpart: they never decline their input.
   for (const nk of [activationGradKernel(addon)]) {
-    tf.registerKernel({ kernelName: nk.kernelName, backendName: NATIVE_BACKEND, kernelFunc: (args) => nk.run(args as unknown as KernelArgs)! });
+    tf.registerKernel({
+      kernelName: nk.kernelName,
+      backendName: NATIVE_BACKEND,
+      kernelFunc: (args) => nk.run(args as unknown as KernelArgs)!,
+    });
   }
   for (const nk of nativeKernels(addon)) {
     const cpu = cpuKernels.get(nk.kernelName);

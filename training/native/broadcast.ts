@@ -21,7 +21,10 @@ function stridesFor(shape: readonly number[], outShape: readonly number[]): numb
 }
 
 /** The output shape and the 12-int layout [shape(4), aStrides(4), bStrides(4)], or null when it needs over four dims. */
-export function broadcastLayout(aShape: readonly number[], bShape: readonly number[]): { outShape: number[]; layout: Int32Array } | null {
+export function broadcastLayout(
+  aShape: readonly number[],
+  bShape: readonly number[],
+): { outShape: number[]; layout: Int32Array } | null {
   const outShape = backend_util.assertAndGetBroadcastShape([...aShape], [...bShape]);
   const as = stridesFor(aShape, outShape);
   const bs = stridesFor(bShape, outShape);

@@ -66,7 +66,8 @@ export class BufferPool {
 export function poolMegabytes(env: string | undefined = process.env.FACEGAN_BUFFER_POOL_MB): number {
   if (env === undefined || env === '') return 1024;
   const mb = Number(env);
-  if (!Number.isFinite(mb) || mb < 0) throw new Error(`FACEGAN_BUFFER_POOL_MB must be a number of megabytes >= 0, got "${env}"`);
+  if (!Number.isFinite(mb) || mb < 0)
+    throw new Error(`FACEGAN_BUFFER_POOL_MB must be a number of megabytes >= 0, got "${env}"`);
   return mb;
 }
 

@@ -24,8 +24,16 @@ interface ConvAttrs {
 
 function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs): backend_util.Conv2DInfo | null {
   if ((attrs.dataFormat ?? 'NHWC') !== 'NHWC' || xShape.length !== 4 || filterShape.length !== 4) return null;
-  return backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, attrs.strides, attrs.dilations ?? 1,
-    attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  return backend_util.computeConv2DInfo(
+    xShape as Shape4,
+    filterShape as Shape4,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
 }
 
 /** Channels and spatial sizes must agree; tf's ops check this, direct runKernel calls may not (then the cpu kernel decides). */
@@ -34,12 +42,32 @@ function consistent(c: backend_util.Conv2DInfo, x: number[], filter: number[], y
 }
 
 function dims(c: backend_util.Conv2DInfo): Int32Array {
-  return Int32Array.from([c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
-    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth,
-    c.padInfo.top, c.padInfo.left]);
+  return Int32Array.from([
+    c.batchSize,
+    c.inHeight,
+    c.inWidth,
+    c.inChannels,
+    c.outHeight,
+    c.outWidth,
+    c.outChannels,
+    c.filterHeight,
+    c.filterWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.dilationHeight,
+    c.dilationWidth,
+    c.padInfo.top,
+    c.padInfo.left,
+  ]);
 }
 
-function conv2dForward(addon: NativeAddon, backend: MathBackendCPU, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs) {
+function conv2dForward(
+  addon: NativeAddon,
+  backend: MathBackendCPU,
+  x: TensorInfo,
+  filter: TensorInfo,
+  attrs: ConvAttrs,
+) {
   if (!allFloat32(backend, x, filter)) return null;
   const info = convInfo(x.shape, filter.shape, attrs);
   if (!info || x.shape[3] !== filter.shape[2]) return null;
@@ -63,7 +91,8 @@ export const convKernels = (addon: NativeAddon): NativeKernel[] => [
       if (inputs.preluActivationWeights || !allFloat32(backend, inputs.bias)) return null;
       const out = conv2dForward(addon, backend, inputs.x, inputs.filter, attrs as unknown as ConvAttrs);
       if (!out) return null;
-      if (inputs.bias && !addBias(addon, out.values, out.shape, floats(backend, inputs.bias), inputs.bias.shape)) return null;
+      if (inputs.bias && !addBias(addon, out.values, out.shape, floats(backend, inputs.bias), inputs.bias.shape))
+        return null;
       if (!applyActivation(addon, out.values, activation, leakyreluAlpha ?? 0.2)) return null;
       return backend.makeTensorInfo(out.shape, 'float32', out.values);
     },
@@ -95,4 +124,3 @@ export const convKernels = (addon: NativeAddon): NativeKernel[] => [
     },
   },
 ];
-

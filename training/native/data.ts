@@ -12,7 +12,9 @@ export function values(backend: MathBackendCPU, t: TensorInfo): TypedArray {
 
 /** True when every tensor is float32 with its values in a Float32Array (not complex, not a string). */
 export function allFloat32(backend: MathBackendCPU, ...ts: (TensorInfo | null | undefined)[]): boolean {
-  return ts.every((t) => t == null || (t.dtype === 'float32' && backend.data.get(t.dataId).values instanceof Float32Array));
+  return ts.every(
+    (t) => t == null || (t.dtype === 'float32' && backend.data.get(t.dataId).values instanceof Float32Array),
+  );
 }
 
 export const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

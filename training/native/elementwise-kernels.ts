@@ -12,8 +12,22 @@ import type { KernelArgs, NativeKernel } from './kernel.ts';
 
 /** The addon's UnaryOp codes (native/src/kernels.h). */
 const UNARY = {
-  Relu: 0, LeakyRelu: 1, Tanh: 2, Sigmoid: 3, Neg: 4, Square: 5, Sqrt: 6, Rsqrt: 7, Abs: 8, Exp: 9, Log1p: 10,
-  Step: 11, Log: 12, Reciprocal: 13, Relu6: 14, Elu: 15,
+  Relu: 0,
+  LeakyRelu: 1,
+  Tanh: 2,
+  Sigmoid: 3,
+  Neg: 4,
+  Square: 5,
+  Sqrt: 6,
+  Rsqrt: 7,
+  Abs: 8,
+  Exp: 9,
+  Log1p: 10,
+  Step: 11,
+  Log: 12,
+  Reciprocal: 13,
+  Relu6: 14,
+  Elu: 15,
 } as const;
 
 /** The addon's BinaryOp codes, by TensorFlow.js kernel name. */
@@ -23,7 +37,15 @@ const COMPARE = { Greater: 0, GreaterEqual: 1, Less: 2, LessEqual: 3, Equal: 4 }
 
 /** Fused activations of FusedConv2D / _FusedMatMul, in place; false for ones run elsewhere (prelu). */
 export function applyActivation(addon: NativeAddon, v: Float32Array, activation: string, leakyAlpha: number): boolean {
-  const op = ({ relu: UNARY.Relu, relu6: UNARY.Relu6, elu: UNARY.Elu, sigmoid: UNARY.Sigmoid, leakyrelu: UNARY.LeakyRelu } as Record<string, number>)[activation];
+  const op = (
+    {
+      relu: UNARY.Relu,
+      relu6: UNARY.Relu6,
+      elu: UNARY.Elu,
+      sigmoid: UNARY.Sigmoid,
+      leakyrelu: UNARY.LeakyRelu,
+    } as Record<string, number>
+  )[activation];
   if (activation === 'linear') return true;
   if (op === undefined) return false;
   addon.unary(op, v, v, leakyAlpha);
@@ -31,14 +53,24 @@ export function applyActivation(addon: NativeAddon, v: Float32Array, activation:
 }
 
 /** out += bias, broadcast, in place; false when bias would change the output's shape. */
-export function addBias(addon: NativeAddon, out: Float32Array, outShape: number[], bias: Float32Array, biasShape: number[]): boolean {
+export function addBias(
+  addon: NativeAddon,
+  out: Float32Array,
+  outShape: number[],
+  bias: Float32Array,
+  biasShape: number[],
+): boolean {
   const plan = broadcastLayout(outShape, biasShape);
   if (!plan || !util.arraysEqual(plan.outShape, outShape)) return false;
   addon.binary(BINARY.Add, out, bias, out, plan.layout);
   return true;
 }
 
-function unaryKernel(kernelName: keyof typeof UNARY, addon: NativeAddon, alphaOf?: (a: KernelArgs['attrs']) => number): NativeKernel {
+function unaryKernel(
+  kernelName: keyof typeof UNARY,
+  addon: NativeAddon,
+  alphaOf?: (a: KernelArgs['attrs']) => number,
+): NativeKernel {
   return {
     kernelName,
     run: ({ inputs, backend, attrs }) => {
@@ -91,11 +123,17 @@ function reduceKernel(kernelName: 'Sum' | 'Mean', addon: NativeAddon): NativeKer
       const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
       const axes = util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
       if (axes.some((ax, i) => i > 0 && ax !== axes[i - 1] + 1)) return null;
-      const first = axes[0] ?? 0, end = axes.length ? axes[axes.length - 1] + 1 : 0;
-      const outer = sizeOf(x.shape.slice(0, first)), mid = sizeOf(x.shape.slice(first, end)), inner = sizeOf(x.shape.slice(end));
-      const outShape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+      const first = axes[0] ?? 0,
+        end = axes.length ? axes[axes.length - 1] + 1 : 0;
+      const outer = sizeOf(x.shape.slice(0, first)),
+        mid = sizeOf(x.shape.slice(first, end)),
+        inner = sizeOf(x.shape.slice(end));
+      const outShape = keepDims
+        ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+        : x.shape.filter((_, i) => !axes.includes(i));
       const out = new Float32Array(outer * inner);
-      if (out.length > 0 && mid > 0) addon.reduceSum(floats(backend, x), out, outer, mid, inner, kernelName === 'Mean' ? 1 / mid : 1);
+      if (out.length > 0 && mid > 0)
+        addon.reduceSum(floats(backend, x), out, outer, mid, inner, kernelName === 'Mean' ? 1 / mid : 1);
       else if (kernelName === 'Mean') out.fill(NaN);
       return backend.makeTensorInfo(outShape, 'float32', out);
     },
@@ -114,8 +152,16 @@ function batchNormKernel(addon: NativeAddon): NativeKernel {
       if (channels === 0 || ![mean, variance, scale, offset].every(perChannel)) return null;
       const eps = (attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001;
       const y = outputBuffers.take(sizeOf(x.shape));
-      addon.batchNorm(floats(backend, x), channels, floats(backend, mean), floats(backend, variance),
-        scale ? floats(backend, scale) : null, offset ? floats(backend, offset) : null, eps, y);
+      addon.batchNorm(
+        floats(backend, x),
+        channels,
+        floats(backend, mean),
+        floats(backend, variance),
+        scale ? floats(backend, scale) : null,
+        offset ? floats(backend, offset) : null,
+        eps,
+        y,
+      );
       return backend.makeTensorInfo(x.shape, 'float32', y);
     },
   };
@@ -137,11 +183,28 @@ function selectKernel(addon: NativeAddon): NativeKernel {
   };
 }
 
-const alphaAttr = (fallback: number) => (attrs: KernelArgs['attrs']) => Number((attrs as { alpha?: number }).alpha ?? fallback);
+const alphaAttr = (fallback: number) => (attrs: KernelArgs['attrs']) =>
+  Number((attrs as { alpha?: number }).alpha ?? fallback);
 
 export const elementwiseKernels = (addon: NativeAddon): NativeKernel[] => [
-  ...(['Relu', 'Tanh', 'Sigmoid', 'Neg', 'Square', 'Sqrt', 'Rsqrt', 'Abs', 'Exp', 'Log1p', 'Log', 'Reciprocal', 'Relu6', 'Elu'] as const)
-    .map((name) => unaryKernel(name, addon)),
+  ...(
+    [
+      'Relu',
+      'Tanh',
+      'Sigmoid',
+      'Neg',
+      'Square',
+      'Sqrt',
+      'Rsqrt',
+      'Abs',
+      'Exp',
+      'Log1p',
+      'Log',
+      'Reciprocal',
+      'Relu6',
+      'Elu',
+    ] as const
+  ).map((name) => unaryKernel(name, addon)),
   unaryKernel('LeakyRelu', addon, alphaAttr(0.2)),
   unaryKernel('Step', addon, alphaAttr(0)),
   ...(Object.keys(BINARY) as (keyof typeof BINARY)[]).map((name) => binaryKernel(name, addon)),
@@ -163,13 +226,16 @@ export function tileFloats(x: Float32Array, shape: readonly number[], reps: read
   const curShape = [...shape];
   for (let d = shape.length - 1; d >= 0; d--) {
     if (reps[d] === 1) continue;
-    const outer = sizeOf(curShape.slice(0, d)), block = sizeOf(curShape.slice(d)), span = block * reps[d];
+    const outer = sizeOf(curShape.slice(0, d)),
+      block = sizeOf(curShape.slice(d)),
+      span = block * reps[d];
     const next = outputBuffers.take(outer * span); // every element is written below
     for (let o = 0; o < outer; o++) {
       const base = o * span;
       next.set(cur.subarray(o * block, (o + 1) * block), base);
       // Double the filled part until the run is complete: log2(reps) memcpys.
-      for (let filled = block; filled < span; filled *= 2) next.copyWithin(base + filled, base, base + Math.min(filled, span - filled));
+      for (let filled = block; filled < span; filled *= 2)
+        next.copyWithin(base + filled, base, base + Math.min(filled, span - filled));
     }
     cur = next;
     curShape[d] *= reps[d];
@@ -182,9 +248,14 @@ export const tileKernel: NativeKernel = {
   run: ({ inputs, backend, attrs }) => {
     const { x } = inputs;
     const { reps } = attrs as unknown as { reps: number[] };
-    if (!allFloat32(backend, x) || reps.length !== x.shape.length || reps.some((r) => !Number.isInteger(r) || r < 0)) return null;
+    if (!allFloat32(backend, x) || reps.length !== x.shape.length || reps.some((r) => !Number.isInteger(r) || r < 0))
+      return null;
     const out = tileFloats(floats(backend, x), x.shape, reps);
-    return backend.makeTensorInfo(x.shape.map((d, i) => d * reps[i]), 'float32', out);
+    return backend.makeTensorInfo(
+      x.shape.map((d, i) => d * reps[i]),
+      'float32',
+      out,
+    );
   },
 };
 

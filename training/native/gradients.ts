@@ -35,13 +35,19 @@ function override(kernelName: string, nativeGrad: (original: GradFunc) => GradFu
   const original = tf.getGradient(kernelName);
   if (!original) throw new Error(`tfjs-core has no gradient for ${kernelName}`);
   const fast = nativeGrad(original.gradFunc);
-  tf.registerGradient({ ...original, gradFunc: (dy, saved, attrs) => (onNative() && !recording() ? fast(dy, saved, attrs) : original.gradFunc(dy, saved, attrs)) });
+  tf.registerGradient({
+    ...original,
+    gradFunc: (dy, saved, attrs) =>
+      onNative() && !recording() ? fast(dy, saved, attrs) : original.gradFunc(dy, saved, attrs),
+  });
 }
 
 /** dy reshaped to x's rank (reduced axes of size 1), then broadcast back to x's shape: one copy. */
 function broadcastBack(dy: tf.Tensor, x: tf.Tensor, axis: number | number[], divisor: number): tf.Tensor {
   const expanded = x.shape.slice();
-  tf.util.parseAxisParam(axis, x.shape).forEach((a) => { expanded[a] = 1; });
+  tf.util.parseAxisParam(axis, x.shape).forEach((a) => {
+    expanded[a] = 1;
+  });
   let d = tf.reshape(dy, expanded);
   if (divisor !== 1) d = tf.div(d, tf.scalar(divisor));
   return tf.broadcastTo(tf.cast(d, 'float32'), x.shape);
@@ -61,7 +67,8 @@ function batchNormGrad(addon: NativeAddon, original: GradFunc): GradFunc {
       return original(dyIn, saved, attrs);
     }
     const eps = Number((attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001);
-    const varV = peek(variance), scaleV = scale ? peek(scale) : null;
+    const varV = peek(variance),
+      scaleV = scale ? peek(scale) : null;
     const rsqrt = Float64Array.from(varV, (v) => 1 / Math.sqrt(v + eps));
     const gamma = (c: number) => (scaleV ? scaleV[c] : 1);
     // One pass over x and dy, done on first use and shared by the closures (plain arrays: nothing to dispose).
@@ -75,7 +82,11 @@ function batchNormGrad(addon: NativeAddon, original: GradFunc): GradFunc {
     };
     const perC = (f: (c: number) => number) => tf.tensor1d(Float32Array.from({ length: channels }, (_, c) => f(c)));
     return {
-      x: () => tf.mul(dy, perC((c) => gamma(c) * rsqrt[c])),
+      x: () =>
+        tf.mul(
+          dy,
+          perC((c) => gamma(c) * rsqrt[c]),
+        ),
       mean: () => perC((c) => -gamma(c) * rsqrt[c] * sums().sumDy[c]),
       variance: () => perC((c) => -0.5 * rsqrt[c] ** 3 * gamma(c) * sums().sumDyXmu[c]),
       scale: () => perC((c) => rsqrt[c] * sums().sumDyXmu[c]),

@@ -45,7 +45,10 @@ export async function registerNativeBackend(): Promise<NativeRegistration> {
     const { blasConfig, threads, convPath, bf16 } = load.addon.info();
     registration = { ok: true, name: NATIVE_BACKEND, detail: describe(blasConfig, threads, convPath, bf16) };
   } catch (err) {
-    registration = { ok: false, reason: `native backend failed to register: ${err instanceof Error ? err.message : String(err)}` };
+    registration = {
+      ok: false,
+      reason: `native backend failed to register: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
   return registration;
 }

@@ -12,8 +12,10 @@ export type ConvPrecision = (typeof CONV_PRECISIONS)[number];
  * kept only after an equal-CPU-time training run evaluated no worse (see the
  * README's performance section).
  */
-export function convPrecision(given: string | undefined = process.env.FACEGAN_CONV_PRECISION,
-  source = 'FACEGAN_CONV_PRECISION'): ConvPrecision {
+export function convPrecision(
+  given: string | undefined = process.env.FACEGAN_CONV_PRECISION,
+  source = 'FACEGAN_CONV_PRECISION',
+): ConvPrecision {
   const value = (given ?? '').trim() || 'auto';
   if (!(CONV_PRECISIONS as readonly string[]).includes(value)) {
     throw new Error(`${source} must be one of ${CONV_PRECISIONS.join(', ')}, got "${given}"`);

@@ -27,7 +27,8 @@ export function tfjsFlags(param: string | null): Record<string, boolean | number
   for (const pair of (param ?? '').split(',').filter(Boolean)) {
     const [name, raw] = pair.split(':');
     const value = raw === 'true' ? true : raw === 'false' ? false : Number(raw);
-    if (!name || (typeof value === 'number' && !Number.isFinite(value))) throw new Error(`?tfjsflags= entry "${pair}" is not NAME:true, NAME:false or NAME:number`);
+    if (!name || (typeof value === 'number' && !Number.isFinite(value)))
+      throw new Error(`?tfjsflags= entry "${pair}" is not NAME:true, NAME:false or NAME:number`);
     flags[name] = value;
   }
   return flags;
@@ -45,7 +46,11 @@ class FinetunePage {
   private readonly results: ResultsPanel;
   private readonly backendChoice = $<HTMLSelectElement>('ft-backend-choice');
 
-  constructor(private readonly model: string, backend: BackendPreference, private readonly flags: Record<string, boolean | number>) {
+  constructor(
+    private readonly model: string,
+    backend: BackendPreference,
+    private readonly flags: Record<string, boolean | number>,
+  ) {
     this.training = new TrainingPanel(this.client, () => this.photos.included);
     this.results = new ResultsPanel(this.client);
     this.photos.onChange = () => this.refresh();
@@ -91,7 +96,13 @@ class FinetunePage {
     $('ft-backend').textContent = 'starting…';
     $('ft-backend').dataset.backend = '';
     try {
-      const info = await this.client.request<InitReply>({ type: 'init', modelBase: this.model, wasmPath: `${BASE}/tfjs-wasm/`, backend, flags: this.flags });
+      const info = await this.client.request<InitReply>({
+        type: 'init',
+        modelBase: this.model,
+        wasmPath: `${BASE}/tfjs-wasm/`,
+        backend,
+        flags: this.flags,
+      });
       if (id !== this.starts) return;
       this.showRuntime(info);
       this.ready = true;
@@ -118,10 +129,15 @@ class FinetunePage {
     el.textContent = info.label;
     el.dataset.backend = info.backend;
     const m = (n: number) => `${(n / 1e6).toFixed(2)}M`;
-    $('ft-model').textContent = `(generator ${m(info.generatorParams)} parameters, discriminator ${m(info.discriminatorParams)}${info.restored ? '; your saved fine-tuned model was loaded' : ''})`;
+    $('ft-model').textContent =
+      `(generator ${m(info.generatorParams)} parameters, discriminator ${m(info.discriminatorParams)}${info.restored ? '; your saved fine-tuned model was loaded' : ''})`;
     $('ft-model').dataset.restored = String(info.restored);
     const list = $<HTMLUListElement>('ft-fallbacks');
-    list.replaceChildren(...info.fallbacks.map((f) => Object.assign(document.createElement('li'), { textContent: `${f.name.toUpperCase()}: ${f.reason}.` })));
+    list.replaceChildren(
+      ...info.fallbacks.map((f) =>
+        Object.assign(document.createElement('li'), { textContent: `${f.name.toUpperCase()}: ${f.reason}.` }),
+      ),
+    );
     list.hidden = info.fallbacks.length === 0;
   }
 
@@ -145,7 +161,11 @@ class FinetunePage {
 
 try {
   const params = new URLSearchParams(location.search);
-  const page = new FinetunePage(modelBase(params.get('model')), backendParam(params.get('backend')), tfjsFlags(params.get('tfjsflags')));
+  const page = new FinetunePage(
+    modelBase(params.get('model')),
+    backendParam(params.get('backend')),
+    tfjsFlags(params.get('tfjsflags')),
+  );
   (window as unknown as { faceganFinetune: unknown }).faceganFinetune = page.testHooks();
 } catch (err) {
   const el = $('train-error');

@@ -17,17 +17,24 @@ export class LossChart {
   private pending = false;
 
   constructor(private readonly el: HTMLElement) {
-    this.plot = new uPlot({
-      ...this.size(),
-      scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ stroke: '#9aa1b2', grid: { stroke: '#2e3340' } }, { stroke: '#9aa1b2', grid: { stroke: '#2e3340' } }],
-      series: [
-        { label: 'step' },
-        { label: 'projection loss (pixels + D features)', stroke: '#ffc46b', width: 1.5, spanGaps: false },
-        { label: 'tuning loss (+ locality, L2-SP)', stroke: '#7cc4ff', width: 1.5, spanGaps: false },
-        { label: 'likeness loss (descriptor distance)', stroke: '#9be39b', width: 1.5, spanGaps: false },
-      ],
-    }, this.data as uPlot.AlignedData, el);
+    this.plot = new uPlot(
+      {
+        ...this.size(),
+        scales: { x: { time: false }, y: { distr: 3 } },
+        axes: [
+          { stroke: '#9aa1b2', grid: { stroke: '#2e3340' } },
+          { stroke: '#9aa1b2', grid: { stroke: '#2e3340' } },
+        ],
+        series: [
+          { label: 'step' },
+          { label: 'projection loss (pixels + D features)', stroke: '#ffc46b', width: 1.5, spanGaps: false },
+          { label: 'tuning loss (+ locality, L2-SP)', stroke: '#7cc4ff', width: 1.5, spanGaps: false },
+          { label: 'likeness loss (descriptor distance)', stroke: '#9be39b', width: 1.5, spanGaps: false },
+        ],
+      },
+      this.data as uPlot.AlignedData,
+      el,
+    );
     new ResizeObserver(() => this.plot.setSize(this.size())).observe(el);
   }
 

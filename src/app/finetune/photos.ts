@@ -22,7 +22,9 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 export function drawCrop(canvas: HTMLCanvasElement, pixels: Float32Array): void {
   canvas.width = IMAGE_SIZE;
   canvas.height = IMAGE_SIZE;
-  canvas.getContext('2d')!.putImageData(new ImageData(toRgba(pixels) as Uint8ClampedArray<ArrayBuffer>, IMAGE_SIZE, IMAGE_SIZE), 0, 0);
+  canvas
+    .getContext('2d')!
+    .putImageData(new ImageData(toRgba(pixels) as Uint8ClampedArray<ArrayBuffer>, IMAGE_SIZE, IMAGE_SIZE), 0, 0);
 }
 
 export class PhotoPanel {
@@ -84,10 +86,17 @@ export class PhotoPanel {
       const photo = await readPhoto(file);
       try {
         const crop = await cropFace(photo.bitmap);
-        const entry: CropEntry = { id: this.nextId++, name: photo.name, pixels: crop.pixels, face: crop.face, included: crop.face };
+        const entry: CropEntry = {
+          id: this.nextId++,
+          name: photo.name,
+          pixels: crop.pixels,
+          face: crop.face,
+          included: crop.face,
+        };
         this.entries.push(entry);
         this.list.append(this.thumb(entry, this.entries.length, photo.notes));
-        if (!crop.face) this.problem(photo.name, 'No face was found. Its centre crop is shown; tick "use" to train on it anyway.');
+        if (!crop.face)
+          this.problem(photo.name, 'No face was found. Its centre crop is shown; tick "use" to train on it anyway.');
       } finally {
         photo.bitmap.close();
       }
@@ -121,9 +130,16 @@ export class PhotoPanel {
       this.onChange();
     });
     label.append(box, ` use`);
-    const caption = Object.assign(document.createElement('span'), { className: 'crop-name', textContent: entry.name, title: [entry.name, ...notes].join('\n') });
+    const caption = Object.assign(document.createElement('span'), {
+      className: 'crop-name',
+      textContent: entry.name,
+      title: [entry.name, ...notes].join('\n'),
+    });
     li.append(canvas, label, caption);
-    if (notes.length) li.append(Object.assign(document.createElement('span'), { className: 'crop-note', textContent: notes.join('; ') }));
+    if (notes.length)
+      li.append(
+        Object.assign(document.createElement('span'), { className: 'crop-note', textContent: notes.join('; ') }),
+      );
     return li;
   }
 

@@ -17,14 +17,15 @@ export function parseSeeds(text: string): number[] {
   if (parts.length > 16) throw new Error('at most 16 seeds at a time');
   return parts.map((p) => {
     const n = Number(p);
-    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`"${p}" is not a seed (a whole number from 0 to 4294967295)`);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+      throw new Error(`"${p}" is not a seed (a whole number from 0 to 4294967295)`);
     return n;
   });
 }
 
 export class ResultsPanel {
   private readonly status = $('model-status');
-  private readonly seedsInput = ($<HTMLFormElement>('compare-form').elements.namedItem('seeds')) as HTMLInputElement;
+  private readonly seedsInput = $<HTMLFormElement>('compare-form').elements.namedItem('seeds') as HTMLInputElement;
 
   constructor(private client: FinetuneClient) {
     $<HTMLFormElement>('compare-form').addEventListener('submit', (ev) => {
@@ -39,12 +40,18 @@ export class ResultsPanel {
     $('model-export').addEventListener('click', () => void this.act('Preparing the files…', () => this.exportFiles()));
     $('model-reset').addEventListener('click', () => void this.act('Resetting…', () => this.reset()));
     const likeness = $<HTMLInputElement>('likeness');
-    likeness.addEventListener('input', () => { $('likeness-value').textContent = Number(likeness.value).toFixed(1); });
-    likeness.addEventListener('change', () => void this.act('Redrawing at this likeness…', async () => {
-      await this.client.request({ type: 'likeness', value: Number(likeness.value) });
-      await this.compare();
-      return `Likeness ${Number(likeness.value).toFixed(1)}: the fine-tuned model and its download now draw faces this close to your photos.`;
-    }));
+    likeness.addEventListener('input', () => {
+      $('likeness-value').textContent = Number(likeness.value).toFixed(1);
+    });
+    likeness.addEventListener(
+      'change',
+      () =>
+        void this.act('Redrawing at this likeness…', async () => {
+          await this.client.request({ type: 'likeness', value: Number(likeness.value) });
+          await this.compare();
+          return `Likeness ${Number(likeness.value).toFixed(1)}: the fine-tuned model and its download now draw faces this close to your photos.`;
+        }),
+    );
     const input = $<HTMLInputElement>('model-import');
     input.addEventListener('change', () => {
       const files = [...(input.files ?? [])];
@@ -105,10 +112,17 @@ export class ResultsPanel {
 
   private async importFiles(files: File[]): Promise<string> {
     if (files.length === 0) return 'No files chosen.';
-    const payload = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
-    const got = await this.client.request<{ generator: boolean; discriminator: boolean }>({ type: 'import', files: payload });
+    const payload = await Promise.all(
+      files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })),
+    );
+    const got = await this.client.request<{ generator: boolean; discriminator: boolean }>({
+      type: 'import',
+      files: payload,
+    });
     await this.compare();
-    return got.discriminator ? 'Imported the generator and discriminator.' : 'Imported the generator (the discriminator is unchanged).';
+    return got.discriminator
+      ? 'Imported the generator and discriminator.'
+      : 'Imported the generator (the discriminator is unchanged).';
   }
 
   private async reset(): Promise<string> {

@@ -16,16 +16,23 @@ export const SAMPLE_SEEDS = Array.from({ length: 16 }, (_, i) => i + 1);
 export const STEP_MARK = 'facegan:finetune-step';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const PHASES: Record<FinetunePhase, string> = { project: 'projecting your photos', tune: 'tuning', likeness: 'fitting the likeness' };
+const PHASES: Record<FinetunePhase, string> = {
+  project: 'projecting your photos',
+  tune: 'tuning',
+  likeness: 'fitting the likeness',
+};
 
 /** The progress line's time left: "1 min 05 s", or "estimating…" until the first steps are timed. */
-const timeLeft = (seconds: number | null) => (seconds === null || !Number.isFinite(seconds) ? 'estimating…' : formatDuration(seconds));
+const timeLeft = (seconds: number | null) =>
+  seconds === null || !Number.isFinite(seconds) ? 'estimating…' : formatDuration(seconds);
 
 export function drawGrid(canvas: HTMLCanvasElement, pixels: Float32Array, count: number, cols: number): void {
   const grid = gridRgba(pixels, count, cols);
   canvas.width = grid.width;
   canvas.height = grid.height;
-  canvas.getContext('2d')!.putImageData(new ImageData(grid.data as Uint8ClampedArray<ArrayBuffer>, grid.width, grid.height), 0, 0);
+  canvas
+    .getContext('2d')!
+    .putImageData(new ImageData(grid.data as Uint8ClampedArray<ArrayBuffer>, grid.width, grid.height), 0, 0);
 }
 
 export class TrainingPanel {
@@ -46,7 +53,10 @@ export class TrainingPanel {
   private readonly notice = $('train-notice');
   private readonly samples = $<HTMLCanvasElement>('train-samples');
 
-  constructor(private client: FinetuneClient, private readonly crops: () => Float32Array[]) {
+  constructor(
+    private client: FinetuneClient,
+    private readonly crops: () => Float32Array[],
+  ) {
     this.start.addEventListener('click', () => void this.begin());
     this.pause.addEventListener('click', () => void this.togglePause());
     this.stopButton.addEventListener('click', () => void this.client.request({ type: 'stop' }));
@@ -76,7 +86,11 @@ export class TrainingPanel {
 
   /** Draw the live grid from the current generator (before any training, or after import or reset). */
   async showSamples(): Promise<void> {
-    const { pixels } = await this.client.request<GenerateReply>({ type: 'generate', which: 'finetuned', seeds: SAMPLE_SEEDS });
+    const { pixels } = await this.client.request<GenerateReply>({
+      type: 'generate',
+      which: 'finetuned',
+      seeds: SAMPLE_SEEDS,
+    });
     drawGrid(this.samples, pixels, SAMPLE_SEEDS.length, 4);
   }
 
@@ -105,7 +119,10 @@ export class TrainingPanel {
     this.setRunning(true);
     this.status.textContent = `Fine-tuning on ${crops.length} crops…`;
     try {
-      await this.client.request({ type: 'train', crops, config, sampleSeeds: SAMPLE_SEEDS }, crops.map((c) => c.buffer));
+      await this.client.request(
+        { type: 'train', crops, config, sampleSeeds: SAMPLE_SEEDS },
+        crops.map((c) => c.buffer),
+      );
     } catch (err) {
       this.setRunning(false);
       this.showError(`Fine-tuning could not start: ${(err as Error).message}`);

@@ -14,7 +14,10 @@ export class FinetuneClient {
   onCrash: (message: string) => void = () => {};
 
   constructor() {
-    this.worker = new Worker(new URL('../../workers/finetune.worker.ts', import.meta.url), { type: 'module', name: 'finetune' });
+    this.worker = new Worker(new URL('../../workers/finetune.worker.ts', import.meta.url), {
+      type: 'module',
+      name: 'finetune',
+    });
     this.worker.onmessage = (ev: MessageEvent<WorkerMessage>) => this.receive(ev.data);
     this.worker.onerror = (ev) => this.crash(`The fine-tuning worker stopped: ${ev.message || 'it could not start'}`);
     this.worker.onmessageerror = () => this.crash('The fine-tuning worker sent a message the page could not read.');

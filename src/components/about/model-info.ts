@@ -9,7 +9,9 @@ import { join, resolve } from 'node:path';
 import type { ModelManifest } from '../../lib/weights.ts';
 
 /** A manifest as found on disk: any field may be missing. */
-export type PartialManifest = Partial<Omit<ModelManifest, 'training'>> & { training?: Partial<ModelManifest['training']> };
+export type PartialManifest = Partial<Omit<ModelManifest, 'training'>> & {
+  training?: Partial<ModelManifest['training']>;
+};
 
 export interface LayerRow {
   name: string;
@@ -46,7 +48,13 @@ export function evalRows(manifest: PartialManifest | null): EvalRow[] {
   const recorded = (manifest?.metrics as { eval?: Record<string, unknown> } | undefined)?.eval ?? {};
   const rows: EvalRow[] = [];
   for (const [key, value] of Object.entries(recorded)) {
-    const r = value as { label?: unknown; samples?: unknown; detection_rate?: unknown; fid?: unknown; reference?: { images?: unknown } };
+    const r = value as {
+      label?: unknown;
+      samples?: unknown;
+      detection_rate?: unknown;
+      fid?: unknown;
+      reference?: { images?: unknown };
+    };
     if (typeof r?.fid !== 'number' || typeof r.detection_rate !== 'number' || typeof r.samples !== 'number') continue;
     rows.push({
       key,
@@ -79,7 +87,8 @@ function readJson(path: string): unknown {
 
 function readManifest(dir: string): { manifest: PartialManifest | null; problem: string | null } {
   const path = join(dir, 'manifest.json');
-  if (!existsSync(path)) return { manifest: null, problem: 'No model has been exported yet (public/models/manifest.json is missing).' };
+  if (!existsSync(path))
+    return { manifest: null, problem: 'No model has been exported yet (public/models/manifest.json is missing).' };
   try {
     return { manifest: readJson(path) as PartialManifest, problem: null };
   } catch (err) {
@@ -95,15 +104,23 @@ const shape = (v: unknown) => (Array.isArray(v) ? v.join('×') : String(v));
 function layerDetail(kind: string, c: LayerConfig): string {
   const act = c.activation && c.activation !== 'linear' ? `, ${c.activation}` : '';
   switch (kind) {
-    case 'Dense': return `${c.units} units${act}`;
-    case 'Reshape': return `to ${shape(c.target_shape)}`;
+    case 'Dense':
+      return `${c.units} units${act}`;
+    case 'Reshape':
+      return `to ${shape(c.target_shape)}`;
     case 'Conv2D':
-    case 'Conv2DTranspose': return `${c.filters} filters, ${shape(c.kernel_size)} kernel, stride ${shape(c.strides)}${act}`;
-    case 'UpSampling2D': return `×${shape(c.size)}`;
-    case 'BatchNormalization': return `momentum ${c.momentum}`;
-    case 'LeakyReLU': return `alpha ${c.alpha}`;
-    case 'Activation': return String(c.activation);
-    default: return '';
+    case 'Conv2DTranspose':
+      return `${c.filters} filters, ${shape(c.kernel_size)} kernel, stride ${shape(c.strides)}${act}`;
+    case 'UpSampling2D':
+      return `×${shape(c.size)}`;
+    case 'BatchNormalization':
+      return `momentum ${c.momentum}`;
+    case 'LeakyReLU':
+      return `alpha ${c.alpha}`;
+    case 'Activation':
+      return String(c.activation);
+    default:
+      return '';
   }
 }
 
@@ -111,7 +128,9 @@ function readLayers(dir: string, file: string): LayerRow[] {
   const path = join(dir, file);
   if (!existsSync(path)) return [];
   try {
-    const json = readJson(path) as { modelTopology?: { config?: { layers?: { class_name: string; config: LayerConfig }[] } } };
+    const json = readJson(path) as {
+      modelTopology?: { config?: { layers?: { class_name: string; config: LayerConfig }[] } };
+    };
     return (json.modelTopology?.config?.layers ?? []).map(({ class_name: kind, config }) => ({
       name: String(config.name ?? ''),
       kind,
@@ -145,7 +164,9 @@ function readLog(dir: string, file: string | undefined): LossPoint[] {
       const row = JSON.parse(line) as Record<string, number>;
       const point = { step: row.step, dLoss: row.d_loss ?? row.dLoss, gLoss: row.g_loss ?? row.gLoss };
       if ([point.step, point.dLoss, point.gLoss].every(Number.isFinite)) points.push(point);
-    } catch { /* a torn last line while training writes: skip it */ }
+    } catch {
+      /* a torn last line while training writes: skip it */
+    }
   }
   return points;
 }
