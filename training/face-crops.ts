@@ -5,13 +5,11 @@
  * The weights come from the @vladmandic/face-api package, as in the eval.
  */
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { renderAlignedCrop } from '../src/lib/crop-raster.ts';
 import { alignedSquare, insideFraction, keyPointsFrom68, type Point } from '../src/lib/faces.ts';
 import type { RawImage } from '../src/lib/images.ts';
-import { faceApiModelDir } from './eval/face-nets.ts';
+import { readWeightMap } from './eval/face-nets.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -30,23 +28,11 @@ interface FaceApi {
 
 let api: FaceApi | null = null;
 
-function weightMap(name: string): tf.NamedTensorMap {
-  const dir = faceApiModelDir();
-  const manifest = JSON.parse(
-    readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8'),
-  ) as tf.io.WeightsManifestConfig;
-  const bytes = Buffer.concat(manifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))));
-  return tf.io.decodeWeights(
-    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
-    manifest.flatMap((g) => g.weights),
-  );
-}
-
 function faceApi(): FaceApi {
   if (api) return api;
   const loaded = require('@vladmandic/face-api/dist/face-api.node-wasm.js') as FaceApi;
-  loaded.nets.tinyFaceDetector.loadFromWeightMap(weightMap('tiny_face_detector_model'));
-  loaded.nets.faceLandmark68Net.loadFromWeightMap(weightMap('face_landmark_68_model'));
+  loaded.nets.tinyFaceDetector.loadFromWeightMap(readWeightMap('tiny_face_detector_model'));
+  loaded.nets.faceLandmark68Net.loadFromWeightMap(readWeightMap('face_landmark_68_model'));
   api = loaded;
   return api;
 }

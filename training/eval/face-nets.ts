@@ -76,7 +76,7 @@ export function faceApiModelDir(): string {
 }
 
 /** Read `<name>-weights_manifest.json` and its shards into named tensors. */
-function readWeightMap(name: string): tf.NamedTensorMap {
+export function readWeightMap(name: string): tf.NamedTensorMap {
   const dir = faceApiModelDir();
   const manifest = JSON.parse(
     readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8'),

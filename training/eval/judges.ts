@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
-import { faceApiModelDir } from './face-nets.ts';
+import { readWeightMap } from './face-nets.ts';
 import { ensureJudgeFiles } from './judge-model.ts';
 
 export const JUDGE_NAMES = ['faceapi', 'faceres'] as const;
@@ -59,25 +59,13 @@ interface FaceApi {
 
 const require = createRequire(import.meta.url);
 
-function weightMap(name: string): tf.NamedTensorMap {
-  const dir = faceApiModelDir();
-  const manifest = JSON.parse(
-    readFileSync(join(dir, `${name}-weights_manifest.json`), 'utf8'),
-  ) as tf.io.WeightsManifestConfig;
-  const bytes = Buffer.concat(manifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))));
-  return tf.io.decodeWeights(
-    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
-    manifest.flatMap((g) => g.weights),
-  );
-}
-
 let api: FaceApi | null = null;
 function faceApi(): FaceApi {
   if (api) return api;
   const loaded = require('@vladmandic/face-api/dist/face-api.node-wasm.js') as FaceApi;
-  loaded.nets.tinyFaceDetector.loadFromWeightMap(weightMap('tiny_face_detector_model'));
-  loaded.nets.faceLandmark68Net.loadFromWeightMap(weightMap('face_landmark_68_model'));
-  loaded.nets.faceRecognitionNet.loadFromWeightMap(weightMap('face_recognition_model'));
+  loaded.nets.tinyFaceDetector.loadFromWeightMap(readWeightMap('tiny_face_detector_model'));
+  loaded.nets.faceLandmark68Net.loadFromWeightMap(readWeightMap('face_landmark_68_model'));
+  loaded.nets.faceRecognitionNet.loadFromWeightMap(readWeightMap('face_recognition_model'));
   api = loaded;
   return api;
 }
