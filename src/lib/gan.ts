@@ -1,6 +1,7 @@
 /**
- * The GAN training step, shared by the Node trainer and the in-page
- * fine-tuner. As in the original write-up: first D learns on real images
+ * The GAN training step of the Node trainer (`npm run train`), on any
+ * TensorFlow.js backend, the browser's included (wasm-training.ts adds the
+ * gradients WASM lacks). As in the original write-up: first D learns on real images
  * (label 1) and generated ones (label 0); then G learns through D, with D's
  * weights frozen, towards D's score 1.
  */

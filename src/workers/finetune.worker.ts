@@ -1,8 +1,9 @@
 /// <reference lib="webworker" />
 /**
  * The fine-tuning worker: holds the pretrained pair and the visitor's
- * fine-tuned pair, trains with the shared GanTrainer off the page's main
- * thread, and answers the page's requests (see finetune-protocol.ts).
+ * fine-tuned pair, runs the fine-tune session (src/lib/finetune.ts: the same
+ * code `npm run finetune` runs) off the page's main thread, and answers the
+ * page's requests (see finetune-protocol.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
