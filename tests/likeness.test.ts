@@ -73,6 +73,8 @@ describe('likeness maths', () => {
       expect(noise.judges[j].rank1).toBeLessThan(0.2);
     }
     expect(tight.samePairs).toBe(40 * 6);
+    // One person alone cannot calibrate anything (and must not loop forever looking for a second).
+    expect(() => calibrateJudges(clusters(1, 4, 0.2), 64, { faceapi: 'a', faceres: 'b' })).toThrow(/two people/);
   });
 
   it("1% of other people's photos fall within the threshold of a centre", () => {

@@ -128,6 +128,8 @@ export function peopleOf(g: Gallery, min = 1): Person[] {
 /** Same-person pairs (all) and as many different-person pairs (seeded draw) among found faces. */
 export function pairs(g: Gallery, seed = 1): { same: [number, number][]; different: [number, number][] } {
   const people = peopleOf(g, 1);
+  // Different-person pairs are drawn until there are enough: with fewer than two people there are none to draw.
+  if (people.length < 2) throw new Error(`calibration needs faces of at least two people, found ${people.length}`);
   const same: [number, number][] = [];
   for (const p of people)
     for (let a = 0; a < p.rows.length; a++)
