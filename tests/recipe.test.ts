@@ -190,3 +190,34 @@ describe('losses and regularisers', () => {
     tf.dispose([real, z, ...start, ...startG]);
   });
 });
+
+describe('training only part of G', () => {
+  it("gTrainFrom keeps G's earlier layers fixed, trains the rest and all of D, and names a missing layer", async () => {
+    const gan = buildGan(modelConfig('dcgan', 2, 100, 1));
+    expect(() => new GanTrainer(gan.generator, gan.discriminator, { gTrainFrom: 'g_nope' })).toThrow(
+      /no layer named "g_nope".*g_deconv4/,
+    );
+    const snapshot = (layers: { getWeights(): tf.Tensor[] }[]) =>
+      layers.map((l) => l.getWeights().map((w) => Array.from(w.dataSync())));
+    const layers = gan.generator.layers;
+    const cut = layers.findIndex((l) => l.name === 'g_deconv3');
+    const beforeG = snapshot(layers);
+    const beforeD = snapshot(gan.discriminator.layers);
+    const trainer = new GanTrainer(gan.generator, gan.discriminator, { gTrainFrom: 'g_deconv3', learningRate: 1e-2 });
+    const real = tf.randomUniform([2, 64, 64, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const z = tf.randomNormal([2, 100], 0, 1, 'float32', 2) as tf.Tensor2D;
+    await trainer.step(real, z);
+    const afterG = snapshot(layers);
+    const moved = (a: number[][], b: number[][]) => a.some((w, i) => w.some((v, j) => v !== b[i][j]));
+    // Batch norm's moving statistics follow the batch in any layer; its learnt scale and shift may not.
+    const learnt = (i: number) => layers[i].trainableWeights.length;
+    for (let i = 0; i < cut; i++) {
+      const fixed = layers[i].getWeights().map((_, k) => k < learnt(i));
+      expect(afterG[i].filter((_, k) => fixed[k])).toEqual(beforeG[i].filter((_, k) => fixed[k]));
+    }
+    expect(moved(afterG[cut], beforeG[cut])).toBe(true);
+    expect(snapshot(gan.discriminator.layers).some((w, i) => moved(w, beforeD[i]))).toBe(true);
+    trainer.dispose();
+    tf.dispose([real, z]);
+  });
+});

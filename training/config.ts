@@ -43,6 +43,8 @@ export interface TrainOptions {
   r1Every: number;
   /** Decay of the moving average of G's weights that samples and exports use; null: no average. */
   emaDecay: number | null;
+  /** G's layers before this one stay fixed (e.g. g_deconv4: only a grown pair's 128 px stage learns); null: all of G. */
+  gTrainFrom: string | null;
   /** Start from an exported G and D (a folder with manifest.json, generator.json, discriminator.json). */
   initFrom: string | null;
   /** Set by the trainer from --init-from's manifest: the export this run started from. */
@@ -95,6 +97,9 @@ Optimisation
   --r1-every N          apply R1 every N steps, scaled by N (default ${DEFAULT_TRAIN.r1Every})
   --ema DECAY           keep a moving average of G's weights with this decay (with warm-up) and use it
                         for sample grids and the export, e.g. 0.999 (default: none)
+  --g-train-from L      train only G's layers from the one named L on; the earlier ones stay fixed (default:
+                        all). With --size 128 grown from a 64 px pair, g_deconv4 keeps the 64 px model's
+                        structure, learnt on every photo, and lets the new 128 px stage learn the detail
   --init-from DIR       start from the G and D exported in DIR (e.g. public/models); arch and width
                         come from its manifest.json, and its size unless --size asks to grow it
   --seed N              seed for init, noise, shuffling and flips (default 1)
@@ -148,6 +153,7 @@ const FLAGS = {
   r1: { type: 'string' },
   'r1-every': { type: 'string' },
   ema: { type: 'string' },
+  'g-train-from': { type: 'string' },
   'init-from': { type: 'string' },
   backend: { type: 'string' },
   'conv-precision': { type: 'string' },
@@ -293,6 +299,7 @@ function trainOptions(flags: Flags, c: Choices): TrainOptions {
     r1Gamma: num('r1', flags.r1, false, 0) ?? 0,
     r1Every: num('r1-every', flags['r1-every'], true, 1) ?? DEFAULT_TRAIN.r1Every,
     emaDecay: c.emaDecay,
+    gTrainFrom: flags['g-train-from'] ?? null,
     initFrom: c.initFrom,
     seed: num('seed', flags.seed, true, 0) ?? 1,
     out,

@@ -372,6 +372,8 @@ class Run {
         diffAugment: opts.diffAugment,
         r1Gamma: opts.r1Gamma,
         r1Every: opts.r1Every,
+        // Checkpoints before this option existed trained all of G.
+        gTrainFrom: opts.gTrainFrom ?? null,
       },
       rng,
     );
@@ -543,6 +545,7 @@ export function recipe(opts: TrainOptions) {
     diffAugment: [...opts.diffAugment],
     r1: opts.r1Gamma > 0 ? { gamma: opts.r1Gamma, every: opts.r1Every } : null,
     ema: opts.emaDecay === null ? null : { decay: opts.emaDecay, warmup: true },
+    ...(opts.gTrainFrom ? { gTrainFrom: opts.gTrainFrom } : {}),
   };
 }
 
@@ -553,6 +556,7 @@ function describeRecipe(opts: TrainOptions): string {
     r.diffAugment.length ? `DiffAugment ${r.diffAugment.join('+')}` : 'no DiffAugment',
     r.r1 ? `R1 gamma ${r.r1.gamma} every ${r.r1.every}` : 'no R1',
     r.ema ? `EMA of G ${r.ema.decay} (samples and export use it)` : 'no EMA',
+    ...(r.gTrainFrom ? [`G trained from ${r.gTrainFrom} on`] : []),
     ...(opts.parent ? [`starting from ${opts.parent.name} in ${opts.parent.dir}`] : []),
   ].join(', ');
 }

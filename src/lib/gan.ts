@@ -29,6 +29,11 @@ export interface TrainConfig {
   r1Gamma: number;
   /** Apply R1 every this many D steps, scaled up to match (StyleGAN2's lazy regularisation). */
   r1Every: number;
+  /**
+   * G's layers before the one of this name stay fixed; null trains all of G. A pair grown to 128 px
+   * can keep the 64 px model's structure (learnt on every photo) and let only the new stage learn detail.
+   */
+  gTrainFrom: string | null;
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -40,6 +45,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   diffAugment: [],
   r1Gamma: 0,
   r1Every: 16,
+  gTrainFrom: null,
 };
 
 export interface StepResult {
@@ -77,6 +83,15 @@ export function hingeD(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar 
 
 const trainableVars = (m: LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
 
+/** The variables of `m`'s layers from the one named `from` on (all of them when `from` is null). */
+export function trainableFrom(m: LayersModel, from: string | null): tf.Variable[] {
+  if (from === null) return trainableVars(m);
+  const first = m.layers.findIndex((l) => l.name === from);
+  if (first < 0)
+    throw new Error(`no layer named "${from}" in ${m.name}: layers are ${m.layers.map((l) => l.name).join(', ')}`);
+  return m.layers.slice(first).flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable));
+}
+
 export class GanTrainer {
   readonly optD: tf.AdamOptimizer;
   readonly optG: tf.AdamOptimizer;
@@ -85,6 +100,8 @@ export class GanTrainer {
   stepsDone = 0;
   /** Draws DiffAugment's random parameters; required when a policy is set. */
   private readonly rng: Rng | null;
+  /** The variables the G step updates. */
+  private readonly gVars: tf.Variable[];
 
   constructor(
     readonly generator: LayersModel,
@@ -99,6 +116,7 @@ export class GanTrainer {
       throw new Error(`GanTrainer: r1Every must be a whole number >= 1, got ${this.config.r1Every}`);
     if (!(this.config.r1Gamma >= 0)) throw new Error(`GanTrainer: r1Gamma must be >= 0, got ${this.config.r1Gamma}`);
     this.rng = rng;
+    this.gVars = trainableFrom(generator, this.config.gTrainFrom);
     installTrainingBatchNorm(); // batch norm's gradient in closed form: same results, far fewer passes
     if (this.config.r1Gamma > 0) registerSecondOrderGradients();
     const { learningRate, beta1, beta2 } = this.config;
@@ -167,7 +185,7 @@ export class GanTrainer {
         trainableVars(this.discriminator),
       )!;
 
-      // G step: only G's variables are updated, so D is frozen here. G's
+      // G step: only G's variables (those from gTrainFrom on) are updated, so D is frozen here. G's
       // gradient flows back through the augmentation (it is differentiable).
       let dFakeMean!: tf.Scalar;
       const gLoss = this.optG.minimize(
@@ -177,7 +195,7 @@ export class GanTrainer {
           return this.gLoss(logits);
         },
         true,
-        trainableVars(this.generator),
+        this.gVars,
       )!;
       const out = tf.stack([dLoss, gLoss, dRealMean, dFakeMean]);
       // tf.keep lifted the means out of the optimizers' scopes; release them here.

@@ -130,6 +130,8 @@ export interface TrainingRecipe {
   r1: { gamma: number; every: number } | null;
   /** A moving average of G's weights; when set, the exported generator is the average. */
   ema: { decay: number; warmup: boolean } | null;
+  /** G's layers before this one were kept fixed (absent: all of G trained). */
+  gTrainFrom?: string;
 }
 
 /** What public/models/manifest.json says about the shipped pair. */
