@@ -56,22 +56,28 @@ export class TorchRunner {
     return this.failure;
   }
 
-  /** Seconds that `steps` training steps took. */
-  async run(width: number, batch: number, steps: number): Promise<number> {
+  /** Seconds that `steps` training steps took, at this size and precision (f32, or bf16 autocast). */
+  async run(cmd: {
+    width: number;
+    batch: number;
+    size: number;
+    precision: 'f32' | 'bf16';
+    steps: number;
+  }): Promise<number> {
     if (this.failure) throw this.failure;
     const reply = Promise.race([new Promise<string>((resolve) => this.lines.once('line', resolve)), this.failed]);
-    this.proc.stdin.write(`${JSON.stringify({ width, batch, steps })}\n`);
+    this.proc.stdin.write(`${JSON.stringify(cmd)}\n`);
     const parsed = JSON.parse(await reply) as { seconds: number; torch: string; path: string };
     this.version = parsed.torch;
     this.path = parsed.path;
     return parsed.seconds;
   }
 
-  /** GFLOP/s of torch.matmul on n x n float32 matrices with PyTorch's 2 threads (best of `repeats`): the sgemm peak. */
-  async sgemm(n = 2048, repeats = 5): Promise<number> {
+  /** GFLOP/s of torch.matmul on n x n matrices (float32 or bf16) with PyTorch's 2 threads, best of `repeats`: the peak. */
+  async sgemm(n = 2048, repeats = 5, dtype: 'f32' | 'bf16' = 'f32'): Promise<number> {
     if (this.failure) throw this.failure;
     const reply = Promise.race([new Promise<string>((resolve) => this.lines.once('line', resolve)), this.failed]);
-    this.proc.stdin.write(`${JSON.stringify({ sgemm: n, repeats })}\n`);
+    this.proc.stdin.write(`${JSON.stringify({ sgemm: n, repeats, dtype })}\n`);
     return (JSON.parse(await reply) as { gflops: number }).gflops;
   }
 

@@ -52,3 +52,18 @@ export async function registerNativeBackend(): Promise<NativeRegistration> {
   }
   return registration;
 }
+
+/**
+ * Switches oneDNN's convolutions between bf16 inputs and f32 while running (the bench times both precisions in
+ * one run); returns whether they read bf16 now. False where the native backend or oneDNN is missing.
+ */
+export function useBf16Convolutions(on: boolean): boolean {
+  const load = loadAddon();
+  return load.ok ? load.addon.useBf16(on) : false;
+}
+
+/** Whether the CPU has bf16 dot products (AVX512_BF16 or AMX); elsewhere oneDNN emulates bf16, slower than f32. */
+export function cpuHasBf16(): boolean {
+  const load = loadAddon();
+  return load.ok && load.addon.info().bf16Native;
+}
