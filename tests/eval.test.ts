@@ -36,6 +36,7 @@ import {
   largeEnough,
   loadAligned,
   pickFiles,
+  trainingFilesAt,
   untrainedGenerator,
 } from '../training/eval/sources.ts';
 
@@ -365,6 +366,23 @@ describe('face evaluation', () => {
     expect(both.at128!.detector).toContain('128px face downscaled to 96px');
     expect(as64.size).toBe(64);
     expect(as64.at64).toBeUndefined();
+  });
+
+  it('draws the training-photo floor from training people only, large enough for its size, the same for a seed', async () => {
+    const heldOut = new Set(heldOutFiles().files);
+    const picked = await trainingFilesAt(128, 6, 4);
+    expect(picked).toHaveLength(6);
+    expect(picked).toEqual(await trainingFilesAt(128, 6, 4));
+    expect(picked).not.toEqual(await trainingFilesAt(128, 6, 5));
+    for (const f of picked) {
+      expect(heldOut.has(f)).toBe(false);
+      expect(await largeEnough(join(DEFAULT_DATA_DIR, f), 128)).toBe(true);
+    }
+    // At 64 px every training photo qualifies, half-size ones included.
+    const small = await trainingFilesAt(64, 200, 4);
+    expect(small.some((f) => heldOut.has(f))).toBe(false);
+    const sizes = await Promise.all(small.map((f) => largeEnough(join(DEFAULT_DATA_DIR, f), 128)));
+    expect(sizes.includes(false)).toBe(true);
   });
 
   it('takes the 128 px reference only from photos large enough, and keeps their 64 and 128 px descriptors apart', async () => {

@@ -4,6 +4,7 @@
  *   --generator public/models/generator.json   a saved generator
  *   --images DIR                               a folder of images
  *   --held-out                                 held-out half vs half (the floor)
+ *   --training-photos                          N training photos as if generated (the floor at a generator's N)
  *   --untrained --arch dcgan --width 64        a fresh generator (the ceiling)
  *   --size 64|128   the size --images, --held-out and --untrained are judged at (a generator: its own);
  *                   128 px faces are reported at 128 and, shrunk 2x2, at 64 (at128, at64)
@@ -37,6 +38,7 @@ import {
   evaluateFolder,
   evaluateGenerator,
   evaluateHeldOut,
+  evaluateTrainingPhotos,
   evaluateUntrained,
   type EvalOptions,
   type EvalResult,
@@ -48,7 +50,7 @@ const NODE_ORDER = ['wasm', 'cpu'] as const;
 const DEFAULT_SAMPLES = 500;
 const IDENTITY_SAMPLES = 200;
 
-const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | --held-out | --untrained [--arch ${ARCHS.join('|')}] [--width N])
+const USAGE = `usage: npm run eval -- (--generator MODEL.json | --images DIR | --held-out | --training-photos | --untrained [--arch ${ARCHS.join('|')}] [--width N])
                      [--size ${IMAGE_SIZES.join('|')} (not for --generator: its own)] [--samples N] [--seed S] [--reference N] [--data DIR] [--backend ${NODE_ORDER.join('|')}] [--no-cache]
                      [--manifest public/models/manifest.json [--key NAME] [--label TEXT]]
        npm run eval -- --identity DIR|celeba:ID [--generator TUNED.json] [--pretrained public/models/generator.json] [--samples 200] [--seed S]
@@ -70,6 +72,7 @@ function parse(argv: string[]) {
       generator: { type: 'string' },
       images: { type: 'string' },
       'held-out': { type: 'boolean', default: false },
+      'training-photos': { type: 'boolean', default: false },
       untrained: { type: 'boolean', default: false },
       arch: { type: 'string', default: 'dcgan' },
       width: { type: 'string' },
@@ -99,10 +102,17 @@ function parse(argv: string[]) {
 type Args = ReturnType<typeof parse>;
 
 function run(args: Args): Promise<EvalResult> {
-  const sources = [args.generator !== undefined, args.images !== undefined, args['held-out'], args.untrained].filter(
-    Boolean,
-  ).length;
-  if (sources !== 1) throw new Error(`choose exactly one of --generator, --images, --held-out, --untrained\n${USAGE}`);
+  const sources = [
+    args.generator !== undefined,
+    args.images !== undefined,
+    args['held-out'],
+    args['training-photos'],
+    args.untrained,
+  ].filter(Boolean).length;
+  if (sources !== 1)
+    throw new Error(
+      `choose exactly one of --generator, --images, --held-out, --training-photos, --untrained\n${USAGE}`,
+    );
   const samples = integer('samples', args.samples);
   const size = integer('size', args.size)!;
   if (!isImageSize(size)) throw new Error(`--size must be one of ${IMAGE_SIZES.join(', ')}, got "${args.size}"`);
@@ -118,6 +128,7 @@ function run(args: Args): Promise<EvalResult> {
   if (args.generator !== undefined) return evaluateGenerator(args.generator, opts);
   if (args.images !== undefined) return evaluateFolder(args.images, opts);
   if (args['held-out']) return evaluateHeldOut(opts);
+  if (args['training-photos']) return evaluateTrainingPhotos(opts);
   if (!isArch(args.arch!)) throw new Error(`unknown --arch "${args.arch}": one of ${ARCHS.join(', ')}`);
   const width = integer('width', args.width);
   if (width === 0) throw new Error('--width must be at least 1');
@@ -206,6 +217,7 @@ async function runCalibration(args: Args) {
 function sourceKey(args: Args): string {
   if (args.generator !== undefined) return 'generator';
   if (args['held-out']) return 'held_out_floor';
+  if (args['training-photos']) return 'training_photos_floor';
   if (args.untrained) return `untrained_${args.arch}`;
   return 'images';
 }

@@ -23,6 +23,7 @@ import {
   loadGeneratorFile,
   outputSize,
   pickFiles,
+  trainingFilesAt,
   untrainedGenerator,
 } from './sources.ts';
 
@@ -231,6 +232,24 @@ export async function evaluateFolder(dir: string, opts: EvalOptions): Promise<Ev
   checkOptions(opts);
   const { images } = await folderImagesAt(dir, opts.samples, opts.seed, opts.size ?? IMAGE_SIZE);
   return evaluateImages(dir, images, opts);
+}
+
+/**
+ * Photos the generators were trained on, judged as if a generator had drawn them: what a generator that drew its
+ * training data exactly would score, with the same sample count as a generator's evaluation (a Fréchet distance
+ * from few samples is biased upwards, so this is the floor to read a generator's number against, notably at 128 px).
+ */
+export async function evaluateTrainingPhotos(opts: EvalOptions): Promise<EvalResult> {
+  checkOptions(opts);
+  const dataDir = opts.dataDir ?? DEFAULT_DATA_DIR;
+  const size = opts.size ?? IMAGE_SIZE;
+  const files = await trainingFilesAt(size, opts.samples, opts.seed, dataDir);
+  const images = await loadAligned(dataDir, files, size);
+  return evaluateImages(
+    `${files.length} training photos${size > IMAGE_SIZE ? `, face crop >= ${size}px` : ''}`,
+    images,
+    opts,
+  );
 }
 
 /**

@@ -192,6 +192,26 @@ export function heldOutFiles(dataDir = DEFAULT_DATA_DIR): { files: string[]; ide
   return { files: splitFiles(all, identities).heldOut, identities };
 }
 
+/** The training split's file names, sorted by name (what `npm run train` learns from). */
+export function trainingFiles(dataDir = DEFAULT_DATA_DIR): string[] {
+  if (!existsSync(dataDir)) throw new Error(`CelebA image folder not found: ${dataDir}`);
+  const all = readdirSync(dataDir).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()));
+  return splitFiles(all, readIdentities(dataDir)).train;
+}
+
+/** `count` training photos drawn by seed among those large enough for `size` (all of them at 64). */
+export async function trainingFilesAt(size: number, count: number, seed: number, dataDir = DEFAULT_DATA_DIR) {
+  const files = trainingFiles(dataDir);
+  if (size <= IMAGE_SIZE) return pickFiles(files, count, seed);
+  const picked: string[] = [];
+  // Headers are read in shuffled order until enough are large: far fewer reads than all 13,000.
+  for (const f of new Rng(seed).shuffle([...files])) {
+    if (picked.length >= count) break;
+    if (await largeEnough(join(dataDir, f), size)) picked.push(f);
+  }
+  return picked.sort();
+}
+
 const largeEnoughFiles = new Map<string, Promise<string[]>>();
 
 /**
