@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { DEFAULT_FINETUNE, FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
+import { DEFAULT_FINETUNE, EtaEstimator, FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
 import { generate } from '../src/lib/gan.ts';
 import { Rng, sampleLatents } from '../src/lib/latent.ts';
 import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../src/lib/latent-shift.ts';
@@ -304,5 +304,45 @@ describe('near-copies', () => {
     expect(near[0]).toBe(0);
     expect(near[1]).toBe(0);
     expect(near[2]).toBeGreaterThan(0.5);
+  });
+});
+
+describe('time left', () => {
+  /** A run's true cost when a step costs 10 ms per image it draws: projection 6 photos, tuning 8 + 8 locality. */
+  const plan = (projectLeft: number, tuneLeft: number) => [
+    ...(projectLeft > 0 ? [{ phase: 'project' as const, steps: projectLeft, work: 6 }] : []),
+    { phase: 'tune' as const, steps: tuneLeft, work: 16 },
+  ];
+
+  it('prices tuning from the projection pace before tuning starts, within 30% of the true time', () => {
+    const eta = new EtaEstimator();
+    expect(eta.secondsLeft(plan(200, 400))).toBeNull();
+    eta.record('project', 900, 6); // shader compilation: the first step is slow and then forgotten
+    for (let i = 1; i < 20; i++) eta.record('project', 60 * (1 + 0.1 * Math.sin(i)), 6);
+    const truth = (180 * 60 + 400 * 160) / 1000;
+    const estimate = eta.secondsLeft(plan(180, 400))!;
+    expect(Math.abs(estimate - truth) / truth).toBeLessThan(0.3);
+    // Counting every step at the projection's pace, as a single average would, misses by more than half.
+    expect(Math.abs((580 * 60) / 1000 - truth) / truth).toBeGreaterThan(0.5);
+    // Once tuning runs, its own pace takes over.
+    for (let i = 0; i < 10; i++) eta.record('tune', 200, 16);
+    expect(eta.secondsLeft(plan(0, 100))).toBeCloseTo(20, 5);
+    expect(eta.stepsPerSecond()).toBeCloseTo(5, 5);
+  });
+
+  it("a session lists the steps left per phase with each step's work", () => {
+    const { generator, discriminator } = smallGan();
+    const crops = [0, 1, 2].map(() => new Float32Array(PIXELS));
+    const session = new FinetuneSession(generator, discriminator, crops, {
+      projectionSteps: 3,
+      steps: 4,
+      batch: 2,
+      localityBatch: 5,
+    });
+    expect(session.remaining).toEqual([
+      { phase: 'project', steps: 3, work: 3 },
+      { phase: 'tune', steps: 4, work: 7 },
+    ]);
+    session.dispose();
   });
 });

@@ -187,14 +187,15 @@ class TrainingRun {
 
   private async stepAndReport(epoch: number): Promise<void> {
     const started = performance.now();
-    const projecting = this.session.phase === 'project';
+    const phase = this.session.phase;
+    const projecting = phase === 'project';
     const result = await this.session.step();
     if (contextLost()) throw new ContextLostError();
     // Kept before it is reported: every step the page shows survives a lost context.
     if (need().backend in GPU_NAMES) await this.maybeCheckpoint(performance.now() - started, epoch);
     // A step abandoned after a lost context must not report late.
     if (epoch !== this.epoch) return;
-    this.eta.record(performance.now() - started);
+    this.eta.record(phase, performance.now() - started, this.session.stepWork(phase));
     const { stepsDone: step, config, totalSteps: total } = this.session;
     emit({
       type: 'progress',
@@ -202,7 +203,7 @@ class TrainingRun {
       total,
       ...result,
       stepsPerSecond: this.eta.stepsPerSecond(),
-      secondsLeft: this.eta.secondsLeft(total - step),
+      secondsLeft: this.eta.secondsLeft(this.session.remaining),
     });
     if (step % config.sampleEvery === 0 || this.session.finished) await this.emitSamples();
     // The photos as G draws them from their pivots: as soon as the projection ends, and again at the end.
