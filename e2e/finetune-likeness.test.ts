@@ -7,19 +7,19 @@
  * the judge nothing optimises. A short run and a loose bound; the full numbers
  * are in the README (bench/finetune-identity.ts).
  */
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import type { Browser, Download, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/lib/backends.ts';
-import { fromArtifacts, fromFiles } from '../src/lib/weights.ts';
+import { fromArtifacts } from '../src/lib/weights.ts';
 import { evaluateIdentity, type PersonPhotos } from '../training/eval/identity-eval.ts';
 import { loadGeneratorFile } from '../training/eval/sources.ts';
 import { preprocessAligned } from '../src/lib/images.ts';
 import { decodeImage } from '../training/eval/sources.ts';
 import { buildSite, launchBrowser, startPreview, type Server } from './helpers.ts';
 import { CELEBA, celebaFile, heldOutIdentityPhotos } from './fixtures/photos.ts';
+import { downloadTuned } from './tuned-model.ts';
 import { join } from 'node:path';
 
 /** Projection, tuning and likeness steps per backend (the default run, shortened): WebGL runs on a software GPU in CI (SwiftShader), seconds a step. */
@@ -56,39 +56,9 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** The generator of the page's one-file download (float16, as a visitor gets it). */
 async function downloadGenerator(): Promise<tf.io.ModelArtifacts> {
-  const files = new Map<string, Buffer>();
-  const pending: Promise<void>[] = [];
-  const onDownload = (d: Download) =>
-    pending.push(
-      d.path().then((p) => {
-        files.set(d.suggestedFilename(), readFileSync(p));
-      }),
-    );
-  page.on('download', onDownload);
-  await page.click('#model-export');
-  // Every file the generator's JSON names (its shards), once it has arrived.
-  const paths = () => {
-    const g = files.get('facegan-generator.json');
-    return g
-      ? (JSON.parse(g.toString('utf8')).weightsManifest as tf.io.WeightsManifestConfig).flatMap((m) => m.paths)
-      : null;
-  };
-  await expect
-    .poll(
-      async () => {
-        await Promise.all(pending);
-        return paths()?.every((p) => files.has(p)) ?? false;
-      },
-      { timeout: 60_000 },
-    )
-    .toBe(true);
-  page.off('download', onDownload);
-  const json = JSON.parse(files.get('facegan-generator.json')!.toString('utf8')) as Record<string, unknown>;
-  return fromFiles(
-    json,
-    paths()!.map((p) => new Uint8Array(files.get(p)!)),
-  );
+  return (await downloadTuned(page)).bundle.artifacts;
 }
 
 describe.each(['wasm', 'webgl'] as const)('fine-tuning the shipped model on %s', (backend) => {

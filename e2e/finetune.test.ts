@@ -2,23 +2,31 @@
  * The fine-tune page in Chromium: photos in (faces of one CelebA identity and
  * every kind of bad input), crops shown, fine-tuning on WebGPU, WebGL and WASM
  * (WebGPU's losses matching WASM's),
- * a lost WebGL context, IndexedDB across a reload, flat tensor counts, and
- * no request that could carry the photos anywhere.
+ * a lost WebGL context, IndexedDB across a reload, the model as one download
+ * (float16 unless asked, drawing the page's faces in Node) and opened on the
+ * home page, flat tensor counts, and no request that could carry the photos anywhere.
  *
  * The page is pointed at a small DCGAN made here (`?model=/test-models/`), so
- * the run stays short on a software GPU whatever model the site ships.
+ * the run stays short on a software GPU whatever model the site ships; the
+ * home page test tunes the shipped model for a few steps, whose sliders it needs.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import type { Browser, BrowserContext, Download, Page, Request } from 'playwright-core';
+import { unzipSync } from 'fflate';
+import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate } from '../src/lib/gan.ts';
+import { gridRgba } from '../src/lib/images.ts';
+import { latentBatch } from '../src/lib/latent.ts';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
-import { toArtifacts, toFiles } from '../src/lib/weights.ts';
+import { fromArtifacts, toArtifacts, toFiles } from '../src/lib/weights.ts';
 import {
   buildSite,
   launchBrowser,
+  ROOT,
   startPreview,
   watchPage,
   WEBGPU_ARGS,
@@ -26,6 +34,7 @@ import {
   type Server,
 } from './helpers.ts';
 import { badInputs, celebaFile, identityPhotos, type FilePayload } from './fixtures/photos.ts';
+import { canvasPixels, canvasSpreads, downloadTuned } from './tuned-model.ts';
 
 const MODEL_DIR = 'test-models';
 
@@ -38,6 +47,9 @@ const LOST_STEPS = 12;
 const LIKENESS_STEPS = 2;
 /** Projection steps before the tuning steps; the progress counts both. */
 const PROJ = 4;
+
+/** Hex sha256 of the test generator's weights: what a model tuned from it names as its parent. */
+let testModelHash = '';
 
 /** A small DCGAN pair in the build's test-models/ (width 8: ~40k parameters in G). */
 async function writeTestModel(outDir: string): Promise<void> {
@@ -52,6 +64,8 @@ async function writeTestModel(outDir: string): Promise<void> {
     const files = toFiles(await toArtifacts(model), name);
     writeFileSync(join(dir, `${name}.json`), JSON.stringify(files.modelJson));
     for (const [shard, bytes] of files.shards) writeFileSync(join(dir, shard), bytes);
+    if (name === 'generator')
+      testModelHash = createHash('sha256').update(files.shards.values().next().value!).digest('hex');
   }
 }
 
@@ -87,22 +101,21 @@ async function openPage(backend: 'webgpu' | 'webgl' | 'wasm'): Promise<void> {
   }).toBeGreaterThan(1);
 }
 
-/** Click "Download model files" and collect the four downloads. */
-async function exportModel(): Promise<FilePayload[]> {
-  const files: FilePayload[] = [];
-  const collect = async (d: Download) => {
-    const path = await d.path();
-    files.push({ name: d.suggestedFilename(), mimeType: 'application/octet-stream', buffer: readFileSync(path) });
-  };
-  const pending: Promise<void>[] = [];
-  const onDownload = (d: Download) => pending.push(collect(d));
-  page.on('download', onDownload);
-  await page.click('#model-export');
-  await poll(() => pending.length).toBe(4);
-  await Promise.all(pending);
-  page.off('download', onDownload);
-  return files;
+/** The compare grid's seeds (the page's default) as `artifacts` draw them in Node: RGBA, laid out as the page lays them out. */
+async function drawnInNode(artifacts: tf.io.ModelArtifacts): Promise<number[]> {
+  const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
+  const model = await fromArtifacts(artifacts);
+  const zDim = model.inputs[0].shape[1] as number;
+  const z = tf.tensor2d(latentBatch(seeds, zDim), [seeds.length, zDim]);
+  const out = generate(model, z);
+  const pixels = (await out.data()) as Float32Array;
+  tf.dispose([z, out]);
+  model.dispose();
+  return Array.from(gridRgba(pixels, seeds.length, seeds.length).data);
 }
+
+const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const meanDiff = (a: number[], b: number[]) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]), 0) / a.length;
 
 const sampleGrid = () => page.locator('#train-samples').evaluate((c: HTMLCanvasElement) => c.toDataURL());
 
@@ -199,41 +212,77 @@ describe('fine-tune page', () => {
     expect(after.numTensors).toBe(before.numTensors + 1);
   });
 
-  it('keeps the fine-tuned model in IndexedDB across a reload, exports, resets and imports it', async () => {
+  it('keeps the fine-tuned model in IndexedDB across a reload, downloads it as one file, resets and imports it', async () => {
     await page.click('#model-save');
     await poll(() => page.locator('#model-status').getAttribute('data-result')).toBe('ok');
     const changed = (await inspect()).weightChange;
     await openPage('webgl');
     expect(await page.locator('#ft-model').getAttribute('data-restored')).toBe('true');
     expect((await inspect()).weightChange).toBeCloseTo(changed, 6);
-    const [pre, tuned] = await Promise.all(
-      ['pretrained', 'finetuned'].map((w) =>
-        page.locator(`#compare-${w}`).evaluate((c: HTMLCanvasElement) => c.toDataURL()),
-      ),
-    );
-    expect(tuned).not.toBe(pre);
-    const exported = await exportModel();
-    expect(exported.map((f) => f.name).sort()).toEqual([
-      'facegan-discriminator.json',
-      'facegan-discriminator.weights1of1.bin',
-      'facegan-generator.json',
-      'facegan-generator.weights1of1.bin',
+    const [pre, tuned] = await Promise.all(['pretrained', 'finetuned'].map((w) => canvasPixels(page, `#compare-${w}`)));
+    expect(meanDiff(tuned, pre)).toBeGreaterThan(0);
+
+    // One file: the generator's JSON, its weights in float16 and a manifest of what it was tuned from, and how.
+    const half = await downloadTuned(page);
+    expect(half.name).toBe('facegan-finetuned.zip');
+    expect(Object.keys(unzipSync(half.bytes)).sort()).toEqual([
+      'generator.json',
+      'generator.weights1of1.bin',
+      'manifest.json',
     ]);
+    const { manifest, artifacts } = half.bundle;
+    expect(manifest.generator.dtype).toBe('float16');
+    expect(artifacts.weightSpecs!.every((w) => w.quantization?.dtype === 'float16')).toBe(true);
+    expect(manifest.generator.bytes).toBe(2 * manifest.generator.params);
+    // The record was saved with the model, so the restored model keeps it.
+    expect(manifest.parent).toEqual({
+      name: `/${MODEL_DIR}/generator.json`,
+      url: `/${MODEL_DIR}/generator.json`,
+      weightsSha256: testModelHash,
+    });
+    expect(manifest.runs).toEqual([
+      expect.objectContaining({ photos: 8, steps: STEPS + PROJ, outcome: 'finished', backend: 'webgl' }),
+    ]);
+    expect(manifest.runs[0].config).toMatchObject({ steps: STEPS, projectionSteps: PROJ, batch: 4 });
+    // Loaded back in Node, it draws the faces the page draws for the same seeds (float16 weights, another backend).
+    const shown = await canvasPixels(page, '#compare-finetuned');
+    const drawn = await drawnInNode(artifacts);
+    expect(drawn).toHaveLength(shown.length);
+    // Measured: a mean difference of 2e-5 and at most 1 in a pixel value (0-255).
+    expect(meanDiff(drawn, shown)).toBeLessThan(0.1);
+    expect(maxDiff(drawn, shown)).toBeLessThanOrEqual(3);
+
+    // float32 when asked for: twice the weight bytes, the same record.
+    await page.check('#model-float32');
+    const full = await downloadTuned(page);
+    await page.uncheck('#model-float32');
+    expect(full.name).toBe('facegan-finetuned-float32.zip');
+    expect(full.bundle.manifest.generator.dtype).toBe('float32');
+    expect(full.bundle.manifest.generator.bytes).toBe(2 * manifest.generator.bytes);
+    expect(full.bundle.manifest.runs).toEqual(manifest.runs);
+
     await page.click('#model-reset');
     await poll(() => page.locator('#model-status').textContent()).toContain('Back to the pretrained model');
     expect((await inspect()).weightChange).toBe(0);
     await openPage('webgl');
     expect(await page.locator('#ft-model').getAttribute('data-restored')).toBe('false');
-    // The downloaded files bring the fine-tuned model back.
-    await page.setInputFiles('#model-import', exported);
-    await poll(() => page.locator('#model-status').textContent()).toContain('Imported the generator and discriminator');
+    // The downloaded file brings the fine-tuned model back.
+    await page.setInputFiles('#model-import', {
+      name: full.name,
+      mimeType: 'application/zip',
+      buffer: Buffer.from(full.bytes),
+    });
+    await poll(() => page.locator('#model-status').textContent()).toContain(
+      'Imported the fine-tuned generator from facegan-finetuned-float32.zip',
+    );
     expect((await inspect()).weightChange).toBeCloseTo(changed, 6);
     // A generator JSON without its weights is refused with the reason.
-    await page.setInputFiles(
-      '#model-import',
-      exported.filter((f) => f.name === 'facegan-generator.json'),
-    );
-    await poll(() => page.locator('#model-status').textContent()).toContain('needs facegan-generator.weights1of1.bin');
+    await page.setInputFiles('#model-import', {
+      name: 'generator.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from(unzipSync(half.bytes)['generator.json']),
+    });
+    await poll(() => page.locator('#model-status').textContent()).toContain('needs generator.weights1of1.bin');
   });
 
   it(`fine-tunes ${STEPS} steps on WASM, chosen on the page`, async () => {
@@ -355,6 +404,66 @@ describe('fine-tune page', () => {
     await page.click('#clear-photos');
     expect(await page.locator('#crops li').count()).toBe(0);
   });
+
+  it('opens a model tuned from the shipped generator on the home page, from this browser, with the base sliders', async () => {
+    const shipped = JSON.parse(readFileSync(join(ROOT, 'public/models/manifest.json'), 'utf8')) as { name: string };
+    await page.goto(`${server.origin}/finetune/?backend=wasm`);
+    await page.locator('#ft-backend[data-backend="wasm"]').waitFor({ timeout: 60_000 });
+    await page.setInputFiles('#photo-input', faces.slice(0, 2));
+    await poll(() => page.locator('#crops li[data-face=true]').count(), { timeout: 90_000 }).toBe(2);
+    await poll(() => page.locator('#train-start').isEnabled()).toBe(true);
+    // The fewest steps that tune the shipped model: one projection step, one tuning step.
+    await page.fill('input[name=projectionSteps]', '1');
+    await page.fill('input[name=steps]', '1');
+    await page.fill('input[name=likenessSteps]', '0');
+    await page.fill('input[name=batch]', '2');
+    await page.click('#train-start');
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+
+    const errorsBefore = problems.consoleErrors.length;
+    await page.click('#model-open-home');
+    await page.waitForURL(/\/\?model=tuned$/, { timeout: 60_000 });
+    await page.locator('#faces[data-generation="1"]').waitFor({ timeout: 60_000 });
+    for (const spread of await canvasSpreads(page, '#faces canvas')) expect(spread).toBeGreaterThan(10);
+    expect(await page.isVisible('#model-line')).toBe(true);
+    expect(await page.textContent('#model-origin')).toContain(
+      `tuned from ${shipped.name}, 1 run of 2 steps on 2 photos`,
+    );
+
+    // A face of its own (read from IndexedDB again on a new load) with the base model's sliders.
+    await page.goto(`${server.origin}/?model=tuned&seed=77`);
+    await page.waitForSelector('#face-large[aria-label="Generated face, seed 77"]');
+    await page.waitForSelector('#attributes:not([hidden]) #attribute-list input[type="range"]');
+    expect(await page.textContent('#attributes-base')).toContain(
+      `the base model's directions, fitted for ${shipped.name}`,
+    );
+    const plain = await canvasPixels(page, '#face-large');
+    const frames = () => page.$eval('#face-large', (c) => Number((c as HTMLElement).dataset.frames ?? 0));
+    const before = await frames();
+    const slider = page.locator('#attribute-list input[type="range"]').first();
+    await slider.focus();
+    await page.keyboard.press('End');
+    await page.waitForFunction(
+      (n) => Number(document.querySelector<HTMLElement>('#face-large')!.dataset.frames) > n,
+      before,
+    );
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('model') === 'tuned');
+    const edited = await canvasPixels(page, '#face-large');
+    expect(meanDiff(plain, edited)).toBeGreaterThan(2);
+    const [png] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(png.suggestedFilename()).toBe('facegan-tuned-seed-77.png');
+
+    // Back to the shipped generator: the same seed and edit, another face.
+    const key = (await slider.getAttribute('data-attribute'))!;
+    await page.click('#model-back');
+    await page.waitForURL((url) => !url.searchParams.has('model') && url.searchParams.get(key) === '3');
+    await page.waitForSelector('#face-large[aria-label="Generated face, seed 77"]');
+    await page.waitForSelector('#attributes:not([hidden])');
+    expect(await page.isHidden('#model-line')).toBe(true);
+    await page.waitForTimeout(300);
+    expect(meanDiff(edited, await canvasPixels(page, '#face-large'))).toBeGreaterThan(2);
+    expect(problems.consoleErrors.slice(errorsBefore)).toEqual([]);
+  }, 300_000);
 
   it('made no request that could carry the photos, and none to another origin', () => {
     expect(problems.foreignRequests).toEqual([]);

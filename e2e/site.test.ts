@@ -5,8 +5,9 @@
  * for WASM and says why; only the running backend is downloaded; shared seed links
  * reproduce a face; focus comes back to a closed face; phones get whole
  * numbers, fingertip-sized controls and a face that stays in view; the
- * fine-tune page honours an early backend choice; nothing leaks; nothing is
- * fetched from another origin; the build holds no large file twice.
+ * fine-tune page honours an early backend choice; `?model=tuned` with no tuned
+ * model kept says so; nothing leaks; nothing is fetched from another origin;
+ * the build holds no large file twice.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -392,6 +393,17 @@ describe('home page', () => {
     await page.goto(`${server.origin}/`);
     await page.waitForSelector('#error:not([hidden])', { timeout: 60_000 });
     expect(await page.textContent('#error')).toMatch(/weights are missing/);
+  });
+
+  it('says so when ?model=tuned finds no fine-tuned model in this browser, and links to the fine-tune page', async () => {
+    const page = await newPage();
+    const problems = watchPage(page, server.origin);
+    await page.goto(`${server.origin}/?model=tuned&${FAST}`);
+    await page.waitForSelector('#error:not([hidden])', { timeout: 60_000 });
+    expect(await page.textContent('#error')).toContain('This browser keeps no fine-tuned model');
+    expect(await page.getAttribute('#error a', 'href')).toBe('/finetune/');
+    expect(await page.isHidden('#model-line')).toBe(true);
+    expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
 
   it('notes an unknown ?backend= and chooses by itself', async () => {

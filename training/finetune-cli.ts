@@ -1,9 +1,10 @@
 /**
  * `npm run finetune -- --photos DIR [--steps N] [--out DIR]`: fine-tune the
  * shipped pair on photos of one person with the page's code (src/lib): the
- * same face crops, projection, pivotal tuning, likeness fit and baked latent shift, and
- * the same model files as the page's download (facegan-generator.json,
- * facegan-discriminator.json and their shards), plus the crops and their
+ * same face crops, projection, pivotal tuning, likeness fit and baked latent shift. It
+ * writes the tuned pair as loose model files (facegan-generator.json,
+ * facegan-discriminator.json and their shards; the page's download is one zip of the
+ * generator, src/lib/model-bundle.ts, which the page also imports), plus the crops and their
  * reconstructions as PNG. Exit codes: 0 done, 1 crash, 2 bad usage or no
  * usable faces in the folder.
  */

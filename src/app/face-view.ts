@@ -47,6 +47,8 @@ export class FaceView {
   private animation = 0;
   /** Edits applied to every latent before drawing (attribute sliders); identity by default. */
   adjust: (z: Float32Array) => Float32Array = (z) => z;
+  /** Start of the PNG's file name: says which generator drew it. */
+  namePrefix = 'facegan';
   /** Called after the visitor closed the view (its Close button or Escape), e.g. to move focus out of the hidden view. */
   onClose: () => void = () => {};
 
@@ -247,9 +249,10 @@ export class FaceView {
   }
 
   private fileName(): string {
-    if (this.base) return 'facegan-your-photo.png';
-    if (this.target === null || this.t <= 0) return `facegan-seed-${this.seed}.png`;
-    return `facegan-seed-${this.seed}-to-${this.target}-${Math.round(this.t * 100)}pct.png`;
+    const p = this.namePrefix;
+    if (this.base) return `${p}-your-photo.png`;
+    if (this.target === null || this.t <= 0) return `${p}-seed-${this.seed}.png`;
+    return `${p}-seed-${this.seed}-to-${this.target}-${Math.round(this.t * 100)}pct.png`;
   }
 }
 

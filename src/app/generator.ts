@@ -1,6 +1,7 @@
 /**
- * The shipped generator in the page: loading it (with download progress and
- * readable errors) and turning seeds or latents into RGBA faces.
+ * The generator in the page (the shipped one, or a fine-tuned one from this
+ * browser): loading it (with download progress and readable errors) and
+ * turning seeds or latents into RGBA faces.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -43,7 +44,7 @@ function explainLoadFailure(url: string, err: unknown): ModelLoadError {
   if (/fetch|network/i.test(text)) {
     return new ModelLoadError(`The generator's weights could not be downloaded from ${url}: ${text}`, err);
   }
-  return new ModelLoadError(`The generator at ${url} could not be loaded: ${text}`, err);
+  return new ModelLoadError(`The generator (${url}) could not be loaded: ${text}`, err);
 }
 
 function checkShape(model: tfl.LayersModel, url: string): number {
@@ -80,7 +81,7 @@ export function downloadFaceModel(
   return download;
 }
 
-/** Build the generator from downloaded files, on the current backend. */
+/** Build the generator from its files, on the current backend; `url` names where they came from in errors. */
 export async function buildFaceModel(artifacts: tf.io.ModelArtifacts, url = MODEL_URL): Promise<FaceModel> {
   let model: tfl.LayersModel;
   try {

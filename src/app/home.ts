@@ -1,12 +1,23 @@
 /**
- * The home page: start a backend, load the generator, show a grid of faces,
- * "Generate" for new ones, and a face's own view (seed in the URL) when one
- * is clicked or a shared link names it.
+ * The home page: start a backend, load the generator (the site's, or with
+ * `?model=tuned` the fine-tuned one kept in this browser), show a grid of
+ * faces, "Generate" for new ones, and a face's own view (seed in the URL)
+ * when one is clicked or a shared link names it.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { DirectionsFile } from '../lib/directions.ts';
 import { randomSeed } from '../lib/latent.ts';
+import type { TunedManifest } from '../lib/model-bundle.ts';
 import { AttributeSliders, loadDirections } from './attribute-sliders.ts';
 import { FaceGrid } from './face-grid.ts';
+import {
+  describeTuned,
+  loadParentDirections,
+  loadTunedModel,
+  ModelChoiceError,
+  modelSource,
+  pretrainedAddress,
+} from './home-model.ts';
 import { PhotoStart } from './photo-start.ts';
 import { FaceView, type FaceViewElements } from './face-view.ts';
 import { buildFaceModel, downloadFaceModel, renderSeeds, type FaceModel } from './generator.ts';
@@ -112,7 +123,7 @@ class HomePage {
   }
 
   /** Sliders for the shipped attribute directions, restored from the address. */
-  attachSliders(directions: NonNullable<Awaited<ReturnType<typeof loadDirections>>['directions']>): void {
+  attachSliders(directions: DirectionsFile): void {
     const sliders = new AttributeSliders(
       { root: byId('attributes'), list: byId('attribute-list'), reset: byId('attributes-reset') },
       directions.attributes,
@@ -159,6 +170,18 @@ class HomePage {
     byId('own-photo-panel').hidden = false;
   }
 
+  /** The line that says a fine-tuned model is on show, with the way back to the site's generator. */
+  showTuned(manifest: TunedManifest): void {
+    this.view.namePrefix = 'facegan-tuned';
+    byId('model-origin').textContent = describeTuned(manifest);
+    const back = byId<HTMLAnchorElement>('model-back');
+    // The same face and edits on the site's generator: the address is read when the link is followed.
+    back.addEventListener('click', () => (back.href = pretrainedAddress(new URL(location.href)).href));
+    const line = byId('model-line');
+    line.dataset.model = 'tuned';
+    line.hidden = false;
+  }
+
   async openFace(link: FaceLink, push: boolean): Promise<void> {
     // A new face from the grid starts unedited; a face from the address keeps the address's edits.
     if (push) this.sliders?.set({});
@@ -201,31 +224,69 @@ function statusElements(): StatusElements {
   };
 }
 
+interface Loaded {
+  artifacts: tf.io.ModelArtifacts;
+  /** Set for a fine-tuned model from this browser. */
+  tuned: TunedManifest | null;
+}
+
+/** The generator's files: the site's (downloaded, with progress) or the tuned one from this browser. */
+function loadArtifacts(status: StatusLine): Promise<Loaded> {
+  const loading =
+    modelSource(new URL(location.href)) === 'tuned'
+      ? loadTunedModel().then(({ artifacts, manifest }) => ({ artifacts, tuned: manifest }))
+      : downloadFaceModel(undefined, (f) => status.showProgress(f)).then((artifacts) => ({ artifacts, tuned: null }));
+  // Handled where it is awaited; this keeps the browser from reporting it as unhandled in between.
+  loading.catch(() => undefined);
+  return loading;
+}
+
+/** The site's directions for its own generator; for a tuned one, those of the generator it was tuned from. */
+async function attachDirections(page: HomePage, { artifacts, tuned }: Loaded): Promise<void> {
+  const zDim = page.model.zDim;
+  const { directions, reason } = await (
+    tuned ? loadParentDirections(tuned, zDim) : loadDirections(artifacts, zDim)
+  ).catch((err: unknown) => ({ directions: null, reason: message(err) }));
+  if (!directions) {
+    byId('attributes-note').textContent = reason ?? '';
+    return;
+  }
+  page.attachSliders(directions);
+  if (!tuned) return;
+  const base = byId('attributes-base');
+  base.textContent = `These are the base model's directions, fitted for ${tuned.parent!.name}, which this model was tuned from: on the tuned model they may move the face less cleanly.`;
+  base.hidden = false;
+}
+
 async function main(): Promise<void> {
   const status = new StatusLine(statusElements());
   const button = byId<HTMLButtonElement>('generate');
   window.__facegan = { numTensors: () => tf.memory().numTensors, backend: () => tf.getBackend() };
   try {
     const link = linkFromAddress(status);
-    // The weights download while the backend starts (WebGL start-up alone can take a second).
-    const download = downloadFaceModel(undefined, (f) => status.showProgress(f));
+    // The weights load while the backend starts (WebGL start-up alone can take a second).
+    const loading = loadArtifacts(status);
     const runtime = await startRuntime(new URL(location.href).searchParams.get('backend'));
     status.showBackend(runtime);
     watchContextLoss(status, button);
-    const artifacts = await download;
-    const model = await buildFaceModel(artifacts);
+    const loaded = await loading;
+    const model = await buildFaceModel(
+      loaded.artifacts,
+      loaded.tuned ? 'the fine-tuned model kept in this browser' : undefined,
+    );
     status.doneLoading();
     const page = new HomePage(model, button, status);
-    const { directions, reason } = await loadDirections(artifacts, model.zDim).catch((err: unknown) => ({
-      directions: null,
-      reason: message(err),
-    }));
-    if (directions) page.attachSliders(directions);
-    else byId('attributes-note').textContent = reason ?? '';
+    if (loaded.tuned) page.showTuned(loaded.tuned);
+    await attachDirections(page, loaded);
     page.attachPhotoStart();
     await page.generate();
     if (link) await page.openFace(link, false);
   } catch (err) {
+    if (err instanceof ModelChoiceError) {
+      // A visitor's situation (no model kept, an unknown ?model=), not a fault: said on the page, with a way out.
+      status.showError(message(err), err.hint);
+      return;
+    }
     console.error(err);
     status.showError(message(err));
   }

@@ -1,8 +1,9 @@
 /**
- * A generator/discriminator pair as the files a visitor downloads
+ * A generator/discriminator pair as TensorFlow.js files
  * (facegan-generator.json, facegan-discriminator.json and their weight
  * shards), and files picked back into artifacts. Isomorphic: the fine-tune
- * worker offers them as downloads, `npm run finetune` writes them to disk.
+ * worker hands them to the page (which packs the generator into one
+ * download, model-bundle.ts), `npm run finetune` writes them to disk.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -62,4 +63,11 @@ export function artifactsFromFiles(files: readonly ModelFile[]): tf.io.ModelArti
       paths.map((p) => byName.get(p.split('/').pop()!)!.bytes),
     );
   });
+}
+
+/** The generator's artifacts among exportFiles' files (facegan-generator.json and its shards). */
+export function generatorArtifacts(files: readonly ModelFile[]): tf.io.ModelArtifacts {
+  const json = files.find((f) => f.name === 'facegan-generator.json');
+  if (!json) throw new Error('the exported files hold no facegan-generator.json');
+  return artifactsFromFiles([json, ...files.filter((f) => f.name.endsWith('.bin'))])[0];
 }

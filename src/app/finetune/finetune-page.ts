@@ -3,8 +3,9 @@
  * `?backend=` asks for), loads the pretrained pair (from `?model=`, a path
  * on this site, for tests and experiments), and wires the three steps.
  */
-import type { BackendPreference, InitReply, InspectReply } from '../../workers/finetune-protocol.ts';
+import type { BackendPreference, InitReply, InspectReply, TrainEvent } from '../../workers/finetune-protocol.ts';
 import { PhotoPanel } from './photos.ts';
+import { ProvenanceRecord } from './provenance.ts';
 import { ResultsPanel } from './results.ts';
 import { TrainingPanel } from './training.ts';
 import { FinetuneClient } from './worker-client.ts';
@@ -45,6 +46,7 @@ class FinetunePage {
   private readonly training: TrainingPanel;
   private readonly results: ResultsPanel;
   private readonly backendChoice = $<HTMLSelectElement>('ft-backend-choice');
+  private readonly provenance: ProvenanceRecord;
 
   constructor(
     private readonly model: string,
@@ -52,7 +54,8 @@ class FinetunePage {
     private readonly flags: Record<string, boolean | number>,
   ) {
     this.training = new TrainingPanel(this.client, () => this.photos.included);
-    this.results = new ResultsPanel(this.client);
+    this.provenance = new ProvenanceRecord(model);
+    this.results = new ResultsPanel(this.client, this.provenance);
     this.photos.onChange = () => this.refresh();
     this.training.onStateChange = () => this.refresh();
     this.backendChoice.value = backend;
@@ -63,13 +66,29 @@ class FinetunePage {
   private wire(client: FinetuneClient): void {
     client.onEvent = (ev) => {
       this.training.handle(ev);
-      if (ev.type === 'done') void this.results.compare();
+      if (ev.type === 'done') {
+        this.recordRun(ev);
+        void this.results.compare();
+      }
     };
     client.onCrash = (message) => {
       this.ready = false;
       this.showError(`${message}. Reload the page to start again.`);
       this.refresh();
     };
+  }
+
+  /** A run that got past the projection changed the generator: the manifest of its download lists it. */
+  private recordRun(done: Extract<TrainEvent, { type: 'done' }>): void {
+    const run = this.training.lastRun;
+    if (!run || (done.step <= run.config.projectionSteps && done.reason !== 'finished')) return;
+    this.provenance.addRun({
+      ...run,
+      steps: done.step,
+      outcome: done.reason,
+      backend: $('ft-backend').dataset.backend ?? '',
+      finishedAt: new Date().toISOString(),
+    });
   }
 
   private showError(message: string): void {
@@ -105,6 +124,8 @@ class FinetunePage {
       });
       if (id !== this.starts) return;
       this.showRuntime(info);
+      if (info.restored) this.provenance.restored();
+      else this.provenance.pretrained();
       this.ready = true;
       $('train-error').hidden = true;
       await Promise.all([this.results.compare(), this.training.showSamples()]);

@@ -1,14 +1,29 @@
 /**
  * The results step: the same seeds through the pretrained and the
- * fine-tuned generator side by side; save in this browser (IndexedDB),
- * download the model files, import them again, reset to pretrained.
+ * fine-tuned generator side by side; open it on the home page, save it in
+ * this browser (IndexedDB), download it as one .zip, import it again, reset
+ * to pretrained.
  */
+import { storeTunedBundle } from '../../browser/tuned-model.ts';
+import { bundleName, isZip, packTuned, unpackTuned, type WeightDtype } from '../../lib/model-bundle.ts';
+import { generatorArtifacts } from '../../lib/model-files.ts';
 import type { ExportReply, GenerateReply, SaveReply } from '../../workers/finetune-protocol.ts';
+import type { ProvenanceRecord } from './provenance.ts';
 import { drawGrid } from './training.ts';
 import type { FinetuneClient } from './worker-client.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const BUTTONS = ['compare', 'compare-random', 'model-save', 'model-export', 'model-reset'];
+const BUTTONS = ['compare', 'compare-random', 'model-open-home', 'model-save', 'model-export', 'model-reset'];
+const HOME_URL = `${import.meta.env.BASE_URL.replace(/\/$/, '')}/?model=tuned`;
+
+/** Hand bytes to the browser as a download named `name`. */
+function saveBytes(bytes: Uint8Array, name: string): void {
+  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/zip' }));
+  Object.assign(document.createElement('a'), { href: url, download: name }).click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+const megabytes = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 /** "1 2, 3" to [1, 2, 3]: whole numbers from 0 to 2^32 - 1, at most 16. */
 export function parseSeeds(text: string): number[] {
@@ -27,7 +42,10 @@ export class ResultsPanel {
   private readonly status = $('model-status');
   private readonly seedsInput = $<HTMLFormElement>('compare-form').elements.namedItem('seeds') as HTMLInputElement;
 
-  constructor(private client: FinetuneClient) {
+  constructor(
+    private client: FinetuneClient,
+    private readonly provenance: ProvenanceRecord,
+  ) {
     $<HTMLFormElement>('compare-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       void this.compare();
@@ -36,8 +54,12 @@ export class ResultsPanel {
       this.seedsInput.value = Array.from({ length: 8 }, () => Math.floor(Math.random() * 1e6)).join(' ');
       void this.compare();
     });
+    $('model-open-home').addEventListener(
+      'click',
+      () => void this.act('Keeping it in this browser…', () => this.openHome()),
+    );
     $('model-save').addEventListener('click', () => void this.act('Saving…', () => this.save()));
-    $('model-export').addEventListener('click', () => void this.act('Preparing the files…', () => this.exportFiles()));
+    $('model-export').addEventListener('click', () => void this.act('Preparing the download…', () => this.download()));
     $('model-reset').addEventListener('click', () => void this.act('Resetting…', () => this.reset()));
     const likeness = $<HTMLInputElement>('likeness');
     likeness.addEventListener('input', () => {
@@ -48,6 +70,7 @@ export class ResultsPanel {
       () =>
         void this.act('Redrawing at this likeness…', async () => {
           await this.client.request({ type: 'likeness', value: Number(likeness.value) });
+          this.provenance.setLikeness(Number(likeness.value));
           await this.compare();
           return `Likeness ${Number(likeness.value).toFixed(1)}: the fine-tuned model and its download now draw faces this close to your photos.`;
         }),
@@ -68,6 +91,7 @@ export class ResultsPanel {
     for (const id of BUTTONS) $<HTMLButtonElement>(id).disabled = !enabled;
     $<HTMLInputElement>('likeness').disabled = !enabled;
     $<HTMLInputElement>('model-import').disabled = !enabled;
+    $<HTMLInputElement>('model-float32').disabled = !enabled;
     $('model-import-label').classList.toggle('disabled', !enabled);
   }
 
@@ -96,18 +120,34 @@ export class ResultsPanel {
 
   private async save(): Promise<string> {
     const { savedAt } = await this.client.request<SaveReply>({ type: 'save' });
+    await this.provenance.save();
     return `Saved in this browser at ${new Date(savedAt).toLocaleTimeString()}. It is loaded again when you come back.`;
   }
 
-  private async exportFiles(): Promise<string> {
+  private get dtype(): WeightDtype {
+    return $<HTMLInputElement>('model-float32').checked ? 'float32' : 'float16';
+  }
+
+  /** The fine-tuned generator as the one-file download: weights, topology and manifest. */
+  private async bundle(dtype: WeightDtype): Promise<Uint8Array> {
     const { files } = await this.client.request<ExportReply>({ type: 'export' });
-    for (const f of files) {
-      const url = URL.createObjectURL(new Blob([f.bytes as BlobPart]));
-      const a = Object.assign(document.createElement('a'), { href: url, download: f.name });
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    }
-    return `Downloaded ${files.map((f) => f.name).join(', ')}. Import them all together to use this model again.`;
+    return packTuned(generatorArtifacts(files), await this.provenance.resolve(), { dtype });
+  }
+
+  private async download(): Promise<string> {
+    const dtype = this.dtype;
+    const bytes = await this.bundle(dtype);
+    const name = bundleName(dtype);
+    saveBytes(bytes, name);
+    return `Downloaded ${name} (${megabytes(bytes.length)}, ${dtype} weights). Import it here to use this model again.`;
+  }
+
+  /** Keep the model for the home page (and, like Save, for this page), then go there. */
+  private async openHome(): Promise<string> {
+    await storeTunedBundle(await this.bundle(this.dtype));
+    await this.save();
+    location.assign(HOME_URL);
+    return 'Opening the home page with your fine-tuned model…';
   }
 
   private async importFiles(files: File[]): Promise<string> {
@@ -115,11 +155,14 @@ export class ResultsPanel {
     const payload = await Promise.all(
       files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })),
     );
+    const zip = payload.length === 1 && isZip(payload[0].bytes) ? unpackTuned(payload[0].bytes) : null;
     const got = await this.client.request<{ generator: boolean; discriminator: boolean }>({
       type: 'import',
-      files: payload,
+      files: zip ? zip.files : payload,
     });
+    this.provenance.imported(zip?.manifest ?? null);
     await this.compare();
+    if (zip) return `Imported the fine-tuned generator from ${files[0].name} (the discriminator is unchanged).`;
     return got.discriminator
       ? 'Imported the generator and discriminator.'
       : 'Imported the generator (the discriminator is unchanged).';
@@ -127,6 +170,8 @@ export class ResultsPanel {
 
   private async reset(): Promise<string> {
     await this.client.request({ type: 'reset' });
+    this.provenance.pretrained();
+    this.provenance.forget();
     await this.compare();
     return 'Back to the pretrained model; the copy saved in this browser was removed.';
   }

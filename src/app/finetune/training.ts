@@ -38,6 +38,8 @@ export function drawGrid(canvas: HTMLCanvasElement, pixels: Float32Array, count:
 export class TrainingPanel {
   running = false;
   paused = false;
+  /** The latest run's settings and photo count, for the downloaded model's manifest. */
+  lastRun: { config: FinetuneConfig; photos: number } | null = null;
   /** Losses of the latest run, for the page's own checks and tests. */
   readonly losses: { step: number; phase: FinetunePhase; loss: number }[] = [];
   onStateChange: () => void = () => {};
@@ -112,6 +114,7 @@ export class TrainingPanel {
       return;
     }
     const crops = this.crops().map((c) => c.slice());
+    this.lastRun = { config, photos: crops.length };
     this.chart ??= new LossChart($('loss-chart'));
     this.chart.truncate();
     this.losses.length = 0;
