@@ -101,6 +101,26 @@ export interface FullRunResult {
   totalSeconds: number;
   /** Seconds per phase, from the page's step marks. */
   phases: Record<string, number>;
+  /**
+   * How far the page's estimate of the run's length (time so far + its "time left") was from the steps' true length,
+   * as a share of it, over the steps after the first 10%: the largest and the median error.
+   */
+  estimate: { maxError: number; medianError: number; from: number };
+}
+
+type StepMark = { t: number; step: number; secondsLeft: number | null };
+
+/** The time-left estimate judged against the run: |elapsed + left - true length| / true length, per step. */
+export function estimateErrors(marks: readonly StepMark[], started: number, total: number) {
+  const end = marks.at(-1)!.t;
+  const length = end - started;
+  const from = Math.ceil(total / 10);
+  const errors = marks
+    .filter((m) => m.step >= from && m.secondsLeft !== null)
+    .map((m) => Math.abs(m.t - started + m.secondsLeft! * 1000 - length) / length)
+    .sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return { maxError: round(errors.at(-1) ?? NaN), medianError: round(errors[errors.length >> 1] ?? NaN), from };
 }
 
 /** One whole default run on `backend`: 10 photos in, the page's settings untouched, click to done. */
@@ -129,10 +149,11 @@ export async function benchFullRun(
     if (done !== 'finished')
       throw new Error(`fine-tuning on ${backend} did not finish: ${await page.locator('#train-status').textContent()}`);
     const ended = await page.evaluate(() => performance.now());
-    const marks = await page.evaluate(() =>
-      performance
-        .getEntriesByName('facegan:finetune-step')
-        .map((e) => ({ t: e.startTime, step: (e as PerformanceMark).detail.step as number })),
+    const marks: StepMark[] = await page.evaluate(() =>
+      performance.getEntriesByName('facegan:finetune-step').map((e) => {
+        const detail = (e as PerformanceMark).detail as { step: number; secondsLeft: number | null };
+        return { t: e.startTime, step: detail.step, secondsLeft: detail.secondsLeft };
+      }),
     );
     // Phase boundaries from the form's step counts: projection, tuning, likeness.
     const bounds = [Number(form.projectionSteps), Number(form.projectionSteps) + Number(form.steps)];
@@ -144,7 +165,8 @@ export async function benchFullRun(
       likeness: (timeAt(last) - timeAt(bounds[1])) / 1000,
       'bake and finish': (ended - timeAt(last)) / 1000,
     };
-    return { backend, photos, totalSeconds: (ended - started) / 1000, phases };
+    const estimate = estimateErrors(marks, started, last);
+    return { backend, photos, totalSeconds: (ended - started) / 1000, phases, estimate };
   } finally {
     await context.close();
   }

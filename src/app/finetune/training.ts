@@ -161,8 +161,8 @@ export class TrainingPanel {
           this.chart?.truncate(event.step - 1);
         }
         this.losses.push({ step: event.step, phase: event.phase, loss: event.loss });
-        // Step timestamps for bench/finetune-bench.ts.
-        performance.mark(STEP_MARK, { detail: { step: event.step } });
+        // Step timestamps and the time-left estimate, for bench/finetune-bench.ts.
+        performance.mark(STEP_MARK, { detail: { step: event.step, secondsLeft: event.secondsLeft } });
         this.chart?.add(event.step, event.phase, event.loss);
         this.progress.value = event.step / event.total;
         const rate = event.stepsPerSecond ? `${event.stepsPerSecond.toFixed(1)} steps/s` : '';
