@@ -4,17 +4,27 @@
  * WebGPU, WebGL and WASM, the home page's JavaScript on each (gzipped, .wasm
  * excluded: only the running backend's code is downloaded) and the
  * generator's weights; and fine-tuning steps per second (batch 16) of the
- * shipped pair on WebGPU, WebGL and WASM. Prints JSON; exits 1 when a budget is exceeded.
+ * shipped pair on WebGPU, WebGL and WASM; and the same 16 faces and cold start on WASM with a 128 px
+ * generator published in /models/, next to the 64 px one, with their ratio. Prints JSON; exits 1 when a
+ * budget is exceeded.
  *
  *   npm run bench:web            (builds into .cache/e2e-bench when stale)
  *   BENCH_BATCHES=10 FINETUNE_BENCH_STEPS=12 npm run bench:web
  *   BENCH_BACKENDS=webgpu,wasm npm run bench:web      (a subset)
  *   FINETUNE_BENCH_BATCH=4 npm run bench:web          (smaller fine-tuning batches, for software GPUs)
+ *   FINETUNE_BENCH_STEPS=0 npm run bench:web          (no fine-tuning rows)
+ *   npm run bench:web -- --models128 DIR              (the 128 px pair in DIR, as `npm run train -- --size 128`
+ *                                                      exports it; by default the shipped pair grown to 128 px,
+ *                                                      untrained at 128, which draws exactly as fast)
  * Each row is also written to stderr as soon as it is measured; a backend
  * that fails gets a row with the error, and the others are still measured.
  */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import type { Browser, Response } from 'playwright-core';
+import { grownPair, publishPair } from '../e2e/grown-models.ts';
 import { buildSite, launchBrowser, startPreview, WEBGPU_ARGS } from '../e2e/helpers.ts';
 import { benchFinetune } from './finetune-bench.ts';
 
@@ -89,7 +99,42 @@ async function transferSizes(responses: Response[]) {
   return { pageJsGzipBytes, pageJsRawBytes, generatorWeightBytes };
 }
 
+/** The 128 px pair to time: `--models128 DIR`, or the shipped pair grown to 128 px. */
+async function pair128(): Promise<string> {
+  const { values } = parseArgs({ options: { models128: { type: 'string' } } });
+  if (!values.models128) return grownPair();
+  const dir = resolve(values.models128);
+  if (!existsSync(join(dir, 'generator.json'))) throw new Error(`--models128: no generator.json in ${dir}`);
+  return dir;
+}
+
+/**
+ * The home page on WASM with the 128 px pair in /models/ (a site copy of its own), beside the 64 px run
+ * made on the same browser: what drawing at 128 px costs a visitor, cold and per 16 faces.
+ */
+async function runWasm128(browser: Browser, models: string, wasm64: BackendRun) {
+  const dir = await buildSite('bench-128');
+  publishPair(models, dir);
+  const server = await startPreview(dir);
+  try {
+    const { run, sizes } = await runBackend(browser, server.origin, 'wasm');
+    const ratio = (a: number, b: number) => Math.round((100 * a) / b) / 100;
+    return {
+      models,
+      wasm: run,
+      generatorWeightBytes: sizes.generatorWeightBytes,
+      ratioTo64: {
+        generate16: ratio(run.generate16Ms, wasm64.generate16Ms),
+        coldFirstFaces: ratio(run.coldFirstFacesMs, wasm64.coldFirstFacesMs),
+      },
+    };
+  } finally {
+    await server.close();
+  }
+}
+
 async function main(): Promise<void> {
+  const models128 = await pair128();
   const server = await startPreview(await buildSite('bench'));
   // WebGPU through SwiftShader where there is no GPU (forced with ?backend=webgpu).
   const browser = await launchBrowser(WEBGPU_ARGS);
@@ -100,10 +145,14 @@ async function main(): Promise<void> {
       runs.push(await runBackend(browser, server.origin, backend));
       console.error(JSON.stringify(runs.at(-1)!.run));
     }
+    // The 64 px WASM row to compare with: the one above, or one made for it.
+    const wasm64 = runs.find((r) => r.run.backend === 'wasm') ?? (await runBackend(browser, server.origin, 'wasm'));
+    const size128 = await runWasm128(browser, models128, wasm64.run);
+    console.error(JSON.stringify({ size128 }));
     const finetuneSteps = Number(process.env.FINETUNE_BENCH_STEPS ?? 6);
     const finetuneBatch = Number(process.env.FINETUNE_BENCH_BATCH ?? 16);
     const finetune = [];
-    for (const backend of only) {
+    for (const backend of finetuneSteps > 0 ? only : []) {
       const row = await benchFinetune(browser, server.origin, backend, {
         batch: finetuneBatch,
         steps: finetuneSteps,
@@ -130,7 +179,11 @@ async function main(): Promise<void> {
       },
     };
     console.log(
-      JSON.stringify({ batches: BATCHES, backends: runs.map((r) => r.run), finetune, ...sizes, budgets }, null, 2),
+      JSON.stringify(
+        { batches: BATCHES, backends: runs.map((r) => r.run), size128, finetune, ...sizes, budgets },
+        null,
+        2,
+      ),
     );
     if (!Object.values(budgets).every((b) => b.ok)) process.exitCode = 1;
   } finally {

@@ -25,6 +25,7 @@ import {
   type Server,
 } from './helpers.ts';
 import { celebaFile, identityPhotos } from './fixtures/photos.ts';
+import { expectGoodGrid, gridStats, largeFacePixels, maxDiff, meanDiff, screenBlockiness } from './face-stats.ts';
 
 let server: Server;
 let browser: Browser;
@@ -88,69 +89,6 @@ async function openHome(
   return { page, problems };
 }
 
-interface GridStats {
-  count: number;
-  /** Per face: standard deviation of its RGB values, 0 to 255 (0 for a flat, blank tile). */
-  spread: number[];
-  /**
-   * Per face: mean absolute difference between horizontally neighbouring RGB values, over the spread.
-   * About 1.13 for pixel noise (independent pixels), far lower for a face, whose pixels change smoothly.
-   */
-  roughness: number[];
-  /** Smallest mean absolute pixel difference between any two faces. */
-  minPairDiff: number;
-  labels: (string | null)[];
-}
-
-function gridStats(page: Page): Promise<GridStats> {
-  return page.evaluate(() => {
-    const canvases = [...document.querySelectorAll<HTMLCanvasElement>('#faces canvas')];
-    const pixels = canvases.map((c) => c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
-    const rgb = (d: Uint8ClampedArray) => d.filter((_, i) => i % 4 !== 3);
-    const spread = pixels.map((d) => {
-      const v = rgb(d);
-      const mean = v.reduce((a, b) => a + b, 0) / v.length;
-      return Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
-    });
-    const roughness = canvases.map((c, t) => {
-      const d = pixels[t];
-      let sum = 0,
-        n = 0;
-      for (let y = 0; y < c.height; y++) {
-        for (let x = 0; x + 1 < c.width; x++) {
-          for (let ch = 0; ch < 3; ch++, n++)
-            sum += Math.abs(d[(y * c.width + x) * 4 + ch] - d[(y * c.width + x + 1) * 4 + ch]);
-        }
-      }
-      return sum / n / spread[t];
-    });
-    let minPairDiff = Infinity;
-    for (let i = 0; i < pixels.length; i++) {
-      for (let j = i + 1; j < pixels.length; j++) {
-        let sum = 0;
-        for (let k = 0; k < pixels[i].length; k++) sum += Math.abs(pixels[i][k] - pixels[j][k]);
-        minPairDiff = Math.min(minPairDiff, sum / pixels[i].length);
-      }
-    }
-    return {
-      count: canvases.length,
-      spread,
-      roughness,
-      minPairDiff,
-      labels: canvases.map((c) => c.getAttribute('aria-label')),
-    };
-  });
-}
-
-const largeFacePixels = (page: Page) =>
-  page.evaluate(() => {
-    const c = document.querySelector<HTMLCanvasElement>('#face-large')!;
-    return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
-  });
-
-const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-const meanDiff = (a: number[], b: number[]) => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]), 0) / a.length;
-
 const backendOf = (page: Page) =>
   page.$eval('#backend', (el) => ({ label: el.textContent ?? '', name: (el as HTMLElement).dataset.backend }));
 
@@ -166,19 +104,6 @@ const SOFTWARE_WEBGL = ' — WebGL here is a software renderer (SwiftShader), sl
 
 /** Headless Chromium without WebGPU flags has navigator.gpu but no adapter: the page says so and moves on. */
 const NO_ADAPTER = /^WEBGPU skipped: WebGPU found no GPU adapter here/;
-
-function expectGoodGrid(stats: GridStats): void {
-  expect(stats.count).toBe(16);
-  // Measured on the shipped generator (480 faces from random seeds): every face's spread is at least 28,
-  // its roughness at most 0.25, and two faces of a grid differ by at least 19 on average (RGBA).
-  // A blank or nearly flat tile (never drawn, the model emitting a constant) has a spread under 10.
-  for (const s of stats.spread) expect(s).toBeGreaterThan(10);
-  // Pixel noise (a wrong kernel, garbage in the texture) passes any spread check, but its roughness is about 1.13.
-  for (const r of stats.roughness) expect(r).toBeLessThan(0.6);
-  // Two identical faces (the seeds or the latent ignored) differ by 0, or by rounding between backends.
-  expect(stats.minPairDiff).toBeGreaterThan(5);
-  for (const label of stats.labels) expect(label).toMatch(/^Generated face, seed \d+$/);
-}
 
 /** Keep every WebGL context the page creates, so a test can lose them as a driver reset would. */
 function recordWebglContexts(page: Page): Promise<void> {
@@ -301,9 +226,13 @@ describe('home page', () => {
     expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
   });
 
-  it('downloads the open face as a PNG named after its seed', async () => {
+  it('shows the open face scaled smoothly, not in blocks, and downloads it as a PNG named after its seed', async () => {
     const { page } = await openHome(`?seed=1234&${FAST}`);
     await page.waitForSelector('#face-large[aria-label="Generated face, seed 1234"]');
+    expect(
+      await page.$eval('#face-large', (c) => [(c as HTMLCanvasElement).width, getComputedStyle(c).imageRendering]),
+    ).toEqual([64, 'auto']);
+    expect(await screenBlockiness(page, '#face-large')).toBeLessThan(0.3);
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expect(download.suggestedFilename()).toBe('facegan-seed-1234.png');
     const bytes = readFileSync((await download.path())!);

@@ -279,6 +279,25 @@ describe('pivotal tuning session', () => {
     embed.dispose();
   });
 
+  it('takes a 128 px pair with 128 px crops (projecting them at 128 px), and refuses crops or a discriminator of another size', async () => {
+    const big = buildGan({ ...modelConfig('dcgan', 2, 16, undefined, 128), seed: 5 });
+    const side = 128 * 128 * 3;
+    const rng = new Rng(8);
+    const crops = [0, 1].map(() => Float32Array.from({ length: side }, () => rng.uniform() * 0.8 - 0.4));
+    const before = tf.memory().numTensors;
+    // The session's projection, made cheap: the whole run at 128 px is the fine-tune page's e2e test.
+    const projected = await projectPhotos(big.generator, big.discriminator, crops, { steps: 1, candidates: 2 });
+    expect(projected.reconstructions.length).toBe(2 * side);
+    new FinetuneSession(big.generator, big.discriminator, crops, { augment: true }).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const small = smallGan();
+    const crop64 = new Float32Array(PIXELS);
+    expect(() => new FinetuneSession(big.generator, big.discriminator, [crop64])).toThrow(/not a 128x128x3 image/);
+    expect(() => new FinetuneSession(big.generator, small.discriminator, crops)).toThrow(/reads 64 px images/);
+    expect(() => new FinetuneSession(small.generator, small.discriminator, crops)).toThrow(/not a 64x64x3 image/);
+    await expect(projectPhotos(big.generator, null, [crop64])).rejects.toThrow(/not a 128x128x3 image/);
+  });
+
   it('rejects bad settings by name', () => {
     expect(() => finetuneConfig({ pivotNoise: -1 })).toThrow(/pivotNoise/);
     expect(() => finetuneConfig({ steps: 0, projectionSteps: 0 })).toThrow(/both be 0/);

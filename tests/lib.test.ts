@@ -2,9 +2,16 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { ARCHS, buildGan, modelConfig } from '../src/lib/models.ts';
+import {
+  ARCHS,
+  buildGan,
+  discriminatorImageSize,
+  generatorImageSize,
+  imageSideOf,
+  modelConfig,
+} from '../src/lib/models.ts';
 import { Rng, latentBatch, latentFromSeed, slerp } from '../src/lib/latent.ts';
-import { alignedFaceCrop, cropResize, flipHorizontal, gridRgba, toRgba } from '../src/lib/images.ts';
+import { alignedFaceCrop, cropResize, flipHorizontal, gridRgba, squareSide, toRgba } from '../src/lib/images.ts';
 import { float16Bits, fromArtifacts, fromFiles, quantizeFloat16, toArtifacts, toFiles } from '../src/lib/weights.ts';
 import { bceWithLogits } from '../src/lib/gan.ts';
 import { growGan } from '../src/lib/growth.ts';
@@ -168,6 +175,28 @@ describe('latents', () => {
     const lerpMid = a.map((x, i) => (x + b[i]) / 2);
     expect(norm(mid)).toBeGreaterThan(norm(lerpMid));
     expect(Math.abs(norm(mid) - (norm(a) + norm(b)) / 2)).toBeLessThan(0.05 * norm(a));
+  });
+});
+
+describe('image sizes', () => {
+  it("a loaded model's image side comes from its shapes: 64 or 128, anything else refused", () => {
+    for (const size of [64, 128] as const) {
+      const { generator, discriminator } = buildGan(modelConfig('dcgan', 4, 16, undefined, size));
+      expect(generatorImageSize(generator)).toBe(size);
+      expect(discriminatorImageSize(discriminator)).toBe(size);
+      expect(discriminatorImageSize(generator)).toBeNull();
+      expect(() => generatorImageSize(discriminator)).toThrow(/not a face generator/);
+    }
+    expect(imageSideOf([null, 96, 96, 3])).toBeNull();
+    expect(imageSideOf([null, 128, 64, 3])).toBeNull();
+    expect(imageSideOf([null, 128, 128, 1])).toBeNull();
+  });
+
+  it('reads the side of square images off their values', () => {
+    expect(squareSide(128 * 128 * 3)).toBe(128);
+    expect(squareSide(8 * 64 * 64 * 3, 8)).toBe(64);
+    expect(squareSide(128 * 128 * 4, 1, 4)).toBe(128);
+    expect(() => squareSide(64 * 64 * 3 + 3)).toThrow(/not 1 square/);
   });
 });
 

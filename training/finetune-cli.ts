@@ -8,7 +8,7 @@
  * reconstructions as PNG. Exit codes: 0 done, 1 crash, 2 bad usage or no
  * usable faces in the folder.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -33,6 +33,7 @@ import { exportFiles } from '../src/lib/model-files.ts';
 import { MAX_PHOTOS } from '../src/lib/photo-limits.ts';
 import { decodeImage } from './eval/sources.ts';
 import { cropFaceNode } from './face-crops.ts';
+import type { ModelManifest } from '../src/lib/weights.ts';
 import { loadModelFile } from './model-files.ts';
 import { initNodeBackend } from './node-backends.ts';
 
@@ -131,8 +132,18 @@ function commandLine(argv: string[]): Settings | 'help' {
   };
 }
 
+/** The side the pair in `dir` draws, from its manifest (pairs exported before 128 px existed say none: 64). */
+function pairSize(dir: string): number {
+  const manifest = join(dir, 'manifest.json');
+  if (!existsSync(manifest)) return 64;
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as ModelManifest).model?.size ?? 64;
+}
+
 /** The largest face in each image of `dir` (name order, at most MAX_PHOTOS), saying why each skipped file was skipped. */
-async function readFaces(dir: string): Promise<{ files: string[]; crops: Float32Array[]; used: string[] }> {
+async function readFaces(
+  dir: string,
+  size: number,
+): Promise<{ files: string[]; crops: Float32Array[]; used: string[] }> {
   const files = readdirSync(dir)
     .filter((f) => EXTENSIONS.has(extname(f).toLowerCase()))
     .sort();
@@ -144,7 +155,7 @@ async function readFaces(dir: string): Promise<{ files: string[]; crops: Float32
       break;
     }
     try {
-      const crop = await cropFaceNode(await decodeImage(join(dir, f)));
+      const crop = await cropFaceNode(await decodeImage(join(dir, f)), size);
       if (!crop) console.error(`skipped ${f}: no face found`);
       else if (crop.inside < 0.6)
         console.error(
@@ -227,7 +238,7 @@ async function main(): Promise<number> {
 
   // Face detection on WASM (as the eval runs face-api), training on the fastest backend.
   await selectBackend(['wasm', 'cpu']);
-  const { files, crops, used } = await readFaces(settings.photos);
+  const { files, crops, used } = await readFaces(settings.photos, pairSize(settings.models));
   if (crops.length === 0) {
     console.error(
       `finetune: no usable faces in ${settings.photos} (${files.length} image file${files.length === 1 ? '' : 's'} found): add photos in which one face is clearly visible`,

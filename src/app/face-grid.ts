@@ -1,9 +1,11 @@
 /**
- * A grid of generated faces, one 64x64 canvas per face, scaled up by CSS.
+ * A grid of generated faces, one canvas per face at the generator's size
+ * (64 or 128 px), scaled by CSS.
  * Used by the home page and reusable by any page that shows faces: mount it
  * on the element that src/components/FaceGrid.astro renders, then call
  * `show(faces)` as often as needed (tiles are reused).
  */
+import { squareSide } from '../lib/images.ts';
 import { IMAGE_SIZE } from '../lib/models.ts';
 import type { Face } from './generator.ts';
 
@@ -17,15 +19,19 @@ export interface FaceGridOptions {
 const defaultDescribe = (face: Face, i: number) =>
   face.seed === null ? `Generated face ${i + 1}` : `Generated face, seed ${face.seed}`;
 
-/** Paint 64x64 RGBA pixels into a canvas of the same size. */
+/** Paint a square face's RGBA pixels into a canvas of the same size (its side read off the pixels). */
 export function drawFace(canvas: HTMLCanvasElement, rgba: Uint8ClampedArray): void {
-  canvas.width = IMAGE_SIZE;
-  canvas.height = IMAGE_SIZE;
+  const side = squareSide(rgba.length, 1, 4);
+  canvas.width = side;
+  canvas.height = side;
+  // For the CSS: how to scale it (src/styles/face-grid.css).
+  canvas.dataset.size = String(side);
   const ctx = canvas.getContext('2d');
   if (!ctx) throw new Error('this browser cannot draw into a 2D canvas');
-  ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba), IMAGE_SIZE, IMAGE_SIZE), 0, 0);
+  ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba), side, side), 0, 0);
 }
 
+/** An empty tile's canvas: the default size until the first face gives it the generator's. */
 function makeCanvas(): HTMLCanvasElement {
   const canvas = document.createElement('canvas');
   canvas.width = IMAGE_SIZE;

@@ -4,12 +4,12 @@
  * or scrubbed with a slider.
  */
 import { latentFromSeed, randomSeed, slerp } from '../lib/latent.ts';
-import { IMAGE_SIZE } from '../lib/models.ts';
 import { drawFace } from './face-grid.ts';
 import { renderLatents, type FaceModel } from './generator.ts';
 import type { FaceLink } from './seed-url.ts';
 
 const MORPH_MS = 2500;
+/** The PNG's side: the face (64 or 128 px) scaled up smoothly, as the page shows it. */
 const DOWNLOAD_SIZE = 256;
 
 export interface FaceViewElements {
@@ -238,7 +238,8 @@ export class FaceView {
     const ctx = big.getContext('2d')!;
     ctx.imageSmoothingEnabled = true;
     ctx.imageSmoothingQuality = 'high';
-    ctx.drawImage(this.el.canvas, 0, 0, IMAGE_SIZE, IMAGE_SIZE, 0, 0, DOWNLOAD_SIZE, DOWNLOAD_SIZE);
+    const { width, height } = this.el.canvas;
+    ctx.drawImage(this.el.canvas, 0, 0, width, height, 0, 0, DOWNLOAD_SIZE, DOWNLOAD_SIZE);
     const blob = await new Promise<Blob | null>((resolve) => big.toBlob(resolve, 'image/png'));
     if (!blob) throw new Error('this browser could not encode the PNG');
     const a = document.createElement('a');

@@ -8,16 +8,18 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { generate } from '../lib/gan.ts';
 import { toRgba } from '../lib/images.ts';
 import { latentBatch } from '../lib/latent.ts';
-import { CHANNELS, IMAGE_SIZE } from '../lib/models.ts';
+import { CHANNELS, imageSideOf, IMAGE_SIZES, type ImageSize } from '../lib/models.ts';
 
 export const MODEL_URL = `${import.meta.env.BASE_URL.replace(/\/$/, '')}/models/generator.json`;
 
 export interface FaceModel {
   model: tfl.LayersModel;
   zDim: number;
+  /** The side of its faces, from its output shape: everything the page draws follows it. */
+  size: ImageSize;
 }
 
-/** One face: the seed it came from (if any) and its 64x64 RGBA pixels. */
+/** One face: the seed it came from (if any) and its RGBA pixels, at the generator's size. */
 export interface Face {
   seed: number | null;
   rgba: Uint8ClampedArray;
@@ -47,21 +49,17 @@ function explainLoadFailure(url: string, err: unknown): ModelLoadError {
   return new ModelLoadError(`The generator (${url}) could not be loaded: ${text}`, err);
 }
 
-function checkShape(model: tfl.LayersModel, url: string): number {
+/** The generator's latent size and image side; a readable error for a model that is not a face generator. */
+function checkShape(model: tfl.LayersModel, url: string): { zDim: number; size: ImageSize } {
   const input = model.inputs[0]?.shape;
-  const output = model.outputs[0]?.shape;
-  const ok =
-    input?.length === 2 &&
-    output?.length === 4 &&
-    output[1] === IMAGE_SIZE &&
-    output[2] === IMAGE_SIZE &&
-    output[3] === CHANNELS;
-  if (!ok || typeof input[1] !== 'number') {
+  const size = input?.length === 2 ? imageSideOf(model.outputs[0]?.shape) : null;
+  if (size === null || typeof input[1] !== 'number') {
+    const sides = IMAGE_SIZES.map((s) => `${s}x${s}x${CHANNELS}`).join(' or ');
     throw new ModelLoadError(
-      `${url} is not a face generator: expected z -> ${IMAGE_SIZE}x${IMAGE_SIZE}x${CHANNELS}, got [${input}] -> [${output}]`,
+      `${url} is not a face generator: expected z -> ${sides}, got [${input}] -> [${model.outputs[0]?.shape}]`,
     );
   }
-  return input[1];
+  return { zDim: input[1], size };
 }
 
 /**
@@ -89,7 +87,7 @@ export async function buildFaceModel(artifacts: tf.io.ModelArtifacts, url = MODE
   } catch (err) {
     throw explainLoadFailure(url, err);
   }
-  return { model, zDim: checkShape(model, url) };
+  return { model, ...checkShape(model, url) };
 }
 
 /** Download and build the generator in one go (the backend must already be chosen). */
@@ -102,8 +100,8 @@ export async function renderLatents(fm: FaceModel, latents: Float32Array, count:
   const images = tf.tidy(() => generate(fm.model, tf.tensor2d(latents, [count, fm.zDim])));
   try {
     const data = (await images.data()) as Float32Array;
-    const stride = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
-    return Array.from({ length: count }, (_, i) => toRgba(data, i * stride));
+    const stride = fm.size * fm.size * CHANNELS;
+    return Array.from({ length: count }, (_, i) => toRgba(data, i * stride, fm.size));
   } finally {
     images.dispose();
   }

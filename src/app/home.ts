@@ -275,6 +275,8 @@ async function main(): Promise<void> {
       loaded.tuned ? 'the fine-tuned model kept in this browser' : undefined,
     );
     status.doneLoading();
+    // The intro names the size of the faces: the loaded generator's, whatever the site ships.
+    byId('face-size').textContent = `${model.size}×${model.size}`;
     const page = new HomePage(model, button, status);
     if (loaded.tuned) page.showTuned(loaded.tuned);
     await attachDirections(page, loaded);

@@ -13,7 +13,6 @@ import { cropFace, loadFaceDetector } from '../browser/face-crops.ts';
 import { PhotoError, readPhoto } from '../browser/photo-intake.ts';
 import { toRgba } from '../lib/images.ts';
 import { latentBatch } from '../lib/latent.ts';
-import { IMAGE_SIZE } from '../lib/models.ts';
 import { PHOTO_PROJECTION, Projector } from '../lib/projection.ts';
 import { drawFace } from './face-grid.ts';
 import type { FaceModel } from './generator.ts';
@@ -34,9 +33,9 @@ export interface PhotoStartElements {
   distance: HTMLElement;
 }
 
-/** Root-mean-square pixel difference (0..2 scale of [-1, 1] images) between two 64x64x3 images. */
+/** Root-mean-square pixel difference (0..2 scale of [-1, 1] images) between `a` and the image of its size in `b`. */
 export function pixelDistance(a: Float32Array, b: Float32Array, offsetB = 0): number {
-  const n = IMAGE_SIZE * IMAGE_SIZE * 3;
+  const n = a.length;
   let s = 0;
   for (let i = 0; i < n; i++) s += (a[i] - b[offsetB + i]) ** 2;
   return Math.sqrt(s / n);
@@ -74,7 +73,8 @@ export class PhotoStart {
       const photo = await readPhoto(file);
       let crop;
       try {
-        crop = await cropFace(photo.bitmap);
+        // Cut at the generator's size from the photo itself, so a 128 px model gets the photo's own detail.
+        crop = await cropFace(photo.bitmap, this.model.size);
       } finally {
         photo.bitmap.close();
       }
@@ -85,7 +85,7 @@ export class PhotoStart {
         );
         return;
       }
-      drawFace(this.el.photo, toRgba(crop.pixels));
+      drawFace(this.el.photo, toRgba(crop.pixels, 0, this.model.size));
       await this.project(crop.pixels);
     } catch (err) {
       const name = err instanceof PhotoError ? `${err.fileName}: ` : '';
@@ -115,9 +115,9 @@ export class PhotoStart {
       }
       const recon = await projector.reconstructions();
       const z = projector.latents();
-      drawFace(this.el.projection, toRgba(recon));
+      drawFace(this.el.projection, toRgba(recon, 0, this.model.size));
       const random = await this.randomFaces();
-      const n = IMAGE_SIZE * IMAGE_SIZE * 3;
+      const n = pixels.length;
       const [projectedId, ...randomIds] = await descriptorDistances(embed, pixels, concat(recon, random));
       const projected = pixelDistance(pixels, recon);
       const randomPixels =

@@ -1,8 +1,9 @@
 /**
  * The page's side of face detection: each photo goes to the face worker
- * (src/workers/face.worker.ts), which finds the face and cuts the 64x64
- * CelebA-style crop, so reading photos never blocks the page. The worker is
- * started from its URL (a bundle of its own), not imported.
+ * (src/workers/face.worker.ts), which finds the face and cuts the
+ * CelebA-style crop at the generator's size, so reading photos never blocks
+ * the page. The worker is started from its URL (a bundle of its own), not
+ * imported.
  */
 import type { FaceCrop, FaceReply, FaceRequest } from './face-protocol.ts';
 
@@ -58,9 +59,13 @@ export async function loadFaceDetector(): Promise<void> {
   await ask({ type: 'load', wasmPath: wasmPath() });
 }
 
-/** The largest face in the photo, cropped CelebA-style; a centre crop (face: false) when there is none. The bitmap stays the caller's. */
-export async function cropFace(bitmap: ImageBitmap): Promise<FaceCrop> {
+/**
+ * The largest face in the photo, cropped CelebA-style at `size` px (the generator's: cut from the photo at
+ * that size, not enlarged from a smaller crop); a centre crop (face: false) when there is none. The bitmap
+ * stays the caller's.
+ */
+export async function cropFace(bitmap: ImageBitmap, size: number): Promise<FaceCrop> {
   const copy = await createImageBitmap(bitmap);
-  const reply = await ask({ type: 'crop', wasmPath: wasmPath(), bitmap: copy }, [copy]);
+  const reply = await ask({ type: 'crop', wasmPath: wasmPath(), bitmap: copy, size }, [copy]);
   return reply.crop!;
 }

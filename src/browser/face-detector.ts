@@ -1,10 +1,11 @@
 /**
  * Finding the face in each photo (face-api's tiny face detector and 68-point
- * landmarks, with weights served by this site) and cutting the 64x64 crop
- * the way CelebA frames faces (src/lib/faces.ts gives the geometry). Runs in
- * the face worker (src/workers/face.worker.ts), so the page never stalls
- * while photos are read: only OffscreenCanvas, and face-api is given
- * tensors, never DOM elements.
+ * landmarks, with weights served by this site) and cutting the crop at the
+ * generator's size (64 or 128 px) the way CelebA frames faces
+ * (src/lib/faces.ts gives the geometry). Runs in the face worker
+ * (src/workers/face.worker.ts), so the page never stalls while photos are
+ * read: only OffscreenCanvas, and face-api is given tensors, never DOM
+ * elements.
  */
 import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
 // face-api's build without its own copy of TensorFlow.js uses the site's, so there is one engine on the page.
@@ -19,8 +20,12 @@ import { centreCrop, cropResize } from '../lib/images.ts';
 import type { FaceCrop } from './face-protocol.ts';
 import { loadNet, type Manifest } from './face-weights.ts';
 
-/** The crop is drawn at 4x and then area-averaged to 64x64 by cropResize, as the trainer does. */
-const DRAW_SIZE = 256;
+/**
+ * The crop is drawn at 4x the model's size and then area-averaged down to it by cropResize, as the
+ * trainer does: a 128 px crop is cut from the photo at 128 px (drawn at 512), never a 64 px crop
+ * enlarged, so it is only ever upsampled where the face itself has fewer pixels than the crop.
+ */
+const OVERSAMPLE = 4;
 /** Where a crop runs past the photo's edge (or the photo is transparent), mid grey. */
 const FILL = 'rgb(128, 128, 128)';
 
@@ -88,28 +93,25 @@ function photoCanvas(bitmap: ImageBitmap): OffscreenCanvas {
   return canvas;
 }
 
-/** Draw `square` of the photo upright into DRAW_SIZE pixels, then average down to the model's 64x64. */
-function renderCrop(source: CanvasImageSource, square: AlignedSquare): Float32Array {
-  const canvas = new OffscreenCanvas(DRAW_SIZE, DRAW_SIZE);
+/** Draw `square` of the photo upright at OVERSAMPLE x `size` pixels, then average down to the model's `size`. */
+function renderCrop(source: CanvasImageSource, square: AlignedSquare, size: number): Float32Array {
+  const draw = OVERSAMPLE * size;
+  const canvas = new OffscreenCanvas(draw, draw);
   const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
   ctx.fillStyle = FILL;
-  ctx.fillRect(0, 0, DRAW_SIZE, DRAW_SIZE);
+  ctx.fillRect(0, 0, draw, draw);
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = 'high';
-  ctx.setTransform(...squareToCanvasTransform(square, DRAW_SIZE));
+  ctx.setTransform(...squareToCanvasTransform(square, draw));
   ctx.drawImage(source, 0, 0);
-  const { data } = ctx.getImageData(0, 0, DRAW_SIZE, DRAW_SIZE);
-  return cropResize({ data, width: DRAW_SIZE, height: DRAW_SIZE, channels: 4 }, { left: 0, top: 0, size: DRAW_SIZE });
+  const { data } = ctx.getImageData(0, 0, draw, draw);
+  return cropResize({ data, width: draw, height: draw, channels: 4 }, { left: 0, top: 0, size: draw }, size);
 }
 
-export function centreCropOf(bitmap: ImageBitmap): Float32Array {
+export function centreCropOf(bitmap: ImageBitmap, size: number): Float32Array {
   const box = centreCrop(bitmap.width, bitmap.height);
-  return renderCrop(photoCanvas(bitmap), {
-    cx: box.left + box.size / 2,
-    cy: box.top + box.size / 2,
-    size: box.size,
-    angle: 0,
-  });
+  const square = { cx: box.left + box.size / 2, cy: box.top + box.size / 2, size: box.size, angle: 0 };
+  return renderCrop(photoCanvas(bitmap), square, size);
 }
 
 /** The photo as an RGB tensor: face-api takes tensors without needing a DOM. */
@@ -118,8 +120,8 @@ function photoTensor(canvas: OffscreenCanvas): Tensor3D {
   return browser.fromPixels(image, 3);
 }
 
-/** The largest face in the photo, cropped CelebA-style; a centre crop (face: false) when there is none. */
-export async function cropFace(bitmap: ImageBitmap, wasmPath: string): Promise<FaceCrop> {
+/** The largest face in the photo, cropped CelebA-style at `size` px; a centre crop (face: false) when there is none. */
+export async function cropFace(bitmap: ImageBitmap, wasmPath: string, size: number): Promise<FaceCrop> {
   await loadFaceDetector(wasmPath);
   const canvas = photoCanvas(bitmap);
   const options = new faceapi.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: 0.5 });
@@ -130,9 +132,9 @@ export async function cropFace(bitmap: ImageBitmap, wasmPath: string): Promise<F
   } finally {
     input.dispose();
   }
-  if (found.length === 0) return { pixels: centreCropOf(bitmap), face: false, score: null };
+  if (found.length === 0) return { pixels: centreCropOf(bitmap, size), face: false, score: null };
   const area = (f: (typeof found)[number]) => f.detection.box.width * f.detection.box.height;
   const best = found.reduce((a, b) => (area(b) > area(a) ? b : a));
   const square = alignedSquare(keyPointsFrom68(best.landmarks.positions));
-  return { pixels: renderCrop(canvas, square), face: true, score: best.detection.score };
+  return { pixels: renderCrop(canvas, square, size), face: true, score: best.detection.score };
 }

@@ -11,8 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.esm-nobundle.js';
 import manifest from '@vladmandic/face-api/model/face_recognition_model-weights_manifest.json';
 import weightsUrl from '@vladmandic/face-api/model/face_recognition_model.bin?url';
+import { squareSide } from '../lib/images.ts';
 import { faceApiEmbedder, type FaceEmbedder, type NetInputClass, type RecognitionNetLike } from '../lib/identity.ts';
-import { IMAGE_SIZE } from '../lib/models.ts';
 import { loadNet, type Manifest } from './face-weights.ts';
 
 let loading: Promise<FaceEmbedder> | null = null;
@@ -35,17 +35,18 @@ export function forgetFaceEmbedder(): void {
   loading = null;
 }
 
-/** Descriptor distance from `photo` to each of `faces` (all 64x64x3 in [-1, 1], faces row-major). */
+/** Descriptor distance from `photo` to each of `faces` (all size x size x 3 in [-1, 1], faces row-major). */
 export async function descriptorDistances(
   embed: FaceEmbedder,
   photo: Float32Array,
   faces: Float32Array,
 ): Promise<number[]> {
-  const n = IMAGE_SIZE * IMAGE_SIZE * 3;
-  const count = faces.length / n;
+  const size = squareSide(photo.length);
+  const count = faces.length / photo.length;
+  if (!Number.isInteger(count)) throw new Error('the faces are not the size of the photo');
   const d = tf.tidy(() => {
-    const p = embed(tf.tensor4d(photo, [1, IMAGE_SIZE, IMAGE_SIZE, 3]));
-    const f = embed(tf.tensor4d(faces, [count, IMAGE_SIZE, IMAGE_SIZE, 3]));
+    const p = embed(tf.tensor4d(photo, [1, size, size, 3]));
+    const f = embed(tf.tensor4d(faces, [count, size, size, 3]));
     return tf.sqrt(tf.sum(tf.squaredDifference(f, p), 1));
   });
   try {

@@ -5,7 +5,7 @@
 
 /** A photo's face crop, as the face worker cuts it. */
 export interface FaceCrop {
-  /** 64x64x3 in [-1, 1], ready for training. */
+  /** size x size x 3 in [-1, 1] (the size asked for: the generator's), ready for training. */
   pixels: Float32Array;
   /** True when a face was found; false means a centre crop. */
   face: boolean;
@@ -14,6 +14,7 @@ export interface FaceCrop {
 
 export type FaceRequest =
   | { id: number; type: 'load'; wasmPath: string }
-  | { id: number; type: 'crop'; wasmPath: string; bitmap: ImageBitmap };
+  /** `size`: the side of the crop, the generator's (64 or 128). */
+  | { id: number; type: 'crop'; wasmPath: string; bitmap: ImageBitmap; size: number };
 
 export type FaceReply = { id: number; ok: true; crop?: FaceCrop } | { id: number; ok: false; error: string };

@@ -1,8 +1,9 @@
 /**
  * Drawing an aligned face square (src/lib/faces.ts) out of a photo without a
  * canvas: bilinear sampling of the rotated square at 4x, grey outside the
- * photo, then area averaging down to 64x64 (cropResize), as the page's canvas
- * path does. Isomorphic: the Node fine-tuner uses it, and a worker can.
+ * photo, then area averaging down to the model's size (`out`, 64 or 128;
+ * cropResize), as the page's canvas path does. Isomorphic: the Node
+ * fine-tuner uses it, and a worker can.
  */
 import type { AlignedSquare } from './faces.ts';
 import { cropResize, type RawImage } from './images.ts';

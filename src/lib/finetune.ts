@@ -15,7 +15,7 @@ import { bakeLatentShift, type LatentShift } from './latent-shift.ts';
 import { CHANNELS, IMAGE_SIZE } from './models.ts';
 import { cloneModel, WeightAverage } from './ema.ts';
 import type { FaceEmbedder } from './identity.ts';
-import { featureExtractor, meanLatent, Projector, reconstructionLoss } from './projection.ts';
+import { featureExtractor, meanLatent, pairImageSize, Projector, reconstructionLoss } from './projection.ts';
 import { LikenessFit } from './likeness.ts';
 
 export interface FinetuneConfig {
@@ -46,7 +46,7 @@ export interface FinetuneConfig {
   l2spWeight: number;
   /**
    * How many of G's weighted layers, counted from z, are tuned (0: all): the later layers, which draw
-   * texture at 32x32 and 64x64, can stay as pretrained.
+   * texture at the largest sizes (32 px and up), can stay as pretrained.
    */
   tunedLayers: number;
   /** Exponential moving average of G's weights while tuning (0: off); the average is what is baked and exported. */
@@ -153,13 +153,12 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
   return cfg;
 }
 
-const PIXELS = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
-
-export function validateCrops(crops: readonly Float32Array[]): void {
+/** Crops for a generator of side `size`: each size x size x 3, cut at that size from the photo. */
+export function validateCrops(crops: readonly Float32Array[], size: number = IMAGE_SIZE): void {
   if (crops.length === 0) throw new Error('no face crops to fine-tune on: add at least one photo');
   crops.forEach((c, i) => {
-    if (!(c instanceof Float32Array) || c.length !== PIXELS)
-      throw new Error(`crop ${i} is not a ${IMAGE_SIZE}x${IMAGE_SIZE}x3 image`);
+    if (!(c instanceof Float32Array) || c.length !== size * size * CHANNELS)
+      throw new Error(`crop ${i} is not a ${size}x${size}x3 image, the generator's size`);
   });
 }
 
@@ -234,17 +233,19 @@ export class FinetuneSession {
     private readonly identity?: FaceEmbedder,
   ) {
     this.config = finetuneConfig(config);
-    validateCrops(crops);
+    const size = pairImageSize(generator, discriminator);
+    validateCrops(crops, size);
     this.originals = crops.length;
     this.crops = this.config.augment
-      ? [...crops, ...crops.map((c) => flipHorizontal(c, new Float32Array(c.length)))]
+      ? [...crops, ...crops.map((c) => flipHorizontal(c, new Float32Array(c.length), size))]
       : crops;
     this.count = this.crops.length;
     this.rng = new Rng(this.config.seed);
     this.zDim = generator.inputs[0].shape[1] as number;
-    const flat = new Float32Array(this.count * PIXELS);
-    this.crops.forEach((c, i) => flat.set(c, i * PIXELS));
-    this.photos = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
+    const pixels = size * size * CHANNELS;
+    const flat = new Float32Array(this.count * pixels);
+    this.crops.forEach((c, i) => flat.set(c, i * pixels));
+    this.photos = tf.tensor4d(flat, [this.count, size, size, CHANNELS]);
     this.features = featureExtractor(discriminator);
     this.gVars = tunedWeights(generator, this.config.tunedLayers).map((w) => w.read() as tf.Variable);
     this.initial = this.gVars.map((v) => tf.clone(v));
@@ -435,7 +436,7 @@ export class FinetuneSession {
     return { scale: this.config.likenessScale, pull: this.config.likenessPull, centre: meanLatent(pivots, this.zDim) };
   }
 
-  /** Each given photo as G draws it from its pivot now ([originals * 64*64*3] in [-1, 1]); null before projection. */
+  /** Each given photo as G draws it from its pivot now ([originals * size*size*3] in [-1, 1]); null before projection. */
   async reconstructions(): Promise<Float32Array | null> {
     const pivots = this.latents();
     if (!pivots) return null;

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-/** [N, 64, 64, 3] faces in [-1, 1] to [N, 128] descriptors; differentiable. */
+/** [N, size, size, 3] faces in [-1, 1] (any size: face-api resizes them) to [N, 128] descriptors; differentiable. */
 export type FaceEmbedder = (faces: tf.Tensor4D) => tf.Tensor2D;
 
 /** The slice of face-api used: FaceRecognitionNet.forwardInput and the NetInput class. */

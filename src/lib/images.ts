@@ -104,6 +104,17 @@ export function flipHorizontal(src: Float32Array, out: Float32Array, size = IMAG
   return out;
 }
 
+/**
+ * The side of each of `count` square images held in `length` values of
+ * `channels` each: how a page reads a face's size (64 or 128) off pixels alone.
+ */
+export function squareSide(length: number, count = 1, channels = 3): number {
+  const side = Math.round(Math.sqrt(length / (count * channels)));
+  if (side < 1 || side * side * channels * count !== length)
+    throw new Error(`${length} values are not ${count} square image(s) of ${channels} channels`);
+  return side;
+}
+
 /** Model output ([-1, 1] floats, HWC, 3 channels) to RGBA bytes for a canvas or PNG. */
 export function toRgba(pixels: Float32Array | number[], offset = 0, size = IMAGE_SIZE): Uint8ClampedArray {
   const rgba = new Uint8ClampedArray(size * size * 4);

@@ -64,7 +64,7 @@ export class LikenessFit {
   lastLoss = NaN;
 
   /**
-   * `photos` [N, 64, 64, 3] in [-1, 1]: the person; `start`: the centre to
+   * `photos` [N, size, size, 3] in [-1, 1] (the generator's size): the person; `start`: the centre to
    * start from (e.g. pull * mean of the pivots), zDim values.
    */
   constructor(

@@ -37,6 +37,32 @@ export function isImageSize(n: number): n is ImageSize {
   return (IMAGE_SIZES as readonly number[]).includes(n);
 }
 
+/** The side of an image batch shape [n, size, size, 3] when it is one of IMAGE_SIZES, else null. */
+export function imageSideOf(shape: readonly (number | null)[] | undefined): ImageSize | null {
+  if (!shape || shape.length !== 4) return null;
+  const [, h, w, c] = shape;
+  return typeof h === 'number' && h === w && c === CHANNELS && isImageSize(h) ? h : null;
+}
+
+/**
+ * The side of the faces a loaded generator draws, from its output shape: the
+ * one thing the page, the fine-tuner and projection need to know about its size.
+ */
+export function generatorImageSize(generator: tfl.LayersModel): ImageSize {
+  const shape = generator.outputs[0]?.shape;
+  const side = imageSideOf(shape);
+  if (side === null || generator.inputs[0]?.shape.length !== 2)
+    throw new Error(
+      `not a face generator: expected z -> size x size x ${CHANNELS} (size ${IMAGE_SIZES.join(' or ')}), got [${shape}]`,
+    );
+  return side;
+}
+
+/** The side of the images a loaded discriminator reads (its input shape), or null when it reads none of IMAGE_SIZES. */
+export function discriminatorImageSize(discriminator: tfl.LayersModel): ImageSize | null {
+  return discriminator.outputs[0]?.shape.length === 2 ? imageSideOf(discriminator.inputs[0]?.shape) : null;
+}
+
 export const DEFAULT_WIDTH: Record<Arch, number> = { dcgan: 64, 'seed-classic': 64, 'seed-improved': 64 };
 
 export function isArch(name: string): name is Arch {

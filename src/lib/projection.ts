@@ -13,7 +13,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { FaceEmbedder } from './identity.ts';
 import { squaredDistances } from './identity.ts';
 import { Rng, sampleLatents } from './latent.ts';
-import { CHANNELS, IMAGE_SIZE } from './models.ts';
+import { CHANNELS, discriminatorImageSize, generatorImageSize, type ImageSize } from './models.ts';
 
 export interface ProjectionConfig {
   /** Adam steps on z. */
@@ -53,8 +53,6 @@ export const PHOTO_PROJECTION: Partial<ProjectionConfig> = {
   identityWeight: 1,
 };
 
-const PIXELS = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
-
 /** Layers whose output is the feature loss's "perceptual" space, first one found wins (dcgan: 8x8 maps). */
 const FEATURE_LAYERS = ['d_lrelu2', 'd_lrelu1', 'd_conv2'];
 
@@ -80,7 +78,7 @@ export function featureExtractor(discriminator: LayersModel | null): LayersModel
   return null;
 }
 
-/** Pixel MSE plus featureWeight times feature MSE, per the batch (inputs [N,64,64,3]). */
+/** Pixel MSE plus featureWeight times feature MSE, per the batch (inputs [N, size, size, 3]). */
 export function reconstructionLoss(
   fake: tf.Tensor4D,
   real: tf.Tensor4D,
@@ -112,14 +110,16 @@ function checkConfig(c: ProjectionConfig): void {
 }
 
 /**
- * Projects a set of photos (each 64x64x3 in [-1, 1]) step by step; the
- * caller owns the loop (progress, pause). All photos are optimised together
- * as one batch.
+ * Projects a set of photos (each size x size x 3 in [-1, 1], at the
+ * generator's own size) step by step; the caller owns the loop (progress,
+ * pause). All photos are optimised together as one batch.
  */
 export class Projector {
   readonly config: ProjectionConfig;
   readonly count: number;
   readonly zDim: number;
+  /** The side of the generator's faces, which the photos must have. */
+  readonly size: ImageSize;
   private readonly targets: tf.Tensor4D;
   /** Created by `init()` (the first `step()`): picking the starts reads from the device, which must be async on WebGPU. */
   private z: tf.Variable | null = null;
@@ -147,14 +147,17 @@ export class Projector {
     this.config = { ...DEFAULT_PROJECTION, ...config };
     checkConfig(this.config);
     if (photos.length === 0) throw new Error('nothing to project: no photos');
+    this.size = pairImageSize(generator, discriminator);
     photos.forEach((p, i) => {
-      if (p.length !== PIXELS) throw new Error(`photo ${i} is not a ${IMAGE_SIZE}x${IMAGE_SIZE}x${CHANNELS} image`);
+      if (p.length !== this.pixels)
+        throw new Error(`photo ${i} is not a ${this.size}x${this.size}x${CHANNELS} image, the generator's size`);
     });
+    const pixels = this.pixels;
     this.count = photos.length;
     this.zDim = generator.inputs[0].shape[1] as number;
-    const flat = new Float32Array(this.count * PIXELS);
-    photos.forEach((p, i) => flat.set(p, i * PIXELS));
-    this.targets = tf.tensor4d(flat, [this.count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS]);
+    const flat = new Float32Array(this.count * pixels);
+    photos.forEach((p, i) => flat.set(p, i * pixels));
+    this.targets = tf.tensor4d(flat, [this.count, this.size, this.size, CHANNELS]);
     this.features = featureExtractor(discriminator);
     this.identity =
       identity && this.config.identityWeight > 0
@@ -163,9 +166,15 @@ export class Projector {
     this.opt = tf.train.adam(this.config.learningRate, 0.9, 0.999, 1e-8);
   }
 
+  /** Values in one face. */
+  private get pixels(): number {
+    return this.size * this.size * CHANNELS;
+  }
+
   /** Per photo, the random start (of `candidates`) whose face is nearest in pixels (and identity, when given). */
   private async initialLatents(): Promise<Float32Array> {
     const { candidates } = this.config;
+    const pixels = this.pixels;
     const rng = new Rng(this.config.seed);
     const pool = sampleLatents(rng, candidates, this.zDim);
     const errors = tf.tidy(() => {
@@ -173,10 +182,10 @@ export class Projector {
         training: false,
       }) as tf.Tensor4D;
       // [count, candidates]: mean squared pixel error of every start against every photo.
-      const f = tf.reshape(faces, [1, candidates, PIXELS]);
-      const t = tf.reshape(this.targets, [this.count, 1, PIXELS]);
-      const pixels = tf.mean(tf.squaredDifference(f, t), 2);
-      if (!this.identity) return pixels;
+      const f = tf.reshape(faces, [1, candidates, pixels]);
+      const t = tf.reshape(this.targets, [this.count, 1, pixels]);
+      const pixelErrors = tf.mean(tf.squaredDifference(f, t), 2);
+      if (!this.identity) return pixelErrors;
       const d = this.identity.embed(faces);
       const dim = d.shape[1];
       const ids = tf.sum(
@@ -186,7 +195,7 @@ export class Projector {
         ),
         2,
       );
-      return tf.add(pixels, tf.mul(ids, this.config.identityWeight));
+      return tf.add(pixelErrors, tf.mul(ids, this.config.identityWeight));
     });
     const best = tf.argMin(errors, 1);
     const picks = await best.data();
@@ -250,7 +259,7 @@ export class Projector {
     return this.current.slice();
   }
 
-  /** The generator's faces for the current latents, [count * 64 * 64 * 3] in [-1, 1]. */
+  /** The generator's faces for the current latents, [count * size * size * 3] in [-1, 1]. */
   async reconstructions(generator: LayersModel = this.generator): Promise<Float32Array> {
     await this.init();
     const out = tf.tidy(() => generator.apply(this.z!, { training: false }) as tf.Tensor);
@@ -264,6 +273,18 @@ export class Projector {
     this.z = null;
     this.opt.dispose();
   }
+}
+
+/**
+ * The side of the generator's faces, which photos must have and the discriminator (when given, for its
+ * features) must read; a readable error when the two models disagree.
+ */
+export function pairImageSize(generator: LayersModel, discriminator: LayersModel | null): ImageSize {
+  const size = generatorImageSize(generator);
+  const dSize = discriminator ? discriminatorImageSize(discriminator) : size;
+  if (dSize !== size)
+    throw new Error(`the discriminator reads ${dSize ?? 'no'} px images, the generator draws ${size} px`);
+  return size;
 }
 
 /** Project photos to latents in one call (Node, tests): latents [count, zDim] and their reconstructions. */

@@ -17,7 +17,7 @@ scope.onmessage = async (ev: MessageEvent<FaceRequest>) => {
       return;
     }
     try {
-      const crop = await cropFace(req.bitmap, req.wasmPath);
+      const crop = await cropFace(req.bitmap, req.wasmPath, req.size);
       scope.postMessage({ id: req.id, ok: true, crop } satisfies FaceReply, [crop.pixels.buffer]);
     } finally {
       req.bitmap.close();

@@ -45,6 +45,8 @@ export interface InitReply {
   generatorParams: number;
   discriminatorParams: number;
   zDim: number;
+  /** The side of the generator's faces (64 or 128): the page cuts the photos' face crops at this size. */
+  size: number;
   /** A fine-tuned generator saved in this browser from an earlier visit was loaded. */
   restored: boolean;
 }
@@ -66,7 +68,7 @@ export interface RestoreReply {
 }
 
 export interface GenerateReply {
-  /** [seeds.length, 64, 64, 3] in [-1, 1]. */
+  /** [seeds.length, size, size, 3] in [-1, 1], at the generator's size. */
   pixels: Float32Array;
 }
 

@@ -19,6 +19,7 @@ import type { FaceEmbedder } from '../lib/identity.ts';
 import { latentBatch } from '../lib/latent.ts';
 import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../lib/latent-shift.ts';
 import { artifactsFromFiles, exportFiles } from '../lib/model-files.ts';
+import { discriminatorImageSize, generatorImageSize, type ImageSize } from '../lib/models.ts';
 import { fromArtifacts, toArtifacts } from '../lib/weights.ts';
 import type {
   ExportReply,
@@ -324,9 +325,10 @@ async function initOn(req: Extract<Request, { type: 'init' }>): Promise<InitRepl
   const choice = await startBackend(req.backend, req.wasmPath, req.flags);
   const pretrained = await fetchPretrained(req.modelBase);
   const reference = await fromArtifacts(pretrained.generator);
-  if (!isGenerator(reference)) throw new Error(`${req.modelBase}generator.json is not a 64x64 face generator`);
-  const saved = await loadFromBrowser().catch(() => null);
+  if (!isGenerator(reference)) throw new Error(`${req.modelBase}generator.json is not a face generator`);
   let tuned = await buildPair(pretrained);
+  const size = pairSize(reference, tuned, req.modelBase);
+  const saved = await loadFromBrowser().catch(() => null);
   let restored = false;
   if (saved) {
     const candidate = await buildPair(saved);
@@ -353,7 +355,18 @@ async function initOn(req: Extract<Request, { type: 'init' }>): Promise<InitRepl
     generatorParams: reference.countParams(),
     discriminatorParams: tuned.discriminator.countParams(),
     zDim: reference.inputs[0].shape[1] as number,
+    size,
   };
+}
+
+/** The side of the pretrained pair's faces; its discriminator must read them at that size (projection and tuning do). */
+function pairSize(reference: LayersModel, pair: Pair, modelBase: string): ImageSize {
+  const size = generatorImageSize(reference);
+  const dSize = discriminatorImageSize(pair.discriminator);
+  if (dSize === size) return size;
+  reference.dispose();
+  disposePair(pair);
+  throw new Error(`${modelBase}discriminator.json reads ${dSize ?? 'no'} px faces, but its generator draws ${size} px`);
 }
 
 async function startTraining(req: Extract<Request, { type: 'train' }>): Promise<void> {

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { fromArtifacts, toArtifacts } from '../lib/weights.ts';
-import { CHANNELS, IMAGE_SIZE } from '../lib/models.ts';
+import { discriminatorImageSize, imageSideOf } from '../lib/models.ts';
 import { IDB_DISCRIMINATOR, IDB_GENERATOR } from './finetune-protocol.ts';
 
 export interface PairArtifacts {
@@ -40,20 +40,14 @@ export async function fetchPretrained(base: string): Promise<PairArtifacts> {
 
 const shapeOf = (m: LayersModel, io: 'inputs' | 'outputs') => JSON.stringify(m[io][0].shape);
 
+/** z -> a face of one of the sizes the site draws (64 or 128 px); which size is the generator's own. */
 export function isGenerator(m: LayersModel): boolean {
-  const out = m.outputs[0].shape;
-  return (
-    m.inputs[0].shape.length === 2 &&
-    out.length === 4 &&
-    out[1] === IMAGE_SIZE &&
-    out[2] === IMAGE_SIZE &&
-    out[3] === CHANNELS
-  );
+  return m.inputs[0].shape.length === 2 && imageSideOf(m.outputs[0].shape) !== null;
 }
 
+/** A face of one of the sizes the site draws -> one logit. */
 export function isDiscriminator(m: LayersModel): boolean {
-  const inp = m.inputs[0].shape;
-  return inp.length === 4 && inp[1] === IMAGE_SIZE && inp[2] === IMAGE_SIZE && m.outputs[0].shape.length === 2;
+  return discriminatorImageSize(m) !== null;
 }
 
 /**

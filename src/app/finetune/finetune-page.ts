@@ -123,6 +123,7 @@ class FinetunePage {
         flags: this.flags,
       });
       if (id !== this.starts) return;
+      this.photos.modelLoaded(info.size);
       this.showRuntime(info);
       if (info.restored) this.provenance.restored();
       else this.provenance.pretrained();

@@ -4,8 +4,7 @@
  * not be used. Photos are processed one at a time so the page stays
  * responsive with many of them.
  */
-import { toRgba } from '../../lib/images.ts';
-import { IMAGE_SIZE } from '../../lib/models.ts';
+import { squareSide, toRgba } from '../../lib/images.ts';
 import { cropFace, loadFaceDetector } from '../../browser/face-crops.ts';
 import { PhotoError, capPhotos, readPhoto } from '../../browser/photo-intake.ts';
 
@@ -19,12 +18,15 @@ export interface CropEntry {
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
+/** A face crop at its own size (the generator's, read off the pixels). */
 export function drawCrop(canvas: HTMLCanvasElement, pixels: Float32Array): void {
-  canvas.width = IMAGE_SIZE;
-  canvas.height = IMAGE_SIZE;
+  const side = squareSide(pixels.length);
+  canvas.width = side;
+  canvas.height = side;
+  canvas.dataset.size = String(side);
   canvas
     .getContext('2d')!
-    .putImageData(new ImageData(toRgba(pixels) as Uint8ClampedArray<ArrayBuffer>, IMAGE_SIZE, IMAGE_SIZE), 0, 0);
+    .putImageData(new ImageData(toRgba(pixels, 0, side) as Uint8ClampedArray<ArrayBuffer>, side, side), 0, 0);
 }
 
 export class PhotoPanel {
@@ -37,8 +39,13 @@ export class PhotoPanel {
   private readonly problems = $<HTMLUListElement>('photo-problems');
   private readonly list = $<HTMLUListElement>('crops');
   private readonly clear = $<HTMLButtonElement>('clear-photos');
+  /** The generator's image side, once the fine-tuner has loaded it: crops are cut at that size. */
+  private readonly size: Promise<number>;
+  private setSize: (size: number) => void = () => {};
+  private sizeKnown = false;
 
   constructor() {
+    this.size = new Promise((resolve) => (this.setSize = resolve));
     const input = $<HTMLInputElement>('photo-input');
     input.addEventListener('change', () => {
       this.add([...(input.files ?? [])]);
@@ -64,6 +71,16 @@ export class PhotoPanel {
     });
   }
 
+  /**
+   * The loaded generator's side (from the fine-tuner's start): photos wait for it, so that each crop is
+   * cut from the photo at the model's own size (a 128 px model is never given 64 px crops enlarged).
+   */
+  modelLoaded(size: number): void {
+    this.setSize(size);
+    this.sizeKnown = true;
+    this.showCount();
+  }
+
   get included(): Float32Array[] {
     return this.entries.filter((e) => e.included).map((e) => e.pixels);
   }
@@ -85,7 +102,7 @@ export class PhotoPanel {
     try {
       const photo = await readPhoto(file);
       try {
-        const crop = await cropFace(photo.bitmap);
+        const crop = await cropFace(photo.bitmap, await this.size);
         const entry: CropEntry = {
           id: this.nextId++,
           name: photo.name,
@@ -153,7 +170,8 @@ export class PhotoPanel {
   private showCount(): void {
     const used = this.entries.filter((e) => e.included).length;
     const parts = [`${used} of ${this.entries.length} crops will be used.`];
-    if (this.busy > 0) parts.push(`Reading ${this.busy} more photo${this.busy === 1 ? '' : 's'}…`);
+    const waiting = this.sizeKnown ? '' : ' (once the model has loaded)';
+    if (this.busy > 0) parts.push(`Reading ${this.busy} more photo${this.busy === 1 ? '' : 's'}${waiting}…`);
     this.status.textContent = parts.join(' ');
     this.clear.disabled = this.entries.length === 0 && this.problems.childElementCount === 0;
   }

@@ -5,7 +5,7 @@
  */
 import { finetuneConfig, type FinetuneConfig, type FinetunePhase } from '../../lib/finetune.ts';
 import { formatDuration } from '../../lib/format.ts';
-import { gridRgba } from '../../lib/images.ts';
+import { gridRgba, squareSide } from '../../lib/images.ts';
 import type { GenerateReply, TrainEvent } from '../../workers/finetune-protocol.ts';
 import { LossChart } from './loss-chart.ts';
 import type { FinetuneClient } from './worker-client.ts';
@@ -26,10 +26,14 @@ const PHASES: Record<FinetunePhase, string> = {
 const timeLeft = (seconds: number | null) =>
   seconds === null || !Number.isFinite(seconds) ? 'estimating…' : formatDuration(seconds);
 
+/** `count` faces at the generator's size (read off the pixels) as a grid of `cols` columns. */
 export function drawGrid(canvas: HTMLCanvasElement, pixels: Float32Array, count: number, cols: number): void {
-  const grid = gridRgba(pixels, count, cols);
+  const side = squareSide(pixels.length, count);
+  const grid = gridRgba(pixels, count, cols, side);
   canvas.width = grid.width;
   canvas.height = grid.height;
+  // 128 px faces are shown smaller than drawn: finetune.css scales them smoothly, not by dropping pixels.
+  canvas.dataset.size = String(side);
   canvas
     .getContext('2d')!
     .putImageData(new ImageData(grid.data as Uint8ClampedArray<ArrayBuffer>, grid.width, grid.height), 0, 0);

@@ -1,0 +1,167 @@
+/**
+ * A 128 px generator/discriminator pair for the tests and benches of the
+ * site at 128 px, until one ships: the shipped 64 px pair grown by
+ * src/lib/growth.ts (as `npm run train -- --init-from public/models --size 128`
+ * starts a run) and written by the trainer's own export code
+ * (training/export.ts), float16 as shipped. Its attribute directions are the
+ * shipped ones under the grown generator's weights hash: a grown G draws the
+ * 64 px G's faces at 128 px, so they move the same faces.
+ *
+ * Made on first use into .cache/e2e-models-128-<hash>/, where <hash> covers
+ * everything it is made from, and then only read; `publishPair` copies it
+ * over a site copy's /models/, as publishing a 128 px pair would. Also a
+ * small untrained 128 px pair, for the fine-tune page on software WebGL.
+ */
+import { createHash } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, relative } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { exportModels } from '../training/export.ts';
+import { loadModelFile } from '../training/model-files.ts';
+import { weightsSha256, type DirectionsFile } from '../src/lib/directions.ts';
+import { growGan } from '../src/lib/growth.ts';
+import { latentBatch } from '../src/lib/latent.ts';
+import { buildGan, modelConfig, type GanModels } from '../src/lib/models.ts';
+import { toArtifacts, toFiles, type ModelManifest } from '../src/lib/weights.ts';
+import { ROOT } from './site-build.ts';
+
+const SHIPPED = join(ROOT, 'public/models');
+const SHIPPED_FILES = ['manifest.json', 'directions.json', 'generator.json', 'discriminator.json'];
+const CODE = [
+  'src/lib/growth.ts',
+  'src/lib/models.ts',
+  'src/lib/weights.ts',
+  'training/export.ts',
+  'e2e/grown-models.ts',
+];
+
+/** Added to the shipped model's name in the grown pair's manifest (a model tuned from it names it as its parent). */
+export const GROWN_NAME_SUFFIX = ', grown to 128 px (untrained at 128: for tests)';
+
+/** The shipped pair's files (model JSONs, their shards, manifest, directions) and the code that grows them. */
+function inputsHash(): string {
+  const hash = createHash('sha256');
+  const shards = readdirSync(SHIPPED).filter((f) => /^(generator|discriminator)\.weights.*\.bin$/.test(f));
+  const files = [
+    ...[...SHIPPED_FILES, ...shards.sort()].map((f) => join(SHIPPED, f)),
+    ...CODE.map((f) => join(ROOT, f)),
+  ];
+  for (const file of files) hash.update(relative(ROOT, file)).update('\0').update(readFileSync(file)).update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Latents whose 32 px features set the new stage's batch norm (training uses 256; 64 set it as well, faster). */
+const GROW_LATENTS = 64;
+
+async function growShipped(shipped: ModelManifest): Promise<GanModels> {
+  await tf.setBackend('cpu');
+  const { arch, width, zDim } = shipped.model;
+  const small: GanModels = {
+    config: modelConfig(arch, width, zDim),
+    generator: await loadModelFile(join(SHIPPED, shipped.generator.file)),
+    discriminator: await loadModelFile(join(SHIPPED, shipped.discriminator.file)),
+  };
+  const seeds = Array.from({ length: GROW_LATENTS }, (_, i) => 1_000_000 + i);
+  const z = tf.tensor2d(latentBatch(seeds, zDim), [GROW_LATENTS, zDim]);
+  try {
+    return growGan(small, z, 1);
+  } finally {
+    z.dispose();
+    small.generator.dispose();
+    small.discriminator.dispose();
+  }
+}
+
+/** Write the grown pair, its manifest and its directions into `dir`. */
+async function writePair(dir: string): Promise<void> {
+  const shipped = JSON.parse(readFileSync(join(SHIPPED, 'manifest.json'), 'utf8')) as ModelManifest;
+  const models = await growShipped(shipped);
+  // The 64 px model's evaluation and samples say nothing of this one.
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { generator, discriminator, exportedAt, sampleGrid, trainingLog, metrics, ...rest } = shipped;
+  await exportModels({
+    dir,
+    generator: models.generator,
+    discriminator: models.discriminator,
+    dtype: 'float16',
+    manifest: { ...rest, name: `${shipped.name}${GROWN_NAME_SUFFIX}`, model: models.config },
+  });
+  models.generator.dispose();
+  models.discriminator.dispose();
+  const modelJson = JSON.parse(readFileSync(join(dir, 'generator.json'), 'utf8')) as {
+    weightsManifest: { paths: string[] }[];
+  };
+  const shards = modelJson.weightsManifest.flatMap((g) => g.paths).map((p) => readFileSync(join(dir, p)));
+  const directions = JSON.parse(readFileSync(join(SHIPPED, 'directions.json'), 'utf8')) as DirectionsFile;
+  directions.generator = { ...directions.generator, weightsSha256: await weightsSha256(shards) };
+  writeFileSync(join(dir, 'directions.json'), JSON.stringify(directions));
+}
+
+const PREFIX = 'e2e-models-128-';
+const HOUR_MS = 3_600_000;
+
+/** Remove pairs made from other inputs that were made over an hour ago (a run of older sources may still read one). */
+function pruneOthers(keep: string): void {
+  const cache = join(ROOT, '.cache');
+  for (const name of readdirSync(cache)) {
+    const path = join(cache, name);
+    if (name.startsWith(PREFIX) && path !== keep && Date.now() - statSync(path).mtimeMs > HOUR_MS)
+      rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/** The grown pair's folder, made when its inputs changed (built beside it, then renamed into place). */
+export async function grownPair(): Promise<string> {
+  const dir = join(ROOT, '.cache', `${PREFIX}${inputsHash()}`);
+  if (existsSync(join(dir, 'directions.json'))) return dir;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    await writePair(tmp);
+    try {
+      renameSync(tmp, dir);
+    } catch (err) {
+      // Another run made the same pair meanwhile: use that one.
+      if (!existsSync(join(dir, 'directions.json'))) throw err;
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  pruneOthers(dir);
+  return dir;
+}
+
+/**
+ * A small untrained 128 px pair (DCGAN width 8, about a sixteenth of the shipped width's work) written
+ * into `dir`: for runs where only the 128 px shapes matter and software WebGL has to be quick.
+ */
+export async function writeSmallPair(dir: string): Promise<void> {
+  await tf.setBackend('cpu');
+  const pair = buildGan({ ...modelConfig('dcgan', 8, 100, undefined, 128), seed: 3 });
+  mkdirSync(dir, { recursive: true });
+  for (const [name, model] of [
+    ['generator', pair.generator],
+    ['discriminator', pair.discriminator],
+  ] as const) {
+    const files = toFiles(await toArtifacts(model), name);
+    writeFileSync(join(dir, `${name}.json`), JSON.stringify(files.modelJson));
+    for (const [shard, bytes] of files.shards) writeFileSync(join(dir, shard), bytes);
+    model.dispose();
+  }
+}
+
+/** Publish the pair in `pairDir` as `siteDir`'s /models/ (its files replace the shipped pair's). */
+export function publishPair(pairDir: string, siteDir: string): void {
+  cpSync(pairDir, join(siteDir, 'models'), { recursive: true });
+}
