@@ -448,7 +448,9 @@ describe('npm run eval', () => {
   it('fails with a usage message when no source is chosen', async () => {
     await expect(run('npx', [...cli, '--samples', '8'])).rejects.toMatchObject({
       code: 1,
-      stderr: expect.stringContaining('choose exactly one of --generator, --images, --held-out, --untrained'),
+      stderr: expect.stringContaining(
+        'choose exactly one of --generator, --images, --held-out, --training-photos, --untrained',
+      ),
     });
   });
 });
