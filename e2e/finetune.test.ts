@@ -214,7 +214,7 @@ describe('fine-tune page', () => {
 
   it('keeps the fine-tuned model in IndexedDB across a reload, downloads it as one file, resets and imports it', async () => {
     await page.click('#model-save');
-    await poll(() => page.locator('#model-status').getAttribute('data-result')).toBe('ok');
+    await page.locator('#model-status[data-action=save][data-result=ok]').waitFor({ timeout: 60_000 });
     const changed = (await inspect()).weightChange;
     await openPage('webgl');
     expect(await page.locator('#ft-model').getAttribute('data-restored')).toBe('true');

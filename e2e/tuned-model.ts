@@ -24,9 +24,10 @@ export async function downloadTuned(page: Page): Promise<TunedDownload> {
   const onDownload = (d: Download) => downloads.push(d);
   page.on('download', onDownload);
   try {
-    await page.locator('#model-status').evaluate((el) => delete (el as HTMLElement).dataset.result);
+    await page.locator('#model-status').evaluate((el) => delete (el as HTMLElement).dataset.action);
     await page.click('#model-export');
-    await page.locator('#model-status[data-result]').waitFor({ timeout: 60_000 });
+    // Another action (the comparison drawn when the run ended) may finish first: wait for the download's own result.
+    await page.locator('#model-status[data-action=download][data-result]').waitFor({ timeout: 60_000 });
     expect(await page.locator('#model-status').textContent()).toMatch(/^Downloaded /);
     await page.waitForTimeout(SETTLE_MS);
   } finally {

@@ -40,6 +40,8 @@ export function parseSeeds(text: string): number[] {
 
 export class ResultsPanel {
   private readonly status = $('model-status');
+  /** The model actions in order; each waits for the one before. */
+  private queue: Promise<void> = Promise.resolve();
   private readonly seedsInput = $<HTMLFormElement>('compare-form').elements.namedItem('seeds') as HTMLInputElement;
 
   constructor(
@@ -56,11 +58,14 @@ export class ResultsPanel {
     });
     $('model-open-home').addEventListener(
       'click',
-      () => void this.act('Keeping it in this browser…', () => this.openHome()),
+      () => void this.act('open-home', 'Keeping it in this browser…', () => this.openHome()),
     );
-    $('model-save').addEventListener('click', () => void this.act('Saving…', () => this.save()));
-    $('model-export').addEventListener('click', () => void this.act('Preparing the download…', () => this.download()));
-    $('model-reset').addEventListener('click', () => void this.act('Resetting…', () => this.reset()));
+    $('model-save').addEventListener('click', () => void this.act('save', 'Saving…', () => this.save()));
+    $('model-export').addEventListener(
+      'click',
+      () => void this.act('download', 'Preparing the download…', () => this.download()),
+    );
+    $('model-reset').addEventListener('click', () => void this.act('reset', 'Resetting…', () => this.reset()));
     const likeness = $<HTMLInputElement>('likeness');
     likeness.addEventListener('input', () => {
       $('likeness-value').textContent = Number(likeness.value).toFixed(1);
@@ -68,7 +73,7 @@ export class ResultsPanel {
     likeness.addEventListener(
       'change',
       () =>
-        void this.act('Redrawing at this likeness…', async () => {
+        void this.act('likeness', 'Redrawing at this likeness…', async () => {
           await this.client.request({ type: 'likeness', value: Number(likeness.value) });
           this.provenance.setLikeness(Number(likeness.value));
           await this.compare();
@@ -79,7 +84,7 @@ export class ResultsPanel {
     input.addEventListener('change', () => {
       const files = [...(input.files ?? [])];
       input.value = '';
-      void this.act('Importing…', () => this.importFiles(files));
+      void this.act('import', 'Importing…', () => this.importFiles(files));
     });
   }
 
@@ -95,20 +100,31 @@ export class ResultsPanel {
     $('model-import-label').classList.toggle('disabled', !enabled);
   }
 
-  private async act(busy: string, work: () => Promise<string>): Promise<void> {
-    this.status.textContent = busy;
-    delete this.status.dataset.result;
-    try {
-      this.status.textContent = await work();
-      this.status.dataset.result = 'ok';
-    } catch (err) {
-      this.status.textContent = `That did not work: ${err instanceof Error ? err.message : String(err)}.`;
-      this.status.dataset.result = 'error';
-    }
+  /**
+   * Runs one action on the model after any still running (the comparison drawn
+   * when a run ends, a click on Download meanwhile), so each one's message is
+   * shown in turn instead of a later message overwriting an earlier result.
+   * `data-action` names the action whose result the status shows.
+   */
+  private act(action: string, busy: string, work: () => Promise<string>): Promise<void> {
+    const run = async () => {
+      this.status.textContent = busy;
+      delete this.status.dataset.result;
+      this.status.dataset.action = action;
+      try {
+        this.status.textContent = await work();
+        this.status.dataset.result = 'ok';
+      } catch (err) {
+        this.status.textContent = `That did not work: ${err instanceof Error ? err.message : String(err)}.`;
+        this.status.dataset.result = 'error';
+      }
+    };
+    this.queue = this.queue.then(run);
+    return this.queue;
   }
 
   async compare(): Promise<void> {
-    await this.act('Generating…', async () => {
+    await this.act('compare', 'Generating…', async () => {
       const seeds = parseSeeds(this.seedsInput.value);
       for (const which of ['pretrained', 'finetuned'] as const) {
         const { pixels } = await this.client.request<GenerateReply>({ type: 'generate', which, seeds });
