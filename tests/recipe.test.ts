@@ -220,4 +220,19 @@ describe('training only part of G', () => {
     trainer.dispose();
     tf.dispose([real, z]);
   });
+
+  it("dLearningRate sets D's step apart from G's: at 0, D stays where it was while G learns", async () => {
+    const gan = buildGan(modelConfig('dcgan', 2, 100, 1));
+    const learnt = (m: { trainableWeights: { read(): tf.Tensor }[] }) =>
+      m.trainableWeights.map((w) => Array.from(w.read().dataSync()));
+    const [beforeG, beforeD] = [learnt(gan.generator), learnt(gan.discriminator)];
+    const trainer = new GanTrainer(gan.generator, gan.discriminator, { learningRate: 1e-2, dLearningRate: 0 });
+    const real = tf.randomUniform([2, 64, 64, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const z = tf.randomNormal([2, 100], 0, 1, 'float32', 2) as tf.Tensor2D;
+    await trainer.step(real, z);
+    expect(learnt(gan.discriminator)).toEqual(beforeD);
+    expect(learnt(gan.generator).some((w, i) => w.some((v, j) => v !== beforeG[i][j]))).toBe(true);
+    trainer.dispose();
+    tf.dispose([real, z]);
+  });
 });

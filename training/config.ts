@@ -34,6 +34,8 @@ export interface TrainOptions {
   steps: number | null;
   epochs: number | null;
   lr: number;
+  /** D's learning rate; null: --lr. */
+  dLr: number | null;
   beta1: number;
   labelSmoothing: number;
   loss: GanLoss;
@@ -88,6 +90,7 @@ Optimisation
   --steps N             optimisation steps (default: 1 epoch when --epochs is absent too)
   --epochs N            passes over the data (instead of --steps)
   --lr X                Adam learning rate (default ${DEFAULT_TRAIN.learningRate})
+  --d-lr X              D's learning rate, when it should differ from G's (default: --lr)
   --beta1 X             Adam beta1 (default ${DEFAULT_TRAIN.beta1})
   --label-smoothing X   one-sided: real targets become 1 - X (default 0; bce only)
   --loss NAME           ${LOSSES.join(' | ')} (default bce)
@@ -145,6 +148,7 @@ const FLAGS = {
   steps: { type: 'string' },
   epochs: { type: 'string' },
   lr: { type: 'string' },
+  'd-lr': { type: 'string' },
   beta1: { type: 'string' },
   'label-smoothing': { type: 'string' },
   seed: { type: 'string' },
@@ -292,6 +296,7 @@ function trainOptions(flags: Flags, c: Choices): TrainOptions {
     steps: c.steps,
     epochs: c.epochs,
     lr: num('lr', flags.lr, false, 0) ?? DEFAULT_TRAIN.learningRate,
+    dLr: num('d-lr', flags['d-lr'], false, 0) ?? null,
     beta1: num('beta1', flags.beta1, false, 0) ?? DEFAULT_TRAIN.beta1,
     labelSmoothing: num('label-smoothing', flags['label-smoothing'], false, 0) ?? 0,
     loss: c.loss,

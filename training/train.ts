@@ -366,6 +366,8 @@ class Run {
       models.discriminator,
       {
         learningRate: opts.lr,
+        // Checkpoints before this option existed trained D at G's rate.
+        dLearningRate: opts.dLr ?? null,
         beta1: opts.beta1,
         labelSmoothing: opts.labelSmoothing,
         loss: opts.loss,
@@ -546,6 +548,7 @@ export function recipe(opts: TrainOptions) {
     r1: opts.r1Gamma > 0 ? { gamma: opts.r1Gamma, every: opts.r1Every } : null,
     ema: opts.emaDecay === null ? null : { decay: opts.emaDecay, warmup: true },
     ...(opts.gTrainFrom ? { gTrainFrom: opts.gTrainFrom } : {}),
+    ...(opts.dLr !== null && opts.dLr !== undefined ? { dLearningRate: opts.dLr } : {}),
   };
 }
 
@@ -557,6 +560,7 @@ function describeRecipe(opts: TrainOptions): string {
     r.r1 ? `R1 gamma ${r.r1.gamma} every ${r.r1.every}` : 'no R1',
     r.ema ? `EMA of G ${r.ema.decay} (samples and export use it)` : 'no EMA',
     ...(r.gTrainFrom ? [`G trained from ${r.gTrainFrom} on`] : []),
+    ...(r.dLearningRate !== undefined ? [`D's learning rate ${r.dLearningRate}`] : []),
     ...(opts.parent ? [`starting from ${opts.parent.name} in ${opts.parent.dir}`] : []),
   ].join(', ');
 }

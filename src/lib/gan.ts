@@ -17,6 +17,8 @@ export type GanLoss = (typeof LOSSES)[number];
 
 export interface TrainConfig {
   learningRate: number;
+  /** D's own learning rate; null: the same as G's. A lower one holds back a D that wins too soon (d_fake near 0). */
+  dLearningRate: number | null;
   beta1: number;
   beta2: number;
   /** One-sided label smoothing: real targets become 1 - labelSmoothing (0 disables; bce only). */
@@ -38,6 +40,7 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN: TrainConfig = {
   learningRate: 2e-4,
+  dLearningRate: null,
   beta1: 0.5,
   beta2: 0.999,
   labelSmoothing: 0,
@@ -119,9 +122,9 @@ export class GanTrainer {
     this.gVars = trainableFrom(generator, this.config.gTrainFrom);
     installTrainingBatchNorm(); // batch norm's gradient in closed form: same results, far fewer passes
     if (this.config.r1Gamma > 0) registerSecondOrderGradients();
-    const { learningRate, beta1, beta2 } = this.config;
+    const { learningRate, dLearningRate, beta1, beta2 } = this.config;
     // epsilon 1e-8 as in PyTorch's Adam, which DCGAN's hyper-parameters were tuned with.
-    this.optD = tf.train.adam(learningRate, beta1, beta2, 1e-8);
+    this.optD = tf.train.adam(dLearningRate ?? learningRate, beta1, beta2, 1e-8);
     this.optG = tf.train.adam(learningRate, beta1, beta2, 1e-8);
   }
 

@@ -132,6 +132,8 @@ export interface TrainingRecipe {
   ema: { decay: number; warmup: boolean } | null;
   /** G's layers before this one were kept fixed (absent: all of G trained). */
   gTrainFrom?: string;
+  /** D's learning rate, where it differed from G's (training.learningRate). */
+  dLearningRate?: number;
 }
 
 /** What public/models/manifest.json says about the shipped pair. */
