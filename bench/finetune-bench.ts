@@ -103,9 +103,9 @@ export interface FullRunResult {
   phases: Record<string, number>;
   /**
    * How far the page's estimate of the run's length (time so far + its "time left") was from the steps' true length,
-   * as a share of it, over the steps after the first 10%: the largest and the median error.
+   * as a share of it, over the steps after the first 10%: the largest and the median error, and the share within 30%.
    */
-  estimate: { maxError: number; medianError: number; from: number };
+  estimate: { maxError: number; medianError: number; within30: number; from: number };
 }
 
 type StepMark = { t: number; step: number; secondsLeft: number | null };
@@ -120,7 +120,13 @@ export function estimateErrors(marks: readonly StepMark[], started: number, tota
     .map((m) => Math.abs(m.t - started + m.secondsLeft! * 1000 - length) / length)
     .sort((a, b) => a - b);
   const round = (x: number) => Math.round(x * 1000) / 1000;
-  return { maxError: round(errors.at(-1) ?? NaN), medianError: round(errors[errors.length >> 1] ?? NaN), from };
+  return {
+    maxError: round(errors.at(-1) ?? NaN),
+    medianError: round(errors[errors.length >> 1] ?? NaN),
+    /** Share of those steps whose estimate was within 30% of the true length (the page's promise). */
+    within30: round(errors.filter((e) => e <= 0.3).length / errors.length),
+    from,
+  };
 }
 
 /** One whole default run on `backend`: 10 photos in, the page's settings untouched, click to done. */

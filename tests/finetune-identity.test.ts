@@ -349,6 +349,16 @@ describe('time left', () => {
     expect(eta.stepsPerSecond()).toBeCloseTo(5, 5);
   });
 
+  it("does not jump at a phase's slow first step: until its second, the phase is priced from the pace before", () => {
+    const eta = new EtaEstimator();
+    for (let i = 0; i < 20; i++) eta.record('project', 60, 6);
+    const before = eta.secondsLeft(plan(0, 400))!;
+    eta.record('tune', 5000, 16); // the tuning graph's first step: new kernels, new buffers
+    expect(eta.secondsLeft(plan(0, 399))!).toBeCloseTo((before * 399) / 400, 5);
+    eta.record('tune', 170, 16);
+    expect(eta.secondsLeft(plan(0, 398))).toBeCloseTo((398 * 170) / 1000, 5);
+  });
+
   it("a session lists the steps left per phase with each step's work", () => {
     const { generator, discriminator } = smallGan();
     const crops = [0, 1, 2].map(() => new Float32Array(PIXELS));

@@ -493,6 +493,8 @@ export class EtaEstimator {
   private readonly avgMs = new Map<FinetunePhase, number>();
   private readonly samples = new Map<FinetunePhase, number>();
   private last: { phase: FinetunePhase; work: number } | null = null;
+  /** The latest phase past its first step, whose pace per image drawn prices the phases not yet settled. */
+  private settled: { phase: FinetunePhase; work: number } | null = null;
 
   constructor(private readonly smoothing = 0.15) {}
 
@@ -500,8 +502,10 @@ export class EtaEstimator {
     const n = (this.samples.get(phase) ?? 0) + 1;
     this.samples.set(phase, n);
     const avg = this.avgMs.get(phase);
+    // A phase's first step builds its kernels and buffers (seconds on WebGL or WASM): the second one replaces it.
     this.avgMs.set(phase, n <= 2 || avg === undefined ? stepMs : avg + this.smoothing * (stepMs - avg));
     this.last = { phase, work: Math.max(work, 1) };
+    if (n >= 2) this.settled = this.last;
   }
 
   /** The pace of the phase running now. */
@@ -510,10 +514,18 @@ export class EtaEstimator {
     return ms && ms > 0 ? 1000 / ms : null;
   }
 
+  /**
+   * Seconds for the steps in `plan`: a phase past its first step at its own pace; one not yet run, or only
+   * once (its first step is mostly warm-up), at the settled phase's pace per image drawn.
+   */
   secondsLeft(plan: readonly PhasePlan[]): number | null {
-    if (!this.last) return null;
-    const perWork = this.avgMs.get(this.last.phase)! / this.last.work;
-    const ms = plan.reduce((sum, p) => sum + p.steps * (this.avgMs.get(p.phase) ?? perWork * p.work), 0);
+    const base = this.settled ?? this.last;
+    if (!base) return null;
+    const perWork = this.avgMs.get(base.phase)! / base.work;
+    const ms = plan.reduce((sum, p) => {
+      const own = (this.samples.get(p.phase) ?? 0) >= 2 ? this.avgMs.get(p.phase) : undefined;
+      return sum + p.steps * (own ?? perWork * p.work);
+    }, 0);
     return ms / 1000;
   }
 }
