@@ -24,7 +24,7 @@ export class TorchRunner {
   private failure: Error | null = null;
   private readonly failed: Promise<never>;
   version = '';
-  /** Which path PyTorch's transposed convolutions take (torch_dcgan.py's PATH). */
+  /** Which path PyTorch's transposed convolutions take, and its memory layout (torch_dcgan.py's reply). */
   path = '';
 
   constructor() {
