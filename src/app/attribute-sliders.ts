@@ -1,20 +1,22 @@
 /**
  * Attribute sliders for the face view: one range input per shipped
- * direction (public/models/directions.json), live while dragging (one
- * redraw per animation frame), a reset button, and the values kept in the
- * address (`?seed=..&smiling=0.8`) with history.replaceState.
+ * direction (public/models/directions.json), each over its own measured
+ * range, live while dragging (one redraw per animation frame), a reset
+ * button, the values kept in the address (`?seed=..&smiling=0.8`) with
+ * history.replaceState.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  SLIDER_RANGE,
   applyDirections,
   attributeLabel,
   readSliderParams,
+  sliderRanges,
   validateDirections,
   weightsSha256,
   writeSliderParams,
   type AttributeDirection,
   type DirectionsFile,
+  type SliderRange,
   type SliderValues,
 } from '../lib/directions.ts';
 
@@ -65,6 +67,8 @@ export class AttributeSliders {
   private frame = 0;
   readonly keys: string[];
 
+  private readonly ranges: Record<string, SliderRange>;
+
   constructor(
     private readonly el: SliderElements,
     readonly attributes: readonly AttributeDirection[],
@@ -74,6 +78,7 @@ export class AttributeSliders {
     private readonly onCommit: () => void,
   ) {
     this.keys = attributes.map((a) => a.key);
+    this.ranges = sliderRanges(attributes);
     el.list.replaceChildren(...attributes.map((a) => this.row(a)));
     el.reset.addEventListener('click', () => {
       this.set({});
@@ -93,8 +98,8 @@ export class AttributeSliders {
     Object.assign(input, {
       id,
       type: 'range',
-      min: String(-SLIDER_RANGE),
-      max: String(SLIDER_RANGE),
+      min: String(a.range.min),
+      max: String(a.range.max),
       step: '0.05',
       value: '0',
     });
@@ -137,7 +142,7 @@ export class AttributeSliders {
   }
 
   readFrom(url: URL): SliderValues {
-    return readSliderParams(url.searchParams, this.keys);
+    return readSliderParams(url.searchParams, this.keys, this.ranges);
   }
 
   writeTo(url: URL): URL {

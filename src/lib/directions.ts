@@ -2,13 +2,19 @@
  * Attribute directions in the generator's latent space (InterFaceGAN): one
  * unit vector per CelebA attribute, fitted in Node (training/directions/)
  * and shipped as public/models/directions.json for the generator whose weight
- * bytes it names by hash. Isomorphic and pure: validate the file, apply
- * `z + sum(alpha_i * d_i)`, and read/write slider values in a URL.
+ * bytes it names by hash. Each direction has its own slider range, which
+ * may reach further on one side than the other. Isomorphic
+ * and pure: validate the file, apply `z + sum(alpha_i * d_i)`, and read/write
+ * slider values in a URL.
  */
 
-export const DIRECTIONS_VERSION = 1;
-/** Slider range: alpha in [-SLIDER_RANGE, SLIDER_RANGE] (units of z's standard deviation). */
+export const DIRECTIONS_VERSION = 2;
+/** Default slider reach, for URL values without a direction's own range: alpha in [-SLIDER_RANGE, SLIDER_RANGE] (units of z's standard deviation). */
 export const SLIDER_RANGE = 3;
+/** face-api's own "same person" threshold for FaceRecognitionNet descriptors (Euclidean), the scale of the identity measure. */
+export const SAME_PERSON = 0.6;
+/** No direction may reach further than this (a file asking for more is refused). */
+export const MAX_SLIDER_RANGE = 6;
 
 /** How far the face moved at one slider value, averaged over the evaluated faces. */
 export interface StepMeasure {
@@ -21,13 +27,37 @@ export interface StepMeasure {
   descriptorDistance: number | null;
 }
 
-export interface AttributeDirection {
+/** How often the outside judge (face-api's gender net) sees the sex change between the two ends of a slider. */
+export interface SexMeasure {
+  /** Share of the judged faces whose sex differs between the slider's two ends. */
+  sexFlipRate: number;
+  /** Faces found (with landmarks) at both ends, out of the faces measured. */
+  sexJudged: number;
+  /** The same share along random directions moved over the same range: the noise of the measure. */
+  randomSexFlipRates: number[];
+  /** Mean age (face-api's age net, years) at the slider's top minus at its bottom. */
+  ageChange: number;
+}
+
+/** How much of the person a face keeps at half the slider's range (face-api FaceRecognitionNet, aligned chips). */
+export interface IdentityMeasure {
+  /** Mean descriptor distance from the unedited face at half of each end (min/2 and max/2). */
+  halfRangeDistance: number;
+  /** Share of those faces within face-api's "same person" threshold. */
+  halfRangeSame: number;
+  /** Mean descriptor distance at the ends, for scale. */
+  fullRangeDistance: number;
+}
+
+export interface AttributeDirection extends SexMeasure, IdentityMeasure {
   /** CelebA's attribute name, e.g. "Smiling". */
   name: string;
   /** URL and UI key, e.g. "smiling". */
   key: string;
   /** Unit vector, zDim long. */
   vector: number[];
+  /** The slider runs from range.min to range.max: the shortest span tried that flips the attribute for enough faces. */
+  range: SliderRange;
   /** The CelebA classifier's held-out accuracy for this attribute, and the majority-class rate there. */
   classifierAccuracy: number;
   majorityRate: number;
@@ -35,26 +65,40 @@ export interface AttributeDirection {
   separability: number;
   /** Share of generated faces the classifier calls positive. */
   positiveRate: number;
-  /** Attributes this direction was made orthogonal to. */
-  orthogonalTo: string[];
-  /** Cosine of the fitted direction with the entangled ones (Male, Young), before any orthogonalisation. */
-  cosine?: Record<string, number>;
-  /** Flip rate of the orthogonalised direction, when one was tried and not kept. */
-  orthogonalFlipRate?: number;
-  /** Share of random faces whose decision goes from negative at -range to positive at +range. */
+  /** Attributes this direction was made orthogonal to (InterFaceGAN's conditional manipulation). */
+  conditionedOn: string[];
+  /**
+   * Share of the fitted direction's Male component put back (absent: none), where the direction orthogonal to
+   * Male flipped too few faces and the project's classifier saw the sex change for few faces with this share.
+   */
+  sexShare?: number;
+  /** Cosine of the fitted direction with the attributes it may be conditioned on, before any conditioning. */
+  cosine: Record<string, number>;
+  /** Share of random faces whose decision goes from negative at range.min to positive at range.max. */
   flipRate: number;
   /** Share of those faces still detected as a face at both ends. */
   detectedBothEnds: number | null;
   steps: StepMeasure[];
 }
 
+/** Which check an attribute failed: the classifier cannot judge it, no direction could be fitted, too few faces flip, the face is lost at an end, the sex changes, the person changes, or the judge was off. */
+export type RejectionKind = 'judge' | 'fit' | 'flip' | 'detect' | 'sex' | 'identity' | 'unjudged';
+
 export interface RejectedAttribute {
   name: string;
+  kind?: RejectionKind;
   reason: string;
   classifierAccuracy: number;
   majorityRate: number;
   separability: number | null;
   flipRate: number | null;
+  /** What was measured before the attribute was turned down, where it got that far (`flipRate` is over `range`). */
+  range?: SliderRange;
+  conditionedOn?: string[];
+  sexShare?: number;
+  sexFlipRate?: number;
+  randomSexFlipRates?: number[];
+  halfRangeDistance?: number;
 }
 
 export interface DirectionsFile {
@@ -62,6 +106,7 @@ export interface DirectionsFile {
   /** The generator these directions were computed for. */
   generator: { file: string; weightsSha256: string };
   zDim: number;
+  /** The furthest any slider may reach on either side (the edited latent stays where the prior's latents lie). */
   range: number;
   /** How the directions were made and measured. */
   method: Record<string, unknown>;
@@ -73,6 +118,12 @@ export interface DirectionsFile {
 }
 
 export class DirectionsError extends Error {}
+
+/** Where a slider starts and ends: min < 0 < max (units of z's standard deviation). */
+export interface SliderRange {
+  min: number;
+  max: number;
+}
 
 /** Attribute name to its URL key: "Blond_Hair" -> "blond_hair". */
 export function attributeKey(name: string): string {
@@ -115,8 +166,53 @@ export function validateDirections(data: unknown, zDim?: number): DirectionsFile
     const norm = Math.hypot(...a.vector);
     if (Math.abs(norm - 1) > 1e-3)
       throw new DirectionsError(`directions: ${a.name} vector has norm ${norm.toFixed(4)}, not 1`);
+    const r = a.range as Partial<SliderRange> | undefined;
+    if (
+      !r ||
+      !isNum(r.min) ||
+      !isNum(r.max) ||
+      r.min >= 0 ||
+      r.max <= 0 ||
+      -r.min > MAX_SLIDER_RANGE ||
+      r.max > MAX_SLIDER_RANGE
+    )
+      throw new DirectionsError(`directions: ${a.name} range is not min < 0 < max within ±${MAX_SLIDER_RANGE}`);
   }
   return { range: SLIDER_RANGE, notShipped: [], method: {}, createdAt: '', ...d } as DirectionsFile;
+}
+
+/** Attributes people look for, as the home page names them: when one of them does not ship, the page says why in a line. */
+const ASKED_FOR: Record<string, string> = {
+  Eyeglasses: 'eyeglasses',
+  Wearing_Hat: 'hat',
+  Bangs: 'bangs',
+  No_Beard: 'beard',
+  Blond_Hair: 'blond hair',
+  Heavy_Makeup: 'makeup',
+};
+
+/** Why an attribute is missing, in a few words for the home page. */
+const MISSING_BECAUSE: Record<RejectionKind, string> = {
+  judge: 'too subtle here for the attribute classifier to judge',
+  fit: 'too rare among generated faces to learn',
+  flip: 'in this generator they come with a change of sex, and without one too few faces change',
+  detect: 'faces break up before they show',
+  sex: 'they change the sex too',
+  identity: 'the face becomes another person',
+  unjudged: 'not measured',
+};
+
+/** "Not offered: eyeglasses, hat (faces break up ...); bangs (...)." for the asked-for attributes that do not ship, or ''. */
+export function missingNote(notShipped: readonly Pick<RejectedAttribute, 'name' | 'kind'>[]): string {
+  const groups = new Map<string, string[]>();
+  for (const [name, label] of Object.entries(ASKED_FOR)) {
+    const r = notShipped.find((x) => x.name === name);
+    if (!r) continue;
+    const why = MISSING_BECAUSE[r.kind ?? 'unjudged'];
+    groups.set(why, [...(groups.get(why) ?? []), label]);
+  }
+  if (!groups.size) return '';
+  return `Not offered: ${[...groups].map(([why, labels]) => `${labels.join(', ')} (${why})`).join('; ')}.`;
 }
 
 /** Slider values by attribute key; absent keys are 0. */
@@ -139,8 +235,8 @@ export function applyDirections(
   return out;
 }
 
-export function clampAlpha(v: number, range = SLIDER_RANGE): number {
-  return Math.max(-range, Math.min(range, v));
+export function clampAlpha(v: number, range: SliderRange = { min: -SLIDER_RANGE, max: SLIDER_RANGE }): number {
+  return Math.max(range.min, Math.min(range.max, v));
 }
 
 /** Slider values to URL parameters (two decimals; zeros left out), keeping every other parameter. */
@@ -158,15 +254,34 @@ export function writeSliderParams(
   return out;
 }
 
-/** Slider values from URL parameters: known keys only, finite numbers, clamped to the range. */
-export function readSliderParams(params: URLSearchParams, keys: readonly string[], range = SLIDER_RANGE): SliderValues {
+/** Each direction's slider range by key. */
+export function sliderRanges(
+  directions: readonly Pick<AttributeDirection, 'key' | 'range'>[],
+): Record<string, SliderRange> {
+  return Object.fromEntries(directions.map((d) => [d.key, d.range]));
+}
+
+/** "−0.5 … +4.5" */
+export function formatRange(r: SliderRange): string {
+  return `−${-r.min} … +${r.max}`;
+}
+
+/**
+ * Slider values from URL parameters: known keys only, finite numbers, clamped to each key's range (±SLIDER_RANGE
+ * for a key without one).
+ */
+export function readSliderParams(
+  params: URLSearchParams,
+  keys: readonly string[],
+  ranges: Readonly<Record<string, SliderRange>> = {},
+): SliderValues {
   const values: SliderValues = {};
   for (const key of keys) {
     const raw = params.get(key);
     if (raw === null || raw.trim() === '') continue;
     const v = Number(raw);
     if (!Number.isFinite(v)) continue;
-    const c = clampAlpha(v, range);
+    const c = clampAlpha(v, ranges[key]);
     if (c !== 0) values[key] = Math.round(c * 100) / 100;
   }
   return values;
@@ -188,4 +303,10 @@ export async function weightsSha256(shards: readonly Uint8Array[]): Promise<stri
 /** Shard paths named by a layers model.json. */
 export function shardPaths(modelJson: { weightsManifest?: { paths: string[] }[] }): string[] {
   return (modelJson.weightsManifest ?? []).flatMap((g) => g.paths);
+}
+
+/** "Male (a quarter kept), Young": what a direction was made orthogonal to, and the share of sex put back. */
+export function conditionLabel(a: { conditionedOn?: readonly string[]; sexShare?: number }): string {
+  const kept = a.sexShare ? ` (${Math.round(a.sexShare * 100)}% of its lean kept)` : '';
+  return (a.conditionedOn ?? []).map((c) => (c === 'Male' ? `Male${kept}` : c)).join(', ');
 }

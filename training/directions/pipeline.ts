@@ -4,40 +4,58 @@
  *     score it on the held-out identities against the majority-class rate;
  *  2. label `samples` generated faces with it;
  *  3. fit one logistic-regression normal per attribute in z (held-out
- *     accuracy of that fit = how separable the attribute is in z), made
- *     orthogonal to Male / Young where they are entangled and the edit
- *     still works;
- *  4. measure each direction on `evalFaces` random faces: the classifier's
- *     decision at -range vs +range (flip rate), faces still detected at both
- *     ends, and per slider step the attribute's probability, the other
- *     attributes' movement and the face-descriptor distance;
- *  5. ship the attributes that pass, tied to the generator's weights hash.
+ *     accuracy of that fit = how separable the attribute is in z), then
+ *     condition it on sex, on age where entangled and on smile where it is
+ *     mostly a smile (conditioning.ts);
+ *  4. give each direction the shortest span (each end within the prior's
+ *     shell, and maybe reaching further one way than the other) over which the
+ *     classifier's decision flips for `rangeFlip` of `evalFaces` random faces;
+ *     measure the face detector at both ends, and with face-api's gender, age
+ *     and recognition nets (judging.ts) the sex flips against two random
+ *     directions moved over the same range and the identity at half range;
+ *  5. ship the attributes that pass (ship-rule.ts), tied to the generator's weights hash.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import sharp from 'sharp';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
   DIRECTIONS_VERSION,
   attributeKey,
+  formatRange,
   shardPaths,
   weightsSha256,
   type AttributeDirection,
   type DirectionsFile,
   type RejectedAttribute,
+  type SliderRange,
   type StepMeasure,
 } from '../../src/lib/directions.ts';
-import { PHOTO_PROJECTION, projectPhotos, type ProjectionConfig } from '../../src/lib/projection.ts';
 import { Rng, sampleLatents } from '../../src/lib/latent.ts';
-import { gridRgba } from '../../src/lib/images.ts';
 import { IMAGE_SIZE } from '../../src/lib/models.ts';
 import { fromArtifacts, toArtifacts } from '../../src/lib/weights.ts';
 import { loadModelFile } from '../model-files.ts';
 import { loadLabelled, readAttributes, type LabelledSet } from './attributes.ts';
 import { classify, heldOutAccuracy, trainClassifier } from './classifier.ts';
-import { dot, fitLogistic, orthogonalise, type LogisticFit } from './linear.ts';
+import {
+  CONDITIONS,
+  CONDITION_FROM,
+  SEX_SHARES,
+  conditionDirection,
+  keepSexShare,
+  mostlyOf,
+  rangeCap,
+  rangeGrid,
+  rangesBySpan,
+  shortestRange,
+  type Conditioned,
+  type RangeSearch,
+} from './conditioning.ts';
+import { SAME_PERSON, TRAITS_ABOUT } from './face-traits.ts';
+import { RANDOM_DIRECTIONS, judgeSlider, makeJudge, randomDirections, type Judge } from './judging.ts';
+import { fitLogistic, type LogisticFit } from './linear.ts';
+import { SHIP_RULE, shipVerdict, type Rejection, type ShipRule } from './ship-rule.ts';
 
 const PIXELS = IMAGE_SIZE * IMAGE_SIZE * 3;
 
@@ -52,16 +70,20 @@ export interface DirectionsOptions {
   batch: number;
   /** Generated faces labelled for the fits. */
   samples: number;
-  /** Random faces each direction is measured on. */
+  /** Random faces each direction's flip rate (and the detector) is measured on. */
   evalFaces: number;
-  /** Of those, how many get face descriptors at every slider step (0: none). */
-  descriptorFaces: number;
+  /** Of those, how many face-api's gender net judges at both ends (0: no judge, so nothing ships). */
+  judgeFaces: number;
+  /** Of those, how many are also judged at half range (identity). */
+  identityFaces: number;
   /** Run the face detector at both ends (slow-ish: two detections per face and attribute). */
   detect: boolean;
-  range: number;
-  minFlip: number;
-  minDetected: number;
+  /** Step of each end's reach, from `rangeStep` to the cap (conditioning.ts rangeCap). */
+  rangeStep: number;
+  rule: ShipRule;
   seed: number;
+  /** Seed of the measured faces and random directions, when not `seed` (eval:directions on other faces, same classifier). */
+  facesSeed?: number;
   log: (line: string) => void;
 }
 
@@ -72,21 +94,19 @@ export const DEFAULTS: Omit<DirectionsOptions, 'generatorJson' | 'dataDir' | 'ca
   batch: 64,
   samples: 12000,
   evalFaces: 200,
-  descriptorFaces: 40,
+  judgeFaces: 100,
+  identityFaces: 50,
   detect: true,
-  range: 3,
-  minFlip: 0.8,
-  minDetected: 0.8,
+  rangeStep: 0.5,
+  rule: SHIP_RULE,
   seed: 1,
 };
 
-/** Entangled attributes everything else is made orthogonal to (when that keeps the edit working). */
-const ENTANGLED = ['Male', 'Young'];
-const COS_ENTANGLED = 0.2;
-const ALPHAS = [-3, -2, -1, 0, 1, 2, 3];
+/** The slider positions measured: the bottom, half way down, the unedited face, half way up, the top. */
+const stepAlphas = (r: SliderRange) => [r.min, r.min / 2, 0, r.max / 2, r.max];
 
 /** Images for latents [n, zDim], in batches. */
-async function generate(g: LayersModel, z: Float32Array, zDim: number, batch = 100): Promise<Float32Array> {
+export async function generate(g: LayersModel, z: Float32Array, zDim: number, batch = 100): Promise<Float32Array> {
   const n = z.length / zDim;
   const out = new Float32Array(n * PIXELS);
   for (let s = 0; s < n; s += batch) {
@@ -98,14 +118,14 @@ async function generate(g: LayersModel, z: Float32Array, zDim: number, batch = 1
   return out;
 }
 
-function shifted(z: Float32Array, zDim: number, dir: ArrayLike<number>, alpha: number): Float32Array {
+export function shifted(z: Float32Array, zDim: number, dir: ArrayLike<number>, alpha: number): Float32Array {
   const out = new Float32Array(z);
   for (let i = 0; i < out.length; i++) out[i] += alpha * dir[i % zDim];
   return out;
 }
 
 /** Face detection and descriptors run on WASM (face-api's tested path); our models stay on the main backend. */
-async function onFaceBackend<T>(fn: (nets: typeof import('../eval/face-nets.ts')) => Promise<T>): Promise<T> {
+export async function onFaceBackend<T>(fn: (nets: typeof import('../eval/face-nets.ts')) => Promise<T>): Promise<T> {
   const main = tf.getBackend();
   await import('@tensorflow/tfjs-backend-wasm');
   await tf.setBackend('wasm');
@@ -130,12 +150,26 @@ export async function runDirections(opts: DirectionsOptions): Promise<Directions
   const clf = await attributeClassifier(opts);
   const { z, probs } = await labelGenerated(g, zDim, clf, opts, t0);
   const fits = fitDirections(clf.names, z, probs, zDim, opts.samples);
-  const { shipped, rejected } = await measureDirections(g, zDim, clf, fits, opts);
-  return directionsFile(opts, { hash, zDim, clf, shipped, rejected, t0 });
+  const m = await measuring(g, zDim, clf, opts);
+  const conditions = new Map(
+    CONDITIONS.flatMap((c) => {
+      const d = fits.find((f) => f.name === c)?.fit?.direction;
+      return d ? [[c, d] as const] : [];
+    }),
+  );
+  const shipped: AttributeDirection[] = [];
+  const rejected: RejectedAttribute[] = [];
+  for (const f of fits) {
+    const outcome = await measureAttribute(f, conditions, m);
+    if ('shipped' in outcome) shipped.push(outcome.shipped);
+    else rejected.push(outcome.rejected);
+  }
+  shipped.sort((x, y) => y.flipRate - x.flipRate || x.range.max - x.range.min - (y.range.max - y.range.min));
+  return directionsFile(opts, { hash, zDim, clf, shipped, rejected, cap: m.cap, judge: m.judge, t0 });
 }
 
 /** The CelebA attribute classifier and what the directions file records about it. */
-interface AttributeClassifier {
+export interface AttributeClassifier {
   names: string[];
   model: LayersModel;
   /** Per attribute on held-out identities: the classifier's accuracy and the majority-class rate. */
@@ -146,7 +180,7 @@ interface AttributeClassifier {
 }
 
 /** 1. The classifier on the training split's 64x64 crops, scored on the held-out identities against the majority-class rate. */
-async function attributeClassifier(opts: DirectionsOptions): Promise<AttributeClassifier> {
+export async function attributeClassifier(opts: DirectionsOptions): Promise<AttributeClassifier> {
   const table = readAttributes(opts.dataDir);
   const K = table.names.length;
   const train = await loadLabelled(opts.dataDir, table, 'train', opts.cacheDir, opts.limit || undefined);
@@ -218,7 +252,7 @@ async function cachedClassifier(train: LabelledSet, K: number, opts: DirectionsO
 }
 
 /** 2. `samples` generated faces, labelled by the classifier: their latents and attribute probabilities ([samples, K]). */
-async function labelGenerated(
+export async function labelGenerated(
   g: LayersModel,
   zDim: number,
   clf: AttributeClassifier,
@@ -237,7 +271,7 @@ async function labelGenerated(
   return { z, probs };
 }
 
-interface AttributeFit {
+export interface AttributeFit {
   name: string;
   /** The attribute's column. */
   a: number;
@@ -247,7 +281,7 @@ interface AttributeFit {
 }
 
 /** 3. One logistic-regression normal per attribute in z (80% fit, 20% held out: how separable the attribute is in z). */
-function fitDirections(
+export function fitDirections(
   names: string[],
   z: Float32Array,
   probs: Float32Array,
@@ -269,237 +303,253 @@ function fitDirections(
   });
 }
 
-/** What every direction is measured on: the same random faces, and the classifier's probabilities for them unshifted. */
-interface Measuring {
+/** What every direction is measured on: the same random faces, their unshifted probabilities, and the judge. */
+export interface Measuring {
   g: LayersModel;
   zDim: number;
   clf: AttributeClassifier;
   opts: DirectionsOptions;
   zEval: Float32Array;
   base: Float32Array;
+  /** The furthest reach tried, and the ranges tried, shortest span first. */
+  cap: number;
+  ranges: SliderRange[];
+  /** Null when `judgeFaces` is 0. */
+  judge: Judge | null;
 }
 
-/** 4. Each fitted direction measured on `evalFaces` random faces; those that pass are shipped, highest flip rate first. */
-async function measureDirections(
+export async function measuring(
   g: LayersModel,
   zDim: number,
   clf: AttributeClassifier,
-  fits: AttributeFit[],
   opts: DirectionsOptions,
-) {
-  const evalRng = new Rng(opts.seed * 104729 + 7);
-  const zEval = sampleLatents(evalRng, opts.evalFaces, zDim);
-  const m: Measuring = { g, zDim, clf, opts, zEval, base: await classify(clf.model, await generate(g, zEval, zDim)) };
-  const byName = new Map(fits.map((f) => [f.name, f]));
-  const shipped: AttributeDirection[] = [];
-  const rejected: RejectedAttribute[] = [];
-  for (const f of fits) {
-    const outcome = await measureAttribute(f, byName, m);
-    if ('shipped' in outcome) shipped.push(outcome.shipped);
-    else rejected.push(outcome.rejected);
-  }
-  shipped.sort((x, y) => y.flipRate - x.flipRate);
-  return { shipped, rejected };
+): Promise<Measuring> {
+  const facesSeed = opts.facesSeed ?? opts.seed;
+  const zEval = sampleLatents(new Rng(facesSeed * 104729 + 7), opts.evalFaces, zDim);
+  const cap = rangeCap(zDim, opts.rangeStep);
+  const judgeFaces = Math.min(opts.judgeFaces, opts.evalFaces);
+  const judge =
+    judgeFaces > 0 ? await makeJudge(g, zDim, zEval.slice(0, judgeFaces * zDim), opts.identityFaces, facesSeed) : null;
+  return {
+    g,
+    zDim,
+    clf,
+    opts,
+    zEval,
+    base: await classify(clf.model, await generate(g, zEval, zDim)),
+    cap,
+    ranges: rangesBySpan(rangeGrid(cap, opts.rangeStep)),
+    judge,
+  };
 }
+
+type Outcome = { shipped: AttributeDirection } | { rejected: RejectedAttribute };
 
 /** One attribute: shipped with its measures, or not, and why. */
 async function measureAttribute(
   f: AttributeFit,
-  byName: Map<string, AttributeFit>,
+  conditions: ReadonlyMap<string, ArrayLike<number>>,
   m: Measuring,
-): Promise<{ shipped: AttributeDirection } | { rejected: RejectedAttribute }> {
+): Promise<Outcome> {
   const { clf, opts } = m;
-  const { log } = opts;
-  const common = { name: f.name, classifierAccuracy: clf.accuracy[f.a], majorityRate: clf.majority[f.a] };
-  if (clf.accuracy[f.a] - clf.majority[f.a] < 0.01) {
-    return {
-      rejected: {
-        ...common,
-        separability: f.fit?.accuracy ?? null,
-        flipRate: null,
-        reason: 'the classifier does not beat the majority class on held-out photos, so it cannot judge this attribute',
-      },
-    };
-  }
-  if (!f.fit) {
-    return {
-      rejected: {
-        ...common,
-        separability: null,
-        flipRate: null,
-        reason: `too rare or too common in generated faces (${(f.positiveRate * 100).toFixed(1)}% positive) to fit a direction`,
-      },
-    };
-  }
-  const fit = f.fit;
-  const { dir, orthogonalTo, cosine, flip, orthogonalFlipRate } = await chooseDirection(
-    f.name,
-    f.a,
-    fit.direction,
-    byName,
-    m,
-  );
-  if (flip < opts.minFlip) {
-    log(`  ${f.name}: not shipped, flip ${flip.toFixed(2)}`);
-    return {
-      rejected: {
-        ...common,
-        separability: fit.accuracy,
-        flipRate: flip,
-        reason: `the slider flips the classifier's decision for only ${(flip * 100).toFixed(0)}% of faces (needs ${opts.minFlip * 100}%)`,
-      },
-    };
-  }
-  const { steps, images } = await sliderSteps(dir, f.a, m);
-  const detected = await faceMeasures(images, steps, opts);
-  if (detected !== null && detected < opts.minDetected) {
-    log(`  ${f.name}: not shipped, detected ${detected}`);
-    return {
-      rejected: {
-        ...common,
-        separability: fit.accuracy,
-        flipRate: flip,
-        reason: `a face is still detected at both ends for only ${(detected * 100).toFixed(0)}% of faces`,
-      },
-    };
-  }
-  const entry: AttributeDirection = {
-    name: f.name,
-    key: attributeKey(f.name),
-    vector: Array.from(dir, (v) => Math.round(v * 1e6) / 1e6),
-    classifierAccuracy: clf.accuracy[f.a],
-    majorityRate: clf.majority[f.a],
-    separability: fit.accuracy,
-    positiveRate: f.positiveRate,
-    orthogonalTo,
-    cosine,
-    ...(orthogonalFlipRate === undefined ? {} : { orthogonalFlipRate }),
-    flipRate: flip,
-    detectedBothEnds: detected,
-    steps,
+  const reject = (r: Rejection, more: Partial<RejectedAttribute> = {}): Outcome => {
+    opts.log(`  ${f.name}: not shipped: ${r.reason}`);
+    const common = { name: f.name, classifierAccuracy: clf.accuracy[f.a], majorityRate: clf.majority[f.a] };
+    return { rejected: { ...common, separability: f.fit?.accuracy ?? null, flipRate: null, ...r, ...more } };
   };
-  // renormalise after rounding
-  const norm = Math.hypot(...entry.vector);
-  entry.vector = entry.vector.map((v) => v / norm);
-  log(
-    `  ${f.name}: flip ${flip.toFixed(2)}, detected ${detected ?? '-'}, sep ${fit.accuracy.toFixed(3)}, clf ${clf.accuracy[f.a].toFixed(3)} vs ${clf.majority[f.a].toFixed(3)}${orthogonalTo.length ? `, orthogonal to ${orthogonalTo.join('+')}` : ''}`,
-  );
-  return { shipped: entry };
-}
-
-/** Share of the eval faces whose classifier decision for attribute `a` flips from no at -range to yes at +range along `dir`. */
-async function flipRate(m: Measuring, dir: ArrayLike<number>, a: number): Promise<number> {
-  const { g, zDim, clf, opts, zEval } = m;
-  const K = clf.names.length;
-  const decide = async (zz: Float32Array) => {
-    const p = await classify(clf.model, await generate(g, zz, zDim));
-    return Array.from({ length: zz.length / zDim }, (_, i) => p[i * K + a] > 0.5);
+  if (clf.accuracy[f.a] - clf.majority[f.a] < 0.01)
+    return reject({
+      kind: 'judge',
+      reason: 'the classifier does not beat the majority class on held-out photos, so it cannot judge this attribute',
+    });
+  if (!f.fit)
+    return reject({
+      kind: 'fit',
+      reason: `too rare or too common in generated faces (${(f.positiveRate * 100).toFixed(1)}% positive) to fit a direction`,
+    });
+  const orthogonal = conditionDirection(f.name, f.fit.direction, conditions);
+  const { conditioned, search } = await rangeKeepingSex(f, orthogonal, conditions.get('Male'), m);
+  const tried = {
+    conditionedOn: conditioned.conditionedOn,
+    ...(conditioned.sexShare ? { sexShare: conditioned.sexShare } : {}),
+    flipRate: search.flipRate,
+    range: search.best,
   };
-  const lo = await decide(shifted(zEval, zDim, dir, -opts.range));
-  const hi = await decide(shifted(zEval, zDim, dir, opts.range));
-  return lo.filter((v, i) => !v && hi[i]).length / opts.evalFaces;
+  if (search.range === null) return reject(noRange(conditioned, search.flipRate, m), tried);
+  return measureSlider(f, conditioned, { range: search.range, flipRate: search.flipRate }, m, (r, more = {}) =>
+    reject(r, { ...tried, ...more }),
+  );
 }
 
 /**
- * The direction as fitted, or made orthogonal to the entangled attributes (Male stays as fitted, Young is made
- * orthogonal to Male, the rest to both) where |cos| > COS_ENTANGLED and the orthogonal edit still flips enough faces.
+ * The shortest range of the direction orthogonal to sex; where none flips enough faces, of the same direction with
+ * a share of its sex put back (SEX_SHARES), where the classifier sees the sex change over its range for no more faces than along random directions.
  */
-async function chooseDirection(
-  name: string,
-  a: number,
-  fitted: Float64Array,
-  byName: Map<string, AttributeFit>,
+async function rangeKeepingSex(
+  f: AttributeFit,
+  orthogonal: Conditioned,
+  male: ArrayLike<number> | undefined,
   m: Measuring,
-) {
-  const own = ENTANGLED.indexOf(name);
-  const others = own === -1 ? ENTANGLED : ENTANGLED.slice(0, own);
-  const basis = others.map((n) => byName.get(n)?.fit?.direction).filter((d): d is Float64Array => !!d);
-  const entangledWith = others.filter((n, i) => basis[i] && Math.abs(dot(fitted, basis[i])) > COS_ENTANGLED);
-  const cosine = Object.fromEntries(
-    others.map((n, i) => [n, basis[i] ? Math.round(dot(fitted, basis[i]) * 1000) / 1000 : NaN]),
-  );
-  const asFitted = async (orthogonalFlipRate?: number) => ({
-    dir: fitted as ArrayLike<number>,
-    orthogonalTo: [] as string[],
-    cosine,
-    flip: await flipRate(m, fitted, a),
-    orthogonalFlipRate,
-  });
-  if (!entangledWith.length) return asFitted();
-  const ortho = orthogonalise(
-    fitted,
-    entangledWith.map((n) => byName.get(n)!.fit!.direction),
-  );
-  const fo = await flipRate(m, ortho, a);
-  if (fo >= m.opts.minFlip)
-    return {
-      dir: ortho as ArrayLike<number>,
-      orthogonalTo: entangledWith,
-      cosine,
-      flip: fo,
-      orthogonalFlipRate: undefined,
-    };
-  return asFitted(fo);
+): Promise<{ conditioned: Conditioned; search: RangeSearch }> {
+  const { opts } = m;
+  const search = await shortestRange(m.ranges, flipAt(m, orthogonal.vector, f.a), opts.rule.rangeFlip);
+  if (search.range !== null || !male || !orthogonal.conditionedOn.includes('Male'))
+    return { conditioned: orthogonal, search };
+  const maleColumn = m.clf.names.indexOf('Male');
+  const random = randomDirections(opts.facesSeed ?? opts.seed, m.zDim);
+  for (const share of SEX_SHARES) {
+    const c = keepSexShare(orthogonal, f.fit!.direction, male, share);
+    const s = await shortestRange(m.ranges, flipAt(m, c.vector, f.a), opts.rule.rangeFlip);
+    if (s.range === null) continue;
+    const changed = await decisionChanges(m, c.vector, maleColumn, s.range);
+    const noise: number[] = [];
+    for (const d of random) noise.push(await decisionChanges(m, d, maleColumn, s.range));
+    opts.log(
+      `  ${f.name}: ${share} of its sex kept: flip ${s.flipRate.toFixed(2)}, the classifier's sex changes for ${changed.toFixed(2)} (random ${noise.map((x) => x.toFixed(2)).join(', ')})`,
+    );
+    if (changed <= Math.max(...noise)) return { conditioned: c, search: s };
+    break; // a larger share changes sex more
+  }
+  return { conditioned: orthogonal, search };
 }
 
-/** At each slider step (ALPHAS) along `dir`: the eval faces, the attribute's mean probability and how far the others moved. */
-async function sliderSteps(
+/** Why no range flips enough faces: made orthogonal to what, and what the fitted direction mostly was. */
+function noRange(c: Conditioned, best: number, m: Measuring): Rejection {
+  const mostly = mostlyOf(c.cosine);
+  const orthogonal = c.conditionedOn.length ? `made orthogonal to ${c.conditionedOn.join(', ')}, ` : '';
+  return {
+    kind: 'flip',
+    reason: `${orthogonal}it flips the classifier's decision for at most ${Math.round(best * 100)}% of faces with each end within ±${m.cap} (a range needs ${Math.round(m.opts.rule.rangeFlip * 100)}%)${mostly ? `: ${mostly}` : ''}`,
+  };
+}
+
+/** A direction with its range: the detector, then the judge, then the rule; shipped or rejected with what was measured. */
+async function measureSlider(
+  f: AttributeFit,
+  c: Conditioned,
+  { range, flipRate }: { range: SliderRange; flipRate: number },
+  m: Measuring,
+  reject: (r: Rejection, more?: Partial<RejectedAttribute>) => Outcome,
+): Promise<Outcome> {
+  const { opts } = m;
+  const { steps, images } = await sliderSteps(c.vector, f.a, range, m);
+  const detected = await detectBothEnds(images[0], images[images.length - 1], opts);
+  const early = shipVerdict({ name: f.name, range, flipRate, detectedBothEnds: detected }, opts.rule);
+  if (early) return reject(early);
+  if (!m.judge) return reject({ kind: 'unjudged', reason: 'not judged for sex and identity (--judge-faces 0)' });
+  const judged = await judgeSlider(m.judge, c.vector, range, SAME_PERSON);
+  opts.log(
+    `  ${f.name}: ${formatRange(range)} flip ${flipRate.toFixed(2)}, sex ${judged.sexFlipRate.toFixed(2)} (random ${judged.randomSexFlipRates.map((r) => r.toFixed(2)).join(', ')}), half-range distance ${judged.halfRangeDistance.toFixed(3)}, detected ${detected ?? '-'}${c.conditionedOn.length ? `, ⟂ ${c.conditionedOn.join(', ')}` : ''}`,
+  );
+  const verdict = shipVerdict({ name: f.name, range, flipRate, detectedBothEnds: detected, ...judged }, opts.rule);
+  if (verdict) {
+    const { sexFlipRate, randomSexFlipRates, halfRangeDistance } = judged;
+    return reject(verdict, { sexFlipRate, randomSexFlipRates, halfRangeDistance });
+  }
+  steps.forEach((s, i) => {
+    s.descriptorDistance = [judged.fullRangeDistance, judged.halfRangeDistance, 0][Math.min(i, 4 - i)];
+  });
+  const { clf } = m;
+  return {
+    shipped: {
+      name: f.name,
+      key: attributeKey(f.name),
+      vector: unitRounded(c.vector),
+      range,
+      classifierAccuracy: clf.accuracy[f.a],
+      majorityRate: clf.majority[f.a],
+      separability: f.fit!.accuracy,
+      positiveRate: f.positiveRate,
+      conditionedOn: c.conditionedOn,
+      ...(c.sexShare ? { sexShare: c.sexShare } : {}),
+      cosine: c.cosine,
+      flipRate,
+      detectedBothEnds: detected,
+      ...judged,
+      steps,
+    },
+  };
+}
+
+/** Six decimals for the file, renormalised after rounding. */
+function unitRounded(v: ArrayLike<number>): number[] {
+  const rounded = Array.from(v, (x) => Math.round(x * 1e6) / 1e6);
+  const norm = Math.hypot(...rounded);
+  return rounded.map((x) => x / norm);
+}
+
+/** The classifier's decision for attribute `a` on the eval faces moved by alpha along `dir`. */
+async function decisions(m: Measuring, dir: ArrayLike<number>, a: number, alpha: number): Promise<boolean[]> {
+  const { g, zDim, clf, zEval } = m;
+  const K = clf.names.length;
+  const p = await classify(clf.model, await generate(g, shifted(zEval, zDim, dir, alpha), zDim));
+  return Array.from({ length: zEval.length / zDim }, (_, i) => p[i * K + a] > 0.5);
+}
+
+/** Share of the eval faces whose decision for `a` differs between range.min and range.max along `dir` (either way). */
+async function decisionChanges(m: Measuring, dir: ArrayLike<number>, a: number, r: SliderRange): Promise<number> {
+  const lo = await decisions(m, dir, a, r.min);
+  const hi = await decisions(m, dir, a, r.max);
+  return lo.filter((v, i) => v !== hi[i]).length / lo.length;
+}
+
+/** Share of the eval faces whose decision flips from no at range.min to yes at range.max along `dir`. */
+export async function flipRate(m: Measuring, dir: ArrayLike<number>, a: number, range: SliderRange): Promise<number> {
+  return flipAt(m, dir, a)(range);
+}
+
+/** flipRate for one direction, each slider position's decisions worked out once. */
+function flipAt(m: Measuring, dir: ArrayLike<number>, a: number): (r: SliderRange) => Promise<number> {
+  const known = new Map<number, Promise<boolean[]>>();
+  const at = (alpha: number) => {
+    if (!known.has(alpha)) known.set(alpha, decisions(m, dir, a, alpha));
+    return known.get(alpha)!;
+  };
+  return async (r) => {
+    const lo = await at(r.min);
+    const hi = await at(r.max);
+    return lo.filter((v, i) => !v && hi[i]).length / lo.length;
+  };
+}
+
+/** At each slider step (stepAlphas): the eval faces, the attribute's mean probability and how far the others moved. */
+export async function sliderSteps(
   dir: ArrayLike<number>,
   a: number,
+  range: SliderRange,
   m: Measuring,
 ): Promise<{ steps: StepMeasure[]; images: Float32Array[] }> {
-  const { g, zDim, clf, opts, zEval, base } = m;
+  const { g, zDim, clf, zEval, base } = m;
   const K = clf.names.length;
+  const n = zEval.length / zDim;
   const steps: StepMeasure[] = [];
   const images: Float32Array[] = [];
-  for (const alpha of ALPHAS) {
+  for (const alpha of stepAlphas(range)) {
     const im = await generate(g, shifted(zEval, zDim, dir, alpha), zDim);
     const p = alpha === 0 ? base : await classify(clf.model, im);
     let prob = 0,
       moved = 0;
-    for (let i = 0; i < opts.evalFaces; i++) {
+    for (let i = 0; i < n; i++) {
       prob += p[i * K + a];
       for (let b = 0; b < K; b++) if (b !== a) moved += Math.abs(p[i * K + b] - base[i * K + b]);
     }
-    steps.push({
-      alpha,
-      probability: prob / opts.evalFaces,
-      othersMoved: moved / (opts.evalFaces * (K - 1)),
-      descriptorDistance: null,
-    });
+    steps.push({ alpha, probability: prob / n, othersMoved: moved / (n * (K - 1)), descriptorDistance: null });
     images.push(im);
   }
   return { steps, images };
 }
 
-/**
- * With the face nets: each step's mean descriptor distance from the alpha = 0 face over the first
- * `descriptorFaces` faces (written into `steps`), and the share of faces detected at both ends (null without `detect`).
- */
-async function faceMeasures(
-  images: Float32Array[],
-  steps: StepMeasure[],
+/** Share of faces the detector (face-api TinyFaceDetector, as `npm run eval`) finds at both ends; null without `detect`. */
+export async function detectBothEnds(
+  lo: Float32Array,
+  hi: Float32Array,
   opts: DirectionsOptions,
 ): Promise<number | null> {
-  const nd = Math.min(opts.descriptorFaces, opts.evalFaces);
-  return onFaceBackend(async ({ describeFaces, detectFaces }) => {
-    if (nd > 0) {
-      const desc = await Promise.all(images.map((im) => describeFaces(im.subarray(0, nd * PIXELS))));
-      const d0 = desc[ALPHAS.indexOf(0)];
-      desc.forEach((d, s) => {
-        let sum = 0;
-        for (let i = 0; i < nd; i++) {
-          let q = 0;
-          for (let j = 0; j < 128; j++) q += (d[i * 128 + j] - d0[i * 128 + j]) ** 2;
-          sum += Math.sqrt(q);
-        }
-        steps[s].descriptorDistance = sum / nd;
-      });
-    }
-    if (!opts.detect) return null;
-    const lo = await detectFaces(images[0]);
-    const hi = await detectFaces(images[images.length - 1]);
-    return lo.filter((v, i) => v && hi[i]).length / opts.evalFaces;
+  if (!opts.detect) return null;
+  return onFaceBackend(async ({ detectFaces }) => {
+    const a = await detectFaces(lo);
+    const b = await detectFaces(hi);
+    return a.filter((v, i) => v && b[i]).length / a.length;
   });
 }
 
@@ -512,15 +562,18 @@ function directionsFile(
     clf: AttributeClassifier;
     shipped: AttributeDirection[];
     rejected: RejectedAttribute[];
+    cap: number;
+    judge: Judge | null;
     t0: number;
   },
 ): DirectionsFile {
-  const { clf } = r;
+  const { clf, judge } = r;
+  const rule = opts.rule;
   return {
     version: DIRECTIONS_VERSION,
     generator: { file: opts.generatorJson.split('/').pop()!, weightsSha256: r.hash },
     zDim: r.zDim,
-    range: opts.range,
+    range: r.cap,
     method: {
       classifier: {
         arch: `4 strided convs (${opts.classifierWidth}-${4 * opts.classifierWidth} filters) + dense 40, sigmoid cross-entropy, Adam 1e-3`,
@@ -532,11 +585,16 @@ function directionsFile(
       },
       labelledSamples: opts.samples,
       fit: 'class-balanced L2 logistic regression on z (80% fit, 20% held out for separability)',
-      orthogonalisation: `against ${ENTANGLED.join(', ')} where |cos| > ${COS_ENTANGLED} and the edit still flips >= ${opts.minFlip * 100}%`,
+      conditioning: `orthogonal to ${CONDITIONS.map((c) => `${c} where |cos| >= ${CONDITION_FROM[c]}`).join(', ')} (InterFaceGAN's conditional manipulation); where that flips too few faces, ${SEX_SHARES.join(' or ')} of the fitted Male component put back if the classifier then sees the sex change for no more faces than along ${RANDOM_DIRECTIONS} random directions`,
+      ranges: `the shortest span, each end one of ${opts.rangeStep}, ${2 * opts.rangeStep}, ... ${r.cap} away from the face, that flips >= ${rule.rangeFlip} of the fitting faces (so that other faces still see >= ${rule.minFlip}); ${r.cap}: zDim + reach^2 within the chi-square(zDim) 95th percentile`,
       evalFaces: opts.evalFaces,
-      descriptorFaces: Math.min(opts.descriptorFaces, opts.evalFaces),
+      judgeFaces: judge ? judge.z.length / r.zDim : 0,
+      identityFaces: judge?.identityFaces ?? 0,
+      judge: judge ? TRAITS_ABOUT : null,
+      randomDirections: judge ? RANDOM_DIRECTIONS : 0,
+      randomSexFlips: judge ? Object.fromEntries(judge.randomFlips) : {},
       detector: opts.detect ? 'face-api TinyFaceDetector (as npm run eval)' : null,
-      shipRule: `flip rate >= ${opts.minFlip} over -${opts.range}..+${opts.range}, face detected at both ends for >= ${opts.minDetected}, classifier beats the majority rate`,
+      shipRule: `flip rate >= ${rule.minFlip} over its range, face detected at both ends for >= ${rule.minDetected}, classifier beats the majority rate; except Male: sex flips (gender net) <= the larger random direction's plus two standard errors and <= ${rule.maxSexFlip}; mean descriptor distance at half range < ${rule.maxHalfRangeDistance}`,
       seconds: Math.round((performance.now() - r.t0) / 1000),
       classifierHeldOut: Object.fromEntries(
         clf.names.map((n, a) => [n, { accuracy: clf.accuracy[a], majority: clf.majority[a] }]),
@@ -546,148 +604,4 @@ function directionsFile(
     notShipped: r.rejected,
     createdAt: new Date().toISOString(),
   };
-}
-
-export interface ProjectionOptions {
-  photos: number;
-  randomSamples: number;
-  steps: number;
-  seed: number;
-  candidates: number;
-  featureWeight: number;
-  /** Weight of the face-descriptor term in the projection loss (0: pixels and features only). */
-  identityWeight: number;
-  /** Where to write a PNG: photos, projections and the nearest random faces by descriptor, a column per photo. */
-  picture?: string;
-}
-
-/** The page's "start from your photo" settings (PHOTO_PROJECTION), on 20 held-out photos against 100 random faces each. */
-export const PROJECTION_DEFAULTS: ProjectionOptions = {
-  photos: 20,
-  randomSamples: 100,
-  seed: 1,
-  ...(PHOTO_PROJECTION as Pick<ProjectionConfig, 'steps' | 'candidates' | 'featureWeight' | 'identityWeight'>),
-};
-
-export interface ProjectionMeasure extends Omit<ProjectionOptions, 'seed' | 'picture'> {
-  /** Mean face-descriptor distance, photo to its projection. */
-  projected: number;
-  /** Mean over photos of the smallest distance to any of `randomSamples` random faces. */
-  bestRandom: number;
-  /** Share of photos whose projection is closer than their best random face. */
-  closerShare: number;
-  /** Mean squared pixel error (images in [-1, 1]), photo to projection, and photo to its nearest random face in pixels. */
-  pixelError: number;
-  bestRandomPixelError: number;
-  seconds: number;
-}
-
-/**
- * "Start from your photo", measured: project held-out photos into z with the
- * page's projection (src/lib/projection.ts) and compare face-descriptor
- * distances with the best of `randomSamples` random faces per photo.
- */
-export async function measureProjection(
-  generatorJson: string,
-  dataDir: string,
-  cacheDir: string,
-  options: Partial<ProjectionOptions> = {},
-): Promise<ProjectionMeasure> {
-  const { photos, randomSamples, steps, seed, candidates, featureWeight, identityWeight, picture } = {
-    ...PROJECTION_DEFAULTS,
-    ...options,
-  };
-  const g = await loadModelFile(generatorJson);
-  const dPath = join(dirname(generatorJson), 'discriminator.json');
-  const d = existsSync(dPath) ? await loadModelFile(dPath) : null;
-  const zDim = g.inputs[0].shape[1] as number;
-  const table = readAttributes(dataDir);
-  const held = await loadLabelled(dataDir, table, 'heldOut', cacheDir);
-  // Every 37th held-out photo: different people, spread over the set.
-  const picks = Array.from({ length: Math.min(photos, held.files.length) }, (_, i) => (i * 37) % held.files.length);
-  const targets = picks.map((i) =>
-    Float32Array.from(held.pixels.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 127.5 - 1),
-  );
-  const t0 = performance.now();
-  const embedder = identityWeight > 0 ? (await import('../eval/face-nets.ts')).faceNets().embedder : undefined;
-  const { reconstructions } = await projectPhotos(
-    g,
-    featureWeight > 0 ? d : null,
-    targets,
-    { steps, seed, candidates, featureWeight, identityWeight },
-    embedder,
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  const random = await generate(g, sampleLatents(new Rng(seed * 31 + 5), randomSamples, zDim), zDim);
-  const flat = new Float32Array(targets.length * PIXELS);
-  targets.forEach((t, i) => flat.set(t, i * PIXELS));
-  const [dt, dp, dr] = await onFaceBackend(async ({ describeFaces }) => [
-    await describeFaces(flat),
-    await describeFaces(reconstructions),
-    await describeFaces(random),
-  ]);
-  const dist = (a: Float32Array, i: number, b: Float32Array, j: number) => {
-    let s = 0;
-    for (let k = 0; k < 128; k++) s += (a[i * 128 + k] - b[j * 128 + k]) ** 2;
-    return Math.sqrt(s);
-  };
-  const pixelError = (a: Float32Array, i: number, b: Float32Array, j: number) => {
-    let s = 0;
-    for (let k = 0; k < PIXELS; k++) s += (a[i * PIXELS + k] - b[j * PIXELS + k]) ** 2;
-    return s / PIXELS;
-  };
-  let projected = 0,
-    bestRandom = 0,
-    closer = 0,
-    pixels = 0,
-    bestPixels = 0;
-  const nearest = new Float32Array(flat.length);
-  for (let i = 0; i < targets.length; i++) {
-    const p = dist(dt, i, dp, i);
-    let best = Infinity,
-      bestPx = Infinity;
-    for (let j = 0; j < randomSamples; j++) {
-      const dj = dist(dt, i, dr, j);
-      if (dj < best) nearest.set(random.subarray(j * PIXELS, (j + 1) * PIXELS), i * PIXELS);
-      best = Math.min(best, dj);
-      bestPx = Math.min(bestPx, pixelError(flat, i, random, j));
-    }
-    projected += p;
-    bestRandom += best;
-    pixels += pixelError(flat, i, reconstructions, i);
-    bestPixels += bestPx;
-    if (p < best) closer++;
-  }
-  const n = targets.length;
-  if (picture) await writeProjectionPicture(picture, flat, reconstructions, nearest, n);
-  return {
-    photos: n,
-    steps,
-    candidates,
-    featureWeight,
-    identityWeight,
-    randomSamples,
-    projected: projected / n,
-    bestRandom: bestRandom / n,
-    closerShare: closer / n,
-    pixelError: pixels / n,
-    bestRandomPixelError: bestPixels / n,
-    seconds: Math.round(seconds),
-  };
-}
-
-/** Three rows (photos, projections, nearest random faces), one column per photo. */
-async function writeProjectionPicture(
-  file: string,
-  photos: Float32Array,
-  projections: Float32Array,
-  nearest: Float32Array,
-  count: number,
-): Promise<void> {
-  const batch = new Float32Array(3 * count * PIXELS);
-  [photos, projections, nearest].forEach((rows, r) => batch.set(rows.subarray(0, count * PIXELS), r * count * PIXELS));
-  const grid = gridRgba(batch, 3 * count, count);
-  await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
-    .png({ compressionLevel: 9 })
-    .toFile(file);
 }

@@ -115,7 +115,7 @@ export interface JudgedFaces {
 }
 
 /** [-1, 1] model-range image (size x size x 3) to the detector's canvas, 0..255. */
-function canvasOf(images: Float32Array, index: number, size: number): tf.Tensor3D {
+export function canvasOf(images: Float32Array, index: number, size: number): tf.Tensor3D {
   const pixels = size * size * 3;
   const face = Math.round(size * ALIGN.upscale);
   const side = Math.round(size * ALIGN.canvas);
