@@ -76,7 +76,7 @@ export class ResultsPanel {
         void this.act('likeness', 'Redrawing at this likeness…', async () => {
           await this.client.request({ type: 'likeness', value: Number(likeness.value) });
           this.provenance.setLikeness(Number(likeness.value));
-          await this.compare();
+          await this.drawComparison();
           return `Likeness ${Number(likeness.value).toFixed(1)}: the fine-tuned model and its download now draw faces this close to your photos.`;
         }),
     );
@@ -104,7 +104,8 @@ export class ResultsPanel {
    * Runs one action on the model after any still running (the comparison drawn
    * when a run ends, a click on Download meanwhile), so each one's message is
    * shown in turn instead of a later message overwriting an earlier result.
-   * `data-action` names the action whose result the status shows.
+   * `data-action` names the action whose result the status shows. An action must not call act itself (it
+   * would wait for its own end): inside one, draw with drawComparison.
    */
   private act(action: string, busy: string, work: () => Promise<string>): Promise<void> {
     const run = async () => {
@@ -123,15 +124,19 @@ export class ResultsPanel {
     return this.queue;
   }
 
+  /** Draw the comparison as an action of its own (queued after any running one). */
   async compare(): Promise<void> {
-    await this.act('compare', 'Generating…', async () => {
-      const seeds = parseSeeds(this.seedsInput.value);
-      for (const which of ['pretrained', 'finetuned'] as const) {
-        const { pixels } = await this.client.request<GenerateReply>({ type: 'generate', which, seeds });
-        drawGrid($(`compare-${which}`), pixels, seeds.length, Math.min(seeds.length, 8));
-      }
-      return `Seeds ${seeds.join(', ')}: pretrained above, fine-tuned below.`;
-    });
+    await this.act('compare', 'Generating…', () => this.drawComparison());
+  }
+
+  /** The same seeds through both generators; actions that change the model call it inside their own turn. */
+  private async drawComparison(): Promise<string> {
+    const seeds = parseSeeds(this.seedsInput.value);
+    for (const which of ['pretrained', 'finetuned'] as const) {
+      const { pixels } = await this.client.request<GenerateReply>({ type: 'generate', which, seeds });
+      drawGrid($(`compare-${which}`), pixels, seeds.length, Math.min(seeds.length, 8));
+    }
+    return `Seeds ${seeds.join(', ')}: pretrained above, fine-tuned below.`;
   }
 
   private async save(): Promise<string> {
@@ -177,7 +182,7 @@ export class ResultsPanel {
       files: zip ? zip.files : payload,
     });
     this.provenance.imported(zip?.manifest ?? null);
-    await this.compare();
+    await this.drawComparison();
     if (zip) return `Imported the fine-tuned generator from ${files[0].name} (the discriminator is unchanged).`;
     return got.discriminator
       ? 'Imported the generator and discriminator.'
@@ -188,7 +193,7 @@ export class ResultsPanel {
     await this.client.request({ type: 'reset' });
     this.provenance.pretrained();
     this.provenance.forget();
-    await this.compare();
+    await this.drawComparison();
     return 'Back to the pretrained model; the copy saved in this browser was removed.';
   }
 }
