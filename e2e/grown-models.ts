@@ -75,7 +75,7 @@ async function growShipped(shipped: ModelManifest): Promise<GanModels> {
   const seeds = Array.from({ length: GROW_LATENTS }, (_, i) => 1_000_000 + i);
   const z = tf.tensor2d(latentBatch(seeds, zDim), [GROW_LATENTS, zDim]);
   try {
-    return growGan(small, z, 1);
+    return growGan(small, z, { seed: 1 });
   } finally {
     z.dispose();
     small.generator.dispose();

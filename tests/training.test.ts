@@ -9,7 +9,7 @@ import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { GanTrainer, NonFiniteLossError, bceWithLogits } from '../src/lib/gan.ts';
 import { fromArtifacts, fromFiles } from '../src/lib/weights.ts';
 import { UsageError, parseTrainArgs, type TrainOptions } from '../training/config.ts';
-import { train, type Backend } from '../training/train.ts';
+import { recipe, train, type Backend } from '../training/train.ts';
 import { loadDataset } from '../training/data.ts';
 import { loadCheckpoint } from '../training/checkpoint.ts';
 import { initNodeBackend } from '../training/node-backends.ts';
@@ -299,5 +299,21 @@ describe('--conv-precision', () => {
       if (saved === undefined) delete process.env.FACEGAN_CONV_PRECISION;
       else process.env.FACEGAN_CONV_PRECISION = saved;
     }
+  });
+});
+
+describe('--g-upsample', () => {
+  const parse = (extra: string[]) => parseTrainArgs(['--data', CELEBA, ...extra]) as TrainOptions;
+  it("builds G's last stage as asked (dcgan only) and records a resize-convolution in the recipe", () => {
+    expect(parse([]).gUpsample).toBe('transposed');
+    const o = parse(['--g-upsample', 'nearest', '--width', '4']);
+    expect(o.gUpsample).toBe('nearest');
+    expect(recipe(o).gUpsample).toBe('nearest');
+    expect(recipe(parse([])).gUpsample).toBeUndefined();
+    expect(() => parse(['--g-upsample', 'bilinear'])).toThrow(/--g-upsample must be one of transposed, nearest/);
+    expect(() => parse(['--g-upsample', 'nearest', '--arch', 'seed-classic'])).toThrow(/needs --arch dcgan/);
+    const g = buildGan({ ...modelConfig('dcgan', 4, 100, 1), lastUpsample: 'nearest' }).generator;
+    expect(g.layers.map((l) => l.getClassName()).slice(-3)).toEqual(['UpSampling2D', 'Conv2D', 'Activation']);
+    expect(g.outputs[0].shape).toEqual([null, 64, 64, 3]);
   });
 });

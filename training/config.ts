@@ -9,10 +9,12 @@ import {
   ARCHS,
   DEFAULT_WIDTH,
   IMAGE_SIZES,
+  LAST_UPSAMPLES,
   isArch,
   isImageSize,
   type Arch,
   type ImageSize,
+  type LastUpsample,
 } from '../src/lib/models.ts';
 import { DEFAULT_TRAIN, LOSSES, type GanLoss } from '../src/lib/gan.ts';
 import { parsePolicy, type DiffAugmentPolicy } from '../src/lib/diffaugment.ts';
@@ -47,6 +49,8 @@ export interface TrainOptions {
   emaDecay: number | null;
   /** G's layers before this one stay fixed (e.g. g_deconv4: only a grown pair's 128 px stage learns); null: all of G. */
   gTrainFrom: string | null;
+  /** How G's last stage doubles the image (dcgan): DCGAN's transposed convolution, or nearest + 3x3 convolution. */
+  gUpsample: LastUpsample;
   /** Start from an exported G and D (a folder with manifest.json, generator.json, discriminator.json). */
   initFrom: string | null;
   /** Set by the trainer from --init-from's manifest: the export this run started from. */
@@ -103,6 +107,9 @@ Optimisation
   --g-train-from L      train only G's layers from the one named L on; the earlier ones stay fixed (default:
                         all). With --size 128 grown from a 64 px pair, g_deconv4 keeps the 64 px model's
                         structure, learnt on every photo, and lets the new 128 px stage learn the detail
+  --g-upsample U        G's last stage: transposed (DCGAN's 4x4 stride-2 transposed convolution, the default) or
+                        nearest (nearest-neighbour 2x then a 3x3 convolution: no checkerboard). Grown from a
+                        64 px pair, the new RGB layer is fitted to draw its faces doubled
   --init-from DIR       start from the G and D exported in DIR (e.g. public/models); arch and width
                         come from its manifest.json, and its size unless --size asks to grow it
   --seed N              seed for init, noise, shuffling and flips (default 1)
@@ -158,6 +165,7 @@ const FLAGS = {
   'r1-every': { type: 'string' },
   ema: { type: 'string' },
   'g-train-from': { type: 'string' },
+  'g-upsample': { type: 'string' },
   'init-from': { type: 'string' },
   backend: { type: 'string' },
   'conv-precision': { type: 'string' },
@@ -197,6 +205,7 @@ interface Choices {
   convPrecision: ConvPrecision;
   size: ImageSize;
   exportDtype: ExportDtype;
+  gUpsample: LastUpsample;
 }
 
 export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
@@ -209,6 +218,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   const convPrecision = convPrecisionFlag(flags);
   const size = sizeFlag(flags, arch, initFrom);
   const exportDtype = exportDtypeFlag(flags);
+  const gUpsample = gUpsampleFlag(flags, arch);
   return trainOptions(flags, {
     arch,
     steps,
@@ -220,6 +230,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     convPrecision,
     size,
     exportDtype,
+    gUpsample,
   });
 }
 
@@ -276,6 +287,14 @@ function sizeFlag(flags: Flags, arch: Arch, initFrom: string | null): ImageSize 
   return size;
 }
 
+function gUpsampleFlag(flags: Flags, arch: Arch): LastUpsample {
+  const u = flags['g-upsample'] ?? 'transposed';
+  if (!(LAST_UPSAMPLES as readonly string[]).includes(u))
+    throw new UsageError(`--g-upsample must be one of ${LAST_UPSAMPLES.join(', ')}, got "${u}"`);
+  if (u !== 'transposed' && arch !== 'dcgan') throw new UsageError(`--g-upsample ${u} needs --arch dcgan`);
+  return u as LastUpsample;
+}
+
 function exportDtypeFlag(flags: Flags): ExportDtype {
   const dtype = flags['export-dtype'] ?? 'float16';
   if (dtype !== 'float16' && dtype !== 'float32')
@@ -305,6 +324,7 @@ function trainOptions(flags: Flags, c: Choices): TrainOptions {
     r1Every: num('r1-every', flags['r1-every'], true, 1) ?? DEFAULT_TRAIN.r1Every,
     emaDecay: c.emaDecay,
     gTrainFrom: flags['g-train-from'] ?? null,
+    gUpsample: c.gUpsample,
     initFrom: c.initFrom,
     seed: num('seed', flags.seed, true, 0) ?? 1,
     out,

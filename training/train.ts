@@ -16,6 +16,7 @@ import {
   modelConfig,
   type GanModels,
   type ImageSize,
+  type LastUpsample,
 } from '../src/lib/models.ts';
 import { growGan } from '../src/lib/growth.ts';
 import { GanTrainer, NonFiniteLossError, generate, type StepResult } from '../src/lib/gan.ts';
@@ -113,7 +114,7 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
     const rng = new Rng(opts.seed);
     if (opts.initFrom) {
       const loaded = await loadExported(opts.initFrom);
-      const models = await maybeGrow(loaded.models, opts.size, opts.seed);
+      const models = await maybeGrow(loaded.models, opts.size, opts.seed, opts.gUpsample);
       const own = {
         ...opts,
         arch: models.config.arch,
@@ -124,7 +125,10 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
       };
       return { opts: own, models, state: null, rng, restore: async () => {}, ema: null };
     }
-    const models = buildGan(modelConfig(opts.arch, opts.width, opts.zDim, opts.seed, opts.size));
+    const models = buildGan({
+      ...modelConfig(opts.arch, opts.width, opts.zDim, opts.seed, opts.size),
+      ...(opts.gUpsample === 'nearest' ? { lastUpsample: opts.gUpsample } : {}),
+    });
     return { opts, models, state: null, rng, restore: async () => {}, ema: null };
   }
   if (!existsSync(paths.checkpoint)) throw new ResumeError(`--resume: no checkpoint at ${paths.checkpoint}`);
@@ -163,7 +167,12 @@ export class ResumeError extends Error {}
  * --init-from a 64 px pair with --size 128 grows it (src/lib/growth.ts); the same size is used as it is.
  * The new batch norm's statistics come from 256 fixed latents, so a grown start is reproducible.
  */
-async function maybeGrow(models: GanModels, size: ImageSize, seed: number): Promise<GanModels> {
+async function maybeGrow(
+  models: GanModels,
+  size: ImageSize,
+  seed: number,
+  lastUpsample: LastUpsample,
+): Promise<GanModels> {
   const from = imageSize(models.config);
   if (from === size) return models;
   if (from !== 64 || size !== 128)
@@ -176,7 +185,7 @@ async function maybeGrow(models: GanModels, size: ImageSize, seed: number): Prom
     [256, models.config.zDim],
   );
   try {
-    return growGan(models, z, seed);
+    return growGan(models, z, { seed, lastUpsample });
   } finally {
     z.dispose();
     models.generator.dispose();
@@ -548,6 +557,7 @@ export function recipe(opts: TrainOptions) {
     r1: opts.r1Gamma > 0 ? { gamma: opts.r1Gamma, every: opts.r1Every } : null,
     ema: opts.emaDecay === null ? null : { decay: opts.emaDecay, warmup: true },
     ...(opts.gTrainFrom ? { gTrainFrom: opts.gTrainFrom } : {}),
+    ...(opts.gUpsample === 'nearest' ? { gUpsample: opts.gUpsample } : {}),
     ...(opts.dLr !== null && opts.dLr !== undefined ? { dLearningRate: opts.dLr } : {}),
   };
 }
@@ -560,6 +570,7 @@ function describeRecipe(opts: TrainOptions): string {
     r.r1 ? `R1 gamma ${r.r1.gamma} every ${r.r1.every}` : 'no R1',
     r.ema ? `EMA of G ${r.ema.decay} (samples and export use it)` : 'no EMA',
     ...(r.gTrainFrom ? [`G trained from ${r.gTrainFrom} on`] : []),
+    ...(r.gUpsample ? ['a resize-convolution (nearest, 3x3) last stage'] : []),
     ...(r.dLearningRate !== undefined ? [`D's learning rate ${r.dLearningRate}`] : []),
     ...(opts.parent ? [`starting from ${opts.parent.name} in ${opts.parent.dir}`] : []),
   ].join(', ');

@@ -9,6 +9,9 @@
  *   upsampling of the 32 px features, its batch norm as the identity on them
  *   (scale and shift set from those features' statistics on `zSample`), so
  *   the 64 px model's RGB layer, moved to the end, renders them at 128 px.
+ *   With a resize-convolution last stage (lastUpsample 'nearest') there is
+ *   no such layer to move: its 3x3 RGB convolution is fitted (Adam on the
+ *   squared error, a few seconds) to draw the 64 px model's images, doubled.
  * - D: the new linear layer (d_in) starts as a 2x2 average of RGB into its
  *   first three channels, and d_conv0 reads those with the 64 px model's
  *   weights, so D128(x) = D64(x downscaled) at first; d_in's other channels
@@ -17,21 +20,35 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { CHANNELS, buildGan, imageSize, type GanModels, type ModelConfig } from './models.ts';
+import { CHANNELS, buildGan, imageSize, type GanModels, type LastUpsample, type ModelConfig } from './models.ts';
 
 const BN_EPSILON = 1e-5;
 
+export interface GrowOptions {
+  seed?: number;
+  lastUpsample?: LastUpsample;
+  /** The resize-convolution's RGB fit: how many of zSample's latents, how many Adam steps. */
+  fitLatents?: number;
+  fitSteps?: number;
+}
+
 /** A 128 px pair of `small`'s arch and width, seeded from it; `small` is left as it is. */
-export function growGan(small: GanModels, zSample: tf.Tensor2D, seed?: number): GanModels {
+export function growGan(small: GanModels, zSample: tf.Tensor2D, opts: GrowOptions = {}): GanModels {
+  const { seed, lastUpsample = 'transposed' } = opts;
   const cfg = small.config;
-  if (cfg.arch !== 'dcgan' || imageSize(cfg) !== 64) {
+  if (cfg.arch !== 'dcgan' || imageSize(cfg) !== 64 || cfg.lastUpsample === 'nearest') {
     throw new Error(`only a 64 px dcgan pair can grow to 128 px, got ${cfg.arch} at ${imageSize(cfg)} px`);
   }
-  const bigCfg: ModelConfig = { ...cfg, size: 128, ...(seed === undefined ? {} : { seed }) };
+  const bigCfg: ModelConfig = {
+    ...cfg,
+    size: 128,
+    ...(seed === undefined ? {} : { seed }),
+    ...(lastUpsample === 'nearest' ? { lastUpsample } : {}),
+  };
   const big = buildGan(bigCfg);
   copyShared(small.generator, big.generator);
   copyShared(small.discriminator, big.discriminator);
-  growGenerator(small.generator, big.generator, zSample);
+  growGenerator(small.generator, big.generator, zSample, opts);
   growDiscriminator(small.discriminator, big.discriminator);
   return big;
 }
@@ -48,10 +65,11 @@ function copyShared(from: tfl.LayersModel, to: tfl.LayersModel): void {
   }
 }
 
-function growGenerator(small: tfl.LayersModel, big: tfl.LayersModel, z: tf.Tensor2D): void {
+function growGenerator(small: tfl.LayersModel, big: tfl.LayersModel, z: tf.Tensor2D, opts: GrowOptions): void {
   const w = big.getLayer('g_deconv4').getWeights()[0].shape[2] as number;
+  const resize = big.layers.some((l) => l.name === 'g_conv5');
   // The 64 px model's RGB layer moves to the end: same kernel shape [4, 4, 3, w].
-  big.getLayer('g_deconv5').setWeights(small.getLayer('g_deconv4').getWeights());
+  if (!resize) big.getLayer('g_deconv5').setWeights(small.getLayer('g_deconv4').getWeights());
   setOwned(big.getLayer('g_deconv4'), [nearestUpsampleKernel(w)]);
   const { mean, variance } = tf.tidy(() => {
     const features = tfl.model({
@@ -65,6 +83,42 @@ function growGenerator(small: tfl.LayersModel, big: tfl.LayersModel, z: tf.Tenso
   const gamma = tf.tidy(() => tf.sqrt(tf.add(variance, BN_EPSILON)));
   big.getLayer('g_bn4').setWeights([gamma, mean, mean, variance]);
   tf.dispose([mean, variance, gamma]);
+  if (resize) fitRgbConv(small, big, z, opts.fitLatents ?? 32, opts.fitSteps ?? 300);
+}
+
+/**
+ * The resize-convolution's RGB layer (g_conv5, 3x3 on the 128 px features) fitted to draw what the 64 px model
+ * draws, doubled: a least-squares fit by Adam on the first `latents` latents, the layers before it as grown.
+ */
+function fitRgbConv(
+  small: tfl.LayersModel,
+  big: tfl.LayersModel,
+  zAll: tf.Tensor2D,
+  latents: number,
+  steps: number,
+): void {
+  const layer = big.getLayer('g_conv5');
+  const [initial] = layer.getWeights();
+  const kernel = tf.tidy(() => tf.variable(tf.zerosLike(initial)));
+  const optimizer = tf.train.adam(0.02);
+  const z = tf.slice(zAll, [0, 0], [Math.min(latents, zAll.shape[0]), -1]);
+  const [features, target] = tf.tidy(() => {
+    const toFeatures = tfl.model({ inputs: big.inputs, outputs: big.getLayer('g_up5').output as tfl.SymbolicTensor });
+    const small64 = small.predict(z) as tf.Tensor4D;
+    return [toFeatures.predict(z) as tf.Tensor4D, tf.image.resizeNearestNeighbor(small64, [128, 128])];
+  });
+  for (let s = 0; s < steps; s++) {
+    const loss = optimizer.minimize(
+      () =>
+        tf.losses.meanSquaredError(target, tf.tanh(tf.conv2d(features, kernel as tf.Variable<tf.Rank.R4>, 1, 'same'))),
+      false,
+      [kernel],
+    );
+    loss?.dispose();
+  }
+  layer.setWeights([kernel]);
+  tf.dispose([kernel, features, target, z]);
+  optimizer.dispose();
 }
 
 /** setWeights, then dispose the tensors it copied from. */

@@ -26,7 +26,16 @@ export interface ModelConfig {
   seed?: number;
   /** Image side in pixels; absent means 64 (every model exported before 128 px existed). */
   size?: ImageSize;
+  /**
+   * How dcgan's G doubles the image in its last (RGB) stage: a 4x4 stride-2 transposed convolution (absent:
+   * DCGAN's own), or 'nearest': nearest-neighbour upsampling then a 3x3 convolution, the resize-convolution
+   * that cannot draw the transposed convolution's checkerboard (Odena et al. 2016).
+   */
+  lastUpsample?: LastUpsample;
 }
+
+export const LAST_UPSAMPLES = ['transposed', 'nearest'] as const;
+export type LastUpsample = (typeof LAST_UPSAMPLES)[number];
 
 /** The side of the images a config's generator draws and its discriminator reads. */
 export function imageSize(cfg: Pick<ModelConfig, 'size'>): ImageSize {
@@ -149,17 +158,32 @@ function dcganGenerator(cfg: ModelConfig): tfl.Sequential {
     g.add(dcganBN(`g_bn${i + 1}`));
     g.add(tfl.layers.reLU({ name: `g_relu${i + 1}` }));
   });
-  g.add(
-    tfl.layers.conv2dTranspose({
-      filters: CHANNELS,
-      kernelSize: 4,
-      strides: 2,
-      padding: 'same',
-      useBias: false,
-      kernelInitializer: convInit(),
-      name: `g_deconv${stages.length + 1}`,
-    }),
-  );
+  const last = stages.length + 1;
+  if (cfg.lastUpsample === 'nearest') {
+    g.add(tfl.layers.upSampling2d({ size: [2, 2], name: `g_up${last}` }));
+    g.add(
+      tfl.layers.conv2d({
+        filters: CHANNELS,
+        kernelSize: 3,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: convInit(),
+        name: `g_conv${last}`,
+      }),
+    );
+  } else {
+    g.add(
+      tfl.layers.conv2dTranspose({
+        filters: CHANNELS,
+        kernelSize: 4,
+        strides: 2,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: convInit(),
+        name: `g_deconv${last}`,
+      }),
+    );
+  }
   g.add(tfl.layers.activation({ activation: 'tanh', name: 'g_tanh' }));
   return g;
 }

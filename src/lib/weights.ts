@@ -134,6 +134,8 @@ export interface TrainingRecipe {
   gTrainFrom?: string;
   /** D's learning rate, where it differed from G's (training.learningRate). */
   dLearningRate?: number;
+  /** G's last stage, where it was not DCGAN's transposed convolution ('nearest': resize-convolution). */
+  gUpsample?: 'nearest';
 }
 
 /** What public/models/manifest.json says about the shipped pair. */
