@@ -464,6 +464,48 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
   });
 
+  it('nearest-neighbour upsampling by whole factors, and its gradient; other resizes left to cpu', async () => {
+    for (const [shape, s] of [
+      [[2, 3, 5, 7], 2],
+      [[1, 4, 2, 3], 3],
+      [[3, 1, 1, 1], 2],
+    ] as [number[], number][]) {
+      const [n, h, w, c] = shape;
+      const size: [number, number] = [h * s, w * s];
+      for (const halfPixel of [false, true]) {
+        const r = await onBoth([shape], ([x]) => [
+          tf.image.resizeNearestNeighbor(x as tf.Tensor4D, size, false, halfPixel),
+        ]);
+        expectClose(r.native[0], r.cpu[0], `x${s} ${shape} forward`);
+      }
+      // The gradient against its definition, each input's sum over the s x s block it was copied to: tfjs-backend-cpu's
+      // own ResizeNearestNeighborGrad is wrong for batches of more than one image.
+      await tf.setBackend('native');
+      const x = tf.tensor4d(randomData(shape, 5), shape as [number, number, number, number]);
+      const dy = randomData([n, h * s, w * s, c], 6);
+      const dyT = tf.tensor4d(dy, [n, h * s, w * s, c]);
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(t as tf.Tensor4D, size), dyT)))(
+        x,
+      );
+      const expected = new Float32Array(x.size);
+      for (let i = 0; i < n; i++)
+        for (let oy = 0; oy < h * s; oy++)
+          for (let ox = 0; ox < w * s; ox++)
+            for (let ch = 0; ch < c; ch++)
+              expected[((i * h + Math.floor(oy / s)) * w + Math.floor(ox / s)) * c + ch] +=
+                dy[((i * h * s + oy) * w * s + ox) * c + ch];
+      expectClose(Float32Array.from(await dx.data()), expected, `x${s} ${shape} gradient`);
+      tf.dispose([x, dyT, dx]);
+    }
+    // Corner-aligned and fractional resizes are not copies: the cpu kernels run them, with the same results.
+    await expectSameWithGrads(
+      [[1, 3, 3, 2]],
+      (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [6, 6], true),
+      'aligned corners',
+    );
+    await expectSameWithGrads([[1, 4, 4, 2]], (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [6, 10]), 'x1.5');
+  });
+
   it('tile', async () => {
     const cases: [number[], number[]][] = [
       [

@@ -1,7 +1,7 @@
 /**
  * npm run directions -- [--generator public/models/generator.json] [--out public/models/directions.json]
  *   [--data DIR] [--backend auto|native|...] [--steps N] [--width N] [--limit N] [--samples N]
- *   [--eval-faces N] [--judge-faces N] [--identity-faces N] [--no-detect] [--no-manifest] [--no-docs] [--seed S]
+ *   [--eval-faces N] [--range-step X] [--judge-faces N] [--identity-faces N] [--no-detect] [--no-manifest] [--no-docs] [--seed S]
  *   [--faces-seed S]
  *
  * Trains the attribute classifier, fits, conditions and measures one
@@ -37,6 +37,7 @@ const FLAGS = {
   limit: { type: 'string' },
   samples: { type: 'string' },
   'eval-faces': { type: 'string' },
+  'range-step': { type: 'string' },
   'judge-faces': { type: 'string' },
   'identity-faces': { type: 'string' },
   'no-detect': { type: 'boolean' },
@@ -70,6 +71,7 @@ function pipelineOptions(a: Flags, generatorJson: string): DirectionsOptions {
     classifierWidth: num(a.width, DEFAULTS.classifierWidth),
     samples: num(a.samples, DEFAULTS.samples),
     evalFaces: num(a['eval-faces'], DEFAULTS.evalFaces),
+    rangeStep: num(a['range-step'], DEFAULTS.rangeStep),
     judgeFaces: num(a['judge-faces'], DEFAULTS.judgeFaces),
     identityFaces: num(a['identity-faces'], DEFAULTS.identityFaces),
     detect: !a['no-detect'],

@@ -10,6 +10,7 @@ import type { NativeAddon } from './addon.ts';
 import { outputBuffers } from './buffers.ts';
 import { convKernels } from './conv-kernels.ts';
 import { activationGradKernel, elementwiseKernels } from './elementwise-kernels.ts';
+import { resizeNearestGradKernel, resizeNearestKernel } from './resize-kernels.ts';
 import type { KernelArgs, NativeKernel } from './kernel.ts';
 import { matMulKernels } from './matmul-kernels.ts';
 
@@ -77,7 +78,13 @@ function declined(kernelName: string): void {
 }
 
 export function nativeKernels(addon: NativeAddon): NativeKernel[] {
-  return [...convKernels(addon), ...matMulKernels(addon), ...elementwiseKernels(addon)];
+  return [
+    ...convKernels(addon),
+    ...matMulKernels(addon),
+    ...elementwiseKernels(addon),
+    resizeNearestKernel,
+    resizeNearestGradKernel,
+  ];
 }
 
 /** Registers the backend and its kernels; call once per process. */
