@@ -506,6 +506,17 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     await expectSameWithGrads([[1, 4, 4, 2]], (x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [6, 10]), 'x1.5');
   });
 
+  it('average pools over disjoint blocks (a 128 px image seen at 64 px), and their gradient; other pools left to cpu', async () => {
+    cpuFallbacks.clear();
+    await expectSameWithGrads([[2, 4, 6, 3]], (x) => tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'), '2x2 blocks');
+    await expectSameWithGrads([[3, 6, 3, 2]], (x) => tf.avgPool(x as tf.Tensor4D, 3, 3, 'valid'), '3x3 blocks');
+    expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
+    // Overlapping windows and padding are not block sums: the cpu kernels run them, with the same results.
+    await expectSameWithGrads([[1, 5, 5, 2]], (x) => tf.avgPool(x as tf.Tensor4D, 3, 1, 'same'), 'overlapping');
+    await expectSameWithGrads([[1, 5, 5, 2]], (x) => tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'), 'not tiling');
+    expect(cpuFallbacks.get('AvgPool')).toBeGreaterThan(0);
+  });
+
   it('tile', async () => {
     const cases: [number[], number[]][] = [
       [

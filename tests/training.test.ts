@@ -317,3 +317,90 @@ describe('--g-upsample', () => {
     expect(g.outputs[0].shape).toEqual([null, 64, 64, 3]);
   });
 });
+
+describe('--half-size-d', () => {
+  const parse = (extra: string[]) => parseTrainArgs(['--data', CELEBA, ...extra]) as TrainOptions;
+  it('is a 128 px option, recorded in the recipe', () => {
+    expect(parse(['--size', '128']).halfSizeD).toBe(0);
+    expect(recipe(parse(['--size', '128'])).halfSizeD).toBeUndefined();
+    expect(recipe(parse(['--size', '128', '--half-size-d', '0.5'])).halfSizeD).toBe(0.5);
+    expect(() => parse(['--half-size-d', '1'])).toThrow(/--half-size-d needs --size 128/);
+    expect(() => parse(['--size', '128', '--half-size-d', '-1'])).toThrow(UsageError);
+  });
+
+  it("adds a 64 px D that learns, changes G's update but not D's, and leaks nothing", async () => {
+    const make = () => buildGan(modelConfig('dcgan', 4, 100, 5, 128));
+    const plainGan = make();
+    const halfGan = make();
+    const d64 = buildGan(modelConfig('dcgan', 4, 100, 6, 64)).discriminator;
+    const plain = new GanTrainer(plainGan.generator, plainGan.discriminator);
+    const half = new GanTrainer(halfGan.generator, halfGan.discriminator, { halfSizeWeight: 1 }, null, d64);
+    const real = tf.randomUniform([4, 128, 128, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const real64 = tf.randomUniform([4, 64, 64, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
+    const z = tf.randomNormal([4, 100], 0, 1, 'float32', 3) as tf.Tensor2D;
+    const d64Before = d64.getWeights().map((w) => w.dataSync().slice());
+
+    await plain.step(real, z);
+    const r = await half.step(real, z, real64);
+    expect(r.dReal64).toBeGreaterThan(0);
+    expect(r.dFake64).toBeLessThan(1);
+    const maxDiff = (a: LayersModel, b: LayersModel) =>
+      Math.max(
+        ...a.getWeights().map((w, i) => tf.tidy(() => tf.max(tf.abs(tf.sub(w, b.getWeights()[i]))).dataSync()[0])),
+      );
+    // D's step sees the same images either way; G's loss gains the half-size term.
+    expect(maxDiff(plainGan.discriminator, halfGan.discriminator)).toBe(0);
+    expect(maxDiff(plainGan.generator, halfGan.generator)).toBeGreaterThan(0);
+    expect(d64.getWeights().some((w, i) => w.dataSync().some((v, j) => v !== d64Before[i][j]))).toBe(true);
+
+    await expect(half.step(real, z)).rejects.toThrow(/64 px real images/);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) await half.step(real, z, real64);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([real, real64, z]);
+    plain.dispose();
+    half.dispose();
+  });
+
+  it('a 128 px run with a half-size D trains on the 64 px photos and resumes exactly', async () => {
+    const run = [
+      '--size',
+      '128',
+      '--width',
+      '4',
+      '--limit',
+      '400',
+      '--batch',
+      '4',
+      '--half-size-d',
+      '1',
+      '--no-export',
+    ];
+    const straight = tmp('half-straight');
+    await train(options(straight, [...run, '--steps', '4']), backend);
+    const split = tmp('half-split');
+    let steps = 0;
+    await train(options(split, [...run, '--steps', '4']), backend, {
+      onStep: () => steps++,
+      shouldStop: () => steps >= 2,
+    });
+    const resumed = await train(options(split, ['--no-export', '--resume']), backend);
+    expect(resumed.step).toBe(4);
+    const a = await loadCheckpoint<TrainOptions>(join(straight, 'checkpoint.bin'));
+    const b = await loadCheckpoint<TrainOptions>(join(split, 'checkpoint.bin'));
+    expect(b.config.halfSizeD).toBe(1);
+    // Its sampler walks the 64 px set: every 64 px photo of the first 400 files, not just the full-size ones.
+    expect(b.state.sampler64).toBeDefined();
+    expect(b.state.sampler.order.length).toBeLessThan(b.state.sampler64!.order.length);
+    for (const key of ['generator', 'discriminator', 'discriminator64'] as const) {
+      const wa = a[key]!.getWeights(),
+        wb = b[key]!.getWeights();
+      wa.forEach((w, i) => expect(Array.from(wb[i].dataSync())).toEqual(Array.from(w.dataSync())));
+    }
+    const log = readFileSync(join(split, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(log.at(-1)).toHaveProperty('d_fake64');
+  });
+});

@@ -22,6 +22,8 @@ export interface RunState {
   cpuSeconds?: number;
   rng: RngState;
   sampler: SamplerState;
+  /** The half-size D's sampler over the 64 px photos, when the run has that D. */
+  sampler64?: SamplerState;
   /** Updates of the moving average of G's weights so far (its warm-up depends on it). */
   emaUpdates?: number;
   /** The last step's losses and scores, for the manifest of an export made right after a resume. */
@@ -35,6 +37,15 @@ export interface Checkpoint<C> {
   discriminator: LayersModel;
   /** The moving average of G's weights, when the run keeps one. */
   ema?: LayersModel;
+  /** The half-size (64 px) D of a 128 px run, when it has one. */
+  discriminator64?: LayersModel;
+}
+
+/** Adam states by role: D's, G's and, when there is one, the half-size D's. */
+export interface Optimizers {
+  d: tf.AdamOptimizer;
+  g: tf.AdamOptimizer;
+  d64?: tf.AdamOptimizer | null;
 }
 
 interface Section {
@@ -49,11 +60,14 @@ interface ModelSection {
 interface Header<C> {
   config: C;
   state: RunState;
-  models: Record<'generator' | 'discriminator', ModelSection> & { ema?: ModelSection };
-  optimizers: Record<
-    'd' | 'g',
-    { specs: tf.io.WeightsManifestEntry[]; data: Section; accBeta: [number, number] } | null
-  >;
+  models: Record<'generator' | 'discriminator', ModelSection> & { ema?: ModelSection; discriminator64?: ModelSection };
+  optimizers: Record<'d' | 'g', OptimizerSection | null> & { d64?: OptimizerSection | null };
+}
+
+interface OptimizerSection {
+  specs: tf.io.WeightsManifestEntry[];
+  data: Section;
+  accBeta: [number, number];
 }
 
 /** Adam keeps beta^t in private variables; setWeights recomputes them with pow(), which is not bit-exact. */
@@ -69,12 +83,7 @@ async function optimizerBlob(opt: tf.AdamOptimizer) {
   return { data: new Uint8Array(data as ArrayBuffer), specs, accBeta };
 }
 
-export async function saveCheckpoint<C>(
-  path: string,
-  ck: Checkpoint<C>,
-  optD: tf.AdamOptimizer,
-  optG: tf.AdamOptimizer,
-): Promise<void> {
+export async function saveCheckpoint<C>(path: string, ck: Checkpoint<C>, optimizers: Optimizers): Promise<void> {
   const blobs: Uint8Array[] = [];
   let offset = 0;
   const add = (bytes: Uint8Array): Section => {
@@ -99,8 +108,13 @@ export async function saveCheckpoint<C>(
       generator: await model(ck.generator),
       discriminator: await model(ck.discriminator),
       ...(ck.ema ? { ema: await model(ck.ema) } : {}),
+      ...(ck.discriminator64 ? { discriminator64: await model(ck.discriminator64) } : {}),
     },
-    optimizers: { d: await opt(optD), g: await opt(optG) },
+    optimizers: {
+      d: await opt(optimizers.d),
+      g: await opt(optimizers.g),
+      ...(optimizers.d64 ? { d64: await opt(optimizers.d64) } : {}),
+    },
   };
   const headBytes = new TextEncoder().encode(JSON.stringify(header));
   const prefix = new Uint8Array(MAGIC.length + 4);
@@ -123,15 +137,15 @@ const slice = (body: Uint8Array, s: Section) => body.slice(s.offset, s.offset + 
 
 export interface LoadedCheckpoint<C> extends Checkpoint<C> {
   /** Put the saved Adam moments into the optimizers of a trainer built on the loaded models. */
-  restoreOptimizers(optD: tf.AdamOptimizer, optG: tf.AdamOptimizer): Promise<void>;
+  restoreOptimizers(optimizers: Optimizers): Promise<void>;
 }
 
 export async function loadCheckpoint<C>(path: string): Promise<LoadedCheckpoint<C>> {
   const { header, body } = readHeader<C>(path);
   const model = (m: ModelSection) =>
     fromArtifacts({ modelTopology: m.topology, weightSpecs: m.specs, weightData: slice(body, m.data) });
-  const restore = async (opt: tf.AdamOptimizer, saved: Header<C>['optimizers']['d']) => {
-    if (!saved) return;
+  const restore = async (opt: tf.AdamOptimizer | null | undefined, saved: OptimizerSection | null | undefined) => {
+    if (!saved || !opt) return;
     const named = tf.io.decodeWeights(slice(body, saved.data), saved.specs);
     await opt.setWeights(saved.specs.map((s) => ({ name: s.name, tensor: named[s.name] })));
     tf.dispose(Object.values(named));
@@ -147,9 +161,11 @@ export async function loadCheckpoint<C>(path: string): Promise<LoadedCheckpoint<
     generator: await model(header.models.generator),
     discriminator: await model(header.models.discriminator),
     ...(header.models.ema ? { ema: await model(header.models.ema) } : {}),
-    restoreOptimizers: async (optD, optG) => {
-      await restore(optD, header.optimizers.d);
-      await restore(optG, header.optimizers.g);
+    ...(header.models.discriminator64 ? { discriminator64: await model(header.models.discriminator64) } : {}),
+    restoreOptimizers: async ({ d, g, d64 }) => {
+      await restore(d, header.optimizers.d);
+      await restore(g, header.optimizers.g);
+      await restore(d64, header.optimizers.d64);
     },
   };
 }

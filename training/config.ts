@@ -51,6 +51,11 @@ export interface TrainOptions {
   gTrainFrom: string | null;
   /** How G's last stage doubles the image (dcgan): DCGAN's transposed convolution, or nearest + 3x3 convolution. */
   gUpsample: LastUpsample;
+  /**
+   * 128 px runs: weight of a second, 64 px D in G's loss, judging G's images area-downscaled against every 64 px
+   * training photo (0: none). Absent in older checkpoints: 0.
+   */
+  halfSizeD?: number;
   /** Start from an exported G and D (a folder with manifest.json, generator.json, discriminator.json). */
   initFrom: string | null;
   /** Set by the trainer from --init-from's manifest: the export this run started from. */
@@ -110,6 +115,9 @@ Optimisation
   --g-upsample U        G's last stage: transposed (DCGAN's 4x4 stride-2 transposed convolution, the default) or
                         nearest (nearest-neighbour 2x then a 3x3 convolution: no checkerboard). Grown from a
                         64 px pair, the new RGB layer is fitted to draw its faces doubled
+  --half-size-d W       128 px: a second D judges G's images area-downscaled to 64 px against all the 64 px
+                        photos (12,976; the 128 px set has the 4,248 full-size ones); W weighs its term in G's
+                        loss (default 0: none). Grown from a 64 px pair, it starts as that pair's D
   --init-from DIR       start from the G and D exported in DIR (e.g. public/models); arch and width
                         come from its manifest.json, and its size unless --size asks to grow it
   --seed N              seed for init, noise, shuffling and flips (default 1)
@@ -166,6 +174,7 @@ const FLAGS = {
   ema: { type: 'string' },
   'g-train-from': { type: 'string' },
   'g-upsample': { type: 'string' },
+  'half-size-d': { type: 'string' },
   'init-from': { type: 'string' },
   backend: { type: 'string' },
   'conv-precision': { type: 'string' },
@@ -219,7 +228,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   const size = sizeFlag(flags, arch, initFrom);
   const exportDtype = exportDtypeFlag(flags);
   const gUpsample = gUpsampleFlag(flags, arch);
-  return trainOptions(flags, {
+  const opts = trainOptions(flags, {
     arch,
     steps,
     epochs,
@@ -232,6 +241,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     exportDtype,
     gUpsample,
   });
+  if (opts.halfSizeD! > 0 && size !== 128) throw new UsageError('--half-size-d needs --size 128');
+  return opts;
 }
 
 function archFlag(flags: Flags): Arch {
@@ -325,6 +336,7 @@ function trainOptions(flags: Flags, c: Choices): TrainOptions {
     emaDecay: c.emaDecay,
     gTrainFrom: flags['g-train-from'] ?? null,
     gUpsample: c.gUpsample,
+    halfSizeD: num('half-size-d', flags['half-size-d'], false, 0) ?? 0,
     initFrom: c.initFrom,
     seed: num('seed', flags.seed, true, 0) ?? 1,
     out,

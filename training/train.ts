@@ -26,7 +26,7 @@ import { loadModelFile } from './model-files.ts';
 import { Rng, latentBatch, sampleLatents } from '../src/lib/latent.ts';
 import { gridRgba } from '../src/lib/images.ts';
 import { BatchSampler, loadDataset, writeAtomic, type Dataset } from './data.ts';
-import { loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint, type Optimizers, type RunState } from './checkpoint.ts';
 import { exportModels } from './export.ts';
 import type { TrainOptions } from './config.ts';
 import { HELD_OUT_RULE } from './split.ts';
@@ -114,6 +114,8 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
     const rng = new Rng(opts.seed);
     if (opts.initFrom) {
       const loaded = await loadExported(opts.initFrom);
+      // A grown pair's half-size D starts as the 64 px pair's own D: it already knows 64 px faces.
+      const d64 = halfSizeWeight(opts) > 0 ? await startHalfSizeD(opts, loaded.models) : null;
       const models = await maybeGrow(loaded.models, opts.size, opts.seed, opts.gUpsample);
       const own = {
         ...opts,
@@ -123,13 +125,14 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
         size: imageSize(models.config),
         parent: loaded.parent,
       };
-      return { opts: own, models, state: null, rng, restore: async () => {}, ema: null };
+      return { opts: own, models, d64, state: null, rng, restore: noRestore, ema: null };
     }
     const models = buildGan({
       ...modelConfig(opts.arch, opts.width, opts.zDim, opts.seed, opts.size),
       ...(opts.gUpsample === 'nearest' ? { lastUpsample: opts.gUpsample } : {}),
     });
-    return { opts, models, state: null, rng, restore: async () => {}, ema: null };
+    const d64 = halfSizeWeight(opts) > 0 ? await startHalfSizeD(opts, null) : null;
+    return { opts, models, d64, state: null, rng, restore: noRestore, ema: null };
   }
   if (!existsSync(paths.checkpoint)) throw new ResumeError(`--resume: no checkpoint at ${paths.checkpoint}`);
   const ck = await loadCheckpoint<TrainOptions>(paths.checkpoint);
@@ -149,9 +152,12 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
   };
   const config = modelConfig(merged.arch, merged.width, merged.zDim, undefined, merged.size ?? 64);
   const models: GanModels = { config, generator: ck.generator, discriminator: ck.discriminator };
+  if (halfSizeWeight(merged) > 0 && !ck.discriminator64)
+    throw new ResumeError(`--resume: the checkpoint at ${paths.checkpoint} has no half-size D`);
   return {
     opts: merged,
     models,
+    d64: ck.discriminator64 ?? null,
     state: ck.state,
     rng: new Rng(ck.state.rng),
     restore: ck.restoreOptimizers,
@@ -160,6 +166,19 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
 }
 
 type Start = Awaited<ReturnType<typeof startModels>>;
+
+const noRestore: (optimizers: Optimizers) => Promise<void> = async () => {};
+
+/** The half-size D's weight in G's loss (checkpoints before it existed: none). */
+const halfSizeWeight = (opts: TrainOptions) => opts.halfSizeD ?? 0;
+
+/** The half-size D: a copy of a 64 px parent's D, else a new 64 px D of the run's architecture and width. */
+async function startHalfSizeD(opts: TrainOptions, parent: GanModels | null): Promise<LayersModel> {
+  if (parent && imageSize(parent.config) === 64) return cloneModel(parent.discriminator);
+  const fresh = buildGan(modelConfig(opts.arch, opts.width, opts.zDim, opts.seed + 1, 64));
+  fresh.generator.dispose();
+  return fresh.discriminator;
+}
 
 export class ResumeError extends Error {}
 
@@ -200,8 +219,9 @@ export async function train(cliOpts: TrainOptions, backend: Backend, hooks: Trai
   mkdirSync(paths.samples, { recursive: true });
   const start = await startModels(cliOpts, paths);
   const data = await loadRunData(start.opts, imageSize(start.models.config), hooks, say);
+  const data64 = start.d64 ? await loadRunData(start.opts, 64, hooks, (l) => say(`half-size D's ${l}`)) : null;
   prepareRunFolder(start.opts, start.state, paths);
-  const run = await Run.begin(start, data, paths, say);
+  const run = await Run.begin(start, data, data64, paths, say);
   announce(run, backend, say);
   hooks.onStart?.({ startStep: run.step, totalSteps: run.total, batch: run.opts.batch });
 
@@ -346,6 +366,7 @@ class Run {
   last: StepResult | undefined;
   private readonly size: number;
   private readonly realBuf: Float32Array;
+  private readonly realBuf64: Float32Array | null;
 
   private constructor(
     readonly opts: TrainOptions,
@@ -357,6 +378,8 @@ class Run {
     /** The moving average of G's weights, when the run keeps one. */
     private readonly average: WeightAverage | null,
     private readonly sampler: BatchSampler,
+    /** Batches of 64 px photos for the half-size D, when the run has one. */
+    private readonly sampler64: BatchSampler | null,
     readonly clock: RunClock,
     /** The checkpoint's state when the run resumed. */
     readonly resumed: RunState | null,
@@ -366,9 +389,16 @@ class Run {
     this.last = resumed?.last;
     this.size = imageSize(models.config);
     this.realBuf = new Float32Array(opts.batch * this.size * this.size * 3);
+    this.realBuf64 = sampler64 ? new Float32Array(opts.batch * 64 * 64 * 3) : null;
   }
 
-  static async begin(start: Start, data: Dataset, paths: RunPaths, say: (line: string) => void): Promise<Run> {
+  static async begin(
+    start: Start,
+    data: Dataset,
+    data64: Dataset | null,
+    paths: RunPaths,
+    say: (line: string) => void,
+  ): Promise<Run> {
     const { opts, models, rng, state: resumed } = start;
     const trainer = new GanTrainer(
       models.generator,
@@ -385,10 +415,12 @@ class Run {
         r1Every: opts.r1Every,
         // Checkpoints before this option existed trained all of G.
         gTrainFrom: opts.gTrainFrom ?? null,
+        halfSizeWeight: halfSizeWeight(opts),
       },
       rng,
+      start.d64,
     );
-    await start.restore(trainer.optD, trainer.optG);
+    await start.restore({ d: trainer.optD, g: trainer.optG, d64: trainer.optD64 });
     trainer.stepsDone = resumed?.step ?? 0;
     // The average starts as a copy of G (a resume restores it); samples and the export use it.
     const average =
@@ -401,11 +433,24 @@ class Run {
             resumed?.emaUpdates ?? 0,
           );
     const sampler = new BatchSampler(data, rng, resumed?.sampler);
+    const sampler64 = data64 ? new BatchSampler(data64, rng, resumed?.sampler64) : null;
     const clock = new RunClock(opts, resumed);
     if (clock.cpuBefore === null && opts.maxCpuMinutes !== null) {
       say('this checkpoint predates CPU-time accounting: --max-cpu-minutes counts from now');
     }
-    return new Run(opts, models, paths, totalSteps(opts, data), rng, trainer, average, sampler, clock, resumed);
+    return new Run(
+      opts,
+      models,
+      paths,
+      totalSteps(opts, data),
+      rng,
+      trainer,
+      average,
+      sampler,
+      sampler64,
+      clock,
+      resumed,
+    );
   }
 
   /** The generator samples and the export show: the average when the run keeps one. */
@@ -417,12 +462,13 @@ class Run {
   async trainStep(): Promise<StepResult> {
     const { batch, zDim } = this.opts;
     const real = tf.tensor4d(this.sampler.next(batch, this.realBuf), [batch, this.size, this.size, 3]);
+    const real64 = this.sampler64 && tf.tensor4d(this.sampler64.next(batch, this.realBuf64!), [batch, 64, 64, 3]);
     const z = tf.tensor2d(sampleLatents(this.rng, batch, zDim), [batch, zDim]);
     let result: StepResult;
     try {
-      result = await this.trainer.step(real, z);
+      result = await this.trainer.step(real, z, real64);
     } finally {
-      tf.dispose([real, z]);
+      tf.dispose([real, z, ...(real64 ? [real64] : [])]);
     }
     this.last = result;
     this.average?.update();
@@ -451,6 +497,7 @@ class Run {
         g_loss: round(last.gLoss),
         d_real: round(last.dReal),
         d_fake: round(last.dFake),
+        ...(last.dReal64 === undefined ? {} : { d_real64: round(last.dReal64), d_fake64: round(last.dFake64!) }),
         images_per_s: round(imagesPerSecond),
         wall_s: round(this.clock.wall()),
         ...(cpuSeconds === null ? {} : { cpu_s: round(cpuSeconds) }),
@@ -473,6 +520,7 @@ class Run {
       ...(cpuSeconds === null ? {} : { cpuSeconds }),
       rng: this.rng.getState(),
       sampler: this.sampler.snapshot(),
+      ...(this.sampler64 ? { sampler64: this.sampler64.snapshot() } : {}),
       ...(this.last ? { last: this.last } : {}),
       ...(this.average ? { emaUpdates: this.average.updates } : {}),
     };
@@ -487,9 +535,9 @@ class Run {
         generator: this.models.generator,
         discriminator: this.models.discriminator,
         ...(this.average ? { ema: this.average.target } : {}),
+        ...(this.trainer.discriminator64 ? { discriminator64: this.trainer.discriminator64 } : {}),
       },
-      this.trainer.optD,
-      this.trainer.optG,
+      { d: this.trainer.optD, g: this.trainer.optG, d64: this.trainer.optD64 },
     );
   }
 
@@ -504,6 +552,7 @@ class Run {
     this.average?.target.dispose();
     this.models.generator.dispose();
     this.models.discriminator.dispose();
+    this.trainer.discriminator64?.dispose();
   }
 }
 
@@ -559,6 +608,7 @@ export function recipe(opts: TrainOptions) {
     ...(opts.gTrainFrom ? { gTrainFrom: opts.gTrainFrom } : {}),
     ...(opts.gUpsample === 'nearest' ? { gUpsample: opts.gUpsample } : {}),
     ...(opts.dLr !== null && opts.dLr !== undefined ? { dLearningRate: opts.dLr } : {}),
+    ...(halfSizeWeight(opts) > 0 ? { halfSizeD: halfSizeWeight(opts) } : {}),
   };
 }
 
@@ -572,6 +622,9 @@ function describeRecipe(opts: TrainOptions): string {
     ...(r.gTrainFrom ? [`G trained from ${r.gTrainFrom} on`] : []),
     ...(r.gUpsample ? ['a resize-convolution (nearest, 3x3) last stage'] : []),
     ...(r.dLearningRate !== undefined ? [`D's learning rate ${r.dLearningRate}`] : []),
+    ...(r.halfSizeD !== undefined
+      ? [`a 64 px D on every 64 px photo judges G's images downscaled (weight ${r.halfSizeD})`]
+      : []),
     ...(opts.parent ? [`starting from ${opts.parent.name} in ${opts.parent.dir}`] : []),
   ].join(', ');
 }

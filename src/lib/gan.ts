@@ -36,6 +36,12 @@ export interface TrainConfig {
    * can keep the 64 px model's structure (learnt on every photo) and let only the new stage learn detail.
    */
   gTrainFrom: string | null;
+  /**
+   * Weight of the half-size D's term in G's loss (0: no such term). A 128 px G has 4,248 full-size photos to learn
+   * from, a 64 px one 12,976; a second D that judges G's output area-downscaled to 64 px against every 64 px photo
+   * keeps G's faces as good at 64 as the bigger set makes them, while the full-size D teaches the detail.
+   */
+  halfSizeWeight: number;
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -49,6 +55,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   r1Gamma: 0,
   r1Every: 16,
   gTrainFrom: null,
+  halfSizeWeight: 0,
 };
 
 export interface StepResult {
@@ -58,6 +65,14 @@ export interface StepResult {
   dReal: number;
   /** D's mean probability on generated images, D(G(z)), after D's update. */
   dFake: number;
+  /** The half-size D's mean probabilities on real 64 px photos and on G's downscaled images, when there is one. */
+  dReal64?: number;
+  dFake64?: number;
+}
+
+/** The 2x2 area average: what a 128 px image looks like to a 64 px model. */
+export function halfSizeOf(images: tf.Tensor): tf.Tensor4D {
+  return tf.avgPool(images as tf.Tensor4D, 2, 2, 'valid');
 }
 
 export class NonFiniteLossError extends Error {
@@ -98,6 +113,8 @@ export function trainableFrom(m: LayersModel, from: string | null): tf.Variable[
 export class GanTrainer {
   readonly optD: tf.AdamOptimizer;
   readonly optG: tf.AdamOptimizer;
+  /** The half-size D's optimiser (D's learning rate), when there is one. */
+  readonly optD64: tf.AdamOptimizer | null;
   readonly config: TrainConfig;
   /** Steps taken (set it when resuming: lazy R1 runs on every r1Every-th step). */
   stepsDone = 0;
@@ -111,8 +128,12 @@ export class GanTrainer {
     readonly discriminator: LayersModel,
     config: Partial<TrainConfig> = {},
     rng: Rng | null = null,
+    /** Judges G's output at half size when config.halfSizeWeight > 0. */
+    readonly discriminator64: LayersModel | null = null,
   ) {
     this.config = { ...DEFAULT_TRAIN, ...config };
+    if (this.config.halfSizeWeight > 0 && !discriminator64)
+      throw new Error('GanTrainer: halfSizeWeight > 0 needs a half-size discriminator');
     if (this.config.diffAugment.length > 0 && !rng)
       throw new Error('GanTrainer: DiffAugment needs an Rng for its random draws');
     if (!Number.isInteger(this.config.r1Every) || this.config.r1Every < 1)
@@ -126,6 +147,11 @@ export class GanTrainer {
     // epsilon 1e-8 as in PyTorch's Adam, which DCGAN's hyper-parameters were tuned with.
     this.optD = tf.train.adam(dLearningRate ?? learningRate, beta1, beta2, 1e-8);
     this.optG = tf.train.adam(learningRate, beta1, beta2, 1e-8);
+    this.optD64 = discriminator64 ? tf.train.adam(dLearningRate ?? learningRate, beta1, beta2, 1e-8) : null;
+  }
+
+  private d64(x: tf.Tensor): tf.Tensor {
+    return this.discriminator64!.apply(x, { training: true }) as tf.Tensor;
   }
 
   private d(x: tf.Tensor): tf.Tensor {
@@ -167,8 +193,11 @@ export class GanTrainer {
    * is [M, zDim]. Inputs are not disposed. Throws NonFiniteLossError
    * (after the update) if a loss is NaN or infinite.
    */
-  async step(real: tf.Tensor4D, z: tf.Tensor2D): Promise<StepResult> {
+  async step(real: tf.Tensor4D, z: tf.Tensor2D, real64: tf.Tensor4D | null = null): Promise<StepResult> {
     const withR1 = this.r1Due();
+    const halfSize = this.optD64 !== null;
+    if (halfSize !== (real64 !== null))
+      throw new Error('GanTrainer.step: pass 64 px real images exactly when the trainer has a half-size D');
     const stats = tf.tidy(() => {
       // D step. The fakes are made outside D's tape: no gradient flows into G here.
       // Augmentations are drawn outside the tapes too; they are constants to the optimiser.
@@ -190,33 +219,62 @@ export class GanTrainer {
 
       // G step: only G's variables (those from gTrainFrom on) are updated, so D is frozen here. G's
       // gradient flows back through the augmentation (it is differentiable).
+      const half = halfSize ? this.halfSizeDStep(real64!, fake) : [];
+
       let dFakeMean!: tf.Scalar;
+      let dFake64Mean: tf.Scalar | null = null;
       const gLoss = this.optG.minimize(
         () => {
-          const logits = this.d(this.aug(this.g(z)));
+          const images = this.g(z);
+          const logits = this.d(this.aug(images));
           dFakeMean = tf.keep(tf.mean(tf.sigmoid(logits)));
-          return this.gLoss(logits);
+          const loss = this.gLoss(logits);
+          if (!halfSize) return loss;
+          const logits64 = this.d64(this.aug(halfSizeOf(images)));
+          dFake64Mean = tf.keep(tf.mean(tf.sigmoid(logits64))) as tf.Scalar;
+          return tf.add(loss, tf.mul(this.gLoss(logits64), this.config.halfSizeWeight)) as tf.Scalar;
         },
         true,
         this.gVars,
       )!;
-      const out = tf.stack([dLoss, gLoss, dRealMean, dFakeMean]);
+      const out = tf.stack([dLoss, gLoss, dRealMean, dFakeMean, ...half, ...(dFake64Mean ? [dFake64Mean] : [])]);
       // tf.keep lifted the means out of the optimizers' scopes; release them here.
-      tf.dispose([dRealMean, dFakeMean]);
+      tf.dispose([dRealMean, dFakeMean, ...half, ...(dFake64Mean ? [dFake64Mean] : [])]);
       return out;
     });
     // One read per step: every read is a sync point on GPU backends.
-    const [dLoss, gLoss, dReal, dFake] = Array.from(await stats.data());
+    const [dLoss, gLoss, dReal, dFake, dReal64, dFake64] = Array.from(await stats.data());
     stats.dispose();
-    const result = { dLoss, gLoss, dReal, dFake };
+    const result: StepResult = { dLoss, gLoss, dReal, dFake, ...(halfSize ? { dReal64, dFake64 } : {}) };
     this.stepsDone++;
     if (!Number.isFinite(dLoss) || !Number.isFinite(gLoss)) throw new NonFiniteLossError(result);
     return result;
   }
 
+  /**
+   * The half-size D's update: the full-size photos' 64 px set (real64) against G's images area-downscaled.
+   * Returns its mean probability on the real images (kept for the caller to read and dispose).
+   */
+  private halfSizeDStep(real64: tf.Tensor4D, fake: tf.Tensor): tf.Scalar[] {
+    const realSeen = this.aug(real64);
+    const fakeSeen = this.aug(halfSizeOf(fake));
+    let dRealMean!: tf.Scalar;
+    this.optD64!.minimize(
+      () => {
+        const realLogits = this.d64(realSeen);
+        dRealMean = tf.keep(tf.mean(tf.sigmoid(realLogits)));
+        return this.dLoss(realLogits, this.d64(fakeSeen));
+      },
+      false,
+      trainableVars(this.discriminator64!),
+    );
+    return [dRealMean];
+  }
+
   dispose(): void {
     this.optD.dispose();
     this.optG.dispose();
+    this.optD64?.dispose();
   }
 }
 

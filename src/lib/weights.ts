@@ -136,6 +136,8 @@ export interface TrainingRecipe {
   dLearningRate?: number;
   /** G's last stage, where it was not DCGAN's transposed convolution ('nearest': resize-convolution). */
   gUpsample?: 'nearest';
+  /** 128 px runs: weight of a 64 px D's term in G's loss (it judges G's images downscaled against every 64 px photo). */
+  halfSizeD?: number;
 }
 
 /** What public/models/manifest.json says about the shipped pair. */

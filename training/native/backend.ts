@@ -10,7 +10,12 @@ import type { NativeAddon } from './addon.ts';
 import { outputBuffers } from './buffers.ts';
 import { convKernels } from './conv-kernels.ts';
 import { activationGradKernel, elementwiseKernels } from './elementwise-kernels.ts';
-import { resizeNearestGradKernel, resizeNearestKernel } from './resize-kernels.ts';
+import {
+  avgPoolBlocksGradKernel,
+  avgPoolBlocksKernel,
+  resizeNearestGradKernel,
+  resizeNearestKernel,
+} from './resize-kernels.ts';
 import type { KernelArgs, NativeKernel } from './kernel.ts';
 import { matMulKernels } from './matmul-kernels.ts';
 
@@ -84,6 +89,8 @@ export function nativeKernels(addon: NativeAddon): NativeKernel[] {
     ...elementwiseKernels(addon),
     resizeNearestKernel,
     resizeNearestGradKernel,
+    avgPoolBlocksKernel,
+    avgPoolBlocksGradKernel,
   ];
 }
 
