@@ -517,6 +517,16 @@ describe.skipIf(!registration.ok)(suiteName, () => {
     expect(cpuFallbacks.get('AvgPool')).toBeGreaterThan(0);
   });
 
+  it('transposes that keep the last axis last copy its runs; others are left to cpu', async () => {
+    cpuFallbacks.clear();
+    await expectSameWithGrads([[2, 3, 4, 5]], (x) => tf.transpose(x, [0, 2, 1, 3]), 'swap rows and columns');
+    await expectSameWithGrads([[2, 3, 4, 3]], (x) => tf.transpose(x, [2, 0, 1, 3]), 'rank 4, rotated');
+    await expectSameWithGrads([[3, 4, 6]], (x) => tf.transpose(x, [1, 0, 2]), 'rank 3');
+    expect(Object.fromEntries(cpuFallbacks), 'kernels that fell back to cpu').toEqual({});
+    await expectSameWithGrads([[2, 3, 4, 5]], (x) => tf.transpose(x, [0, 1, 3, 2]), 'last axis moved');
+    expect(cpuFallbacks.get('Transpose')).toBeGreaterThan(0);
+  });
+
   it('tile', async () => {
     const cases: [number[], number[]][] = [
       [

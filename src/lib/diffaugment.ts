@@ -44,21 +44,26 @@ const perImage = (values: number[]) => tf.tensor4d(values, [values.length, 1, 1,
  * then contrast x[0.5, 1.5] about the image mean, per image (the paper's
  * ranges and order). The three compose to one affine map, computed directly:
  *   y = k s x + k (1 - s) mean_c(x) + (1 - k) mean(x) + b
- * (saturation leaves the image mean unchanged), a third of the passes over
- * the batch that applying them one by one takes.
+ * (saturation leaves the image mean unchanged). The first two terms mix each
+ * pixel's channels by one 3x3 matrix per image, k s I + k (1 - s) / c, a batched
+ * product whose gradient is another; the channel mean broadcast back over the
+ * channels (and its gradient) took most of the colour op's time.
  */
 function color(x: tf.Tensor4D, rng: Rng): tf.Tensor4D {
-  const n = x.shape[0];
+  const [n, h, w, c] = x.shape;
   const draw = (f: (u: number) => number) => Array.from({ length: n }, () => f(rng.uniform()));
   const b = draw((u) => u - 0.5);
   const s = draw((u) => u * 2);
   const k = draw((u) => u + 0.5);
-  const pixelMean = tf.mean(x, 3, true);
+  const mixing = new Float32Array(n * c * c);
+  for (let i = 0; i < n; i++)
+    for (let r = 0; r < c; r++)
+      for (let col = 0; col < c; col++)
+        mixing[(i * c + r) * c + col] = (k[i] * (1 - s[i])) / c + (r === col ? k[i] * s[i] : 0);
+  const mixed = tf.matMul(tf.reshape(x, [n, h * w, c]), tf.tensor3d(mixing, [n, c, c]));
   const imageMean = tf.mean(x, [1, 2, 3], true);
-  const scaled = tf.mul(x, perImage(k.map((ki, i) => ki * s[i])));
-  const towardsGrey = tf.mul(pixelMean, perImage(k.map((ki, i) => ki * (1 - s[i]))));
   const offset = tf.add(tf.mul(imageMean, perImage(k.map((ki) => 1 - ki))), perImage(b));
-  return tf.add(tf.add(scaled, towardsGrey), offset);
+  return tf.add(tf.reshape(mixed, [n, h, w, c]), offset);
 }
 
 /**
@@ -77,36 +82,23 @@ export function shiftMatrices(shifts: readonly number[], size: number): Float32A
 }
 
 /**
- * The same shifts along the columns of [h, w*c] rows, as right-multipliers
- * [n, w*c, w*c]: output column (j, ch) takes input column (j + shift, ch).
- */
-export function columnShiftMatrices(shifts: readonly number[], w: number, c: number): Float32Array {
-  const wc = w * c;
-  const m = new Float32Array(shifts.length * wc * wc);
-  shifts.forEach((s, b) => {
-    for (let j = 0; j < w; j++) {
-      const src = j + s;
-      if (src < 0 || src >= w) continue;
-      for (let ch = 0; ch < c; ch++) m[b * wc * wc + (src * c + ch) * wc + j * c + ch] = 1;
-    }
-  });
-  return m;
-}
-
-/**
  * Shift each image by its own whole number of pixels, zero-filled: rows by a
- * left and columns by a right batched matrix product with one-hot matrices.
- * Every backend runs these fast and differentiates them; a gather would need
- * a scatter for its gradient, which the CPU and WebGL backends do slowly.
+ * batched product with one-hot [h, h] matrices, then columns the same way on
+ * the images transposed. Every backend runs these fast and differentiates
+ * them; a gather would need a scatter for its gradient, which the CPU and WebGL
+ * backends do slowly. (Columns as right-multipliers of [h, w c] rows needed
+ * [w c, w c] matrices: at 128 px, 38 MB a batch and 3x the arithmetic.)
  */
 function translation(x: tf.Tensor4D, rng: Rng): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const maxShift = Math.round(h * TRANSLATION_RATIO);
   const draw = () => Array.from({ length: n }, () => rng.int(2 * maxShift + 1) - maxShift);
   const rows = tf.tensor3d(shiftMatrices(draw(), h), [n, h, h]);
-  const cols = tf.tensor3d(columnShiftMatrices(draw(), w, c), [n, w * c, w * c]);
-  const shifted = tf.matMul(tf.matMul(rows, tf.reshape(x, [n, h, w * c])), cols);
-  return tf.reshape(shifted, [n, h, w, c]);
+  const cols = tf.tensor3d(shiftMatrices(draw(), w), [n, w, w]);
+  const rowsShifted = tf.reshape(tf.matMul(rows, tf.reshape(x, [n, h, w * c])), [n, h, w, c]);
+  const transposed = tf.reshape(tf.transpose(rowsShifted, [0, 2, 1, 3]), [n, w, h * c]);
+  const shifted = tf.reshape(tf.matMul(cols, transposed), [n, w, h, c]);
+  return tf.transpose(shifted, [0, 2, 1, 3]) as tf.Tensor4D;
 }
 
 /** Masks [n, h, w, 1] that zero one square of half the side per image, its centre anywhere in the image. */

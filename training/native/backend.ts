@@ -17,6 +17,7 @@ import {
   resizeNearestKernel,
 } from './resize-kernels.ts';
 import type { KernelArgs, NativeKernel } from './kernel.ts';
+import { transposeKernel } from './transpose-kernel.ts';
 import { matMulKernels } from './matmul-kernels.ts';
 
 export const NATIVE_BACKEND = 'native';
@@ -91,6 +92,7 @@ export function nativeKernels(addon: NativeAddon): NativeKernel[] {
     resizeNearestGradKernel,
     avgPoolBlocksKernel,
     avgPoolBlocksGradKernel,
+    transposeKernel,
   ];
 }
 
