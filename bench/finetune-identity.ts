@@ -30,15 +30,19 @@ import { generatorImages, loadGeneratorFile } from '../training/eval/sources.ts'
 const PIXELS = 64 * 64 * 3;
 const COLS = 8;
 
-/** Rows of COLS faces: photos, their projections, pretrained samples, tuned samples (same latents); blanks are white. */
+/**
+ * Rows of COLS faces: photos, their projections, pretrained samples, tuned samples (same latents), then one row of
+ * each other sampling setting (--shifts); blanks are white.
+ */
 export async function comparisonGrid(
   photos: Float32Array,
   recon: Float32Array,
   pretrained: Float32Array,
   tuned: Float32Array,
   file: string,
+  others: Float32Array[] = [],
 ): Promise<void> {
-  const rows = [photos, recon, pretrained, tuned];
+  const rows = [photos, recon, pretrained, tuned, ...others];
   const rowCounts = rows.map((r) => Math.ceil(r.length / PIXELS / COLS));
   const total = rowCounts.reduce((a, b) => a + b, 0) * COLS;
   const batch = new Float32Array(total * PIXELS).fill(1);
@@ -122,6 +126,7 @@ for (const id of ids) {
       await generatorImages(pretrained, COLS, 1000),
       await generatorImages(baked, 3 * COLS, 1000),
       join(values.out, `grid-${id}.png`),
+      await Promise.all(Object.values(extra).map((g) => generatorImages(g, COLS, 1000))),
     );
   }
   console.log(
