@@ -13,7 +13,7 @@ import {
 import { Rng, latentBatch, latentFromSeed, slerp } from '../src/lib/latent.ts';
 import { alignedFaceCrop, cropResize, flipHorizontal, gridRgba, squareSide, toRgba } from '../src/lib/images.ts';
 import { float16Bits, fromArtifacts, fromFiles, quantizeFloat16, toArtifacts, toFiles } from '../src/lib/weights.ts';
-import { bceWithLogits } from '../src/lib/gan.ts';
+import { bceWithLogits, trainableFrom } from '../src/lib/gan.ts';
 import { growGan } from '../src/lib/growth.ts';
 import { loadExported } from '../training/train.ts';
 
@@ -129,6 +129,35 @@ describe('architectures', () => {
     expect(dd).toBeLessThan(1e-4 * Math.max(1, tf.max(tf.abs(d64)).dataSync()[0]));
     expect(() => growGan(big, z)).toThrow(/64 px dcgan/);
     tf.dispose([z, zs, g64, g128, down, up, d64, d128]);
+    [small, big].forEach((m) => {
+      m.generator.dispose();
+      m.discriminator.dispose();
+    });
+  });
+
+  it('a pyramid 128 px generator is the 64 px one doubled plus detail with zero block means, trained on its own', async () => {
+    const { models: small } = await loadExported('public/models');
+    const z = tf.tensor2d(latentBatch([1, 2, 3, 4], 100), [4, 100]);
+    const big = growGan(small, z, { lastUpsample: 'pyramid' });
+    expect(big.generator.outputs[0].shape).toEqual([null, 128, 128, 3]);
+    const g64 = small.generator.predict(z) as tf.Tensor4D;
+    const at0 = big.generator.predict(z) as tf.Tensor4D;
+    const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+    // At first the detail branch draws nothing: the 64 px faces, doubled.
+    expect(maxDiff(at0, tf.image.resizeNearestNeighbor(g64, [128, 128]))).toBeLessThan(1e-5);
+    // Whatever the branch draws, the 128 px face area-downscaled is the 64 px face.
+    const rgb = big.generator.getLayer('g_detail_rgb5');
+    const [k] = rgb.getWeights();
+    rgb.setWeights([tf.randomNormal(k.shape, 0, 0.5, 'float32', 3)]);
+    const drawn = big.generator.predict(z) as tf.Tensor4D;
+    expect(maxDiff(drawn, at0)).toBeGreaterThan(0.05);
+    expect(maxDiff(tf.avgPool(drawn, 2, 2, 'valid'), g64)).toBeLessThan(1e-5);
+    // --g-train-from g_detail4 trains the branch alone: none of the 64 px G's weights, though its RGB layer comes
+    // later in the layer list.
+    const trained = trainableFrom(big.generator, 'g_detail4').map((v) => v.name.split('/')[0]);
+    expect(new Set(trained)).toEqual(new Set(['g_detail4', 'g_detail_bn4', 'g_detail_rgb5']));
+    expect(big.generator.getLayer('g_detail_negate').trainableWeights).toEqual([]);
+    tf.dispose([z, g64, at0, drawn]);
     [small, big].forEach((m) => {
       m.generator.dispose();
       m.discriminator.dispose();

@@ -114,7 +114,10 @@ Optimisation
                         structure, learnt on every photo, and lets the new 128 px stage learn the detail
   --g-upsample U        G's last stage: transposed (DCGAN's 4x4 stride-2 transposed convolution, the default) or
                         nearest (nearest-neighbour 2x then a 3x3 convolution: no checkerboard). Grown from a
-                        64 px pair, the new RGB layer is fitted to draw its faces doubled
+                        64 px pair, the new RGB layer is fitted to draw its faces doubled; or pyramid
+                        (128 px: the 64 px G whole, its image doubled, plus a detail branch from its 32 px
+                        features whose 2x2 block means are zero, so the face at 64 px is the 64 px G's;
+                        grown from a pair, train the branch alone with --g-train-from g_detail4)
   --half-size-d W       128 px: a second D judges G's images area-downscaled to 64 px against all the 64 px
                         photos (12,976; the 128 px set has the 4,248 full-size ones); W weighs its term in G's
                         loss (default 0: none). Grown from a 64 px pair, it starts as that pair's D
@@ -303,6 +306,7 @@ function gUpsampleFlag(flags: Flags, arch: Arch): LastUpsample {
   if (!(LAST_UPSAMPLES as readonly string[]).includes(u))
     throw new UsageError(`--g-upsample must be one of ${LAST_UPSAMPLES.join(', ')}, got "${u}"`);
   if (u !== 'transposed' && arch !== 'dcgan') throw new UsageError(`--g-upsample ${u} needs --arch dcgan`);
+  if (u === 'pyramid' && flags.size !== '128') throw new UsageError('--g-upsample pyramid needs --size 128');
   return u as LastUpsample;
 }
 

@@ -17,6 +17,7 @@ import {
   type GanModels,
   type ImageSize,
   type LastUpsample,
+  type ModelConfig,
 } from '../src/lib/models.ts';
 import { growGan } from '../src/lib/growth.ts';
 import { GanTrainer, NonFiniteLossError, generate, type StepResult } from '../src/lib/gan.ts';
@@ -129,7 +130,7 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
     }
     const models = buildGan({
       ...modelConfig(opts.arch, opts.width, opts.zDim, opts.seed, opts.size),
-      ...(opts.gUpsample === 'nearest' ? { lastUpsample: opts.gUpsample } : {}),
+      ...(opts.gUpsample === 'transposed' ? {} : { lastUpsample: opts.gUpsample }),
     });
     const d64 = halfSizeWeight(opts) > 0 ? await startHalfSizeD(opts, null) : null;
     return { opts, models, d64, state: null, rng, restore: noRestore, ema: null };
@@ -150,7 +151,11 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
     out: opts.out,
     resume: true,
   };
-  const config = modelConfig(merged.arch, merged.width, merged.zDim, undefined, merged.size ?? 64);
+  const config: ModelConfig = {
+    ...modelConfig(merged.arch, merged.width, merged.zDim, undefined, merged.size ?? 64),
+    // Checkpoints before --g-upsample existed drew with DCGAN's transposed convolution.
+    ...(merged.gUpsample && merged.gUpsample !== 'transposed' ? { lastUpsample: merged.gUpsample } : {}),
+  };
   const models: GanModels = { config, generator: ck.generator, discriminator: ck.discriminator };
   if (halfSizeWeight(merged) > 0 && !ck.discriminator64)
     throw new ResumeError(`--resume: the checkpoint at ${paths.checkpoint} has no half-size D`);
@@ -606,7 +611,7 @@ export function recipe(opts: TrainOptions) {
     r1: opts.r1Gamma > 0 ? { gamma: opts.r1Gamma, every: opts.r1Every } : null,
     ema: opts.emaDecay === null ? null : { decay: opts.emaDecay, warmup: true },
     ...(opts.gTrainFrom ? { gTrainFrom: opts.gTrainFrom } : {}),
-    ...(opts.gUpsample === 'nearest' ? { gUpsample: opts.gUpsample } : {}),
+    ...(opts.gUpsample === 'transposed' ? {} : { gUpsample: opts.gUpsample }),
     ...(opts.dLr !== null && opts.dLr !== undefined ? { dLearningRate: opts.dLr } : {}),
     ...(halfSizeWeight(opts) > 0 ? { halfSizeD: halfSizeWeight(opts) } : {}),
   };
@@ -620,7 +625,8 @@ function describeRecipe(opts: TrainOptions): string {
     r.r1 ? `R1 gamma ${r.r1.gamma} every ${r.r1.every}` : 'no R1',
     r.ema ? `EMA of G ${r.ema.decay} (samples and export use it)` : 'no EMA',
     ...(r.gTrainFrom ? [`G trained from ${r.gTrainFrom} on`] : []),
-    ...(r.gUpsample ? ['a resize-convolution (nearest, 3x3) last stage'] : []),
+    ...(r.gUpsample === 'nearest' ? ['a resize-convolution (nearest, 3x3) last stage'] : []),
+    ...(r.gUpsample === 'pyramid' ? ['G = the 64 px G doubled plus a detail branch (a Laplacian pyramid level)'] : []),
     ...(r.dLearningRate !== undefined ? [`D's learning rate ${r.dLearningRate}`] : []),
     ...(r.halfSizeD !== undefined
       ? [`a 64 px D on every 64 px photo judges G's images downscaled (weight ${r.halfSizeD})`]

@@ -101,13 +101,30 @@ export function hingeD(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar 
 
 const trainableVars = (m: LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
 
-/** The variables of `m`'s layers from the one named `from` on (all of them when `from` is null). */
+/**
+ * The variables of the layer named `from` and of every layer downstream of it in `m`'s graph (all of G when
+ * `from` is null): in a chain, the layers from it on; in a graph with branches (the pyramid generator), only
+ * its own branch, not a sibling that comes later in `m.layers`' depth order.
+ */
 export function trainableFrom(m: LayersModel, from: string | null): tf.Variable[] {
   if (from === null) return trainableVars(m);
-  const first = m.layers.findIndex((l) => l.name === from);
-  if (first < 0)
+  const first = m.layers.find((l) => l.name === from);
+  if (!first)
     throw new Error(`no layer named "${from}" in ${m.name}: layers are ${m.layers.map((l) => l.name).join(', ')}`);
-  return m.layers.slice(first).flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable));
+  const inModel = new Set(m.layers);
+  const reached = new Set([first]);
+  const queue = [first];
+  while (queue.length > 0) {
+    for (const node of queue.shift()!.outboundNodes) {
+      const next = node.outboundLayer;
+      if (next && inModel.has(next) && !reached.has(next)) {
+        reached.add(next);
+        queue.push(next);
+      }
+    }
+  }
+  // In m.layers' order, so that optimiser state lines up with the same variables on every call.
+  return m.layers.filter((l) => reached.has(l)).flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable));
 }
 
 export class GanTrainer {

@@ -12,6 +12,9 @@
  *   With a resize-convolution last stage (lastUpsample 'nearest') there is
  *   no such layer to move: its 3x3 RGB convolution is fitted (Adam on the
  *   squared error, a few seconds) to draw the 64 px model's images, doubled.
+ *   The pyramid generator (lastUpsample 'pyramid') holds the 64 px G whole,
+ *   by its own layer names: it is copied, and the detail branch, whose RGB
+ *   layer starts at zero, adds nothing at first.
  * - D: the new linear layer (d_in) starts as a 2x2 average of RGB into its
  *   first three channels, and d_conv0 reads those with the 64 px model's
  *   weights, so D128(x) = D64(x downscaled) at first; d_in's other channels
@@ -43,12 +46,13 @@ export function growGan(small: GanModels, zSample: tf.Tensor2D, opts: GrowOption
     ...cfg,
     size: 128,
     ...(seed === undefined ? {} : { seed }),
-    ...(lastUpsample === 'nearest' ? { lastUpsample } : {}),
+    ...(lastUpsample === 'transposed' ? {} : { lastUpsample }),
   };
   const big = buildGan(bigCfg);
   copyShared(small.generator, big.generator);
   copyShared(small.discriminator, big.discriminator);
-  growGenerator(small.generator, big.generator, zSample, opts);
+  // The pyramid's base is the 64 px G itself, copied whole; its detail branch starts at zero.
+  if (lastUpsample !== 'pyramid') growGenerator(small.generator, big.generator, zSample, opts);
   growDiscriminator(small.discriminator, big.discriminator);
   return big;
 }

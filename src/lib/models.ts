@@ -5,6 +5,7 @@
  * one logit (the sigmoid is folded into the loss, which is the numerically
  * stable way to train it).
  */
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 /** The image side of every architecture at its default size, and of models whose config names no size. */
@@ -29,12 +30,15 @@ export interface ModelConfig {
   /**
    * How dcgan's G doubles the image in its last (RGB) stage: a 4x4 stride-2 transposed convolution (absent:
    * DCGAN's own), or 'nearest': nearest-neighbour upsampling then a 3x3 convolution, the resize-convolution
-   * that cannot draw the transposed convolution's checkerboard (Odena et al. 2016).
+   * that cannot draw the transposed convolution's checkerboard (Odena et al. 2016). 'pyramid' (128 px): the
+   * 64 px generator whole, its image doubled, plus a detail image whose 2x2 block means are zero, drawn by a
+   * branch from its 32 px features (a Laplacian pyramid's level, Denton et al. 2015): the 128 px face,
+   * area-downscaled, is the 64 px face exactly.
    */
   lastUpsample?: LastUpsample;
 }
 
-export const LAST_UPSAMPLES = ['transposed', 'nearest'] as const;
+export const LAST_UPSAMPLES = ['transposed', 'nearest', 'pyramid'] as const;
 export type LastUpsample = (typeof LAST_UPSAMPLES)[number];
 
 /** The side of the images a config's generator draws and its discriminator reads. */
@@ -126,7 +130,8 @@ const dcganBN = (name: string) =>
  * At 128 px one more stage of w channels at 64 px comes before RGB: the layers up to 32 px keep
  * the 64 px model's names and shapes, so a trained 64 px pair can seed a 128 px one (growth.ts).
  */
-function dcganGenerator(cfg: ModelConfig): tfl.Sequential {
+function dcganGenerator(cfg: ModelConfig): tfl.LayersModel {
+  if (imageSize(cfg) === 128 && cfg.lastUpsample === 'pyramid') return pyramidGenerator(cfg);
   const { width: w, zDim } = cfg;
   const g = tfl.sequential({ name: 'generator' });
   // Dense to 4x4x8w is the 1x1 -> 4x4 transposed conv of the paper, same parameters and FLOPs.
@@ -185,6 +190,71 @@ function dcganGenerator(cfg: ModelConfig): tfl.Sequential {
     );
   }
   g.add(tfl.layers.activation({ activation: 'tanh', name: 'g_tanh' }));
+  return g;
+}
+
+/**
+ * DCGAN's 64 px generator with a 128 px detail branch (lastUpsample 'pyramid'). The base keeps the 64 px model's
+ * layers and names (g_project ... g_deconv4, g_tanh), so its weights load as they are. The branch (g_detail*)
+ * reads the base's 32 px features: a stride-2 transposed convolution to w channels at 64 px, nearest 2x and a 3x3
+ * convolution to RGB (zero at first), minus its own 2x2 block means (average pool, nearest 2x and a fixed -1).
+ * Output: the base's image doubled plus that detail, so the area-downscaled output is the base's image.
+ */
+function pyramidGenerator(cfg: ModelConfig): tfl.LayersModel {
+  const { width: w, zDim } = cfg;
+  const base = dcganGenerator({ ...cfg, size: 64, lastUpsample: undefined }) as tfl.Sequential;
+  const z = tfl.input({ shape: [zDim], name: 'z' });
+  let x: tfl.SymbolicTensor = z;
+  let features32: tfl.SymbolicTensor | null = null;
+  for (const layer of base.layers) {
+    x = layer.apply(x) as tfl.SymbolicTensor;
+    if (layer.name === 'g_relu3') features32 = x;
+  }
+  const image64 = x;
+  let d = tfl.layers
+    .conv2dTranspose({
+      filters: w,
+      kernelSize: 4,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: convInit(),
+      name: 'g_detail4',
+    })
+    .apply(features32!) as tfl.SymbolicTensor;
+  d = dcganBN('g_detail_bn4').apply(d) as tfl.SymbolicTensor;
+  d = tfl.layers.reLU({ name: 'g_detail_relu4' }).apply(d) as tfl.SymbolicTensor;
+  d = tfl.layers.upSampling2d({ size: [2, 2], name: 'g_detail_up5' }).apply(d) as tfl.SymbolicTensor;
+  const detail = tfl.layers
+    .conv2d({
+      filters: CHANNELS,
+      kernelSize: 3,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: 'zeros',
+      name: 'g_detail_rgb5',
+    })
+    .apply(d) as tfl.SymbolicTensor;
+  const blockMean = tfl.layers
+    .upSampling2d({ size: [2, 2], name: 'g_detail_unpool' })
+    .apply(tfl.layers.averagePooling2d({ poolSize: 2, strides: 2, name: 'g_detail_pool' }).apply(detail));
+  const negated = tfl.layers
+    .conv2d({
+      filters: CHANNELS,
+      kernelSize: 1,
+      useBias: false,
+      trainable: false,
+      kernelInitializer: tfl.initializers.constant({ value: 0 }),
+      name: 'g_detail_negate',
+    })
+    .apply(blockMean) as tfl.SymbolicTensor;
+  const doubled = tfl.layers.upSampling2d({ size: [2, 2], name: 'g_base_up' }).apply(image64);
+  const out = tfl.layers.add({ name: 'g_out' }).apply([doubled, detail, negated] as tfl.SymbolicTensor[]);
+  const g = tfl.model({ inputs: z, outputs: out as tfl.SymbolicTensor, name: 'generator' });
+  const negate = g.getLayer('g_detail_negate');
+  const minusOne = tf.tidy(() => tf.reshape(tf.mul(tf.eye(CHANNELS), -1), [1, 1, CHANNELS, CHANNELS]));
+  negate.setWeights([minusOne]);
+  minusOne.dispose();
   return g;
 }
 

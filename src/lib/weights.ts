@@ -134,8 +134,11 @@ export interface TrainingRecipe {
   gTrainFrom?: string;
   /** D's learning rate, where it differed from G's (training.learningRate). */
   dLearningRate?: number;
-  /** G's last stage, where it was not DCGAN's transposed convolution ('nearest': resize-convolution). */
-  gUpsample?: 'nearest';
+  /**
+   * G's last stage, where it was not DCGAN's transposed convolution ('nearest': resize-convolution; 'pyramid': the
+   * 64 px G doubled plus a detail branch).
+   */
+  gUpsample?: 'nearest' | 'pyramid';
   /** 128 px runs: weight of a 64 px D's term in G's loss (it judges G's images downscaled against every 64 px photo). */
   halfSizeD?: number;
 }
