@@ -404,3 +404,17 @@ describe('--half-size-d', () => {
     expect(log.at(-1)).toHaveProperty('d_fake64');
   });
 });
+
+describe('--init-from a 128 px pair', () => {
+  it("takes the pair's size unless --size asks for another", () => {
+    const dir = tmp('parent128');
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      JSON.stringify({ model: { arch: 'dcgan', width: 8, zDim: 100, size: 128 } }),
+    );
+    const parse = (extra: string[]) => parseTrainArgs(['--data', CELEBA, '--init-from', dir, ...extra]) as TrainOptions;
+    expect(parse([]).size).toBe(128);
+    expect(parse(['--size', '64']).size).toBe(64);
+    expect((parseTrainArgs(['--data', CELEBA]) as TrainOptions).size).toBe(64);
+  });
+});

@@ -2,7 +2,7 @@
  * Every knob of a training run, its default, and the command line that sets
  * it. Read this file to know what `npm run train` can do.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -294,11 +294,18 @@ function convPrecisionFlag(flags: Flags): ConvPrecision {
 }
 
 function sizeFlag(flags: Flags, arch: Arch, initFrom: string | null): ImageSize {
-  const size = num('size', flags.size, true, 1) ?? 64;
+  const size = num('size', flags.size, true, 1) ?? (initFrom ? parentSize(initFrom) : 64);
   if (!isImageSize(size)) throw new UsageError(`--size must be one of ${IMAGE_SIZES.join(', ')}, got "${flags.size}"`);
   if (size !== 64 && arch !== 'dcgan' && initFrom === null)
     throw new UsageError(`--size ${size} needs --arch dcgan (the seed's models draw 64x64)`);
   return size;
+}
+
+/** The size of the pair in an --init-from folder (its manifest's; 64 for exports older than 128 px). */
+function parentSize(dir: string): number {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) return 64; // the trainer names the missing manifest
+  return (JSON.parse(readFileSync(path, 'utf8')) as ModelManifest).model.size ?? 64;
 }
 
 function gUpsampleFlag(flags: Flags, arch: Arch): LastUpsample {

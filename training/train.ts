@@ -98,8 +98,9 @@ export async function loadExported(dir: string): Promise<{ models: GanModels; pa
   const size = imageSize(manifest.model);
   if (!isArch(arch)) throw new ResumeError(`--init-from: unknown architecture "${arch}" in ${manifestPath}`);
   if (!isImageSize(size)) throw new ResumeError(`--init-from: unknown image size ${size} in ${manifestPath}`);
+  const { lastUpsample } = manifest.model;
   const models: GanModels = {
-    config: modelConfig(arch, width, zDim, undefined, size),
+    config: { ...modelConfig(arch, width, zDim, undefined, size), ...(lastUpsample ? { lastUpsample } : {}) },
     generator: await loadModelFile(join(dir, manifest.generator.file)),
     discriminator: await loadModelFile(join(dir, manifest.discriminator.file)),
   };
@@ -124,6 +125,8 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
         width: models.config.width,
         zDim: models.config.zDim,
         size: imageSize(models.config),
+        // G's last stage is the parent's, or the one it was grown with.
+        gUpsample: models.config.lastUpsample ?? 'transposed',
         parent: loaded.parent,
       };
       return { opts: own, models, d64, state: null, rng, restore: noRestore, ema: null };
