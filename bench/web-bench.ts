@@ -14,8 +14,8 @@
  *   FINETUNE_BENCH_BATCH=4 npm run bench:web          (smaller fine-tuning batches, for software GPUs)
  *   FINETUNE_BENCH_STEPS=0 npm run bench:web          (no fine-tuning rows)
  *   npm run bench:web -- --models128 DIR              (the 128 px pair in DIR, as `npm run train -- --size 128`
- *                                                      exports it; by default the shipped pair grown to 128 px,
- *                                                      untrained at 128, which draws exactly as fast)
+ *                                                      exports it; by default models/g128-pyramid, the
+ *                                                      128 px candidate, as e2e/grown-models.ts publishes it)
  * Each row is also written to stderr as soon as it is measured; a backend
  * that fails gets a row with the error, and the others are still measured.
  */

@@ -1,11 +1,11 @@
 /**
  * A 128 px generator/discriminator pair for the tests and benches of the
- * site at 128 px, until one ships: the shipped 64 px pair grown by
- * src/lib/growth.ts (as `npm run train -- --init-from public/models --size 128`
- * starts a run) and written by the trainer's own export code
- * (training/export.ts), float16 as shipped. Its attribute directions are the
- * shipped ones under the grown generator's weights hash: a grown G draws the
- * 64 px G's faces at 128 px, so they move the same faces.
+ * site at 128 px, until one ships: the 128 px candidate, models/g128-pyramid
+ * (the shipped 64 px pair grown into the pyramid generator and its detail
+ * branch trained at 128 px; MODEL_CARD.md), written by the trainer's own
+ * export code (training/export.ts), float16 as shipped. Its attribute
+ * directions are the shipped ones under its weights hash: the pyramid draws
+ * the 64 px G's faces plus detail, so they move the same faces.
  *
  * Made on first use into .cache/e2e-models-128-<hash>/, where <hash> covers
  * everything it is made from, and then only read; `publishPair` copies it
@@ -30,64 +30,55 @@ import '@tensorflow/tfjs-backend-cpu';
 import { exportModels } from '../training/export.ts';
 import { loadModelFile } from '../training/model-files.ts';
 import { weightsSha256, type DirectionsFile } from '../src/lib/directions.ts';
-import { growGan } from '../src/lib/growth.ts';
-import { latentBatch } from '../src/lib/latent.ts';
 import { buildGan, modelConfig, type GanModels } from '../src/lib/models.ts';
 import { toArtifacts, toFiles, type ModelManifest } from '../src/lib/weights.ts';
 import { ROOT } from './site-build.ts';
 
 const SHIPPED = join(ROOT, 'public/models');
+/** The 128 px candidate: the pyramid pair trained at 128 px (MODEL_CARD.md), kept for `--init-from`. */
+const CANDIDATE = join(ROOT, 'models/g128-pyramid');
 const SHIPPED_FILES = ['manifest.json', 'directions.json', 'generator.json', 'discriminator.json'];
-const CODE = [
-  'src/lib/growth.ts',
-  'src/lib/models.ts',
-  'src/lib/weights.ts',
-  'training/export.ts',
-  'e2e/grown-models.ts',
+const CANDIDATE_FILES = [
+  'manifest.json',
+  'generator.json',
+  'generator.weights1of1.bin',
+  'discriminator.json',
+  'discriminator.weights1of1.bin',
 ];
+const CODE = ['src/lib/models.ts', 'src/lib/weights.ts', 'training/export.ts', 'e2e/grown-models.ts'];
 
 /** Added to the shipped model's name in the grown pair's manifest (a model tuned from it names it as its parent). */
-export const GROWN_NAME_SUFFIX = ', grown to 128 px (untrained at 128: for tests)';
+export const GROWN_NAME_SUFFIX = ', its 128 px pyramid (not shipped: for tests)';
 
-/** The shipped pair's files (model JSONs, their shards, manifest, directions) and the code that grows them. */
+/** The shipped pair's files (model JSONs, their shards, manifest, directions), the candidate's, and the code. */
 function inputsHash(): string {
   const hash = createHash('sha256');
   const shards = readdirSync(SHIPPED).filter((f) => /^(generator|discriminator)\.weights.*\.bin$/.test(f));
   const files = [
     ...[...SHIPPED_FILES, ...shards.sort()].map((f) => join(SHIPPED, f)),
+    ...CANDIDATE_FILES.map((f) => join(CANDIDATE, f)),
     ...CODE.map((f) => join(ROOT, f)),
   ];
   for (const file of files) hash.update(relative(ROOT, file)).update('\0').update(readFileSync(file)).update('\0');
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Latents whose 32 px features set the new stage's batch norm (training uses 256; 64 set it as well, faster). */
-const GROW_LATENTS = 64;
-
-async function growShipped(shipped: ModelManifest): Promise<GanModels> {
+async function loadCandidate(): Promise<GanModels> {
   await tf.setBackend('cpu');
-  const { arch, width, zDim } = shipped.model;
-  const small: GanModels = {
-    config: modelConfig(arch, width, zDim),
-    generator: await loadModelFile(join(SHIPPED, shipped.generator.file)),
-    discriminator: await loadModelFile(join(SHIPPED, shipped.discriminator.file)),
+  const manifest = JSON.parse(readFileSync(join(CANDIDATE, 'manifest.json'), 'utf8')) as ModelManifest;
+  return {
+    config: manifest.model,
+    generator: await loadModelFile(join(CANDIDATE, manifest.generator.file)),
+    discriminator: await loadModelFile(join(CANDIDATE, manifest.discriminator.file)),
   };
-  const seeds = Array.from({ length: GROW_LATENTS }, (_, i) => 1_000_000 + i);
-  const z = tf.tensor2d(latentBatch(seeds, zDim), [GROW_LATENTS, zDim]);
-  try {
-    return growGan(small, z, { seed: 1 });
-  } finally {
-    z.dispose();
-    small.generator.dispose();
-    small.discriminator.dispose();
-  }
 }
 
 /** Write the grown pair, its manifest and its directions into `dir`. */
 async function writePair(dir: string): Promise<void> {
   const shipped = JSON.parse(readFileSync(join(SHIPPED, 'manifest.json'), 'utf8')) as ModelManifest;
-  const models = await growShipped(shipped);
-  // The 64 px model's evaluation and samples say nothing of this one.
+  const models = await loadCandidate();
+  // The 64 px model's evaluation and samples say nothing of this one (its manifest keeps the shipped model's
+  // name, as the pair a fine-tune starts from names it).
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   const { generator, discriminator, exportedAt, sampleGrid, trainingLog, metrics, ...rest } = shipped;
   await exportModels({
@@ -148,7 +139,7 @@ export async function grownPair(): Promise<string> {
  */
 export async function writeSmallPair(dir: string): Promise<void> {
   await tf.setBackend('cpu');
-  const pair = buildGan({ ...modelConfig('dcgan', 8, 100, undefined, 128), seed: 3 });
+  const pair = buildGan({ ...modelConfig('dcgan', 8, 100, undefined, 128), seed: 3, lastUpsample: 'pyramid' });
   mkdirSync(dir, { recursive: true });
   for (const [name, model] of [
     ['generator', pair.generator],
