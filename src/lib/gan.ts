@@ -234,10 +234,11 @@ export class GanTrainer {
         trainableVars(this.discriminator),
       )!;
 
-      // G step: only G's variables (those from gTrainFrom on) are updated, so D is frozen here. G's
-      // gradient flows back through the augmentation (it is differentiable).
+      // The half-size D's step, on the same fakes.
       const half = halfSize ? this.halfSizeDStep(real64!, fake) : [];
 
+      // G step: only G's variables (those from gTrainFrom on) are updated, so both Ds are frozen here. G's
+      // gradient flows back through the augmentation (it is differentiable).
       let dFakeMean!: tf.Scalar;
       let dFake64Mean: tf.Scalar | null = null;
       const gLoss = this.optG.minimize(
