@@ -138,8 +138,12 @@ describe('architectures', () => {
   it('a pyramid 128 px generator is the 64 px one doubled plus detail with zero block means, trained on its own', async () => {
     const { models: small } = await loadExported('public/models');
     const z = tf.tensor2d(latentBatch([1, 2, 3, 4], 100), [4, 100]);
-    const big = growGan(small, z, { lastUpsample: 'pyramid' });
+    const big = growGan(small, z, { lastUpsample: 'pyramid', detailWidth: 16 });
     expect(big.generator.outputs[0].shape).toEqual([null, 128, 128, 3]);
+    // A branch of 16 channels reads the base's 32 (its 32 px features) and writes RGB from 16.
+    expect(big.config.detailWidth).toBe(16);
+    expect(big.generator.getLayer('g_detail4').getWeights()[0].shape).toEqual([4, 4, 16, 32]);
+    expect(big.generator.getLayer('g_detail_rgb5').getWeights()[0].shape).toEqual([3, 3, 16, 3]);
     const g64 = small.generator.predict(z) as tf.Tensor4D;
     const at0 = big.generator.predict(z) as tf.Tensor4D;
     const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);

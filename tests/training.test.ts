@@ -312,6 +312,9 @@ describe('--g-upsample', () => {
     expect(recipe(parse([])).gUpsample).toBeUndefined();
     expect(() => parse(['--g-upsample', 'bilinear'])).toThrow(/--g-upsample must be one of transposed, nearest/);
     expect(() => parse(['--g-upsample', 'nearest', '--arch', 'seed-classic'])).toThrow(/needs --arch dcgan/);
+    expect(parse(['--size', '128', '--g-upsample', 'pyramid', '--g-detail-width', '16']).gDetailWidth).toBe(16);
+    expect(parse([]).gDetailWidth).toBeNull();
+    expect(() => parse(['--g-detail-width', '16'])).toThrow(/--g-detail-width needs --g-upsample pyramid/);
     const g = buildGan({ ...modelConfig('dcgan', 4, 100, 1), lastUpsample: 'nearest' }).generator;
     expect(g.layers.map((l) => l.getClassName()).slice(-3)).toEqual(['UpSampling2D', 'Conv2D', 'Activation']);
     expect(g.outputs[0].shape).toEqual([null, 64, 64, 3]);

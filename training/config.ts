@@ -51,6 +51,8 @@ export interface TrainOptions {
   gTrainFrom: string | null;
   /** How G's last stage doubles the image (dcgan): DCGAN's transposed convolution, or nearest + 3x3 convolution. */
   gUpsample: LastUpsample;
+  /** 'pyramid': the detail branch's channels; null: the width. Absent in older checkpoints: null. */
+  gDetailWidth?: number | null;
   /**
    * 128 px runs: weight of a second, 64 px D in G's loss, judging G's images area-downscaled against every 64 px
    * training photo (0: none). Absent in older checkpoints: 0.
@@ -118,6 +120,8 @@ Optimisation
                         (128 px: the 64 px G whole, its image doubled, plus a detail branch from its 32 px
                         features whose 2x2 block means are zero, so the face at 64 px is the 64 px G's;
                         grown from a pair, train the branch alone with --g-train-from g_detail4)
+  --g-detail-width N    pyramid: the detail branch's channels (default: the width; half of it draws 128 px faces
+                        in the page in well under twice the 64 px G's time)
   --half-size-d W       128 px: a second D judges G's images area-downscaled to 64 px against all the 64 px
                         photos (12,976; the 128 px set has the 4,248 full-size ones); W weighs its term in G's
                         loss (default 0: none). Grown from a 64 px pair, it starts as that pair's D
@@ -177,6 +181,7 @@ const FLAGS = {
   ema: { type: 'string' },
   'g-train-from': { type: 'string' },
   'g-upsample': { type: 'string' },
+  'g-detail-width': { type: 'string' },
   'half-size-d': { type: 'string' },
   'init-from': { type: 'string' },
   backend: { type: 'string' },
@@ -245,6 +250,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
     gUpsample,
   });
   if (opts.halfSizeD! > 0 && size !== 128) throw new UsageError('--half-size-d needs --size 128');
+  if (opts.gDetailWidth !== null && gUpsample !== 'pyramid')
+    throw new UsageError('--g-detail-width needs --g-upsample pyramid');
   return opts;
 }
 
@@ -347,6 +354,7 @@ function trainOptions(flags: Flags, c: Choices): TrainOptions {
     emaDecay: c.emaDecay,
     gTrainFrom: flags['g-train-from'] ?? null,
     gUpsample: c.gUpsample,
+    gDetailWidth: num('g-detail-width', flags['g-detail-width'], true, 1) ?? null,
     halfSizeD: num('half-size-d', flags['half-size-d'], false, 0) ?? 0,
     initFrom: c.initFrom,
     seed: num('seed', flags.seed, true, 0) ?? 1,

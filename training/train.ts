@@ -15,8 +15,6 @@ import {
   isImageSize,
   modelConfig,
   type GanModels,
-  type ImageSize,
-  type LastUpsample,
   type ModelConfig,
 } from '../src/lib/models.ts';
 import { growGan } from '../src/lib/growth.ts';
@@ -98,9 +96,13 @@ export async function loadExported(dir: string): Promise<{ models: GanModels; pa
   const size = imageSize(manifest.model);
   if (!isArch(arch)) throw new ResumeError(`--init-from: unknown architecture "${arch}" in ${manifestPath}`);
   if (!isImageSize(size)) throw new ResumeError(`--init-from: unknown image size ${size} in ${manifestPath}`);
-  const { lastUpsample } = manifest.model;
+  const { lastUpsample, detailWidth } = manifest.model;
   const models: GanModels = {
-    config: { ...modelConfig(arch, width, zDim, undefined, size), ...(lastUpsample ? { lastUpsample } : {}) },
+    config: {
+      ...modelConfig(arch, width, zDim, undefined, size),
+      ...(lastUpsample ? { lastUpsample } : {}),
+      ...(detailWidth ? { detailWidth } : {}),
+    },
     generator: await loadModelFile(join(dir, manifest.generator.file)),
     discriminator: await loadModelFile(join(dir, manifest.discriminator.file)),
   };
@@ -118,7 +120,7 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
       const loaded = await loadExported(opts.initFrom);
       // A grown pair's half-size D starts as the 64 px pair's own D: it already knows 64 px faces.
       const d64 = halfSizeWeight(opts) > 0 ? await startHalfSizeD(opts, loaded.models) : null;
-      const models = await maybeGrow(loaded.models, opts.size, opts.seed, opts.gUpsample);
+      const models = await maybeGrow(loaded.models, opts);
       const own = {
         ...opts,
         arch: models.config.arch,
@@ -127,6 +129,7 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
         size: imageSize(models.config),
         // G's last stage is the parent's, or the one it was grown with.
         gUpsample: models.config.lastUpsample ?? 'transposed',
+        gDetailWidth: models.config.detailWidth ?? null,
         parent: loaded.parent,
       };
       return { opts: own, models, d64, state: null, rng, restore: noRestore, ema: null };
@@ -134,6 +137,7 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
     const models = buildGan({
       ...modelConfig(opts.arch, opts.width, opts.zDim, opts.seed, opts.size),
       ...(opts.gUpsample === 'transposed' ? {} : { lastUpsample: opts.gUpsample }),
+      ...(opts.gDetailWidth ? { detailWidth: opts.gDetailWidth } : {}),
     });
     const d64 = halfSizeWeight(opts) > 0 ? await startHalfSizeD(opts, null) : null;
     return { opts, models, d64, state: null, rng, restore: noRestore, ema: null };
@@ -158,6 +162,7 @@ async function startModels(opts: TrainOptions, paths: RunPaths) {
     ...modelConfig(merged.arch, merged.width, merged.zDim, undefined, merged.size ?? 64),
     // Checkpoints before --g-upsample existed drew with DCGAN's transposed convolution.
     ...(merged.gUpsample && merged.gUpsample !== 'transposed' ? { lastUpsample: merged.gUpsample } : {}),
+    ...(merged.gDetailWidth ? { detailWidth: merged.gDetailWidth } : {}),
   };
   const models: GanModels = { config, generator: ck.generator, discriminator: ck.discriminator };
   if (halfSizeWeight(merged) > 0 && !ck.discriminator64)
@@ -196,10 +201,9 @@ export class ResumeError extends Error {}
  */
 async function maybeGrow(
   models: GanModels,
-  size: ImageSize,
-  seed: number,
-  lastUpsample: LastUpsample,
+  opts: Pick<TrainOptions, 'size' | 'seed' | 'gUpsample' | 'gDetailWidth'>,
 ): Promise<GanModels> {
+  const { size, seed, gUpsample: lastUpsample } = opts;
   const from = imageSize(models.config);
   if (from === size) return models;
   if (from !== 64 || size !== 128)
@@ -212,7 +216,7 @@ async function maybeGrow(
     [256, models.config.zDim],
   );
   try {
-    return growGan(models, z, { seed, lastUpsample });
+    return growGan(models, z, { seed, lastUpsample, ...(opts.gDetailWidth ? { detailWidth: opts.gDetailWidth } : {}) });
   } finally {
     z.dispose();
     models.generator.dispose();

@@ -30,6 +30,8 @@ const BN_EPSILON = 1e-5;
 export interface GrowOptions {
   seed?: number;
   lastUpsample?: LastUpsample;
+  /** 'pyramid': the detail branch's channels (absent: the pair's width). */
+  detailWidth?: number;
   /** The resize-convolution's RGB fit: how many of zSample's latents, how many Adam steps. */
   fitLatents?: number;
   fitSteps?: number;
@@ -37,7 +39,7 @@ export interface GrowOptions {
 
 /** A 128 px pair of `small`'s arch and width, seeded from it; `small` is left as it is. */
 export function growGan(small: GanModels, zSample: tf.Tensor2D, opts: GrowOptions = {}): GanModels {
-  const { seed, lastUpsample = 'transposed' } = opts;
+  const { seed, lastUpsample = 'transposed', detailWidth } = opts;
   const cfg = small.config;
   if (cfg.arch !== 'dcgan' || imageSize(cfg) !== 64 || cfg.lastUpsample === 'nearest') {
     throw new Error(`only a 64 px dcgan pair can grow to 128 px, got ${cfg.arch} at ${imageSize(cfg)} px`);
@@ -47,6 +49,7 @@ export function growGan(small: GanModels, zSample: tf.Tensor2D, opts: GrowOption
     size: 128,
     ...(seed === undefined ? {} : { seed }),
     ...(lastUpsample === 'transposed' ? {} : { lastUpsample }),
+    ...(lastUpsample === 'pyramid' && detailWidth !== undefined ? { detailWidth } : {}),
   };
   const big = buildGan(bigCfg);
   copyShared(small.generator, big.generator);
