@@ -105,13 +105,20 @@ export const DEFAULTS: Omit<DirectionsOptions, 'generatorJson' | 'dataDir' | 'ca
 /** The slider positions measured: the bottom, half way down, the unedited face, half way up, the top. */
 const stepAlphas = (r: SliderRange) => [r.min, r.min / 2, 0, r.max / 2, r.max];
 
-/** Images for latents [n, zDim], in batches. */
+/**
+ * 64x64 images for latents [n, zDim], in batches. A 128 px generator's faces are area-downscaled: the classifier and
+ * the judges read 64 px faces, and a pyramid G's downscaled face is its 64 px base's exactly.
+ */
 export async function generate(g: LayersModel, z: Float32Array, zDim: number, batch = 100): Promise<Float32Array> {
   const n = z.length / zDim;
   const out = new Float32Array(n * PIXELS);
   for (let s = 0; s < n; s += batch) {
     const m = Math.min(batch, n - s);
-    const img = tf.tidy(() => g.predict(tf.tensor2d(z.subarray(s * zDim, (s + m) * zDim), [m, zDim])) as tf.Tensor);
+    const img = tf.tidy(() => {
+      const drawn = g.predict(tf.tensor2d(z.subarray(s * zDim, (s + m) * zDim), [m, zDim])) as tf.Tensor4D;
+      const side = drawn.shape[1];
+      return side === IMAGE_SIZE ? drawn : tf.avgPool(drawn, side / IMAGE_SIZE, side / IMAGE_SIZE, 'valid');
+    });
     out.set((await img.data()) as Float32Array, s * PIXELS);
     img.dispose();
   }
