@@ -13,7 +13,7 @@ import {
 import { Rng, latentBatch, latentFromSeed, slerp } from '../src/lib/latent.ts';
 import { alignedFaceCrop, cropResize, flipHorizontal, gridRgba, squareSide, toRgba } from '../src/lib/images.ts';
 import { float16Bits, fromArtifacts, fromFiles, quantizeFloat16, toArtifacts, toFiles } from '../src/lib/weights.ts';
-import { bceWithLogits, trainableFrom } from '../src/lib/gan.ts';
+import { bceWithLogits, generate, GENERATE_CHUNK, trainableFrom } from '../src/lib/gan.ts';
 import { growGan } from '../src/lib/growth.ts';
 import { loadExported } from '../training/train.ts';
 
@@ -95,7 +95,7 @@ describe('architectures', () => {
 
   it('a grown 128 px pair starts as the 64 px pair at twice the size, and leaks nothing', async () => {
     // The shipped pair: a trained G draws smooth features, which the new stage upsamples.
-    const { models: small } = await loadExported('public/models');
+    const { models: small } = await loadExported('models/g64');
     const z = tf.tensor2d(
       latentBatch(
         Array.from({ length: 64 }, (_, i) => i),
@@ -136,7 +136,7 @@ describe('architectures', () => {
   });
 
   it('a pyramid 128 px generator is the 64 px one doubled plus detail with zero block means, trained on its own', async () => {
-    const { models: small } = await loadExported('public/models');
+    const { models: small } = await loadExported('models/g64');
     const z = tf.tensor2d(latentBatch([1, 2, 3, 4], 100), [4, 100]);
     const big = growGan(small, z, { lastUpsample: 'pyramid', detailWidth: 16 });
     expect(big.generator.outputs[0].shape).toEqual([null, 128, 128, 3]);
@@ -166,6 +166,24 @@ describe('architectures', () => {
       m.generator.dispose();
       m.discriminator.dispose();
     });
+  });
+
+  it('generate draws a large batch in chunks (WebGL texture limits), the same faces as one call', () => {
+    const g = buildGan({ ...modelConfig('dcgan', 4, 100, undefined, 128), seed: 2, lastUpsample: 'pyramid' }).generator;
+    const n = GENERATE_CHUNK * 2 + 3;
+    const z = tf.tensor2d(
+      latentBatch(
+        Array.from({ length: n }, (_, i) => i),
+        100,
+      ),
+      [n, 100],
+    );
+    const whole = g.apply(z, { training: false }) as tf.Tensor4D;
+    const chunked = generate(g, z);
+    expect(chunked.shape).toEqual([n, 128, 128, 3]);
+    expect(tf.max(tf.abs(tf.sub(whole, chunked))).dataSync()[0]).toBeLessThan(1e-5);
+    tf.dispose([z, whole, chunked]);
+    g.dispose();
   });
 
   it('the same seed builds the same weights, another seed different ones', () => {

@@ -296,7 +296,22 @@ export class GanTrainer {
   }
 }
 
-/** Run G in inference mode on latents [N, zDim]; returns [N, 64, 64, 3] in [-1, 1]. */
+/**
+ * Faces per G call in `generate`: a 128 px G's last convolution on a batch of 128 needs a 302 M-value im2col
+ * matrix on WebGL, over the 8192x8192 texture that software WebGL and many phones allow; 32 need a quarter.
+ */
+export const GENERATE_CHUNK = 32;
+
+/** Run G in inference mode on latents [N, zDim], GENERATE_CHUNK at a time; returns [N, size, size, 3] in [-1, 1]. */
 export function generate(generator: LayersModel, z: tf.Tensor2D): tf.Tensor4D {
-  return tf.tidy(() => generator.apply(z, { training: false }) as tf.Tensor4D);
+  return tf.tidy(() => {
+    const n = z.shape[0];
+    if (n <= GENERATE_CHUNK) return generator.apply(z, { training: false }) as tf.Tensor4D;
+    const parts: tf.Tensor4D[] = [];
+    for (let at = 0; at < n; at += GENERATE_CHUNK) {
+      const zs = tf.slice(z, [at, 0], [Math.min(GENERATE_CHUNK, n - at), -1]);
+      parts.push(generator.apply(zs, { training: false }) as tf.Tensor4D);
+    }
+    return tf.concat(parts, 0);
+  });
 }

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { generate } from './gan.ts';
 import type { FaceEmbedder } from './identity.ts';
 import { squaredDistances } from './identity.ts';
 import { Rng, sampleLatents } from './latent.ts';
@@ -178,9 +179,7 @@ export class Projector {
     const rng = new Rng(this.config.seed);
     const pool = sampleLatents(rng, candidates, this.zDim);
     const errors = tf.tidy(() => {
-      const faces = this.generator.apply(tf.tensor2d(pool, [candidates, this.zDim]), {
-        training: false,
-      }) as tf.Tensor4D;
+      const faces = generate(this.generator, tf.tensor2d(pool, [candidates, this.zDim]));
       // [count, candidates]: mean squared pixel error of every start against every photo.
       const f = tf.reshape(faces, [1, candidates, pixels]);
       const t = tf.reshape(this.targets, [this.count, 1, pixels]);
