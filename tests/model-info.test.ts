@@ -14,12 +14,13 @@ const result = (fid: number, detection: number, extra: object = {}) => ({
 });
 
 describe('evaluation rows', () => {
-  it('lists every recorded result, best Fréchet distance first, with labels, and marks the shipped generator', () => {
+  it('lists every recorded result, best Fréchet distance at 64 px first, with labels, and marks the shipped generator', () => {
+    const at64 = { detection_rate: 0.97, fid: 0.02 };
     const manifest = {
       metrics: {
         eval: {
           untrained_dcgan: result(0.53, 0),
-          generator: result(0.046, 0.966),
+          generator: result(0.046, 0.966, { size: 128, at64, at128: { detection_rate: 0.966, fid: 0.046 } }),
           held_out_floor: result(0.014, 0.978, { samples: 808, reference: { split: 'held-out', images: 739 } }),
           pytorch: result(0.2, 0.5, { label: 'PyTorch DCGAN, same CPU time' }),
         },
@@ -34,7 +35,17 @@ describe('evaluation rows', () => {
       'untrained dcgan',
     ]);
     expect(rows.filter((r) => r.shipped).map((r) => r.key)).toEqual(['generator']);
-    expect(rows[0]).toMatchObject({ samples: 808, referenceImages: 739, detectionRate: 0.978, fid: 0.014 });
+    expect(rows[0]).toMatchObject({
+      samples: 808,
+      referenceImages: 739,
+      at64: { detectionRate: 0.978, fid: 0.014 },
+      at128: null,
+    });
+    // A 128 px generator's row: its own numbers at 128, and at 64 area-downscaled.
+    expect(rows[1]).toMatchObject({
+      at64: { detectionRate: 0.97, fid: 0.02 },
+      at128: { detectionRate: 0.966, fid: 0.046 },
+    });
   });
 
   it('leaves out malformed entries and copes with a manifest without evaluations', () => {

@@ -25,14 +25,23 @@ export interface LossPoint {
   gLoss: number;
 }
 
-/** One line of the evaluation table: `npm run eval` results recorded in manifest.metrics.eval. */
+/** A face detection rate and a Fréchet distance, judged at one image side. */
+export interface ScaleScore {
+  detectionRate: number;
+  fid: number;
+}
+
+/**
+ * One line of the evaluation table: `npm run eval` results recorded in manifest.metrics.eval. A 128 px generator
+ * is judged at 128 and area-downscaled to 64, so that it compares with 64 px generators on their scale.
+ */
 export interface EvalRow {
   key: string;
   label: string;
   samples: number;
   referenceImages: number | null;
-  detectionRate: number;
-  fid: number;
+  at64: ScaleScore | null;
+  at128: ScaleScore | null;
   /** The shipped generator's own row. */
   shipped: boolean;
 }
@@ -43,7 +52,17 @@ const EVAL_LABELS: Record<string, string> = {
   generator: 'This generator',
 };
 
-/** The recorded evaluations, best (lowest Fréchet distance) first; malformed entries are left out. */
+const isNumber = (v: unknown): v is number => typeof v === 'number';
+
+function scaleScore(r: unknown): ScaleScore | null {
+  const s = r as { detection_rate?: unknown; fid?: unknown } | undefined;
+  return isNumber(s?.fid) && isNumber(s.detection_rate) ? { detectionRate: s.detection_rate, fid: s.fid } : null;
+}
+
+/**
+ * The recorded evaluations, by Fréchet distance at 64 px (then at 128), lowest first; malformed entries are left
+ * out. A result without `size` was judged at 64.
+ */
 export function evalRows(manifest: PartialManifest | null): EvalRow[] {
   const recorded = (manifest?.metrics as { eval?: Record<string, unknown> } | undefined)?.eval ?? {};
   const rows: EvalRow[] = [];
@@ -51,22 +70,25 @@ export function evalRows(manifest: PartialManifest | null): EvalRow[] {
     const r = value as {
       label?: unknown;
       samples?: unknown;
-      detection_rate?: unknown;
-      fid?: unknown;
+      size?: unknown;
+      at64?: unknown;
       reference?: { images?: unknown };
     };
-    if (typeof r?.fid !== 'number' || typeof r.detection_rate !== 'number' || typeof r.samples !== 'number') continue;
+    const own = scaleScore(r);
+    if (!own || !isNumber(r.samples)) continue;
+    const big = r.size === 128;
     rows.push({
       key,
       label: typeof r.label === 'string' ? r.label : (EVAL_LABELS[key] ?? key.replace(/_/g, ' ')),
       samples: r.samples,
-      referenceImages: typeof r.reference?.images === 'number' ? r.reference.images : null,
-      detectionRate: r.detection_rate,
-      fid: r.fid,
+      referenceImages: isNumber(r.reference?.images) ? r.reference.images : null,
+      at64: big ? scaleScore(r.at64) : own,
+      at128: big ? own : null,
       shipped: key === 'generator',
     });
   }
-  return rows.sort((a, b) => a.fid - b.fid);
+  const order = (row: EvalRow) => row.at64?.fid ?? row.at128?.fid ?? Infinity;
+  return rows.sort((a, b) => order(a) - order(b));
 }
 
 export interface ModelInfo {
