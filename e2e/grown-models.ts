@@ -1,11 +1,10 @@
 /**
  * A 128 px generator/discriminator pair for the tests and benches of the
  * site at 128 px, until one ships: the 128 px candidate, models/g128-pyramid
- * (the shipped 64 px pair grown into the pyramid generator and its detail
+ * (a 64 px pair, models/g64, grown into the pyramid generator and its detail
  * branch trained at 128 px; MODEL_CARD.md), written by the trainer's own
- * export code (training/export.ts), float16 as shipped. Its attribute
- * directions are the shipped ones under its weights hash: the pyramid draws
- * the 64 px G's faces plus detail, so they move the same faces.
+ * export code (training/export.ts), float16 as shipped, with the attribute
+ * directions `npm run directions` fitted for it (models/g128-pyramid/directions.json).
  *
  * Made on first use into .cache/e2e-models-128-<hash>/, where <hash> covers
  * everything it is made from, and then only read; `publishPair` copies it
@@ -40,6 +39,7 @@ const CANDIDATE = join(ROOT, 'models/g128-pyramid');
 const SHIPPED_FILES = ['manifest.json', 'directions.json', 'generator.json', 'discriminator.json'];
 const CANDIDATE_FILES = [
   'manifest.json',
+  'directions.json',
   'generator.json',
   'generator.weights1of1.bin',
   'discriminator.json',
@@ -47,8 +47,8 @@ const CANDIDATE_FILES = [
 ];
 const CODE = ['src/lib/models.ts', 'src/lib/weights.ts', 'training/export.ts', 'e2e/grown-models.ts'];
 
-/** Added to the shipped model's name in the grown pair's manifest (a model tuned from it names it as its parent). */
-export const GROWN_NAME_SUFFIX = ', its 128 px pyramid (not shipped: for tests)';
+/** Added to the candidate's name in the published pair's manifest (a model tuned from it names it as its parent). */
+export const GROWN_NAME_SUFFIX = ', the 128 px candidate (not shipped: for tests)';
 
 /** The shipped pair's files (model JSONs, their shards, manifest, directions), the candidate's, and the code. */
 function inputsHash(): string {
@@ -75,18 +75,17 @@ async function loadCandidate(): Promise<GanModels> {
 
 /** Write the grown pair, its manifest and its directions into `dir`. */
 async function writePair(dir: string): Promise<void> {
-  const shipped = JSON.parse(readFileSync(join(SHIPPED, 'manifest.json'), 'utf8')) as ModelManifest;
+  const candidate = JSON.parse(readFileSync(join(CANDIDATE, 'manifest.json'), 'utf8')) as ModelManifest;
   const models = await loadCandidate();
-  // The 64 px model's evaluation and samples say nothing of this one (its manifest keeps the shipped model's
-  // name, as the pair a fine-tune starts from names it).
+  // The export writes its own file entries; the rest is the candidate's record, under a name that says what it is.
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  const { generator, discriminator, exportedAt, sampleGrid, trainingLog, metrics, ...rest } = shipped;
+  const { generator, discriminator, exportedAt, sampleGrid, trainingLog, ...rest } = candidate;
   await exportModels({
     dir,
     generator: models.generator,
     discriminator: models.discriminator,
     dtype: 'float16',
-    manifest: { ...rest, name: `${shipped.name}${GROWN_NAME_SUFFIX}`, model: models.config },
+    manifest: { ...rest, name: `${candidate.name}${GROWN_NAME_SUFFIX}`, model: models.config },
   });
   models.generator.dispose();
   models.discriminator.dispose();
@@ -94,8 +93,10 @@ async function writePair(dir: string): Promise<void> {
     weightsManifest: { paths: string[] }[];
   };
   const shards = modelJson.weightsManifest.flatMap((g) => g.paths).map((p) => readFileSync(join(dir, p)));
-  const directions = JSON.parse(readFileSync(join(SHIPPED, 'directions.json'), 'utf8')) as DirectionsFile;
-  directions.generator = { ...directions.generator, weightsSha256: await weightsSha256(shards) };
+  // Fitted for the candidate's own weights; the export above wrote the very bytes they were fitted on.
+  const directions = JSON.parse(readFileSync(join(CANDIDATE, 'directions.json'), 'utf8')) as DirectionsFile;
+  if (directions.generator.weightsSha256 !== (await weightsSha256(shards)))
+    throw new Error(`${CANDIDATE}/directions.json was fitted for other weights: run npm run directions on it`);
   writeFileSync(join(dir, 'directions.json'), JSON.stringify(directions));
 }
 

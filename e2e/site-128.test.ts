@@ -1,13 +1,13 @@
 /**
  * The site with a 128 px generator published as its /models/ (until one
- * ships, the shipped pair grown to 128 px: e2e/grown-models.ts), in headless
+ * ships, the 128 px candidate: e2e/grown-models.ts), in headless
  * Chromium on WASM and on software WebGL: the home grid draws 128x128 faces,
  * the same face for a seed on both backends; the face view follows the generator's size
  * (smoothly scaled), as do a slider, the morph, a seed link and the PNG;
  * "Start from your photo" crops the photo at 128 px; the fine-tune page crops
  * photos at 128 px, tunes the pair for two steps on WASM and downloads a
  * 128 px generator, which opens on the home page with the pair's sliders,
- * and tunes a small 128 px pair on software WebGL (the grown pair takes
+ * and tunes a small 128 px pair on software WebGL (the candidate takes
  * minutes there).
  */
 import { readFileSync } from 'node:fs';
@@ -143,7 +143,7 @@ describe('home page with a 128 px generator', () => {
       expect(maxDiff(end, linked)).toBeLessThanOrEqual(2);
       seeded = { seed: to, wasm: linked };
 
-      // The shipped directions, under the grown generator's hash, move its faces.
+      // The directions fitted for the candidate move its faces.
       expect(meanDiff(linked, await slideFirstAttribute(page))).toBeGreaterThan(2);
       expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     },
@@ -254,7 +254,7 @@ describe('fine-tune page with a 128 px generator', () => {
       expect(await canvasSizes(page, '#faces canvas')).toEqual(Array.from({ length: 16 }, () => [SIZE, SIZE]));
       for (const spread of await canvasSpreads(page, '#faces canvas')) expect(spread).toBeGreaterThan(10);
       expect(await page.textContent('#model-origin')).toContain(`tuned from ${pairName}, 1 run of 2 steps on 2 photos`);
-      // The grown pair's sliders, for the model tuned from it.
+      // The candidate's sliders, for the model tuned from it.
       await expectSliders(page);
       expect(problems).toEqual({ consoleErrors: [], pageErrors: [], foreignRequests: [] });
     },
