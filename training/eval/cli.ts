@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmTrainingKernels } from '../../src/lib/wasm-training.ts';
 import { preferBackend, selectBackend } from '../../src/lib/backends.ts';
 import { ARCHS, IMAGE_SIZES, isArch, isImageSize, modelConfig } from '../../src/lib/models.ts';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -195,6 +196,8 @@ async function runIdentity(args: Args) {
 
 /** The page's photo projection on held-out photos, judged by both likeness judges. */
 async function runProjection(args: Args) {
+  // As the page does: projecting through a 128 px pyramid G needs kernels the WASM backend lacks (filter gradients).
+  if (tf.getBackend() === 'wasm') registerWasmTrainingKernels();
   const generator = await loadGeneratorFile(args.generator ?? 'public/models/generator.json');
   const config = { ...PHOTO_PROJECTION, seed: integer('seed', args.seed)! };
   const embedder = (config.identityWeight ?? 0) > 0 ? faceNets().embedder : undefined;
