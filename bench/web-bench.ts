@@ -35,6 +35,9 @@ interface BackendRun {
   backend: string;
   label: string;
   coldFirstFacesMs: number;
+  /** Of those, when the backend had started and when G was built (its weights loaded meanwhile). */
+  coldBackendReadyMs: number;
+  coldModelReadyMs: number;
   /** Median of BATCHES "Generate" clicks after the first grid (16 faces each). */
   generate16Ms: number;
   generate16AllMs: number[];
@@ -45,6 +48,17 @@ interface BackendRun {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const bodyOf = (res: Response) => res.body().catch(() => Buffer.alloc(0));
+
+/**
+ * A visitor's browser is already running: one visit to a page without TensorFlow.js (in a context of its own, so
+ * nothing is cached for the measured visits) starts the browser's processes, which the first measured visit
+ * would otherwise pay for (about half a second here).
+ */
+async function warmBrowser(browser: Browser, origin: string): Promise<void> {
+  const context = await browser.newContext();
+  await (await context.newPage()).goto(`${origin}/about`);
+  await context.close();
+}
 
 /** One cold visit (fresh context, empty cache) on one backend, then BATCHES regenerations. */
 async function runBackend(browser: Browser, origin: string, backend: string) {
@@ -59,6 +73,8 @@ async function runBackend(browser: Browser, origin: string, backend: string) {
     await page.waitForSelector(`#faces[data-generation="${i}"]`, { timeout: 180_000 });
   }
   const timing = await page.evaluate(() => ({
+    backendReady: performance.getEntriesByName('facegan:backend-ready')[0].startTime,
+    modelReady: performance.getEntriesByName('facegan:model-ready')[0].startTime,
     first: performance.getEntriesByName('facegan:first-faces')[0].startTime,
     batches: performance.getEntriesByName('facegan:generate').map((e) => e.duration),
     label: document.getElementById('backend')!.textContent ?? '',
@@ -71,6 +87,8 @@ async function runBackend(browser: Browser, origin: string, backend: string) {
     backend,
     label: timing.label,
     coldFirstFacesMs: Math.round(timing.first),
+    coldBackendReadyMs: Math.round(timing.backendReady),
+    coldModelReadyMs: Math.round(timing.modelReady),
     generate16Ms: Math.round(median(warm)),
     generate16AllMs: warm.map(Math.round),
     pageJsGzipBytes: 0,
@@ -140,6 +158,7 @@ async function main(): Promise<void> {
   const browser = await launchBrowser(WEBGPU_ARGS);
   const only = (process.env.BENCH_BACKENDS ?? 'webgpu,webgl,wasm').split(',') as ('webgpu' | 'webgl' | 'wasm')[];
   try {
+    await warmBrowser(browser, server.origin);
     const runs = [];
     for (const backend of only) {
       runs.push(await runBackend(browser, server.origin, backend));

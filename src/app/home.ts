@@ -267,6 +267,7 @@ async function main(): Promise<void> {
     // The weights load while the backend starts (WebGL start-up alone can take a second).
     const loading = loadArtifacts(status);
     const runtime = await startRuntime(new URL(location.href).searchParams.get('backend'));
+    performance.mark('facegan:backend-ready');
     status.showBackend(runtime);
     watchContextLoss(status, button);
     const loaded = await loading;
@@ -274,6 +275,7 @@ async function main(): Promise<void> {
       loaded.artifacts,
       loaded.tuned ? 'the fine-tuned model kept in this browser' : undefined,
     );
+    performance.mark('facegan:model-ready');
     status.doneLoading();
     // The intro names the size of the faces: the loaded generator's, whatever the site ships.
     byId('face-size').textContent = `${model.size}×${model.size}`;

@@ -97,7 +97,6 @@ export class PhotoStart {
   }
 
   private async project(pixels: Float32Array): Promise<void> {
-    if (tf.getBackend() === 'wasm') (await import('../lib/wasm-training.ts')).registerWasmTrainingKernels();
     this.say('Loading the face-recognition network (6 MB, once)…');
     // Loaded on first use: face-api brings the rest of TensorFlow.js with it, which the home page must not download.
     const { descriptorDistances, loadFaceEmbedder } = await import('../browser/face-identity.ts');

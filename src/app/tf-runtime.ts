@@ -3,7 +3,7 @@
  * (WebGPU, then WebGL, then WASM, then CPU), honouring `?backend=` and
  * reporting why anything was skipped. Each backend's code is downloaded only
  * when it is tried (src/lib/browser-backends.ts); the WASM backend gets the
- * site's own copy of its binaries and the project's faster transposed convolution.
+ * site's own copy of its binaries.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BROWSER_ORDER, preferBackend, selectBackend, type Fallback } from '../lib/backends.ts';
@@ -61,9 +61,6 @@ export async function startRuntime(forced: string | null): Promise<RuntimeInfo> 
     wasm: wasmVeto,
   };
   const choice = await selectBackend(order, checks, backendLoaders(WASM_PATH));
-  // The backend's own Conv2DBackpropInput, which is G's transposed convolution, is a plain loop: the project's,
-  // on XNNPACK, draws the same faces about 4x faster (the module is a few kB, loaded only on WASM).
-  if (choice.name === 'wasm') (await import('../lib/wasm-training.ts')).registerWasmTrainingKernels();
   return { name: choice.name, label: await describe(choice.name), fallbacks: choice.fallbacks, note };
 }
 

@@ -4,8 +4,8 @@
  * browsers without WebGL). Of everything a GanTrainer step of each
  * architecture in models.ts runs, only Conv2DBackpropFilter is missing;
  * Conv2DBackpropInput exists but is too slow to train with, so it is replaced.
- * It is also G's transposed convolution, so the home page registers these
- * kernels on WASM to draw faces (16 faces of the 64 px G: about 4x faster).
+ * It is also G's transposed convolution, so every page that runs on WASM
+ * registers these kernels (browser-backends.ts) and draws faces faster too.
  *
  * Each kernel here is built from the backend's own kernels (XNNPACK
  * convolution, transposes), so the arithmetic runs in WASM SIMD, not in JS.

@@ -259,7 +259,7 @@ class TrainingRun {
     emit({
       type: 'notice',
       backend: choice.name,
-      message: `The GPU (${gpu}) context was lost during training. Training continues on ${choice.name.toUpperCase()} from step ${from.step}, the last completed step that was kept.${choice.warning ? ` Note: ${choice.warning}.` : ''}`,
+      message: `The GPU (${gpu}) context was lost during training. Training continues on ${choice.name.toUpperCase()} from step ${from.step}, the last completed step that was kept.`,
     });
   }
 
@@ -344,13 +344,10 @@ async function initOn(req: Extract<Request, { type: 'init' }>): Promise<InitRepl
     }
   }
   state = { backend: choice.name, pretrained, reference, tuned, likeness: null };
-  const fallbacks = choice.warning
-    ? [...choice.fallbacks, { name: choice.name, reason: choice.warning }]
-    : choice.fallbacks;
   return {
     backend: choice.name,
     label: choice.label,
-    fallbacks,
+    fallbacks: choice.fallbacks,
     restored,
     generatorParams: reference.countParams(),
     discriminatorParams: tuned.discriminator.countParams(),

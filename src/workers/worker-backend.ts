@@ -2,33 +2,16 @@
  * TensorFlow.js backends inside the fine-tuning worker: WebGPU where the
  * browser has a GPU adapter (WebGPU works in workers), else WebGL through an
  * OffscreenCanvas where the browser allows it and can render float32
- * (training needs it), else WASM with the project's training kernels, else
- * plain JS. Each backend's code is downloaded only when it is tried. Also
- * watches the WebGL context, which the browser may take away at any time
- * (GPU reset, too many contexts, driver update).
+ * (training needs it), else WASM with the project's training kernels
+ * (browser-backends.ts loads them with it), else plain JS. Each backend's
+ * code is downloaded only when it is tried. Also watches the WebGL context,
+ * which the browser may take away at any time (GPU reset, too many
+ * contexts, driver update).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BROWSER_ORDER, preferBackend, selectBackend, type BackendCheck, type BackendChoice } from '../lib/backends.ts';
 import { backendLoaders, setFlags, webglVeto, webgpuLabel, webgpuVeto } from '../lib/browser-backends.ts';
 import type { BackendPreference } from './finetune-protocol.ts';
-
-type TrainingKernels = { registerWasmTrainingKernels?: () => void };
-// The gradient kernels the WASM backend lacks; optional at build time so the page builds without them.
-// Lazy: only a worker that trains on WASM needs them.
-const trainingKernelModules = import.meta.glob<TrainingKernels>('../lib/wasm-training.ts');
-const loadKernels = Object.values(trainingKernelModules)[0] as (() => Promise<TrainingKernels>) | undefined;
-const NO_KERNELS = 'the WASM training kernels are not part of this build, so WASM cannot train here';
-
-async function registerTrainingKernels(): Promise<string | null> {
-  if (!loadKernels) return NO_KERNELS;
-  const { registerWasmTrainingKernels } = await loadKernels();
-  if (!registerWasmTrainingKernels) return NO_KERNELS;
-  registerWasmTrainingKernels();
-  return null;
-}
-
-/** Without its training kernels WASM would fail at the first step: skip it unless the visitor asked for it. */
-const wasmVeto = () => (loadKernels ? null : NO_KERNELS);
 
 /** WebGL 2 through an OffscreenCanvas; a software renderer (slower than WASM) only when the visitor chose WebGL. */
 function workerWebglVeto(forced: boolean): () => string | null {
@@ -43,8 +26,6 @@ function workerWebglVeto(forced: boolean): () => string | null {
 }
 
 export interface WorkerBackend extends BackendChoice {
-  /** Set when WASM runs without the training kernels. */
-  warning: string | null;
   /** What the page shows, e.g. "WebGPU (nvidia ampere)"; the upper-case name for the others. */
   label: string;
 }
@@ -72,8 +53,7 @@ async function afterSelect(
       checks,
     );
   }
-  const warning = choice.name === 'wasm' ? await registerTrainingKernels() : null;
-  return { ...choice, warning, label: choice.name === 'webgpu' ? webgpuLabel() : choice.name.toUpperCase() };
+  return { ...choice, label: choice.name === 'webgpu' ? webgpuLabel() : choice.name.toUpperCase() };
 }
 
 /**
@@ -93,18 +73,13 @@ export async function startBackend(
     webgpu: () => webgpuVeto(pref === 'webgpu'),
     webgl: workerWebglVeto(pref === 'webgl'),
   };
-  if (pref !== 'wasm') checks.wasm = wasmVeto;
   return afterSelect(await selectBackend(order, checks, loaders), order, checks);
 }
 
 /** Move to WASM (or CPU) after the GPU (WebGL or WebGPU) failed mid-session. */
 export async function leaveGpu(): Promise<WorkerBackend> {
-  const choice = await selectBackend(['wasm', 'cpu'], { wasm: wasmVeto }, loaders);
-  return {
-    ...choice,
-    warning: choice.name === 'wasm' ? await registerTrainingKernels() : null,
-    label: choice.name.toUpperCase(),
-  };
+  const choice = await selectBackend(['wasm', 'cpu'], {}, loaders);
+  return { ...choice, label: choice.name.toUpperCase() };
 }
 
 function webglContext(): WebGL2RenderingContext | null {
