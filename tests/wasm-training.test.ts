@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { buildGan, modelConfig, type Arch } from '../src/lib/models.ts';
 import { GanTrainer, type StepResult } from '../src/lib/gan.ts';
-import { registerWasmTrainingKernels } from '../src/lib/wasm-training.ts';
+import { keptSubFilters, registerWasmTrainingKernels } from '../src/lib/wasm-training.ts';
 
 beforeAll(async () => {
   const pkg = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json');
@@ -215,6 +215,28 @@ describe('Conv2DBackpropInput on wasm', () => {
     expect(wasm.shape).toEqual(c.x);
     const scale = Math.max(1, ...Array.from(cpu.data, Math.abs));
     expect(maxAbsDiff(wasm.data, cpu.data) / scale).toBeLessThan(1e-5);
+  });
+
+  it('splits a filter once while it lives (same dx), and frees the pieces once it is gone', async () => {
+    const c = CASES[1][1];
+    const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.rounding);
+    const dy = tf.tensor4d(values(tf.util.sizeFromShape(info.outShape), 5), info.outShape);
+    const filter = tf.tensor4d(values(tf.util.sizeFromShape(c.filter), 6), c.filter);
+    const backend = tf.backend();
+    const first = dxOf(c, dy, filter);
+    // Stride 2 in both directions: 4 phases, each with its piece of the filter, kept (earlier filters' freed).
+    expect(keptSubFilters()).toBe(4);
+    const withPieces = backend.numDataIds();
+    const again = dxOf(c, dy, filter);
+    // Nothing new was written for the filter (only dx), and its pieces give the same dx.
+    expect(backend.numDataIds()).toBe(withPieces + 1);
+    expect(keptSubFilters()).toBe(4);
+    expect(maxAbsDiff(await again.data(), await first.data())).toBe(0);
+    tf.dispose([first, again, dy, filter]);
+    const kept = backend.numDataIds();
+    await inputGradient(c); // another filter: the disposed one's pieces are freed, this one's kept
+    expect(backend.numDataIds()).toBe(kept);
+    expect(keptSubFilters()).toBe(4);
   });
 
   it('frees its intermediate buffers', async () => {

