@@ -109,6 +109,7 @@ for (const id of ids) {
     const [scale, pull] = pair.split(':').map(Number);
     extra[`tuned ${scale}:${pull}`] = await bakeLatentShift(session.sampler, { ...session.shift(), scale, pull });
   }
+  const copyChecks = [...session.copyChecks];
   session.dispose();
   gallery ??= await loadGallery(64);
   const report = await evaluateIdentity(
@@ -136,6 +137,7 @@ for (const id of ids) {
       cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
       wall_s: Number(wall.toFixed(1)),
       last,
+      copy_checks: copyChecks,
       met: Object.fromEntries(
         Object.keys(report.generators)
           .filter((k) => k !== 'pretrained')

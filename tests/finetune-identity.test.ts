@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { DEFAULT_FINETUNE, EtaEstimator, FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
+import { copyGuardNote, DEFAULT_FINETUNE, EtaEstimator, FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
 import { generate } from '../src/lib/gan.ts';
 import { Rng, sampleLatents } from '../src/lib/latent.ts';
 import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../src/lib/latent-shift.ts';
@@ -13,7 +13,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { buildGan, modelConfig } from '../src/lib/models.ts';
 import { meanLatent, projectPhotos } from '../src/lib/projection.ts';
 import { fromArtifacts, toArtifacts } from '../src/lib/weights.ts';
-import { nearestPhotoDistances } from '../training/eval/near-copies.ts';
+import { NEAR_COPY_RMS, nearestPhotoDistances } from '../src/lib/near-copies.ts';
+import { readFileSync } from 'node:fs';
 
 const PIXELS = 64 * 64 * 3;
 
@@ -210,6 +211,78 @@ describe('pivotal tuning session', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('the copy guard lowers the pull while the samples copy a photo, keeps it when they do not or when it only reports, and bakes what it chose', async () => {
+    const run = async (crops: Float32Array[], maxCopyShare: number) => {
+      const { generator, discriminator } = smallGan();
+      const session = new FinetuneSession(generator, discriminator, crops, {
+        projectionSteps: 1,
+        steps: 1,
+        batch: 2,
+        localityBatch: 2,
+        copyCheckSamples: 8,
+        maxCopyShare,
+      });
+      while (!session.finished) await session.step();
+      const shift = session.shift();
+      const baked = await session.bake();
+      const z = sampleLatents(new Rng(5), 2, 16);
+      const same = maxAbsDiff(await faces(baked, z), await faces(session.sampler, shiftLatents(z, shift)));
+      const checks = [...session.copyChecks];
+      session.dispose();
+      baked.dispose();
+      return { pull: shift.pull, checks, same };
+    };
+    // An untrained G draws nearly the same grey face everywhere: a photo of that face is copied at every pull.
+    const { generator } = smallGan();
+    const grey = await faces(generator, sampleLatents(new Rng(6), 1, 16));
+    const copied = await run([grey], 0.06);
+    expect(copied.checks.map((c) => c.pull)).toEqual([0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0]);
+    expect(copied.checks.every((c) => c.share === 1)).toBe(true);
+    expect(copied.pull).toBe(0);
+    expect(copied.same).toBeLessThan(1e-4);
+    // Photos of loud noise are nothing G can draw: the first pull passes.
+    const rng = new Rng(7);
+    const noise = [0, 1].map(() => Float32Array.from({ length: PIXELS }, () => (rng.uniform() < 0.5 ? -1 : 1)));
+    const kept = await run(noise, 0.06);
+    expect(kept.checks).toEqual([{ pull: 0.7, share: 0 }]);
+    expect(kept.pull).toBe(0.7);
+    // Report only (the default): measured once, the configured pull kept.
+    const off = await run([grey], 1);
+    expect(off.checks).toEqual([{ pull: 0.7, share: 1 }]);
+    expect(off.pull).toBe(0.7);
+  });
+
+  it('the adversarial term trains a D of its own, never the given D, changes what G learns, and leaks no tensors', async () => {
+    const rng = new Rng(8);
+    const crops = [0, 1].map(() => Float32Array.from({ length: PIXELS }, () => rng.uniform() * 0.8 - 0.4));
+    const tune = async (adversarialWeight: number) => {
+      const { generator, discriminator } = smallGan();
+      const dBefore = discriminator.getWeights().map((w) => w.dataSync().slice() as Float32Array);
+      const before = tf.memory().numTensors;
+      const session = new FinetuneSession(generator, discriminator, crops, {
+        projectionSteps: 1,
+        steps: 3,
+        batch: 2,
+        localityBatch: 2,
+        adversarialBatch: 2,
+        adversarialWeight,
+        criticBlock: 2,
+        learningRate: 1e-2,
+        maxCopyShare: 1,
+      });
+      while (!session.finished) await session.step();
+      const g = generator.getLayer('g_deconv4').getWeights()[0].dataSync().slice() as Float32Array;
+      const dAfter = discriminator.getWeights().map((w) => w.dataSync().slice() as Float32Array);
+      session.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(dAfter.every((w, i) => maxAbsDiff(w, dBefore[i]) === 0)).toBe(true);
+      generator.dispose();
+      discriminator.dispose();
+      return g;
+    };
+    expect(maxAbsDiff(await tune(1), await tune(0))).toBeGreaterThan(1e-4);
+  });
+
   it('tunes only the first tunedLayers weighted layers of G; mirrored copies get pivots of their own', async () => {
     const { generator, discriminator } = smallGan();
     const rng = new Rng(4);
@@ -323,6 +396,31 @@ describe('near-copies', () => {
     expect(near[0]).toBe(0);
     expect(near[1]).toBe(0);
     expect(near[2]).toBeGreaterThan(0.5);
+  });
+});
+
+describe('copy guard note', () => {
+  it('says nothing before tuning, the share when the pull was kept, and both pulls and shares when it was lowered', () => {
+    expect(copyGuardNote([])).toBe('');
+    expect(copyGuardNote([{ pull: 0.7, share: 0.02 }])).toMatch(/2% of faces the model draws are near-copies/);
+    const note = copyGuardNote([
+      { pull: 0.7, share: 0.2 },
+      { pull: 0.6, share: 0.09 },
+      { pull: 0.5, share: 0.04 },
+    ]);
+    expect(note).toMatch(/20% of faces came out as copies/);
+    expect(note).toMatch(/pull 0.5 instead of 0.7; 4% copies/);
+  });
+});
+
+describe('near-copy bound', () => {
+  it("is the calibration's, at each size the likeness judges are calibrated for", () => {
+    for (const size of [64, 128]) {
+      const cal = JSON.parse(readFileSync(`training/eval/likeness-calibration-${size}.json`, 'utf8')) as {
+        nearCopyRms: number;
+      };
+      expect(NEAR_COPY_RMS[size]).toBeCloseTo(cal.nearCopyRms, 4);
+    }
   });
 });
 

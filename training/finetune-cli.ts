@@ -19,6 +19,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import sharp from 'sharp';
 import { selectBackend } from '../src/lib/backends.ts';
 import {
+  copyGuardNote,
   DEFAULT_FINETUNE,
   FinetuneSession,
   finetuneConfig,
@@ -204,9 +205,10 @@ async function writeResults(
   session: FinetuneSession,
   discriminator: LayersModel,
   crops: Float32Array[],
-): Promise<void> {
+): Promise<CopyGuard> {
   mkdirSync(out, { recursive: true });
   const baked = await session.bake();
+  const guard = { pull: session.shift().pull, checks: [...session.copyChecks] };
   for (const file of await exportFiles({ generator: baked, discriminator }))
     writeFileSync(join(out, file.name), file.bytes);
   const recon = (await session.reconstructions())!;
@@ -220,6 +222,13 @@ async function writeResults(
   const samples = generate(baked, z);
   await writePng(join(out, 'samples.png'), (await samples.data()) as Float32Array, 16, 8);
   tf.dispose([z, samples]);
+  return guard;
+}
+
+/** The pull the copy guard settled on, and the share of near-copies at each pull it tried. */
+interface CopyGuard {
+  pull: number;
+  checks: { pull: number; share: number }[];
 }
 
 async function main(): Promise<number> {
@@ -257,11 +266,13 @@ async function main(): Promise<number> {
   const embedder = config.likenessSteps > 0 ? (await import('./eval/face-nets.ts')).faceNets().embedder : undefined;
   const session = new FinetuneSession(generator, discriminator, crops, config, embedder);
   const { t0, cpuSeconds } = await runSteps(session, settings.quiet);
-  await writeResults(out, session, discriminator, crops);
+  const copyGuard = await writeResults(out, session, discriminator, crops);
   writeFileSync(
     join(out, 'finetune.json'),
-    `${JSON.stringify({ photos: used, config, cpuSeconds, backend: backend.name }, null, 2)}\n`,
+    `${JSON.stringify({ photos: used, config, cpuSeconds, backend: backend.name, copyGuard }, null, 2)}\n`,
   );
+  const note = copyGuardNote(copyGuard.checks).trim();
+  if (note) console.log(note);
   console.log(
     `done in ${formatDuration((performance.now() - t0) / 1000)} (${cpuSeconds.toFixed(0)} CPU-s): ${out}/facegan-generator.json draws this person from ordinary N(0, 1) noise; photos.png, reconstructions.png, samples.png show the crops, the projections and 16 samples`,
   );

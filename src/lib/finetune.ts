@@ -9,14 +9,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { flipHorizontal } from './images.ts';
-import { generate, NonFiniteLossError } from './gan.ts';
+import { bceWithLogits, generate, NonFiniteLossError } from './gan.ts';
+import { diffAugment, FULL_POLICY } from './diffaugment.ts';
 import { Rng, sampleLatents } from './latent.ts';
-import { bakeLatentShift, type LatentShift } from './latent-shift.ts';
+import { bakeLatentShift, shiftLatents, type LatentShift } from './latent-shift.ts';
 import { CHANNELS, IMAGE_SIZE } from './models.ts';
 import { cloneModel, WeightAverage } from './ema.ts';
 import type { FaceEmbedder } from './identity.ts';
 import { featureExtractor, meanLatent, pairImageSize, Projector, reconstructionLoss } from './projection.ts';
 import { LikenessFit } from './likeness.ts';
+import { NEAR_COPY_RMS, nearCopyShare } from './near-copies.ts';
 
 export interface FinetuneConfig {
   /** Fine-tuning steps after the projection. */
@@ -68,6 +70,28 @@ export interface FinetuneConfig {
   likenessRate: number;
   /** Face-descriptor distance under which the fit pulls a sample no closer (keeps variety). */
   likenessMargin: number;
+  /**
+   * Copy guard, after tuning: the share of `copyCheckSamples` faces that are near-copies of a photo, pixel for
+   * pixel (near-copies.ts; no recogniser involved), is measured at the pull, which is lowered in steps of 0.1
+   * until at most this share are (1: measured and reported, never lowered).
+   */
+  maxCopyShare: number;
+  copyCheckSamples: number;
+  /**
+   * Weight of an adversarial term on faces drawn as the export will draw them (a*z + m*mean(pivots)): a copy of D,
+   * trained alongside on the photos against those faces with DiffAugment, tells G where they do not look like
+   * the photos (0: off, no D is trained).
+   */
+  adversarialWeight: number;
+  /** Faces per step for the adversarial term (and real photos for its D). */
+  adversarialBatch: number;
+  /** Learning rate of that D. */
+  criticLearningRate: number;
+  /**
+   * That D sees images averaged over blocks of this many pixels (and enlarged back): 2 keeps its gradients off
+   * the finest detail, where a D of a handful of photos draws hatching into G's faces. 1: full detail.
+   */
+  criticBlock: number;
 }
 
 /**
@@ -102,6 +126,14 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   likenessBatch: 8,
   likenessRate: 0.05,
   likenessMargin: 0.4,
+  // Measured on five held-out people: a tuned G copies its photos from much of the latent space, so lowering the
+  // pull cut likeness far more than copies (docs/likeness.md). Report only.
+  maxCopyShare: 1,
+  copyCheckSamples: 128,
+  adversarialWeight: 0,
+  adversarialBatch: 8,
+  criticLearningRate: 2e-4,
+  criticBlock: 1,
 };
 
 export const LIMITS = {
@@ -125,6 +157,12 @@ export const LIMITS = {
   likenessBatch: [1, 128],
   likenessRate: [1e-5, 1],
   likenessMargin: [0, 2],
+  maxCopyShare: [0, 1],
+  copyCheckSamples: [1, 1024],
+  adversarialWeight: [0, 1000],
+  adversarialBatch: [1, 128],
+  criticLearningRate: [1e-7, 1e-2],
+  criticBlock: [1, 8],
 } as const;
 
 /** Fill in defaults and reject values that cannot train, with the field's name in the message. */
@@ -146,6 +184,9 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
     'tunedLayers',
     'likenessSteps',
     'likenessBatch',
+    'copyCheckSamples',
+    'adversarialBatch',
+    'criticBlock',
   ] as const) {
     if (!Number.isInteger(cfg[key])) throw new Error(`${key} must be a whole number, got ${cfg[key]}`);
   }
@@ -207,9 +248,15 @@ export class FinetuneSession {
   private pivots: Float32Array | null = null;
   private pool: { z: tf.Tensor2D; faces: tf.Tensor4D } | null = null;
   private ema: WeightAverage | null = null;
+  /** The adversarial term's D (a copy of the pretrained one, trained here) and its optimiser. */
+  private critic: { model: LayersModel; opt: tf.AdamOptimizer; vars: tf.Variable[] } | null = null;
   private likeness: LikenessFit | null = null;
   /** The centre fitted by the likeness steps, once they are done. */
   private fitted: LatentShift | null = null;
+  /** The pull the copy guard settled on, once tuning is over (null before). */
+  private guardedPull: number | null = null;
+  /** What the copy guard measured: each pull it tried and the share of near-copies there. */
+  readonly copyChecks: { pull: number; share: number }[] = [];
   private readonly initial: tf.Tensor[];
   private readonly gVars: tf.Variable[];
   private readonly optG: tf.AdamOptimizer;
@@ -317,6 +364,11 @@ export class FinetuneSession {
     this.pivots = p.latents();
     const z = tf.tensor2d(sampleLatents(this.rng, LOCALITY_POOL, this.zDim), [LOCALITY_POOL, this.zDim]);
     this.pool = { z, faces: generate(this.generator, z) };
+    if (this.config.adversarialWeight > 0) {
+      const model = await cloneModel(this.discriminator);
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      this.critic = { model, vars, opt: tf.train.adam(this.config.criticLearningRate, 0.5, 0.999, 1e-8) };
+    }
     if (this.config.emaDecay > 0)
       this.ema = new WeightAverage(this.generator, await cloneModel(this.generator), {
         decay: this.config.emaDecay,
@@ -340,7 +392,44 @@ export class FinetuneSession {
     const result = await this.tuneStep();
     this.ema?.update();
     this.stepsDone++;
+    if (this.stepsDone === this.config.projectionSteps + this.config.steps) await this.guardCopies();
     return result;
+  }
+
+  /**
+   * The copy guard: tuning teaches G each photo near its pivot, so sampling pulled hard towards the pivots can
+   * hand back the photos themselves (measured: 6280's photos share pose and light, and a quarter of her samples
+   * were copies). From `likenessPull` down in steps of 0.1, the first pull at which at most `maxCopyShare` of a
+   * fixed set of faces lie within the near-copy bound of a photo or its mirror image. Once, after tuning.
+   */
+  private async guardCopies(): Promise<void> {
+    const pivots = this.latents();
+    if (this.guardedPull !== null || !pivots) return;
+    const c = this.config;
+    const size = this.photos.shape[1];
+    const bound = NEAR_COPY_RMS[size];
+    if (bound === undefined) throw new Error(`no near-copy bound for ${size} px faces`);
+    const photosT = tf.slice(this.photos, 0, this.originals);
+    const photos = (await photosT.data()) as Float32Array;
+    photosT.dispose();
+    // A stream of its own, so that no evaluation seed draws the latents the guard looked at.
+    const z = sampleLatents(new Rng(c.seed + 0x5eed), c.copyCheckSamples, this.zDim);
+    const centre = meanLatent(pivots, this.zDim);
+    for (let pull = c.likenessPull; ; pull = Math.max(0, Math.round(pull * 10 - 1) / 10)) {
+      const zt = tf.tensor2d(shiftLatents(z, { scale: c.likenessScale, pull, centre }), [
+        c.copyCheckSamples,
+        this.zDim,
+      ]);
+      const out = generate(this.sampler, zt);
+      const faces = (await out.data()) as Float32Array;
+      tf.dispose([zt, out]);
+      const share = nearCopyShare(faces, photos, size, bound);
+      this.copyChecks.push({ pull, share });
+      if (share <= c.maxCopyShare || c.maxCopyShare >= 1 || pull === 0) {
+        this.guardedPull = pull;
+        return;
+      }
+    }
   }
 
   /** One step fitting the sampling centre to the person through the recogniser, on the tuned G. */
@@ -383,6 +472,7 @@ export class FinetuneSession {
         zPiv[i * this.zDim + k] = this.pivots![p * this.zDim + k] + c.pivotNoise * this.rng.normal();
     });
     const locPicks = Array.from({ length: c.localityBatch }, () => this.rng.int(LOCALITY_POOL));
+    const drawn = this.critic ? this.criticStep() : null;
     const lossT = tf.tidy(() => {
       const target = tf.gather(this.photos, picks);
       const z = tf.tensor2d(zPiv, [c.batch, this.zDim]);
@@ -395,6 +485,11 @@ export class FinetuneSession {
             const lf = tf.gather(this.pool!.faces, locPicks);
             const lo = this.generator.apply(lz, { training: false }) as tf.Tensor4D;
             loss = tf.add(loss, tf.mul(tf.mean(tf.squaredDifference(lo, lf)), c.localityWeight));
+          }
+          if (drawn) {
+            const fake = this.criticView(this.generator.apply(drawn, { training: false }) as tf.Tensor4D);
+            const logits = this.critic!.model.apply(fake, { training: true }) as tf.Tensor;
+            loss = tf.add(loss, tf.mul(bceWithLogits(logits, 1), c.adversarialWeight));
           }
           if (c.l2spWeight > 0) {
             // Summed pairwise: WebGPU's AddN cannot build a pipeline for as many inputs as G has weights.
@@ -409,11 +504,52 @@ export class FinetuneSession {
         this.gVars,
       )!;
     });
+    drawn?.dispose();
     const loss = (await lossT.data())[0];
     lossT.dispose();
     const result = { phase: 'tune' as const, loss };
     if (!Number.isFinite(loss)) throw new NonFiniteLossError({ dLoss: 0, gLoss: loss, dReal: 0, dFake: 0 });
     return result;
+  }
+
+  /**
+   * One step of the adversarial term's D: the photos (DiffAugmented) against faces G draws where the export
+   * samples; returns those latents for G's step.
+   */
+  private criticStep(): tf.Tensor2D {
+    const c = this.config;
+    const n = c.adversarialBatch;
+    const z = tf.tensor2d(shiftLatents(sampleLatents(this.rng, n, this.zDim), this.meanShift()), [n, this.zDim]);
+    const picks = Array.from({ length: n }, () => this.rng.int(this.count));
+    tf.tidy(() => {
+      // Drawn outside the closure: a constant for D's gradients.
+      const fake = this.generator.apply(z, { training: false }) as tf.Tensor4D;
+      const real = tf.gather(this.photos, picks);
+      const { model, opt, vars } = this.critic!;
+      opt.minimize(
+        () => {
+          const both = this.criticView(tf.concat([real, fake]) as tf.Tensor4D);
+          const logits = model.apply(both, { training: true }) as tf.Tensor;
+          const [lr, lf] = tf.split(logits, 2);
+          return tf.add(bceWithLogits(lr, 1), bceWithLogits(lf, 0)) as tf.Scalar;
+        },
+        false,
+        vars,
+      );
+    });
+    return z;
+  }
+
+  /** What the adversarial term's D sees of images: DiffAugmented, and averaged over criticBlock-pixel blocks. */
+  private criticView(x: tf.Tensor4D): tf.Tensor4D {
+    const b = this.config.criticBlock;
+    const aug = diffAugment(x, this.rng, FULL_POLICY);
+    if (b === 1) return aug;
+    const [n, h, w, c] = aug.shape;
+    const small = tf.avgPool(aug, b, b, 'valid');
+    // Enlarged by rank-4 tiles: every backend has their gradient (not so for nearest-neighbour resizing).
+    const cols = tf.reshape(tf.tile(tf.reshape(small, [(n * h) / b, w / b, 1, c]), [1, 1, b, 1]), [n, h / b, w, c]);
+    return tf.reshape(tf.tile(tf.reshape(cols, [(n * h) / b, 1, w, c]), [1, b, 1, 1]), [n, h, w, c]);
   }
 
   /** Per-photo pivots [count, zDim], once projected (null before). */
@@ -433,7 +569,8 @@ export class FinetuneSession {
   private meanShift(): LatentShift {
     const pivots = this.latents();
     if (!pivots) return { scale: 1, pull: 0, centre: new Float32Array(this.zDim) };
-    return { scale: this.config.likenessScale, pull: this.config.likenessPull, centre: meanLatent(pivots, this.zDim) };
+    const pull = this.guardedPull ?? this.config.likenessPull;
+    return { scale: this.config.likenessScale, pull, centre: meanLatent(pivots, this.zDim) };
   }
 
   /** Each given photo as G draws it from its pivot now ([originals * size*size*3] in [-1, 1]); null before projection. */
@@ -447,8 +584,9 @@ export class FinetuneSession {
     return data;
   }
 
-  /** A copy of G that draws z' = shift(z) from plain z: the model to export. */
-  bake(): Promise<LayersModel> {
+  /** A copy of G that draws z' = shift(z) from plain z: the model to export (after the copy guard, if tuning ran). */
+  async bake(): Promise<LayersModel> {
+    if (this.phase !== 'project') await this.guardCopies();
     return bakeLatentShift(this.sampler, this.shift());
   }
 
@@ -461,8 +599,26 @@ export class FinetuneSession {
     if (this.pool) tf.dispose([this.pool.z, this.pool.faces]);
     this.ema?.target.dispose();
     this.ema = null;
+    if (this.critic) {
+      this.critic.model.dispose();
+      this.critic.opt.dispose();
+      this.critic = null;
+    }
     this.optG.dispose();
   }
+}
+
+/** A sentence for the end of the run: the share of near-copies, and how far the copy guard lowered the pull if it did ('' before tuning). */
+export function copyGuardNote(checks: readonly { pull: number; share: number }[]): string {
+  if (checks.length === 0) return '';
+  if (checks.length === 1)
+    return ` ${Math.round(100 * checks[0].share)}% of faces the model draws are near-copies of one of your photos.`;
+  const first = checks[0],
+    last = checks[checks.length - 1];
+  return (
+    ` Drawn near your photos, ${Math.round(100 * first.share)}% of faces came out as copies of one of them,` +
+    ` so the model samples further from them (pull ${last.pull} instead of ${first.pull}; ${Math.round(100 * last.share)}% copies).`
+  );
 }
 
 /**
@@ -472,7 +628,13 @@ export class FinetuneSession {
  */
 export function stepWork(config: FinetuneConfig, photos: number, phase: FinetunePhase): number {
   if (phase === 'project') return photos;
-  if (phase === 'tune') return config.batch + (config.localityWeight > 0 ? config.localityBatch : 0);
+  if (phase === 'tune')
+    return (
+      config.batch +
+      (config.localityWeight > 0 ? config.localityBatch : 0) +
+      // The adversarial term: G's faces through D, and D's own step on them and as many photos.
+      (config.adversarialWeight > 0 ? 3 * config.adversarialBatch : 0)
+    );
   return config.likenessBatch;
 }
 

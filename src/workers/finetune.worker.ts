@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { generate } from '../lib/gan.ts';
 import {
+  copyGuardNote,
   EtaEstimator,
   FinetuneSession,
   finetuneConfig,
@@ -288,10 +289,12 @@ class TrainingRun {
       if (this.session.phase !== 'project') {
         // The likeness shift goes into G's weights: the model now draws this person from ordinary noise.
         const s = need();
-        s.likeness = { base: await toArtifacts(this.session.sampler), shift: this.session.shift(), value: 1 };
+        // Baking settles the copy guard's pull first, so the stored shift is the one baked.
         const baked = await this.session.bake();
+        s.likeness = { base: await toArtifacts(this.session.sampler), shift: this.session.shift(), value: 1 };
         s.tuned.generator.dispose();
         s.tuned = { ...s.tuned, generator: baked };
+        message += copyGuardNote(this.session.copyChecks);
       }
     } catch (err) {
       reason = 'failed';

@@ -13,7 +13,7 @@ import { JUDGE_ABOUT, JUDGE_DIMS, JUDGE_NAMES, judgeFaces, type JudgedFaces, typ
 import { calibrateJudges, quantile, type Gallery, type LikenessCalibration } from './likeness.ts';
 import { DEFAULT_CACHE_DIR } from './descriptor-cache.ts';
 import { degradedCopy, readIdentityList } from './identities.ts';
-import { pixelRms } from './near-copies.ts';
+import { pixelRms } from '../../src/lib/near-copies.ts';
 import { DEFAULT_DATA_DIR, heldOutFiles, largeEnough, loadAligned } from './sources.ts';
 import { JUDGE_PACKAGE } from './judge-model.ts';
 

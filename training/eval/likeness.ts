@@ -20,7 +20,7 @@
  */
 import { Rng } from '../../src/lib/latent.ts';
 import { JUDGE_DIMS, JUDGE_NAMES, type JudgeName, type JudgedFaces } from './judges.ts';
-import { nearestPhotoDistances } from './near-copies.ts';
+import { nearCopyShare } from '../../src/lib/near-copies.ts';
 
 export interface Person {
   id: string;
@@ -317,8 +317,7 @@ export function likenessMeasures(
   }
   let nearCopies = NaN;
   if (pixels && cal.nearCopyRms !== undefined) {
-    const near = nearestPhotoDistances(pixels.samples, pixels.photos, pixels.size);
-    nearCopies = near.filter((v) => v < cal.nearCopyRms!).length / near.length;
+    nearCopies = nearCopyShare(pixels.samples, pixels.photos, pixels.size, cal.nearCopyRms);
   }
   return { samples: n, detected: rows.length / n, nearCopies, judges };
 }

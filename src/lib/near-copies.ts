@@ -4,8 +4,15 @@
  * photos instead of drawing the person anew scores high here, whatever the
  * recognizers say.
  */
-import { IMAGE_SIZE } from '../../src/lib/models.ts';
-import { flipHorizontal } from '../../src/lib/images.ts';
+import { IMAGE_SIZE } from './models.ts';
+import { flipHorizontal } from './images.ts';
+
+/**
+ * RMS pixel distance under which a sample is a near-copy of a photo, per image size: 9 in 10 copies of a held-out
+ * photo blurred a little and moved by a pixel or two lie within it (`npm run eval -- --calibrate` measures it into
+ * training/eval/likeness-calibration-SIZE.json; a test keeps these in step with those files).
+ */
+export const NEAR_COPY_RMS: Readonly<Record<number, number>> = { 64: 0.2761, 128: 0.2074 };
 
 /** Root-mean-square pixel difference ([-1, 1] range) between image i of a and image j of b (size x size x 3 each). */
 export function pixelRms(a: Float32Array, i: number, b: Float32Array, j: number, size = IMAGE_SIZE): number {
@@ -38,4 +45,10 @@ export function nearestPhotoDistances(samples: Float32Array, photos: Float32Arra
     for (let p = 0; p < 2 * nPhotos; p++) best = Math.min(best, pixelRms(samples, s, both, p, size));
     return best;
   });
+}
+
+/** Share of the samples that lie within `bound` (RMS, [-1, 1] pixels) of a photo or its mirror image. */
+export function nearCopyShare(samples: Float32Array, photos: Float32Array, size: number, bound: number): number {
+  const near = nearestPhotoDistances(samples, photos, size);
+  return near.length ? near.filter((d) => d < bound).length / near.length : 0;
 }
