@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { fuseUpsampledConvs } from '../lib/fuse-upsampling.ts';
 import { generate } from '../lib/gan.ts';
 import { toRgba } from '../lib/images.ts';
 import { latentBatch } from '../lib/latent.ts';
@@ -87,7 +88,10 @@ export async function buildFaceModel(artifacts: tf.io.ModelArtifacts, url = MODE
   } catch (err) {
     throw explainLoadFailure(url, err);
   }
-  return { model, ...checkShape(model, url) };
+  // The same faces from a smaller graph (a pyramid generator's detail branch); this model is only drawn with.
+  const fused = await fuseUpsampledConvs(model);
+  if (fused !== model) model.dispose();
+  return { model: fused, ...checkShape(fused, url) };
 }
 
 /** Download and build the generator in one go (the backend must already be chosen). */

@@ -129,7 +129,7 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   // Measured on five held-out people: a tuned G copies its photos from much of the latent space, so lowering the
   // pull cut likeness far more than copies (docs/likeness.md). Report only.
   maxCopyShare: 1,
-  copyCheckSamples: 128,
+  copyCheckSamples: 64,
   adversarialWeight: 0,
   adversarialBatch: 8,
   criticLearningRate: 2e-4,
