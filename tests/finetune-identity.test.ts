@@ -376,6 +376,7 @@ describe('pivotal tuning session', () => {
     expect(() => finetuneConfig({ steps: 0, projectionSteps: 0 })).toThrow(/both be 0/);
     expect(() => finetuneConfig({ projectionSteps: 1.5 })).toThrow(/whole number/);
     expect(() => finetuneConfig({ tunedLayers: 2.5 })).toThrow(/tunedLayers/);
+    expect(() => finetuneConfig({ criticBlock: 3 })).toThrow(/criticBlock must be 1, 2, 4 or 8/);
   });
 });
 

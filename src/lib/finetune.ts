@@ -191,6 +191,9 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
     if (!Number.isInteger(cfg[key])) throw new Error(`${key} must be a whole number, got ${cfg[key]}`);
   }
   if (cfg.steps + cfg.projectionSteps < 1) throw new Error('steps and projectionSteps cannot both be 0');
+  // Its blocks tile the 64 and 128 px images exactly.
+  if (![1, 2, 4, 8].includes(cfg.criticBlock))
+    throw new Error(`criticBlock must be 1, 2, 4 or 8, got ${cfg.criticBlock}`);
   return cfg;
 }
 
