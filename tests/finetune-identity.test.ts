@@ -308,6 +308,56 @@ describe('pivotal tuning session', () => {
     session.dispose();
   });
 
+  it("tunes a pyramid's 64 px base on the photos downscaled and keeps its branch; all of it with baseOnly false", async () => {
+    const rng = new Rng(8);
+    const crops = [0, 1].map(() => Float32Array.from({ length: 4 * PIXELS }, () => rng.uniform() * 0.8 - 0.4));
+    const config = {
+      projectionSteps: 2,
+      steps: 3,
+      batch: 2,
+      localityBatch: 2,
+      learningRate: 1e-2,
+      pivotNoise: 0.5,
+      copyCheckSamples: 4,
+    };
+    const run = async (baseOnly: boolean) => {
+      const { generator, discriminator } = buildGan({
+        ...modelConfig('dcgan', 4, 16, undefined, 128),
+        seed: 3,
+        lastUpsample: 'pyramid',
+      });
+      const snapshot = (name: string) => generator.getLayer(name).getWeights()[0].dataSync().slice() as Float32Array;
+      const before = { base: snapshot('g_deconv4'), branch: snapshot('g_detail4') };
+      const tensors = tf.memory().numTensors;
+      const session = new FinetuneSession(generator, discriminator, crops, { ...config, baseOnly });
+      const losses: number[] = [];
+      while (!session.finished) losses.push((await session.step()).loss);
+      expect(losses.every(Number.isFinite)).toBe(true);
+      // Drawn, baked and exported at the pyramid's own size.
+      expect((await session.reconstructions())!.length).toBe(2 * 4 * PIXELS);
+      const baked = await session.bake();
+      expect(baked.outputs[0].shape).toEqual([null, 128, 128, 3]);
+      const moved = {
+        base: maxAbsDiff(snapshot('g_deconv4'), before.base),
+        branch: maxAbsDiff(snapshot('g_detail4'), before.branch),
+      };
+      const tunesBase = session.tunesBase;
+      session.dispose();
+      baked.dispose();
+      expect(tf.memory().numTensors).toBe(tensors);
+      generator.dispose();
+      discriminator.dispose();
+      return { moved, tunesBase };
+    };
+    const base = await run(true);
+    expect(base.tunesBase).toBe(true);
+    expect(base.moved.base).toBeGreaterThan(0);
+    expect(base.moved.branch).toBe(0);
+    const all = await run(false);
+    expect(all.tunesBase).toBe(false);
+    expect(all.moved.branch).toBeGreaterThan(0);
+  });
+
   it('runs the likeness steps after tuning when given a face embedder, and leaves G as it was', async () => {
     const { generator, discriminator } = smallGan();
     const embed = poolingEmbedder();

@@ -48,6 +48,8 @@ Fine-tunes the shipped generator on photos of one person (1 to ${MAX_PHOTOS}; 5 
   --steps N        tuning steps after the projection (default ${DEFAULT_FINETUNE.steps})
   --projection-steps N   latent projection steps per photo (default ${DEFAULT_FINETUNE.projectionSteps})
   --likeness-steps N     steps fitting the sampling centre through the face recogniser (default ${DEFAULT_FINETUNE.likenessSteps}; 0: the mean pivot)
+  --tune-detail    with a 128 px pyramid generator, tune its detail branch too, at 128 px (about twice the time;
+                   by default only its 64 px base, which draws the face, learns the person)
   --likeness A:M   sampling z' = A*z + c, c starting at M*mean(pivots), baked into the export (default ${DEFAULT_FINETUNE.likenessScale}:${DEFAULT_FINETUNE.likenessPull})
   --out DIR        where the model files go (default runs/finetune)
   --models DIR     the pretrained pair (default public/models)
@@ -69,6 +71,7 @@ function parse(argv: string[]) {
       'projection-steps': { type: 'string' },
       'likeness-steps': { type: 'string' },
       likeness: { type: 'string' },
+      'tune-detail': { type: 'boolean', default: false },
       out: { type: 'string', default: 'runs/finetune' },
       models: { type: 'string', default: 'public/models' },
       backend: { type: 'string', default: 'auto' },
@@ -87,8 +90,9 @@ const int = (name: string, v: string | undefined) => {
   return Number(v);
 };
 
+/** `count` square faces of `batch` (any size: 64 or 128 px) as a PNG grid of `cols` columns. */
 async function writePng(file: string, batch: Float32Array, count: number, cols: number): Promise<void> {
-  const grid = gridRgba(batch, count, cols);
+  const grid = gridRgba(batch, count, cols, Math.round(Math.sqrt(batch.length / count / 3)));
   await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
     .png({ compressionLevel: 9 })
     .toFile(file);
@@ -121,6 +125,7 @@ function commandLine(argv: string[]): Settings | 'help' {
       : {}),
     ...(args['likeness-steps'] !== undefined ? { likenessSteps: int('likeness-steps', args['likeness-steps']) } : {}),
     ...(likeness ? { likenessScale: likeness[0], likenessPull: likeness[1] } : {}),
+    baseOnly: !args['tune-detail'],
     seed: int('seed', args.seed),
   });
   return {

@@ -19,6 +19,7 @@ import type { FaceEmbedder } from './identity.ts';
 import { featureExtractor, meanLatent, pairImageSize, Projector, reconstructionLoss } from './projection.ts';
 import { LikenessFit } from './likeness.ts';
 import { NEAR_COPY_RMS, nearCopyShare } from './near-copies.ts';
+import { halfSizeDiscriminator, isPyramid, pyramidBase } from './pyramid.ts';
 
 export interface FinetuneConfig {
   /** Fine-tuning steps after the projection. */
@@ -51,6 +52,13 @@ export interface FinetuneConfig {
    * texture at the largest sizes (32 px and up), can stay as pretrained.
    */
   tunedLayers: number;
+  /**
+   * A pyramid generator (128 px: a 64 px base plus a detail branch): tune only its base, at 64 px, against the
+   * photos area-downscaled, judged by the 128 px D's exact 64 px view (pyramid.ts), and keep the branch as
+   * pretrained. The base draws the face and the branch its detail, so the person is learnt where the face is
+   * drawn, at the 64 px pair's cost. false: all of G at 128 px. No effect on other generators.
+   */
+  baseOnly: boolean;
   /** Exponential moving average of G's weights while tuning (0: off); the average is what is baked and exported. */
   emaDecay: number;
   /**
@@ -119,6 +127,7 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   localityBatch: 8,
   l2spWeight: 1e-4,
   tunedLayers: 0,
+  baseOnly: true,
   emaDecay: 0,
   likenessScale: 0.8,
   likenessPull: 0.7,
@@ -244,9 +253,21 @@ export class FinetuneSession {
   readonly config: FinetuneConfig;
   private readonly rng: Rng;
   private readonly zDim: number;
+  /** The photos (and mirrored copies) at the generator's size: what the copy guard and the likeness fit compare with. */
   private readonly photos: tf.Tensor4D;
   private readonly count: number;
-  private readonly features: LayersModel | null;
+  /**
+   * What tuning and projection work on: G, D's features and the photos at G's size, or, for a pyramid tuned at
+   * its base (`baseOnly`), the base, the half-size D's features and the photos area-downscaled to 64 px. Set
+   * by prepare() before the first step.
+   */
+  private tuned: {
+    generator: LayersModel;
+    discriminator: LayersModel;
+    features: LayersModel | null;
+    photos: tf.Tensor4D;
+    crops: Float32Array[];
+  } | null = null;
   private projector: Projector | null = null;
   private pivots: Float32Array | null = null;
   private pool: { z: tf.Tensor2D; faces: tf.Tensor4D } | null = null;
@@ -261,6 +282,8 @@ export class FinetuneSession {
   /** What the copy guard measured: each pull it tried and the share of near-copies there. */
   readonly copyChecks: { pull: number; share: number }[] = [];
   private readonly initial: tf.Tensor[];
+  /** The model whose weights tuning moves: G, or a pyramid's base (which shares its layers with G). */
+  private readonly tunedG: LayersModel;
   private readonly gVars: tf.Variable[];
   private readonly optG: tf.AdamOptimizer;
   private readonly crops: readonly Float32Array[];
@@ -296,8 +319,8 @@ export class FinetuneSession {
     const flat = new Float32Array(this.count * pixels);
     this.crops.forEach((c, i) => flat.set(c, i * pixels));
     this.photos = tf.tensor4d(flat, [this.count, size, size, CHANNELS]);
-    this.features = featureExtractor(discriminator);
-    this.gVars = tunedWeights(generator, this.config.tunedLayers).map((w) => w.read() as tf.Variable);
+    this.tunedG = this.config.baseOnly && isPyramid(generator) ? pyramidBase(generator) : generator;
+    this.gVars = tunedWeights(this.tunedG, this.config.tunedLayers).map((w) => w.read() as tf.Variable);
     this.initial = this.gVars.map((v) => tf.clone(v));
     this.optG = tf.train.adam(this.config.learningRate, this.config.beta1, 0.999, 1e-8);
   }
@@ -343,11 +366,40 @@ export class FinetuneSession {
     return plan;
   }
 
+  /** Whether tuning works on a pyramid's 64 px base rather than on all of G. */
+  get tunesBase(): boolean {
+    return this.tunedG !== this.generator;
+  }
+
+  /** The tuned model's D, features and photos, once (the half-size D is built asynchronously). */
+  private async prepare(): Promise<NonNullable<FinetuneSession['tuned']>> {
+    if (this.tuned) return this.tuned;
+    if (!this.tunesBase) {
+      const features = featureExtractor(this.discriminator);
+      this.tuned = {
+        generator: this.generator,
+        discriminator: this.discriminator,
+        features,
+        photos: this.photos,
+        crops: [...this.crops],
+      };
+      return this.tuned;
+    }
+    const discriminator = await halfSizeDiscriminator(this.discriminator);
+    const photos = tf.tidy(() => tf.avgPool(this.photos, 2, 2, 'valid') as tf.Tensor4D);
+    const flat = (await photos.data()) as Float32Array;
+    const pixels = flat.length / this.count;
+    const crops = Array.from({ length: this.count }, (_, i) => flat.slice(i * pixels, (i + 1) * pixels));
+    this.tuned = { generator: this.tunedG, discriminator, features: featureExtractor(discriminator), photos, crops };
+    return this.tuned;
+  }
+
   private ensureProjector(): Projector {
+    const t = this.tuned!;
     this.projector ??= new Projector(
-      this.generator,
-      this.discriminator,
-      this.crops,
+      t.generator,
+      t.discriminator,
+      t.crops,
       {
         steps: this.config.projectionSteps,
         seed: this.config.seed,
@@ -366,9 +418,9 @@ export class FinetuneSession {
     while (!p.finished) await p.step();
     this.pivots = p.latents();
     const z = tf.tensor2d(sampleLatents(this.rng, LOCALITY_POOL, this.zDim), [LOCALITY_POOL, this.zDim]);
-    this.pool = { z, faces: generate(this.generator, z) };
+    this.pool = { z, faces: generate(this.tunedG, z) };
     if (this.config.adversarialWeight > 0) {
-      const model = await cloneModel(this.discriminator);
+      const model = await cloneModel(this.tuned!.discriminator);
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
       this.critic = { model, vars, opt: tf.train.adam(this.config.criticLearningRate, 0.5, 0.999, 1e-8) };
     }
@@ -385,6 +437,7 @@ export class FinetuneSession {
   }
 
   async step(): Promise<FinetuneStepResult> {
+    await this.prepare();
     if (this.phase === 'project') {
       const loss = await this.ensureProjector().step();
       this.stepsDone++;
@@ -476,21 +529,22 @@ export class FinetuneSession {
     });
     const locPicks = Array.from({ length: c.localityBatch }, () => this.rng.int(LOCALITY_POOL));
     const drawn = this.critic ? this.criticStep() : null;
+    const { photos, features } = this.tuned!;
     const lossT = tf.tidy(() => {
-      const target = tf.gather(this.photos, picks);
+      const target = tf.gather(photos, picks);
       const z = tf.tensor2d(zPiv, [c.batch, this.zDim]);
       return this.optG.minimize(
         () => {
-          const out = this.generator.apply(z, { training: false }) as tf.Tensor4D;
-          let loss = reconstructionLoss(out, target, this.features, c.featureWeight);
+          const out = this.tunedG.apply(z, { training: false }) as tf.Tensor4D;
+          let loss = reconstructionLoss(out, target, features, c.featureWeight);
           if (c.localityWeight > 0 && c.localityBatch > 0) {
             const lz = tf.gather(this.pool!.z, locPicks);
             const lf = tf.gather(this.pool!.faces, locPicks);
-            const lo = this.generator.apply(lz, { training: false }) as tf.Tensor4D;
+            const lo = this.tunedG.apply(lz, { training: false }) as tf.Tensor4D;
             loss = tf.add(loss, tf.mul(tf.mean(tf.squaredDifference(lo, lf)), c.localityWeight));
           }
           if (drawn) {
-            const fake = this.criticView(this.generator.apply(drawn, { training: false }) as tf.Tensor4D);
+            const fake = this.criticView(this.tunedG.apply(drawn, { training: false }) as tf.Tensor4D);
             const logits = this.critic!.model.apply(fake, { training: true }) as tf.Tensor;
             loss = tf.add(loss, tf.mul(bceWithLogits(logits, 1), c.adversarialWeight));
           }
@@ -526,8 +580,8 @@ export class FinetuneSession {
     const picks = Array.from({ length: n }, () => this.rng.int(this.count));
     tf.tidy(() => {
       // Drawn outside the closure: a constant for D's gradients.
-      const fake = this.generator.apply(z, { training: false }) as tf.Tensor4D;
-      const real = tf.gather(this.photos, picks);
+      const fake = this.tunedG.apply(z, { training: false }) as tf.Tensor4D;
+      const real = tf.gather(this.tuned!.photos, picks);
       const { model, opt, vars } = this.critic!;
       opt.minimize(
         () => {
@@ -599,6 +653,11 @@ export class FinetuneSession {
     this.likeness?.dispose();
     this.likeness = null;
     tf.dispose([this.photos, ...this.initial]);
+    if (this.tuned && this.tunesBase) {
+      this.tuned.photos.dispose();
+      this.tuned.discriminator.dispose();
+    }
+    this.tuned = null;
     if (this.pool) tf.dispose([this.pool.z, this.pool.faces]);
     this.ema?.target.dispose();
     this.ema = null;
