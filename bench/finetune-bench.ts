@@ -14,10 +14,12 @@
  *                           settings on 10 photos of a held-out person, on that
  *                           backend, timed from the click to the finished model
  *                           (the "at most 5 minutes of WASM" goal), per phase
+ *   FINETUNE_BENCH_MODELS=models/g128-pyramid  another pair as the site's /models/
+ *                           (a site copy of its own), e.g. the 128 px candidate
  * From another bench: `benchFinetune(browser, origin, 'webgl', { modelBase })`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { celebaFile, heldOutIdentityPhotos, identityPhotos } from '../e2e/fixtures/photos.ts';
 
@@ -201,7 +203,10 @@ export async function writeBenchModel(outDir: string, width: number): Promise<st
 
 async function main(): Promise<void> {
   const { buildSite, launchBrowser, startPreview, WEBGPU_ARGS } = await import('../e2e/helpers.ts');
-  const outDir = await buildSite('bench-finetune');
+  // Another pair (e.g. models/g128-pyramid) as the site's /models/, on a site copy of its own.
+  const models = process.env.FINETUNE_BENCH_MODELS;
+  const outDir = await buildSite(models ? 'bench-finetune-models' : 'bench-finetune');
+  if (models) (await import('../e2e/grown-models.ts')).publishPair(resolve(models), outDir);
   const full = process.env.FINETUNE_BENCH_FULL as 'webgpu' | 'webgl' | 'wasm' | undefined;
   if (full) {
     const server = await startPreview(outDir);

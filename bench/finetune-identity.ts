@@ -25,9 +25,9 @@ import { evaluateIdentity, personPhotos, targetsMet } from '../training/eval/ide
 import { readIdentityList } from '../training/eval/identities.ts';
 import { loadGallery } from '../training/eval/likeness-data.ts';
 import type { Gallery } from '../training/eval/likeness.ts';
-import { generatorImages, loadGeneratorFile } from '../training/eval/sources.ts';
+import { generatorImages, loadGeneratorFile, outputSize } from '../training/eval/sources.ts';
 
-const PIXELS = 64 * 64 * 3;
+const pixelsAt = (size: number) => size * size * 3;
 const COLS = 8;
 
 /**
@@ -41,7 +41,9 @@ export async function comparisonGrid(
   tuned: Float32Array,
   file: string,
   others: Float32Array[] = [],
+  size = 64,
 ): Promise<void> {
+  const PIXELS = pixelsAt(size);
   const rows = [photos, recon, pretrained, tuned, ...others];
   const rowCounts = rows.map((r) => Math.ceil(r.length / PIXELS / COLS));
   const total = rowCounts.reduce((a, b) => a + b, 0) * COLS;
@@ -51,7 +53,7 @@ export async function comparisonGrid(
     batch.set(r, at * PIXELS);
     at += rowCounts[i] * COLS;
   });
-  const grid = gridRgba(batch, total, COLS);
+  const grid = gridRgba(batch, total, COLS, size);
   await sharp(Buffer.from(grid.data.buffer), { raw: { width: grid.width, height: grid.height, channels: 4 } })
     .png({ compressionLevel: 9 })
     .toFile(file);
@@ -77,9 +79,14 @@ const config = JSON.parse(values.config!) as Partial<FinetuneConfig>;
 let gallery: Gallery | null = null;
 for (const id of ids) {
   await initNodeBackend(values.backend);
-  const person = await personPhotos(`celeba:${id}`);
-  const crops = Array.from({ length: person.files.length }, (_, i) => person.images.slice(i * 12288, (i + 1) * 12288));
   const g = await loadGeneratorFile(join(values.models!, 'generator.json'));
+  // Photos cut, and faces judged, at the generator's own size (the judges are calibrated at 64 and 128 px).
+  const size = outputSize(g);
+  const PIXELS = pixelsAt(size);
+  const person = await personPhotos(`celeba:${id}`, undefined, size);
+  const crops = Array.from({ length: person.files.length }, (_, i) =>
+    person.images.slice(i * PIXELS, (i + 1) * PIXELS),
+  );
   const d = await loadGeneratorFile(join(values.models!, 'discriminator.json'));
   // The recogniser the projection and the likeness fit pull through (as the page and the CLI do); off: neither.
   const embedder = values['without-identity']
@@ -111,7 +118,7 @@ for (const id of ids) {
   }
   const copyChecks = [...session.copyChecks];
   session.dispose();
-  gallery ??= await loadGallery(64);
+  gallery ??= await loadGallery(size);
   const report = await evaluateIdentity(
     person,
     { pretrained, tuned: baked, ...extra },
@@ -128,6 +135,7 @@ for (const id of ids) {
       await generatorImages(baked, 3 * COLS, 1000),
       join(values.out, `grid-${id}.png`),
       await Promise.all(Object.values(extra).map((g) => generatorImages(g, COLS, 1000))),
+      size,
     );
   }
   console.log(
