@@ -257,16 +257,15 @@ export class FinetuneSession {
   private readonly photos: tf.Tensor4D;
   private readonly count: number;
   /**
-   * What tuning and projection work on: G, D's features and the photos at G's size, or, for a pyramid tuned at
-   * its base (`baseOnly`), the base, the half-size D's features and the photos area-downscaled to 64 px. Set
-   * by prepare() before the first step.
+   * What tuning and projection (of `tunedG`) judge with: D, its features and the photos at G's size, or, for a
+   * pyramid tuned at its base (`baseOnly`), the half-size D, its features and the photos area-downscaled to 64 px.
+   * Set by prepare() before the first step.
    */
   private tuned: {
-    generator: LayersModel;
     discriminator: LayersModel;
     features: LayersModel | null;
     photos: tf.Tensor4D;
-    crops: Float32Array[];
+    crops: readonly Float32Array[];
   } | null = null;
   private projector: Projector | null = null;
   private pivots: Float32Array | null = null;
@@ -376,13 +375,7 @@ export class FinetuneSession {
     if (this.tuned) return this.tuned;
     if (!this.tunesBase) {
       const features = featureExtractor(this.discriminator);
-      this.tuned = {
-        generator: this.generator,
-        discriminator: this.discriminator,
-        features,
-        photos: this.photos,
-        crops: [...this.crops],
-      };
+      this.tuned = { discriminator: this.discriminator, features, photos: this.photos, crops: this.crops };
       return this.tuned;
     }
     const discriminator = await halfSizeDiscriminator(this.discriminator);
@@ -390,14 +383,14 @@ export class FinetuneSession {
     const flat = (await photos.data()) as Float32Array;
     const pixels = flat.length / this.count;
     const crops = Array.from({ length: this.count }, (_, i) => flat.slice(i * pixels, (i + 1) * pixels));
-    this.tuned = { generator: this.tunedG, discriminator, features: featureExtractor(discriminator), photos, crops };
+    this.tuned = { discriminator, features: featureExtractor(discriminator), photos, crops };
     return this.tuned;
   }
 
   private ensureProjector(): Projector {
     const t = this.tuned!;
     this.projector ??= new Projector(
-      t.generator,
+      this.tunedG,
       t.discriminator,
       t.crops,
       {
