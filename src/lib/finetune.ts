@@ -20,6 +20,7 @@ import { featureExtractor, meanLatent, pairImageSize, Projector, reconstructionL
 import { LikenessFit } from './likeness.ts';
 import { NEAR_COPY_RMS, nearCopyShare } from './near-copies.ts';
 import { halfSizeDiscriminator, isPyramid, pyramidBase } from './pyramid.ts';
+import { installLazyConvGradients } from './conv-gradients.ts';
 
 export interface FinetuneConfig {
   /** Fine-tuning steps after the projection. */
@@ -305,6 +306,7 @@ export class FinetuneSession {
     private readonly identity?: FaceEmbedder,
   ) {
     this.config = finetuneConfig(config);
+    installLazyConvGradients(); // tuning G through D's features needs no gradient for D's filters
     const size = pairImageSize(generator, discriminator);
     validateCrops(crops, size);
     this.originals = crops.length;

@@ -11,6 +11,7 @@ import { diffAugment, type DiffAugmentPolicy } from './diffaugment.ts';
 import type { Rng } from './latent.ts';
 import { registerSecondOrderGradients } from './second-order.ts';
 import { installTrainingBatchNorm } from './batchnorm.ts';
+import { installLazyConvGradients } from './conv-gradients.ts';
 
 export const LOSSES = ['bce', 'hinge'] as const;
 export type GanLoss = (typeof LOSSES)[number];
@@ -159,6 +160,7 @@ export class GanTrainer {
     this.rng = rng;
     this.gVars = trainableFrom(generator, this.config.gTrainFrom);
     installTrainingBatchNorm(); // batch norm's gradient in closed form: same results, far fewer passes
+    installLazyConvGradients(); // no gradients for D's filters in G's step, nor for the images in D's
     if (this.config.r1Gamma > 0) registerSecondOrderGradients();
     const { learningRate, dLearningRate, beta1, beta2 } = this.config;
     // epsilon 1e-8 as in PyTorch's Adam, which DCGAN's hyper-parameters were tuned with.
