@@ -123,3 +123,34 @@ describe('training-mode batch norm, closed-form gradient', () => {
     expect(tf.max(tf.abs(want)).dataSync()[0]).toBeGreaterThan(1e-3); // a real second derivative, not zeros
   });
 });
+
+describe('inference-mode batch norm under a tape (projection, fine-tuning)', () => {
+  it("the layer with its moving statistics: tf.batchNorm's output and gradients, and no full-size tiled factor", async () => {
+    const shape = [3, 4, 4, 6];
+    const x = data(shape, 13, 1.3, 0.2),
+      dy = data(shape, 14),
+      gamma = data([6], 15, 0.2, 1),
+      beta = data([6], 16, 0.1),
+      mean = data([6], 17, 0.3),
+      variance = tf.abs(data([6], 18, 0.5, 1));
+    const layer = layerFor(shape, gamma, beta);
+    layer.setWeights([gamma, beta, mean, variance]);
+    const want = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.batchNorm(xs, mean, variance, b, g, EPS);
+    const [gamma0, beta0] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+    const loss = (y: tf.Tensor) => tf.sum(tf.mul(y, dy)) as tf.Scalar;
+    // Outside a tape the layer is tfjs-layers' own; under one, the affine form agrees with it.
+    expect(maxDiff(layer.apply(x, { training: false }) as tf.Tensor, want(x, gamma, beta))).toBe(0);
+    const dx = tf.grad((xs: tf.Tensor) => loss(layer.apply(xs, { training: false }) as tf.Tensor))(x);
+    const { grads } = tf.variableGrads(() => loss(layer.apply(x, { training: false }) as tf.Tensor), [gamma0, beta0]);
+    const [wx, wg, wb] = tf.grads((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => loss(want(xs, g, b)))([
+      x,
+      gamma,
+      beta,
+    ]);
+    expect(maxDiff(dx, wx), 'x').toBeLessThan(1e-5);
+    expect(maxDiff(grads[gamma0.name], wg), 'gamma').toBeLessThan(1e-4);
+    expect(maxDiff(grads[beta0.name], wb), 'beta').toBeLessThan(1e-4);
+    const kernels = (await tf.profile(() => tf.grad((xs: tf.Tensor) => loss(layer.apply(xs) as tf.Tensor))(x))).kernels;
+    expect(kernels.map((k) => k.name)).not.toContain('Tile');
+  });
+});

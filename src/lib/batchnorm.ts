@@ -89,6 +89,27 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
   return { y: normalise(x, gamma, beta), mean, variance };
 }
 
+/**
+ * Inference-mode batch norm (the moving statistics) as one per-channel scale and shift, x a + b. The forward pass
+ * is tf.batchNorm's to rounding; the gradient is what makes it worth having: tfjs-core's gradient of tf.batchNorm
+ * tiles the per-channel factor to the input's full size before multiplying, a full-size tensor made for nothing
+ * (a fifth of a fine-tuning step on WASM, where G and D run with their moving statistics under a tape), while the
+ * broadcast product's gradient needs only dy a and the per-channel sums.
+ */
+export function batchNormInference(
+  x: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+): tf.Tensor {
+  return tf.tidy(() => {
+    const a = tf.mul(gamma, tf.rsqrt(tf.add(variance, epsilon)));
+    return tf.add(tf.mul(x, a), tf.sub(beta, tf.mul(mean, a)));
+  });
+}
+
 /** The BatchNormalization fields its call() uses (tfjs-layers 4.x). */
 interface BatchNormLayer {
   axis: number;
@@ -113,7 +134,10 @@ function movingAverage(variable: tfl.LayerVariable, value: tf.Tensor, momentum: 
 
 let installed = false;
 
-/** Routes training-mode BatchNormalization (last axis, centred and scaled, float32) through batchNormTraining. */
+/**
+ * Routes BatchNormalization (last axis, centred and scaled, float32) through batchNormTraining in training mode,
+ * and through batchNormInference in inference mode while a gradient is recorded (projection and fine-tuning).
+ */
 export function installTrainingBatchNorm(): void {
   if (installed) return;
   installed = true;
@@ -122,9 +146,12 @@ export function installTrainingBatchNorm(): void {
   proto.call = function (this: BatchNormLayer, inputs, kwargs) {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const lastAxis = this.axis === -1 || this.axis === x.rank - 1;
-    const fast =
-      kwargs?.training === true && lastAxis && this.center && this.scale && x.dtype === 'float32' && x.rank >= 2;
-    if (!fast) return original.call(this, inputs, kwargs);
+    const fast = lastAxis && this.center && this.scale && x.dtype === 'float32' && x.rank >= 2;
+    if (fast && kwargs?.training !== true && gradientDepth() > 0) {
+      const [mean, variance] = [this.movingMean.read(), this.movingVariance.read()];
+      return batchNormInference(x, mean, variance, this.gamma.read(), this.beta.read(), this.epsilon);
+    }
+    if (!fast || kwargs?.training !== true) return original.call(this, inputs, kwargs);
     return tf.tidy(() => {
       const { y, mean, variance } = batchNormTraining(x, this.gamma.read(), this.beta.read(), this.epsilon);
       movingAverage(this.movingMean, mean, this.momentum);

@@ -21,6 +21,7 @@ import { LikenessFit } from './likeness.ts';
 import { NEAR_COPY_RMS, nearCopyShare } from './near-copies.ts';
 import { halfSizeDiscriminator, isPyramid, pyramidBase } from './pyramid.ts';
 import { installLazyConvGradients } from './conv-gradients.ts';
+import { installTrainingBatchNorm } from './batchnorm.ts';
 
 export interface FinetuneConfig {
   /** Fine-tuning steps after the projection. */
@@ -307,6 +308,7 @@ export class FinetuneSession {
   ) {
     this.config = finetuneConfig(config);
     installLazyConvGradients(); // tuning G through D's features needs no gradient for D's filters
+    installTrainingBatchNorm(); // batch norm's gradient without a full-size tiled factor
     const size = pairImageSize(generator, discriminator);
     validateCrops(crops, size);
     this.originals = crops.length;
