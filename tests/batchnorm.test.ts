@@ -8,7 +8,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { batchNormTraining, installTrainingBatchNorm } from '../src/lib/batchnorm.ts';
+import { batchNormTraining, installBatchNormGradients } from '../src/lib/batchnorm.ts';
 import { Rng } from '../src/lib/latent.ts';
 
 const EPS = 1e-5,
@@ -42,7 +42,7 @@ function layerFor(shape: number[], gamma: tf.Tensor, beta: tf.Tensor) {
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  installTrainingBatchNorm();
+  installBatchNormGradients();
 });
 
 describe('training-mode batch norm, closed-form gradient', () => {

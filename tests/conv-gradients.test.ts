@@ -8,8 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { installLazyConvGradients } from '../src/lib/conv-gradients.ts';
-import { installTrainingBatchNorm } from '../src/lib/batchnorm.ts';
+import { installLayerGradients } from '../src/lib/layer-gradients.ts';
 import { Rng } from '../src/lib/latent.ts';
 import { buildDiscriminator, modelConfig } from '../src/lib/models.ts';
 
@@ -44,8 +43,7 @@ describe('lazy convolution gradients', () => {
 
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    installTrainingBatchNorm();
-    installLazyConvGradients();
+    installLayerGradients();
     d = buildDiscriminator(modelConfig('dcgan', 8, 100, 3));
   });
 

@@ -517,10 +517,13 @@ describe('time left', () => {
       batch: 2,
       localityBatch: 5,
     });
-    expect(session.remaining).toEqual([
-      { phase: 'project', steps: 3, work: 3 },
-      { phase: 'tune', steps: 4, work: 7 },
-    ]);
+    // A projection step moves every photo's latent; a tuning step draws its pivots and locality faces, each costing
+    // 1.4 projected images (their gradient reaches G's weights too).
+    const [project, tune] = session.remaining;
+    expect(project).toEqual({ phase: 'project', steps: 3, work: 3 });
+    expect(tune.phase).toBe('tune');
+    expect(tune.steps).toBe(4);
+    expect(tune.work).toBeCloseTo(1.4 * (2 + 5), 9);
     session.dispose();
   });
 });

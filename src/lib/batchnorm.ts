@@ -10,8 +10,9 @@
  *
  *   dx = gamma rstd (dy - sum(dy) / N - (x - mean) rstd^2 sum(dy (x - mean)) / N)
  *
- * with rstd = 1 / sqrt(variance + eps). installTrainingBatchNorm() routes
- * BatchNormalization layers in training mode through it, on every backend; the
+ * with rstd = 1 / sqrt(variance + eps). installBatchNormGradients() routes
+ * BatchNormalization layers in training mode through it, on every backend (and,
+ * in inference mode under a tape, through batchNormInference below); the
  * forward pass, the moving averages and the saved model are exactly tfjs-layers'.
  * A backend may register the BATCH_NORM_TRAIN_GRAD kernel to do the gradient in
  * fused passes, and CHANNEL_MOMENTS for the batch's statistics (the Node
@@ -138,7 +139,7 @@ let installed = false;
  * Routes BatchNormalization (last axis, centred and scaled, float32) through batchNormTraining in training mode,
  * and through batchNormInference in inference mode while a gradient is recorded (projection and fine-tuning).
  */
-export function installTrainingBatchNorm(): void {
+export function installBatchNormGradients(): void {
   if (installed) return;
   installed = true;
   const proto = Object.getPrototypeOf(tfl.layers.batchNormalization({})) as { call: Call };
@@ -146,12 +147,12 @@ export function installTrainingBatchNorm(): void {
   proto.call = function (this: BatchNormLayer, inputs, kwargs) {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const lastAxis = this.axis === -1 || this.axis === x.rank - 1;
-    const fast = lastAxis && this.center && this.scale && x.dtype === 'float32' && x.rank >= 2;
-    if (fast && kwargs?.training !== true && gradientDepth() > 0) {
+    const supported = lastAxis && this.center && this.scale && x.dtype === 'float32' && x.rank >= 2;
+    if (supported && kwargs?.training !== true && gradientDepth() > 0) {
       const [mean, variance] = [this.movingMean.read(), this.movingVariance.read()];
       return batchNormInference(x, mean, variance, this.gamma.read(), this.beta.read(), this.epsilon);
     }
-    if (!fast || kwargs?.training !== true) return original.call(this, inputs, kwargs);
+    if (!supported || kwargs?.training !== true) return original.call(this, inputs, kwargs);
     return tf.tidy(() => {
       const { y, mean, variance } = batchNormTraining(x, this.gamma.read(), this.beta.read(), this.epsilon);
       movingAverage(this.movingMean, mean, this.momentum);

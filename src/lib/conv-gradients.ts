@@ -7,8 +7,8 @@
  * eagerly, whichever of them backprop asks for. A GAN step asks for half of
  * them: D's step needs no gradient for the images D reads (its first layer's
  * input gradient is thrown away), and G's step none for D's filters (D is
- * frozen there). At width 32 that was one data-gradient and one filter-gradient
- * convolution per D layer and step for nothing, about a tenth of the step.
+ * frozen there). At width 32 that was a filter-gradient convolution per D
+ * layer and two data-gradient ones a step for nothing, about a tenth of the step.
  *
  * A plain tf.conv2d (plus tf.add for a bias) has the same forward and
  * tfjs-core's registered gradient, whose two halves run only when backprop

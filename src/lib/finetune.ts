@@ -20,8 +20,7 @@ import { featureExtractor, meanLatent, pairImageSize, Projector, reconstructionL
 import { LikenessFit } from './likeness.ts';
 import { NEAR_COPY_RMS, nearCopyShare } from './near-copies.ts';
 import { halfSizeDiscriminator, isPyramid, pyramidBase } from './pyramid.ts';
-import { installLazyConvGradients } from './conv-gradients.ts';
-import { installTrainingBatchNorm } from './batchnorm.ts';
+import { installLayerGradients } from './layer-gradients.ts';
 
 export interface FinetuneConfig {
   /** Fine-tuning steps after the projection. */
@@ -307,8 +306,7 @@ export class FinetuneSession {
     private readonly identity?: FaceEmbedder,
   ) {
     this.config = finetuneConfig(config);
-    installLazyConvGradients(); // tuning G through D's features needs no gradient for D's filters
-    installTrainingBatchNorm(); // batch norm's gradient without a full-size tiled factor
+    installLayerGradients();
     const size = pairImageSize(generator, discriminator);
     validateCrops(crops, size);
     this.originals = crops.length;

@@ -10,8 +10,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { diffAugment, type DiffAugmentPolicy } from './diffaugment.ts';
 import type { Rng } from './latent.ts';
 import { registerSecondOrderGradients } from './second-order.ts';
-import { installTrainingBatchNorm } from './batchnorm.ts';
-import { installLazyConvGradients } from './conv-gradients.ts';
+import { installLayerGradients } from './layer-gradients.ts';
 
 export const LOSSES = ['bce', 'hinge'] as const;
 export type GanLoss = (typeof LOSSES)[number];
@@ -159,8 +158,7 @@ export class GanTrainer {
     if (!(this.config.r1Gamma >= 0)) throw new Error(`GanTrainer: r1Gamma must be >= 0, got ${this.config.r1Gamma}`);
     this.rng = rng;
     this.gVars = trainableFrom(generator, this.config.gTrainFrom);
-    installTrainingBatchNorm(); // batch norm's gradient in closed form: same results, far fewer passes
-    installLazyConvGradients(); // no gradients for D's filters in G's step, nor for the images in D's
+    installLayerGradients();
     if (this.config.r1Gamma > 0) registerSecondOrderGradients();
     const { learningRate, dLearningRate, beta1, beta2 } = this.config;
     // epsilon 1e-8 as in PyTorch's Adam, which DCGAN's hyper-parameters were tuned with.

@@ -15,8 +15,7 @@ import type { FaceEmbedder } from './identity.ts';
 import { squaredDistances } from './identity.ts';
 import { Rng, sampleLatents } from './latent.ts';
 import { CHANNELS, discriminatorImageSize, generatorImageSize, type ImageSize } from './models.ts';
-import { installLazyConvGradients } from './conv-gradients.ts';
-import { installTrainingBatchNorm } from './batchnorm.ts';
+import { installLayerGradients } from './layer-gradients.ts';
 
 export interface ProjectionConfig {
   /** Adam steps on z. */
@@ -149,8 +148,7 @@ export class Projector {
   ) {
     this.config = { ...DEFAULT_PROJECTION, ...config };
     checkConfig(this.config);
-    installLazyConvGradients(); // the projection's tape needs no gradient for D's or G's filters
-    installTrainingBatchNorm(); // batch norm's gradient without a full-size tiled factor
+    installLayerGradients();
     if (photos.length === 0) throw new Error('nothing to project: no photos');
     this.size = pairImageSize(generator, discriminator);
     photos.forEach((p, i) => {
