@@ -282,7 +282,7 @@ async function main(): Promise<void> {
     const page = new HomePage(model, button, status);
     if (loaded.tuned) page.showTuned(loaded.tuned);
     // The first faces do not wait for the sliders (their file, and the weights' hash they are checked against):
-    // a cold visit sees faces about 0.2 s sooner. A face from a link opens once both are there.
+    // a cold visit sees faces sooner. A face from a link opens once both are there.
     const sliders = attachDirections(page, loaded);
     page.attachPhotoStart();
     await page.generate();
