@@ -1,12 +1,13 @@
 /**
- * Conv2D layers differentiated lazily (src/lib/conv-gradients.ts), on the
- * reference cpu backend: the same gradients as tfjs-core's fused convolution
- * that tfjs-layers uses, and only the halves a tape asks for (no filter
- * gradients for a frozen D, no gradient for the images D reads in its own step).
+ * Conv2D and Dense layers differentiated lazily (src/lib/lazy-gradients.ts), on
+ * the reference cpu backend: the same gradients as tfjs-core's fused ops that
+ * tfjs-layers uses, and only the halves a tape asks for (no filter gradients for
+ * a frozen D, no gradient for the images D reads in its own step).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { installLayerGradients } from '../src/lib/layer-gradients.ts';
 import { Rng } from '../src/lib/latent.ts';
@@ -37,7 +38,7 @@ async function kernelCounts(f: () => tf.TensorContainer): Promise<Map<string, nu
   return counts;
 }
 
-describe('lazy convolution gradients', () => {
+describe('lazy gradients', () => {
   let d: LayersModel;
   const convs = () => d.layers.filter((l) => l.getClassName() === 'Conv2D') as unknown as ConvLike[];
 
@@ -90,5 +91,30 @@ describe('lazy convolution gradients', () => {
     expect(own.get('Conv2DBackpropFilter')).toBe(layers);
     expect(own.get('Conv2DBackpropInput')).toBe(layers - 1);
     x.dispose();
+  });
+
+  it("a Dense layer computes only the gradient the tape asks for, and the fused product's values", async () => {
+    const dense = tfl.layers.dense({ units: 6, useBias: true });
+    const rng = new Rng(4);
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 5 * 7 }, () => rng.normal()),
+      [5, 7],
+    );
+    dense.apply(x); // builds the weights
+    const [kernel, bias] = dense.trainableWeights.map((w) => w.read() as tf.Variable);
+    const loss = (y: tf.Tensor) => tf.sum(tf.square(y)) as tf.Scalar;
+    const fused = (xs: tf.Tensor, k: tf.Tensor, b: tf.Tensor) =>
+      loss(tf.fused.matMul({ a: xs as tf.Tensor2D, b: k as tf.Tensor2D, bias: b }));
+    const [wx, wk, wb] = tf.grads(fused)([x, kernel, bias]);
+    const gx = tf.grad((xs: tf.Tensor) => loss(dense.apply(xs) as tf.Tensor))(x);
+    const { grads } = tf.variableGrads(() => loss(dense.apply(x) as tf.Tensor), [kernel, bias]);
+    expect(maxDiff(gx, wx)).toBeLessThan(1e-4);
+    expect(maxDiff(grads[kernel.name], wk)).toBeLessThan(1e-4);
+    expect(maxDiff(grads[bias.name], wb)).toBeLessThan(1e-4);
+    // Towards the input only (a frozen layer): one product for dx, none for the kernel's gradient.
+    const toInput = await kernelCounts(() => tf.grad((xs: tf.Tensor) => loss(dense.apply(xs) as tf.Tensor))(x));
+    const products = (toInput.get('BatchMatMul') ?? 0) + (toInput.get('_FusedMatMul') ?? 0);
+    expect(products).toBe(2); // the forward product and dx
+    tf.dispose([x, wx, wk, wb, gx, ...Object.values(grads)]);
   });
 });
