@@ -50,6 +50,10 @@ Fine-tunes the shipped generator on photos of one person (1 to ${MAX_PHOTOS}; 5 
   --likeness-steps N     steps fitting the sampling centre through the face recogniser (default ${DEFAULT_FINETUNE.likenessSteps}; 0: the mean pivot)
   --tune-detail    with a 128 px pyramid generator, tune its detail branch too, at 128 px (about twice the time;
                    by default only its 64 px base, which draws the face, learns the person)
+  --identity-weight W    weight of a face-identity term (face-api's recogniser) on faces drawn where the export
+                   samples, while tuning (default ${DEFAULT_FINETUNE.identityTuneWeight}: off; 0.5 with --pivot-noise 0.3 reaches
+                   the likeness goals for more people, at about 5x the CPU time: docs/likeness.md)
+  --pivot-noise S  noise added to the pivots while tuning (default ${DEFAULT_FINETUNE.pivotNoise})
   --likeness A:M   sampling z' = A*z + c, c starting at M*mean(pivots), baked into the export (default ${DEFAULT_FINETUNE.likenessScale}:${DEFAULT_FINETUNE.likenessPull})
   --out DIR        where the model files go (default runs/finetune)
   --models DIR     the pretrained pair (default public/models)
@@ -71,6 +75,8 @@ function parse(argv: string[]) {
       'projection-steps': { type: 'string' },
       'likeness-steps': { type: 'string' },
       likeness: { type: 'string' },
+      'identity-weight': { type: 'string' },
+      'pivot-noise': { type: 'string' },
       'tune-detail': { type: 'boolean', default: false },
       out: { type: 'string', default: 'runs/finetune' },
       models: { type: 'string', default: 'public/models' },
@@ -125,6 +131,8 @@ function commandLine(argv: string[]): Settings | 'help' {
       : {}),
     ...(args['likeness-steps'] !== undefined ? { likenessSteps: int('likeness-steps', args['likeness-steps']) } : {}),
     ...(likeness ? { likenessScale: likeness[0], likenessPull: likeness[1] } : {}),
+    ...(args['identity-weight'] !== undefined ? { identityTuneWeight: Number(args['identity-weight']) } : {}),
+    ...(args['pivot-noise'] !== undefined ? { pivotNoise: Number(args['pivot-noise']) } : {}),
     baseOnly: !args['tune-detail'],
     seed: int('seed', args.seed),
   });
@@ -268,7 +276,10 @@ async function main(): Promise<number> {
   const generator = await loadModelFile(join(settings.models, 'generator.json'));
   const discriminator = await loadModelFile(join(settings.models, 'discriminator.json'));
   // The recogniser the likeness is fitted through: face-api's, as the eval measures with.
-  const embedder = config.likenessSteps > 0 ? (await import('./eval/face-nets.ts')).faceNets().embedder : undefined;
+  const embedder =
+    config.likenessSteps > 0 || config.identityTuneWeight > 0
+      ? (await import('./eval/face-nets.ts')).faceNets().embedder
+      : undefined;
   const session = new FinetuneSession(generator, discriminator, crops, config, embedder);
   const { t0, cpuSeconds } = await runSteps(session, settings.quiet);
   const copyGuard = await writeResults(out, session, discriminator, crops);

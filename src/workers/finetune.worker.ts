@@ -373,7 +373,8 @@ async function startTraining(req: Extract<Request, { type: 'train' }>): Promise<
   if (run || starting) throw new Error('a fine-tuning run is already in progress');
   starting = true;
   try {
-    const embedder = finetuneConfig(req.config).likenessSteps > 0 ? await faceEmbedder() : undefined;
+    const cfg = finetuneConfig(req.config);
+    const embedder = cfg.likenessSteps > 0 || cfg.identityTuneWeight > 0 ? await faceEmbedder() : undefined;
     run = new TrainingRun(req.crops, req.config, req.sampleSeeds, embedder);
   } finally {
     starting = false;
