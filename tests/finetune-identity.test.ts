@@ -4,7 +4,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { copyGuardNote, DEFAULT_FINETUNE, EtaEstimator, FinetuneSession, finetuneConfig } from '../src/lib/finetune.ts';
+import {
+  copyGuardNote,
+  DEFAULT_FINETUNE,
+  EtaEstimator,
+  FinetuneSession,
+  finetuneConfig,
+  stepWork,
+} from '../src/lib/finetune.ts';
 import { generate } from '../src/lib/gan.ts';
 import { Rng, sampleLatents } from '../src/lib/latent.ts';
 import { bakeLatentShift, likenessAt, shiftLatents, type LatentShift } from '../src/lib/latent-shift.ts';
@@ -580,5 +587,20 @@ describe('time left', () => {
     expect(tune.steps).toBe(4);
     expect(tune.work).toBeCloseTo(1.4 * (2 + 5), 9);
     session.dispose();
+    // The identity term's faces go through the recogniser, each costing 11 projected images, spread over the steps it runs on.
+    const withTerm = (identityTuneEvery: number) =>
+      stepWork(
+        finetuneConfig({
+          batch: 2,
+          localityBatch: 5,
+          identityTuneWeight: 0.5,
+          identityTuneBatch: 4,
+          identityTuneEvery,
+        }),
+        3,
+        'tune',
+      );
+    expect(withTerm(1)).toBeCloseTo(1.4 * (2 + 5) + 11 * 4, 9);
+    expect(withTerm(4)).toBeCloseTo(1.4 * (2 + 5) + 11, 9);
   });
 });

@@ -53,6 +53,7 @@ Fine-tunes the shipped generator on photos of one person (1 to ${MAX_PHOTOS}; 5 
   --identity-weight W    weight of a face-identity term (face-api's recogniser) on faces drawn where the export
                    samples, while tuning (default ${DEFAULT_FINETUNE.identityTuneWeight}: off; 0.5 with --pivot-noise 0.3 reaches
                    the likeness goals for more people, at about 5x the CPU time: docs/likeness.md)
+  --identity-every N     run that term every N tuning steps (default ${DEFAULT_FINETUNE.identityTuneEvery})
   --pivot-noise S  noise added to the pivots while tuning (default ${DEFAULT_FINETUNE.pivotNoise})
   --likeness A:M   sampling z' = A*z + c, c starting at M*mean(pivots), baked into the export (default ${DEFAULT_FINETUNE.likenessScale}:${DEFAULT_FINETUNE.likenessPull})
   --out DIR        where the model files go (default runs/finetune)
@@ -77,6 +78,7 @@ function parse(argv: string[]) {
       likeness: { type: 'string' },
       'identity-weight': { type: 'string' },
       'pivot-noise': { type: 'string' },
+      'identity-every': { type: 'string' },
       'tune-detail': { type: 'boolean', default: false },
       out: { type: 'string', default: 'runs/finetune' },
       models: { type: 'string', default: 'public/models' },
@@ -133,6 +135,9 @@ function commandLine(argv: string[]): Settings | 'help' {
     ...(likeness ? { likenessScale: likeness[0], likenessPull: likeness[1] } : {}),
     ...(args['identity-weight'] !== undefined ? { identityTuneWeight: Number(args['identity-weight']) } : {}),
     ...(args['pivot-noise'] !== undefined ? { pivotNoise: Number(args['pivot-noise']) } : {}),
+    ...(args['identity-every'] !== undefined
+      ? { identityTuneEvery: int('identity-every', args['identity-every']) }
+      : {}),
     baseOnly: !args['tune-detail'],
     seed: int('seed', args.seed),
   });

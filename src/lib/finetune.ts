@@ -100,6 +100,8 @@ export interface FinetuneConfig {
   identityTuneWeight: number;
   /** Faces per step for that term. */
   identityTuneBatch: number;
+  /** The term runs every this many tuning steps (a face through the recogniser costs about 11 projected ones). */
+  identityTuneEvery: number;
   /** Faces per step for the adversarial term (and real photos for its D). */
   adversarialBatch: number;
   /** Learning rate of that D. */
@@ -151,6 +153,7 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   adversarialWeight: 0,
   identityTuneWeight: 0,
   identityTuneBatch: 4,
+  identityTuneEvery: 1,
   adversarialBatch: 8,
   criticLearningRate: 2e-4,
   criticBlock: 1,
@@ -182,6 +185,7 @@ export const LIMITS = {
   adversarialWeight: [0, 1000],
   identityTuneWeight: [0, 1000],
   identityTuneBatch: [1, 128],
+  identityTuneEvery: [1, 10_000],
   adversarialBatch: [1, 128],
   criticLearningRate: [1e-7, 1e-2],
   criticBlock: [1, 8],
@@ -209,6 +213,7 @@ export function finetuneConfig(partial: Partial<FinetuneConfig> = {}): FinetuneC
     'copyCheckSamples',
     'adversarialBatch',
     'identityTuneBatch',
+    'identityTuneEvery',
     'criticBlock',
   ] as const) {
     if (!Number.isInteger(cfg[key])) throw new Error(`${key} must be a whole number, got ${cfg[key]}`);
@@ -542,7 +547,9 @@ export class FinetuneSession {
     });
     const locPicks = Array.from({ length: c.localityBatch }, () => this.rng.int(LOCALITY_POOL));
     const drawn = this.critic ? this.criticStep() : null;
-    const idZ = this.identityTarget ? this.sampledLatents(c.identityTuneBatch) : null;
+    const tuned = this.stepsDone - c.projectionSteps;
+    const idZ =
+      this.identityTarget && tuned % c.identityTuneEvery === 0 ? this.sampledLatents(c.identityTuneBatch) : null;
     const { photos, features } = this.tuned!;
     const lossT = tf.tidy(() => {
       const target = tf.gather(photos, picks);
@@ -717,11 +724,11 @@ export function copyGuardNote(checks: readonly { pull: number; share: number }[]
 const TUNE_IMAGE_WORK = 1.4;
 
 /**
- * A face through the recogniser and back, for the identity term, in projected images: measured on the native
- * backend, 6 photos, 400 steps of 4 such faces added 214 CPU-seconds to a 45-second fine-tune (about 0.13 s a
- * face, against about 3 ms a generated image). The recogniser (a ResNet-34 at 150 px) dwarfs a 64 px generator.
+ * A face through the recogniser and back, for the identity term, in projected images: measured on WASM in the page,
+ * 10 photos, the same hour: 400 such faces (the term every 4th step) added 64 s to a 128 s tuning, about 160 ms a
+ * face against 14 ms a projected image. The recogniser (a ResNet at 150 px) dwarfs a 64 px generator.
  */
-const IDENTITY_FACE_WORK = 40;
+const IDENTITY_FACE_WORK = 11;
 
 /**
  * What one step of a phase costs, in projected images: projection moves every photo's latent at once, tuning runs a
@@ -737,7 +744,7 @@ export function stepWork(config: FinetuneConfig, photos: number, phase: Finetune
           (config.localityWeight > 0 ? config.localityBatch : 0) +
           // The adversarial term: G's faces through D, and D's own step on them and as many photos.
           (config.adversarialWeight > 0 ? 3 * config.adversarialBatch : 0)) +
-      (config.identityTuneWeight > 0 ? IDENTITY_FACE_WORK * config.identityTuneBatch : 0)
+      (config.identityTuneWeight > 0 ? (IDENTITY_FACE_WORK * config.identityTuneBatch) / config.identityTuneEvery : 0)
     );
   return config.likenessBatch;
 }
