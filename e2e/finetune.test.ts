@@ -329,6 +329,20 @@ describe('fine-tune page', () => {
     expect(await page.locator('#train-start').isEnabled()).toBe(true);
   });
 
+  it('tunes with "stronger likeness": the recogniser is fetched for it and every step has a finite loss', async () => {
+    const fetched = () => requests.filter((r) => /face_recognition_model.*\.bin/.test(r.url())).length;
+    const before = fetched();
+    await page.check('input[name=identity]');
+    await train(3);
+    expect(await waitDone()).toMatch(/^finished: Finished/);
+    await page.uncheck('input[name=identity]');
+    const got = await losses();
+    expect(got).toHaveLength(3 + PROJ);
+    for (const l of got) expect(Number.isFinite(l.loss) && l.loss > 0).toBe(true);
+    // No test before this one uses the recogniser: the option is what fetched it.
+    expect([before, fetched()]).toEqual([0, 1]);
+  });
+
   it('continues on WASM from the last completed step when the WebGL context is lost, the recogniser loaded anew there', async () => {
     await page.selectOption('#ft-backend-choice', 'webgl');
     await poll(() => page.locator('#ft-backend').getAttribute('data-backend')).toBe('webgl');

@@ -587,7 +587,7 @@ describe('time left', () => {
     expect(tune.steps).toBe(4);
     expect(tune.work).toBeCloseTo(1.4 * (2 + 5), 9);
     session.dispose();
-    // The identity term's faces go through the recogniser, each costing 11 projected images, spread over the steps it runs on.
+    // The identity term's faces go through the recogniser, each costing 1.5 projected images, spread over the steps it runs on.
     const withTerm = (identityTuneEvery: number) =>
       stepWork(
         finetuneConfig({
@@ -600,7 +600,7 @@ describe('time left', () => {
         3,
         'tune',
       );
-    expect(withTerm(1)).toBeCloseTo(1.4 * (2 + 5) + 11 * 4, 9);
-    expect(withTerm(4)).toBeCloseTo(1.4 * (2 + 5) + 11, 9);
+    expect(withTerm(1)).toBeCloseTo(1.4 * (2 + 5) + 1.5 * 4, 9);
+    expect(withTerm(4)).toBeCloseTo(1.4 * (2 + 5) + 1.5, 9);
   });
 });

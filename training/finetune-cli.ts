@@ -52,7 +52,7 @@ Fine-tunes the shipped generator on photos of one person (1 to ${MAX_PHOTOS}; 5 
                    by default only its 64 px base, which draws the face, learns the person)
   --identity-weight W    weight of a face-identity term (face-api's recogniser) on faces drawn where the export
                    samples, while tuning (default ${DEFAULT_FINETUNE.identityTuneWeight}: off; 0.5 with --pivot-noise 0.3 reaches
-                   the likeness goals for more people, at about 5x the CPU time: docs/likeness.md)
+                   the likeness goals for more people; in Node about 5x the CPU time, in the page a quarter more)
   --identity-every N     run that term every N tuning steps (default ${DEFAULT_FINETUNE.identityTuneEvery})
   --pivot-noise S  noise added to the pivots while tuning (default ${DEFAULT_FINETUNE.pivotNoise})
   --likeness A:M   sampling z' = A*z + c, c starting at M*mean(pivots), baked into the export (default ${DEFAULT_FINETUNE.likenessScale}:${DEFAULT_FINETUNE.likenessPull})

@@ -100,7 +100,7 @@ export interface FinetuneConfig {
   identityTuneWeight: number;
   /** Faces per step for that term. */
   identityTuneBatch: number;
-  /** The term runs every this many tuning steps (a face through the recogniser costs about 11 projected ones). */
+  /** The term runs every this many tuning steps. */
   identityTuneEvery: number;
   /** Faces per step for the adversarial term (and real photos for its D). */
   adversarialBatch: number;
@@ -158,6 +158,13 @@ export const DEFAULT_FINETUNE: FinetuneConfig = {
   criticLearningRate: 2e-4,
   criticBlock: 1,
 };
+
+/**
+ * "Stronger likeness": the identity term on the faces the download will draw, with smaller balls around the pivots
+ * (fewer near-copies; the term supplies the likeness they lose). On five held-out people it reached FaceRes's bars
+ * for all of them; in the page on WASM it takes 200 s instead of 158 s for 10 photos (docs/likeness.md).
+ */
+export const IDENTITY_TERM: Readonly<Partial<FinetuneConfig>> = { identityTuneWeight: 0.5, pivotNoise: 0.3 };
 
 export const LIMITS = {
   steps: [0, 100_000],
@@ -725,10 +732,11 @@ const TUNE_IMAGE_WORK = 1.4;
 
 /**
  * A face through the recogniser and back, for the identity term, in projected images: measured on WASM in the page,
- * 10 photos, the same hour: 400 such faces (the term every 4th step) added 64 s to a 128 s tuning, about 160 ms a
- * face against 14 ms a projected image. The recogniser (a ResNet at 150 px) dwarfs a 64 px generator.
+ * 10 photos, an idle machine: 1,600 such faces (4 a step) took a 128 s tuning to 165 s, about 23 ms a face against
+ * 15-17 ms a projected image. (In Node the recogniser's layers mostly miss the native backend's fast kernels and
+ * cost about 0.13 CPU-seconds a face.)
  */
-const IDENTITY_FACE_WORK = 11;
+const IDENTITY_FACE_WORK = 1.5;
 
 /**
  * What one step of a phase costs, in projected images: projection moves every photo's latent at once, tuning runs a

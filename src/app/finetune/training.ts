@@ -3,7 +3,7 @@
  * the worker's run, and shows progress with ETA, the loss chart and the
  * live sample grid from fixed noise.
  */
-import { finetuneConfig, type FinetuneConfig, type FinetunePhase } from '../../lib/finetune.ts';
+import { finetuneConfig, IDENTITY_TERM, type FinetuneConfig, type FinetunePhase } from '../../lib/finetune.ts';
 import { formatDuration } from '../../lib/format.ts';
 import { gridRgba, squareSide } from '../../lib/images.ts';
 import type { GenerateReply, TrainEvent } from '../../workers/finetune-protocol.ts';
@@ -87,6 +87,7 @@ export class TrainingPanel {
       batch: Number(f.get('batch')),
       learningRate: Number(f.get('learningRate')),
       augment: f.get('augment') === 'on',
+      ...(f.get('identity') === 'on' ? IDENTITY_TERM : {}),
     });
   }
 
