@@ -449,9 +449,9 @@ export class FinetuneSession {
     if (this.config.identityTuneWeight > 0) {
       if (!this.identity) throw new Error('identityTuneWeight needs a face embedder');
       const embed = this.identity;
-      this.identityTarget = tf.tidy(
-        () => tf.mean(embed(tf.slice(this.photos, 0, this.originals)), 0, true) as tf.Tensor2D,
-      );
+      // The photos at the size the tuned model draws (a pyramid's base: 64 px), as the faces it is compared with.
+      const photos = this.tuned!.photos;
+      this.identityTarget = tf.tidy(() => tf.mean(embed(tf.slice(photos, 0, this.originals)), 0, true) as tf.Tensor2D);
     }
     if (this.config.emaDecay > 0)
       this.ema = new WeightAverage(this.generator, await cloneModel(this.generator), {
