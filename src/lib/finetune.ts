@@ -15,7 +15,7 @@ import { Rng, sampleLatents } from './latent.ts';
 import { bakeLatentShift, shiftLatents, type LatentShift } from './latent-shift.ts';
 import { CHANNELS, IMAGE_SIZE } from './models.ts';
 import { cloneModel, WeightAverage } from './ema.ts';
-import type { FaceEmbedder } from './identity.ts';
+import { squaredDistances, type FaceEmbedder } from './identity.ts';
 import { featureExtractor, meanLatent, pairImageSize, Projector, reconstructionLoss } from './projection.ts';
 import { LikenessFit } from './likeness.ts';
 import { NEAR_COPY_RMS, nearCopyShare } from './near-copies.ts';
@@ -573,7 +573,7 @@ export class FinetuneSession {
           }
           if (idZ) {
             const faces = this.tunedG.apply(idZ, { training: false }) as tf.Tensor4D;
-            const d2 = tf.sum(tf.squaredDifference(this.identity!(faces), this.identityTarget!), 1);
+            const d2 = squaredDistances(this.identity!(faces), this.identityTarget!);
             const beyond = tf.mean(tf.relu(tf.sub(d2, c.likenessMargin * c.likenessMargin)));
             loss = tf.add(loss, tf.mul(beyond, c.identityTuneWeight));
           }
@@ -741,7 +741,8 @@ const IDENTITY_FACE_WORK = 1.5;
 /**
  * What one step of a phase costs, in projected images: projection moves every photo's latent at once, tuning runs a
  * batch of pivots plus the locality batch, each image costing TUNE_IMAGE_WORK projected ones (its gradient reaches
- * G's weights too), so that the units carry from one phase to the next.
+ * G's weights too), plus the identity term's faces through the recogniser (IDENTITY_FACE_WORK each, on the steps it
+ * runs), so that the units carry from one phase to the next.
  */
 export function stepWork(config: FinetuneConfig, photos: number, phase: FinetunePhase): number {
   if (phase === 'project') return photos;
